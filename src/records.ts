@@ -1,0 +1,118 @@
+/** Record shapes of SPEC §1. Field order in these types is the order written to disk. */
+
+export type Category = 'accepted' | 'partially_accepted' | 'rejected' | 'needs_human_review';
+export type SourceClass = 'verdict' | 'telemetry' | 'extraction';
+export type StageName = 'collect' | 'score' | 'sft' | 'rag' | 'preference';
+
+export const QUARANTINE_REASONS = [
+  'schema_violation',
+  'missing_provenance',
+  'missing_source_run_id',
+  'evidence_not_found',
+  'unsafe_sft_category',
+  'unsafe_rag_category',
+  'category_disallowed',
+  'not_instructable',
+  'empty_content',
+  'hallucinated_file_path',
+  'duplicate_id',
+  'self_pairing',
+  'invalid_preference_pairing',
+  'line_too_long',
+] as const;
+export type QuarantineReason = (typeof QUARANTINE_REASONS)[number];
+
+export interface RecordProvenance {
+  source_file: string;
+  line_offset: number;
+  sig_hash: string;
+  recorded_at: string;
+}
+
+export interface RetrievedContext {
+  matrix_corpora?: string[];
+  pathway_fingerprints_seen?: number;
+}
+
+export interface EvidenceRecord {
+  schema_version: 1;
+  run_id: string;
+  task_id: string;
+  model_role: string;
+  model_name?: string;
+  text: string;
+  source_files?: string[];
+  retrieved_context?: RetrievedContext;
+  metadata?: Record<string, unknown>;
+  signals?: Record<string, unknown>;
+  created_at: string;
+  provenance: RecordProvenance;
+}
+
+export interface ScoredRun {
+  schema_version: 1;
+  evidence_run_id: string;
+  task_id: string;
+  category: Category;
+  reasons: string[];
+  scorer_version: 'v1.0.0';
+  source_class: SourceClass;
+  provenance: RecordProvenance;
+}
+
+export interface SftSample {
+  schema_version: 1;
+  id: string;
+  instruction: string;
+  context: string;
+  response: string;
+  source_run_id: string;
+  quality_score: 'accepted' | 'partially_accepted';
+  created_at: string;
+  provenance: RecordProvenance;
+}
+
+export interface RagSample {
+  schema_version: 1;
+  id: string;
+  title: string;
+  content: string;
+  tags: string[];
+  source_run_id: string;
+  success_score: Exclude<Category, 'rejected'>;
+  source_category: Exclude<Category, 'rejected'>;
+  embedding_text: string;
+  created_at: string;
+  provenance: RecordProvenance;
+}
+
+export interface PreferenceSample {
+  schema_version: 1;
+  id: string;
+  task_id: string;
+  prompt: string;
+  chosen: string;
+  rejected: string;
+  chosen_run_id: string;
+  rejected_run_id: string;
+  chosen_category: Category;
+  rejected_category: Category;
+  created_at: string;
+  provenance: RecordProvenance;
+}
+
+/** Where an input row was: path relative to the root (`-` for stdin) and 0-based physical line. */
+export interface SourceLocation {
+  source_file: string;
+  line_offset: number;
+}
+
+export interface QuarantineRecord {
+  schema_version: 1;
+  stage: StageName;
+  reason: QuarantineReason;
+  errors: string[];
+  recorded_at: string;
+  source_provenance: SourceLocation;
+  source_record: unknown;
+}
