@@ -1,0 +1,122 @@
+/**
+ * Rebuilds the committed fixture archive (`data-fixtures/archive`) from `kb-rows.ts`: writes the raw
+ * `_kb` files, runs collect and score with a pinned recorded_at, then adds the hand-written scored
+ * rows that only bad producers write. Run with `npm run fixtures`; commit the result.
+ */
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runCollect } from '../pipelines/collect.js';
+import { runScore } from '../pipelines/score.js';
+import { runSft } from '../pipelines/sft.js';
+import { resolveInputs } from '../src/io/inputs.js';
+import { canonicalHash } from '../src/core/canonical.js';
+import { LAYOUT } from '../src/layout.js';
+import type { ScoredRun } from '../src/records.js';
+import { KB_SOURCES } from './kb-rows.js';
+
+export const FIXTURE_RECORDED_AT = '2026-05-01T00:00:00.000Z';
+/** The fixture's line limit: small enough that one committed line exceeds it. */
+export const FIXTURE_MAX_LINE_BYTES = 65_536;
+export const HAND_WRITTEN_SCORED = `${LAYOUT.scoredRuns}/2026/05/03/hand_written_rows.jsonl`;
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+/** The source folder of the fixtures (this file runs from dist/data-fixtures). */
+export const FIXTURE_SOURCE_DIR = path.resolve(here, '..', '..', 'data-fixtures');
+export const FIXTURE_ARCHIVE = path.join(FIXTURE_SOURCE_DIR, 'archive');
+
+async function writeKb(root: string): Promise<void> {
+  const kb = path.join(root, LAYOUT.kb);
+  await mkdir(kb, { recursive: true });
+  for (const [source, rows] of KB_SOURCES) {
+    const lines = rows.map((row) => ('literal' in row && typeof row.literal === 'string' ? row.literal : JSON.stringify(row)));
+    await writeFile(path.join(kb, `${source}.jsonl`), `${lines.join('\n')}\n`);
+  }
+}
+
+/** Scored rows a faulty producer could write: each line is commented with the gate it trips. */
+async function handWrittenScoredRows(root: string): Promise<string> {
+  const scoredLines = async (relative: string): Promise<ScoredRun[]> =>
+    (await readFile(path.join(root, LAYOUT.scoredRuns, relative), 'utf8')).split('\n').filter(Boolean).map((line) => JSON.parse(line) as ScoredRun);
+  const scrum = (await scoredLines('2026/05/01/scrum_reviews.jsonl')).find((run) => run.evidence_run_id === 'scrum-001')!;
+  const observer = (await scoredLines('2026/05/01/observer_reviews.jsonl')).find((run) => run.evidence_run_id === 'obs-001')!;
+  const rejectedTwin: ScoredRun = { ...observer, category: 'rejected', reasons: ['observer_verdict=reject'] };
+  rejectedTwin.provenance = {
+    ...observer.provenance,
+    sig_hash: canonicalHash({ category: 'rejected', evidence_sig_hash: 'hand-written', reasons: rejectedTwin.reasons, scorer_version: 'v1.0.0' }),
+  };
+  const ghost: ScoredRun = { ...scrum, evidence_run_id: 'ghost-001', task_id: 'repo:ghost' };
+  const { provenance: _dropped, ...withoutProvenance } = scrum;
+  const lines = [
+    'this line is not JSON', // schema_violation (parse)
+    '[1,2,3]', // schema_violation (not an object)
+    JSON.stringify(withoutProvenance), // missing_provenance
+    JSON.stringify({ ...scrum, provenance: { ...scrum.provenance, sig_hash: 42 } }), // missing_provenance (wrong type)
+    JSON.stringify({ ...scrum, evidence_run_id: null }), // missing_source_run_id
+    '', // blank: not a record, still a line number
+    JSON.stringify({ ...scrum, evidence_run_id: '' }), // missing_source_run_id
+    JSON.stringify({ ...scrum, category: 'Accepted' }), // schema_violation (enums are case-sensitive)
+    JSON.stringify(ghost), // evidence_not_found
+    `${JSON.stringify(scrum)}\r`, // duplicate_id (same row again, CRLF-terminated)
+    JSON.stringify(rejectedTwin), // unsafe_sft_category; a self-pair for preference
+    JSON.stringify({ note: 'x'.repeat(FIXTURE_MAX_LINE_BYTES) }), // line_too_long
+    '  \t ', // blank
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+export async function buildFixtureArchive(root: string): Promise<void> {
+  await rm(root, { recursive: true, force: true });
+  await writeKb(root);
+  const common = { root, recordedAt: FIXTURE_RECORDED_AT, maxLineBytes: FIXTURE_MAX_LINE_BYTES };
+  await runCollect({ ...common, quarantine: { kind: 'discard' } });
+  await runScore({ ...common, quarantine: { kind: 'discard' } });
+  const handWritten = path.join(root, HAND_WRITTEN_SCORED);
+  await mkdir(path.dirname(handWritten), { recursive: true });
+  await writeFile(handWritten, await handWrittenScoredRows(root));
+}
+
+/** recorded_at of the golden export runs (the archive itself was collected and scored at FIXTURE_RECORDED_AT). */
+export const GOLDEN_RECORDED_AT = '2026-05-02T00:00:00.000Z';
+export const FIXTURE_GOLDEN = path.join(FIXTURE_SOURCE_DIR, 'golden');
+
+/** The export goldens: what each command writes on a copy of the archive, byte for byte. */
+async function buildGoldens(): Promise<void> {
+  const work = await mkdtemp(path.join(os.tmpdir(), 'distill-golden-'));
+  try {
+    await cp(FIXTURE_ARCHIVE, work, { recursive: true });
+    await rm(FIXTURE_GOLDEN, { recursive: true, force: true });
+    await mkdir(FIXTURE_GOLDEN, { recursive: true });
+    for (const [name, options] of GOLDEN_RUNS) {
+      const out = path.join(FIXTURE_GOLDEN, `${name}.jsonl`);
+      const quarantine = path.join(FIXTURE_GOLDEN, `${name}.quarantine.jsonl`);
+      const target = (file: string) => ({ kind: 'file' as const, path: file, display: path.basename(file) });
+      await runSft({
+        root: work,
+        evidence: path.join(work, LAYOUT.evidence),
+        inputs: resolveInputs([path.join(work, LAYOUT.scoredRuns)], work),
+        output: target(out),
+        quarantine: target(quarantine),
+        recordedAt: GOLDEN_RECORDED_AT,
+        maxLineBytes: FIXTURE_MAX_LINE_BYTES,
+        repoRoot: undefined,
+        ...options,
+      });
+    }
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+/** Golden export runs by name: sft with default options and with --include-partial. */
+export const GOLDEN_RUNS: ReadonlyArray<[string, { includePartial: boolean }]> = [
+  ['sft', { includePartial: false }],
+  ['sft-include-partial', { includePartial: true }],
+];
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  await buildFixtureArchive(FIXTURE_ARCHIVE);
+  await buildGoldens();
+  process.stderr.write(`fixture archive and goldens written under ${FIXTURE_SOURCE_DIR}\n`);
+}

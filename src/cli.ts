@@ -1,0 +1,167 @@
+#!/usr/bin/env node
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { runCollect, runCollectFilter } from '../pipelines/collect.js';
+import { runScore, runScoreFilter } from '../pipelines/score.js';
+import { runSft } from '../pipelines/sft.js';
+import { parseCommandLine, USAGE, type CliOptions } from './cli-args.js';
+import { DistillError, EXIT_CODE, usageError } from './errors.js';
+import { EvidenceIndex, type IndexReport } from './io/evidence-index.js';
+import { resolveInputs } from './io/inputs.js';
+import type { InputSource } from './io/line-source.js';
+import { displayPath, STDIN_PATH } from './io/paths.js';
+import type { OutputTarget } from './io/sink.js';
+import { LAYOUT, quarantinePath } from './layout.js';
+import type { StageName } from './records.js';
+import { sortedCounts, type StageStats } from './stages/stats.js';
+
+const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
+
+type ExportStage = Extract<StageName, 'sft' | 'rag' | 'preference'>;
+
+/** Where a row stage reads and writes, decided once from the options (SPEC §7). */
+interface StagePlan {
+  root: string;
+  /** Inputs on the command line or stdin: the stage runs as a filter; else on the standard layout. */
+  filter: boolean;
+  inputs: string[];
+  output: OutputTarget | undefined;
+  quarantine: OutputTarget;
+  recordedAt: string;
+}
+
+function planStage(options: CliOptions, stage: StageName): StagePlan {
+  const root = path.resolve(options.root ?? '.');
+  const fileTarget = (file: string): OutputTarget => {
+    const absolute = path.resolve(file);
+    return { kind: 'file', path: absolute, display: displayPath(root, absolute) };
+  };
+  const filter = options.inputs.length > 0 || options.root === undefined;
+  if (filter && options.inputs.length === 0 && process.stdin.isTTY) {
+    throw usageError('no inputs: pass files or folders, pipe rows on stdin, or give --root');
+  }
+  const discard: OutputTarget = { kind: 'discard' };
+  const output = options.out !== undefined ? fileTarget(options.out) : filter ? ({ kind: 'stdout' } as const) : undefined;
+  return {
+    root,
+    filter,
+    inputs: options.inputs.length > 0 ? options.inputs : [STDIN_PATH],
+    output: options.dryRun ? discard : output,
+    quarantine: options.dryRun ? discard : fileTarget(options.quarantine ?? quarantinePath(root, stage)),
+    recordedAt: options.recordedAt ?? new Date().toISOString(),
+  };
+}
+
+/** An export reads the scored runs given, or `data/scored-runs`, and writes the dataset's standard path by default. */
+function planExport(options: CliOptions, stage: ExportStage): StagePlan & { inputSources: AsyncIterable<InputSource>; output: OutputTarget; evidence: string } {
+  const plan = planStage(options, stage);
+  const inputs = plan.filter ? plan.inputs : [path.join(plan.root, LAYOUT.scoredRuns)];
+  const standard = path.join(plan.root, LAYOUT[stage]);
+  return {
+    ...plan,
+    inputSources: resolveInputs(inputs, plan.root),
+    output: plan.output ?? { kind: 'file', path: standard, display: displayPath(plan.root, standard) },
+    evidence: options.evidence ?? path.join(plan.root, LAYOUT.evidence),
+  };
+}
+
+function report(options: CliOptions, stage: string, stats: StageStats, extra: Record<string, unknown> = {}): void {
+  const byReason = sortedCounts(stats.byReason);
+  if (options.json) {
+    process.stderr.write(`${JSON.stringify({ stage, read: stats.in, exported: stats.out, quarantined: stats.quarantined, by_reason: byReason, ...extra })}\n`);
+    return;
+  }
+  const reasons = Object.entries(byReason).map(([reason, n]) => `${reason}: ${n}`).join(', ');
+  process.stderr.write(`[${stage}] read=${stats.in} exported=${stats.out} quarantined=${stats.quarantined} {${reasons}}\n`);
+}
+
+function reportIndex(options: CliOptions, index: IndexReport): void {
+  if (options.json) return;
+  process.stderr.write(
+    `[index] files=${index.files} read=${index.filesRead} rows=${index.rows} unjoinable=${index.unjoinable} ${Math.round(index.durationMs)}ms\n`,
+  );
+}
+
+async function run(options: CliOptions): Promise<number> {
+  switch (options.command) {
+    case 'sft': {
+      const plan = planExport(options, 'sft');
+      const { stats, index } = await runSft({
+        ...plan,
+        inputs: plan.inputSources,
+        maxLineBytes: options.maxLineBytes,
+        includePartial: options.includePartial,
+        repoRoot: options.repoRoot === undefined ? undefined : path.resolve(options.repoRoot),
+        onIndexReady: (indexReport) => reportIndex(options, indexReport),
+      });
+      report(options, 'sft', stats, { index: { files: index.files, rows: index.rows, unjoinable: index.unjoinable } });
+      return 0;
+    }
+    case 'collect': {
+      const plan = planStage(options, 'collect');
+      const common = { root: plan.root, quarantine: plan.quarantine, recordedAt: plan.recordedAt, maxLineBytes: options.maxLineBytes };
+      let stats: StageStats;
+      if (plan.filter) {
+        if (options.source === undefined) throw usageError('collect as a filter needs --source NAME (the _kb source the rows come from)');
+        stats = await runCollectFilter({ ...common, source: options.source, inputs: resolveInputs(plan.inputs, plan.root), output: plan.output! });
+      } else stats = await runCollect(common);
+      report(options, 'collect', stats);
+      return 0;
+    }
+    case 'score': {
+      const plan = planStage(options, 'score');
+      const common = { root: plan.root, quarantine: plan.quarantine, recordedAt: plan.recordedAt, maxLineBytes: options.maxLineBytes };
+      const stats = plan.filter
+        ? await runScoreFilter({ ...common, inputs: resolveInputs(plan.inputs, plan.root), output: plan.output! })
+        : await runScore(common);
+      report(options, 'score', stats);
+      return 0;
+    }
+    case 'index': {
+      const root = path.resolve(options.root ?? '.');
+      const { index, report: indexReport } = await EvidenceIndex.open(options.evidence ?? path.join(root, LAYOUT.evidence), {
+        root,
+        maxLineBytes: options.maxLineBytes,
+      });
+      await index.close();
+      if (options.json) process.stderr.write(`${JSON.stringify(indexReport)}\n`);
+      else reportIndex(options, indexReport);
+      return 0;
+    }
+    default:
+      throw usageError(`command '${options.command}' is not available yet`);
+  }
+}
+
+const isBrokenPipe = (error: unknown): boolean =>
+  typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 'EPIPE';
+
+export async function main(argv: readonly string[]): Promise<number> {
+  // A reader that stops early (`| head`) ends the run quietly (SPEC §7).
+  process.stdout.on('error', (error) => {
+    if (isBrokenPipe(error)) process.exit(0);
+  });
+  try {
+    const parsed = parseCommandLine(argv);
+    if ('help' in parsed) {
+      process.stdout.write(`${USAGE}\n`);
+      return 0;
+    }
+    if ('version' in parsed) {
+      process.stdout.write(`${version}\n`);
+      return 0;
+    }
+    return await run(parsed.options);
+  } catch (error) {
+    if (isBrokenPipe(error)) return 0;
+    if (error instanceof DistillError) {
+      process.stderr.write(`distill-stream: ${error.message}\n`);
+      if (error.code === 'DS_USAGE') process.stderr.write(`\n${USAGE}\n`);
+      return EXIT_CODE[error.code];
+    }
+    process.stderr.write(`distill-stream: internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    return EXIT_CODE.DS_INTERNAL;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

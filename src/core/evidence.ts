@@ -1,0 +1,43 @@
+import type { EvidenceRecord, RetrievedContext, SourceLocation } from '../records.js';
+import { describeErrors, validators } from '../schemas/validators.js';
+import { canonicalHash } from './canonical.js';
+import type { JsonObject } from './gates.js';
+import { isJsonObject } from './gates.js';
+import { reject, type Rejection } from './rejection.js';
+
+/**
+ * The EvidenceRecord of one raw `_kb` row (SPEC §1, §4), fields in SPEC order. Unknown fields are
+ * dropped but still part of sig_hash (the canonical hash of the whole raw row). Pure: the raw row
+ * is not mutated and shares no mutable state with the result beyond metadata/signals values.
+ */
+export function toEvidenceRecord(raw: unknown, location: SourceLocation, recordedAt: string): EvidenceRecord | Rejection {
+  if (!isJsonObject(raw)) return reject('schema_violation', 'row is not a JSON object');
+  const { evidenceRaw } = validators();
+  if (!evidenceRaw(raw)) return reject('schema_violation', ...describeErrors(evidenceRaw.errors));
+  const row = raw as JsonObject;
+  const record: EvidenceRecord = {
+    schema_version: 1,
+    run_id: row['run_id'] as string,
+    task_id: row['task_id'] as string,
+    model_role: has(row, 'model_role') ? (row['model_role'] as string) : '',
+  } as EvidenceRecord;
+  if (has(row, 'model_name')) record.model_name = row['model_name'] as string;
+  record.text = has(row, 'text') ? (row['text'] as string) : '';
+  if (has(row, 'source_files')) record.source_files = row['source_files'] as string[];
+  if (has(row, 'retrieved_context')) record.retrieved_context = retrievedContext(row['retrieved_context'] as JsonObject);
+  if (has(row, 'metadata')) record.metadata = row['metadata'] as Record<string, unknown>;
+  if (has(row, 'signals')) record.signals = row['signals'] as Record<string, unknown>;
+  record.created_at = row['created_at'] as string;
+  record.provenance = { source_file: location.source_file, line_offset: location.line_offset, sig_hash: canonicalHash(raw), recorded_at: recordedAt };
+  return record;
+}
+
+const has = (row: JsonObject, key: string): boolean => Object.hasOwn(row, key);
+
+/** Only the two listed fields: output records carry exactly the fields the SPEC lists. */
+function retrievedContext(raw: JsonObject): RetrievedContext {
+  const context: RetrievedContext = {};
+  if (has(raw, 'matrix_corpora')) context.matrix_corpora = raw['matrix_corpora'] as string[];
+  if (has(raw, 'pathway_fingerprints_seen')) context.pathway_fingerprints_seen = raw['pathway_fingerprints_seen'] as number;
+  return context;
+}

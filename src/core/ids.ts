@@ -1,0 +1,7 @@
+import { sha256Hex } from './canonical.js';
+
+/** Hex digits of a short id after its prefix. */
+export const SHORT_ID_HEX = 16;
+
+/** `<prefix>` + the first 16 hex of sha256 of the UTF-8 of `"<a>|<b>"` (SPEC §0). */
+export const shortId = (prefix: string, a: string, b: string): string => prefix + sha256Hex(`${a}|${b}`).slice(0, SHORT_ID_HEX);

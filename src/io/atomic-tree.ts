@@ -1,0 +1,46 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { ioError } from '../errors.js';
+
+/**
+ * A whole output folder rebuilt atomically (SPEC §4): files are written under a hidden temp folder
+ * beside it; `commit` swaps it into place with renames, so readers see the old tree or the new one.
+ */
+export class AtomicTree {
+  private constructor(
+    readonly finalPath: string,
+    readonly tempPath: string,
+    private readonly display: string,
+  ) {}
+
+  static async create(finalPath: string, display: string): Promise<AtomicTree> {
+    const tempPath = path.join(path.dirname(finalPath), `.${path.basename(finalPath)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+    await mkdir(tempPath, { recursive: true }).catch((cause: unknown) => {
+      throw ioError(display, cause);
+    });
+    return new AtomicTree(finalPath, tempPath, display);
+  }
+
+  /** The temp location of a file at `relative` inside the tree. */
+  pathOf(relative: string): string {
+    return path.join(this.tempPath, relative);
+  }
+
+  async commit(): Promise<void> {
+    const retired = `${this.tempPath}.old`;
+    try {
+      await rename(this.finalPath, retired).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'ENOENT') throw error; // first build: nothing to retire
+      });
+      await rename(this.tempPath, this.finalPath);
+      await rm(retired, { recursive: true, force: true });
+    } catch (cause) {
+      throw ioError(this.display, cause);
+    }
+  }
+
+  async abort(): Promise<void> {
+    await rm(this.tempPath, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,23 @@
+import type { Writable } from 'node:stream';
+
+/** Settles once `sink` drains; rejects if it fails or closes first, so a waiter never hangs. */
+export function drained(sink: Writable): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const cleanup = (): void => {
+      sink.off('drain', onDrain).off('error', onError).off('close', onClose);
+    };
+    const onDrain = (): void => {
+      cleanup();
+      resolve();
+    };
+    const onError = (error: Error): void => {
+      cleanup();
+      reject(error);
+    };
+    const onClose = (): void => {
+      cleanup();
+      reject(new Error('output closed before it drained'));
+    };
+    sink.on('drain', onDrain).on('error', onError).on('close', onClose);
+  });
+}

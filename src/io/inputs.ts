@@ -1,0 +1,51 @@
+import { createHash } from 'node:crypto';
+import type { RawLine } from './line-splitter.js';
+import { openLines, type InputSource } from './line-source.js';
+import { displayPath, STDIN_PATH } from './paths.js';
+import { walkInputFiles } from './walk.js';
+import type { FileDigest } from '../stages/stats.js';
+
+/** Lines of one input, in order, tagged with the input's display path. */
+export interface LineBatch {
+  source: string;
+  lines: RawLine[];
+}
+
+/** Expands the command line's inputs (files, folders walked in SPEC order, `-` for stdin) in order. */
+export async function* resolveInputs(inputs: readonly string[], root: string): AsyncGenerator<InputSource> {
+  for (const input of inputs) {
+    if (input === STDIN_PATH) {
+      yield { display: STDIN_PATH, absolute: null };
+      continue;
+    }
+    for await (const file of walkInputFiles(input)) yield { display: displayPath(root, file.absolute), absolute: file.absolute };
+  }
+}
+
+/** One already-resolved input as an input list. */
+export async function* singleInput(source: InputSource): AsyncGenerator<InputSource> {
+  yield source;
+}
+
+/**
+ * All lines of all inputs as batches, one input after another, pulled on demand (backpressure).
+ * Each input's raw bytes are counted and hashed as they stream by, into `digests`.
+ */
+export async function* readLineBatches(
+  sources: AsyncIterable<InputSource>,
+  options: { maxLineBytes: number; digests: FileDigest[] },
+): AsyncGenerator<LineBatch> {
+  for await (const source of sources) {
+    const hash = createHash('sha256');
+    const digest: FileDigest = { path: source.display, bytes: 0, sha256: '' };
+    const onRawChunk = (chunk: Buffer): void => {
+      hash.update(chunk);
+      digest.bytes += chunk.length;
+    };
+    for await (const lines of await openLines(source, { maxLineBytes: options.maxLineBytes, onRawChunk })) {
+      yield { source: source.display, lines };
+    }
+    digest.sha256 = hash.digest('hex');
+    options.digests.push(digest);
+  }
+}

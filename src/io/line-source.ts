@@ -1,0 +1,76 @@
+import { createReadStream } from 'node:fs';
+import { pipeline, Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import { ioError } from '../errors.js';
+import { LineSplitter, type RawLine } from './line-splitter.js';
+
+/** An input as the pipeline names it: `display` is what records and receipts show; `absolute` is null for stdin. */
+export interface InputSource {
+  display: string;
+  absolute: string | null;
+}
+
+export interface LineReadOptions {
+  maxLineBytes: number;
+  /** Sees every raw (still compressed) byte read, e.g. to hash the input while streaming. */
+  onRawChunk?: (chunk: Buffer) => void;
+}
+
+const GZIP_MAGIC_0 = 0x1f;
+const GZIP_MAGIC_1 = 0x8b;
+const READ_CHUNK_BYTES = 1 << 20;
+
+/**
+ * The lines of one input as RawLine[] batches, gunzipped when its first bytes are the gzip magic
+ * (files and stdin alike). Any read or decompression error surfaces as DS_IO naming the input.
+ */
+export async function openLines(source: InputSource, options: LineReadOptions): Promise<AsyncIterable<RawLine[]>> {
+  const raw: Readable =
+    source.absolute === null ? process.stdin : createReadStream(source.absolute, { highWaterMark: READ_CHUNK_BYTES });
+  const { head, stream: input } = await peekHead(raw, 2).catch((cause: unknown) => {
+    throw ioError(source.display, cause);
+  });
+  if (options.onRawChunk) input.on('data', options.onRawChunk);
+  const splitter = new LineSplitter({ maxLineBytes: options.maxLineBytes });
+  const isGzip = head.length >= 2 && head[0] === GZIP_MAGIC_0 && head[1] === GZIP_MAGIC_1;
+  const onDone = (): void => {}; // errors reach the consumer through the splitter, wrapped below
+  const lines = isGzip ? pipeline(input, createGunzip(), splitter, onDone) : pipeline(input, splitter, onDone);
+  return wrapErrors(lines, source.display);
+}
+
+async function* wrapErrors(lines: AsyncIterable<RawLine[]>, display: string): AsyncGenerator<RawLine[]> {
+  try {
+    yield* lines;
+  } catch (cause) {
+    throw ioError(display, cause);
+  }
+}
+
+/**
+ * Reads at least `n` bytes (or all there is) and hands back a stream that starts over from the
+ * first byte: the same stream with the head put back, or, when it already ended, the head alone.
+ */
+function peekHead(stream: Readable, n: number): Promise<{ head: Buffer; stream: Readable }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let length = 0;
+    const settle = (ended: boolean): void => {
+      stream.off('readable', onReadable).off('end', onEnd).off('error', reject);
+      const head = Buffer.concat(chunks);
+      if (ended) return resolve({ head, stream: Readable.from(head.length > 0 ? [head] : []) });
+      stream.unshift(head);
+      resolve({ head, stream });
+    };
+    const onEnd = (): void => settle(true);
+    const finish = (): void => settle(false);
+    const onReadable = (): void => {
+      let chunk: Buffer | null;
+      while (length < n && (chunk = stream.read() as Buffer | null) !== null) {
+        chunks.push(chunk);
+        length += chunk.length;
+      }
+      if (length >= n) finish();
+    };
+    stream.on('readable', onReadable).once('end', onEnd).once('error', reject);
+  });
+}

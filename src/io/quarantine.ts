@@ -1,0 +1,52 @@
+import type { Writable } from 'node:stream';
+import { drained } from './drain.js';
+import { cutCodePoints } from '../core/text.js';
+import type { Rejection } from '../core/rejection.js';
+import type { QuarantineReason, SourceLocation, StageName } from '../records.js';
+import type { StageStats } from '../stages/stats.js';
+
+/** Code points of an unparsable line kept in its quarantine row. */
+export const RAW_EXCERPT_CODE_POINTS = 200;
+
+/** source_record for a line that never parsed (SPEC §1 QuarantineRecord). */
+export const rawExcerpt = (text: string): { _raw: string } => ({ _raw: cutCodePoints(text, RAW_EXCERPT_CODE_POINTS) });
+
+/**
+ * Serialises quarantine rows in input order and writes them a batch at a time with the same
+ * backpressure as the main output: `flush` calls back only once the sink can take more.
+ */
+export class QuarantineWriter {
+  private pending = '';
+  private readonly prefix: string;
+  private readonly recordedAtJson: string;
+
+  constructor(
+    private readonly sink: Writable,
+    private readonly stats: StageStats,
+    stage: StageName,
+    recordedAt: string,
+  ) {
+    this.prefix = `{"schema_version":1,"stage":${JSON.stringify(stage)},"reason":`;
+    this.recordedAtJson = JSON.stringify(recordedAt);
+  }
+
+  add(rejection: Rejection, sourceRecord: unknown, location: SourceLocation): void {
+    this.addRow(rejection.reason, rejection.errors, sourceRecord, location);
+  }
+
+  addRow(reason: QuarantineReason, errors: string[], sourceRecord: unknown, location: SourceLocation): void {
+    this.stats.countQuarantine(reason);
+    this.pending +=
+      `${this.prefix}"${reason}","errors":${JSON.stringify(errors)},"recorded_at":${this.recordedAtJson},` +
+      `"source_provenance":{"source_file":${JSON.stringify(location.source_file)},"line_offset":${location.line_offset}},` +
+      `"source_record":${JSON.stringify(sourceRecord)}}\n`;
+  }
+
+  flush(callback: (error?: Error | null) => void): void {
+    if (this.pending === '') return callback();
+    const chunk = this.pending;
+    this.pending = '';
+    if (this.sink.write(chunk)) callback();
+    else drained(this.sink).then(() => callback(), callback);
+  }
+}

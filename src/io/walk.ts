@@ -1,0 +1,51 @@
+import { readdir, realpath, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { ioError } from '../errors.js';
+
+/** One input file found by a walk, with what the evidence index needs to notice a change. */
+export interface InputFile {
+  absolute: string;
+  size: number;
+  mtimeMs: number;
+  ino: number;
+}
+
+const TAKEN_EXTENSIONS = ['.jsonl', '.jsonl.gz'];
+
+export const isJsonlName = (name: string): boolean => TAKEN_EXTENSIONS.some((ext) => name.endsWith(ext));
+
+/**
+ * Files under `target` in walk order (SPEC §0): depth-first, each folder's entries sorted by name in
+ * JavaScript string order, `*.jsonl` and `*.jsonl.gz` only, hidden files included, symlinks followed.
+ * A file named directly is taken whatever its name. A symlink cycle is walked once.
+ */
+export async function* walkInputFiles(target: string): AsyncGenerator<InputFile> {
+  const absolute = path.resolve(target);
+  const info = await stat(absolute).catch((cause: unknown) => {
+    throw ioError(target, cause);
+  });
+  if (!info.isDirectory()) {
+    yield { absolute, size: info.size, mtimeMs: info.mtimeMs, ino: info.ino };
+    return;
+  }
+  yield* walkFolder(absolute, new Set());
+}
+
+async function* walkFolder(folder: string, ancestors: Set<string>): AsyncGenerator<InputFile> {
+  const real = await realpath(folder);
+  if (ancestors.has(real)) return;
+  ancestors.add(real);
+  const names = (await readdir(folder).catch((cause: unknown) => {
+    throw ioError(folder, cause);
+  })).sort();
+  for (const name of names) {
+    const child = path.join(folder, name);
+    const info = await stat(child).catch(() => undefined); // a dangling symlink is not an input
+    if (info === undefined) continue;
+    if (info.isDirectory()) yield* walkFolder(child, ancestors);
+    else if (info.isFile() && isJsonlName(name)) {
+      yield { absolute: child, size: info.size, mtimeMs: info.mtimeMs, ino: info.ino };
+    }
+  }
+  ancestors.delete(real);
+}

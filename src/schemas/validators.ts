@@ -1,0 +1,46 @@
+import { createRequire } from 'node:module';
+import { Ajv, type AnySchemaObject, type ErrorObject, type ValidateFunction } from 'ajv';
+import { isIsoTimestamp } from '../core/timestamp.js';
+import type { EvidenceRecord, PreferenceSample, RagSample, ScoredRun, SftSample } from '../records.js';
+
+const loadSchema = createRequire(import.meta.url) as (id: string) => AnySchemaObject;
+
+const SHARED_SCHEMAS = ['provenance', 'output-provenance', 'retrieved-context'];
+
+export interface Validators {
+  evidenceRaw: ValidateFunction<Record<string, unknown>>;
+  evidenceRecord: ValidateFunction<EvidenceRecord>;
+  scoredRun: ValidateFunction<ScoredRun>;
+  sftSample: ValidateFunction<SftSample>;
+  ragSample: ValidateFunction<RagSample>;
+  preferenceSample: ValidateFunction<PreferenceSample>;
+}
+
+let compiled: Validators | undefined;
+
+/** All record validators, compiled once per process (never per record). */
+export function validators(): Validators {
+  compiled ??= compileValidators();
+  return compiled;
+}
+
+function compileValidators(): Validators {
+  const ajv = new Ajv({ allErrors: false, strict: true });
+  ajv.addFormat('iso-timestamp', { type: 'string', validate: isIsoTimestamp });
+  for (const name of SHARED_SCHEMAS) ajv.addSchema(loadSchema(`./${name}.schema.json`));
+  const compile = <T>(name: string): ValidateFunction<T> => ajv.compile<T>(loadSchema(`./${name}.schema.json`));
+  return {
+    evidenceRaw: compile('evidence-raw'),
+    evidenceRecord: compile('evidence-record'),
+    scoredRun: compile('scored-run'),
+    sftSample: compile('sft-sample'),
+    ragSample: compile('rag-sample'),
+    preferenceSample: compile('preference-sample'),
+  };
+}
+
+/** Readable one-line messages for a quarantine row's `errors`. */
+export function describeErrors(errors: ErrorObject[] | null | undefined): string[] {
+  if (!errors || errors.length === 0) return ['does not match its schema'];
+  return errors.map((e) => `${e.instancePath || '/'} ${e.message ?? 'is invalid'}`);
+}

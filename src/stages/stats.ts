@@ -1,0 +1,35 @@
+import type { Category, QuarantineReason } from '../records.js';
+
+/** A file a stage read or wrote, hashed while it streamed through. */
+export interface FileDigest {
+  path: string;
+  bytes: number;
+  sha256: string;
+}
+
+/** Counters of one stage: the single source of truth for its receipt and summary line. */
+export class StageStats {
+  in = 0;
+  out = 0;
+  quarantined = 0;
+  readonly byReason = new Map<QuarantineReason, number>();
+  readonly byCategory = new Map<Category, number>();
+  readonly inputs: FileDigest[] = [];
+  readonly outputs: FileDigest[] = [];
+
+  countQuarantine(reason: QuarantineReason): void {
+    this.quarantined++;
+    this.byReason.set(reason, (this.byReason.get(reason) ?? 0) + 1);
+  }
+
+  countCategory(category: Category): void {
+    this.byCategory.set(category, (this.byCategory.get(category) ?? 0) + 1);
+  }
+}
+
+/** A Map of counts as a plain object with keys in string order (deterministic receipts). */
+export function sortedCounts<K extends string>(counts: ReadonlyMap<K, number>): Record<K, number> {
+  const result = {} as Record<K, number>;
+  for (const key of [...counts.keys()].sort()) result[key] = counts.get(key)!;
+  return result;
+}

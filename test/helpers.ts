@@ -1,0 +1,80 @@
+import { spawn } from 'node:child_process';
+import { cp, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { JoinedEvidence } from '../src/io/evidence-index.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+/** The package root (tests run from dist/test). */
+export const PACKAGE_ROOT = path.resolve(here, '..', '..');
+export const CLI = path.join(PACKAGE_ROOT, 'dist', 'src', 'cli.js');
+export const FIXTURE_ARCHIVE = path.join(PACKAGE_ROOT, 'data-fixtures', 'archive');
+export const GOLDEN = path.join(PACKAGE_ROOT, 'data-fixtures', 'golden');
+
+/** A fresh temp folder, removed by the returned cleanup. */
+export async function tempDir(prefix = 'distill-test-'): Promise<string> {
+  return mkdtemp(path.join(os.tmpdir(), prefix));
+}
+
+/** A private copy of the fixture archive (runs write indexes and exports into it). */
+export async function fixtureCopy(): Promise<string> {
+  const root = await tempDir();
+  await cp(FIXTURE_ARCHIVE, root, { recursive: true });
+  return root;
+}
+
+export const removeDir = (dir: string): Promise<void> => rm(dir, { recursive: true, force: true });
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the built CLI; `stdin` is piped in when given, else stdin is closed empty. */
+export function runCli(args: string[], options: { cwd?: string; stdin?: string | Buffer; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: options.cwd ?? PACKAGE_ROOT, env: options.env ?? process.env });
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
+    child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+    child.on('error', reject);
+    child.on('close', (code, signal) =>
+      resolve({ code, signal, stdout: Buffer.concat(stdout).toString('utf8'), stderr: Buffer.concat(stderr).toString('utf8') }),
+    );
+    child.stdin.end(options.stdin ?? '');
+  });
+}
+
+/** All files under `dir` (relative paths, sorted), skipping hidden entries such as the evidence index. */
+export async function listFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries
+    .filter((entry) => entry.isFile())
+    .map((entry) => path.relative(dir, path.join(entry.parentPath, entry.name)))
+    .filter((relative) => !relative.split(path.sep).some((part) => part.startsWith('.')))
+    .sort();
+}
+
+export const readText = (file: string): Promise<string> => readFile(file, 'utf8');
+
+/** A JoinedEvidence with defaults, for unit tests of the gates. */
+export function evidence(overrides: Partial<JoinedEvidence> = {}): JoinedEvidence {
+  const text = overrides.text ?? 'A response.';
+  return {
+    task_id: 'task-1',
+    model_role: 'executor',
+    model_name: '',
+    source_files: [],
+    matrix_corpora: [],
+    pathway_fingerprints_seen: 0,
+    contractor: '',
+    source_file: 'data/_kb/scrum_reviews.jsonl',
+    ...overrides,
+    text,
+    textJson: JSON.stringify(text),
+  };
+}

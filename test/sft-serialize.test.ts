@@ -1,0 +1,37 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { SftSample } from '../src/records.js';
+import { serializeSftSample } from '../src/stages/sft.js';
+
+/** Deterministic PRNG so failures reproduce. */
+function mulberry32(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const ALPHABET = ['a', 'Z', ' ', '"', '\\', '\n', '\r', '\t', '\u0000', '\u001f', '\u007f', 'é', '中', '😀', '\u2028', '\u2029', '\ud800', '\udfff', '/', '<'];
+
+test('the template serializer writes exactly JSON.stringify(sample) + "\\n"', () => {
+  const random = mulberry32(7);
+  const text = (max: number): string => Array.from({ length: Math.floor(random() * max) }, () => ALPHABET[Math.floor(random() * ALPHABET.length)]).join('');
+  for (let n = 0; n < 2000; n++) {
+    const recordedAt = '2026-05-02T00:00:00.000Z';
+    const sample: SftSample = {
+      schema_version: 1,
+      id: `sft-${Math.floor(random() * 2 ** 52).toString(16).padStart(16, '0')}`,
+      instruction: text(40),
+      context: text(20),
+      response: text(200),
+      source_run_id: text(10) || 'r',
+      quality_score: random() < 0.5 ? 'accepted' : 'partially_accepted',
+      created_at: recordedAt,
+      provenance: { source_file: text(15), line_offset: Math.floor(random() * 1e9), sig_hash: 'f'.repeat(64), recorded_at: recordedAt },
+    };
+    assert.equal(serializeSftSample(sample, JSON.stringify(sample.response)), `${JSON.stringify(sample)}\n`);
+  }
+});
