@@ -45,6 +45,7 @@ export function runCli(args: string[], options: { cwd?: string; stdin?: string |
     child.on('close', (code, signal) =>
       resolve({ code, signal, stdout: Buffer.concat(stdout).toString('utf8'), stderr: Buffer.concat(stderr).toString('utf8') }),
     );
+    child.stdin.on('error', () => {}); // a child that exits early (usage errors) never reads its stdin
     child.stdin.end(options.stdin ?? '');
   });
 }

@@ -231,6 +231,7 @@ describe('command line contract', () => {
     try {
       const input = scored.map((s) => JSON.stringify(s)).join('\n');
       const child = spawn(process.execPath, [CLI, 'sft', '--evidence', evidence, '--quarantine', path.join(dir, 'q.jsonl')]);
+      child.stdin.on('error', () => {}); // the child may stop reading once its stdout is gone
       child.stdin.end(input);
       let stderr = '';
       child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));

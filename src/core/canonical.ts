@@ -1,27 +1,96 @@
 import { createHash } from 'node:crypto';
 
-export const sha256Hex = (data: string | Uint8Array): string => createHash('sha256').update(data).digest('hex');
-
-/**
- * RFC 8785 (JCS) text of a parsed JSON value, written by a serialiser: keys sorted by UTF-16 code
- * units at every level, no whitespace, numbers and strings as JSON.stringify writes them. Objects are
- * never rebuilt, so integer-like keys ("10", "2") and "__proto__" keep their place and their value.
- */
-export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) {
-    let out = '[';
-    for (let i = 0; i < value.length; i++) out += (i === 0 ? '' : ',') + canonicalJson(value[i]);
-    return `${out}]`;
-  }
-  const keys = Object.keys(value).sort(); // default sort compares UTF-16 code units
-  let out = '{';
-  for (let i = 0; i < keys.length; i++) {
-    const key = keys[i]!;
-    out += `${i === 0 ? '' : ','}${JSON.stringify(key)}:${canonicalJson((value as Record<string, unknown>)[key])}`;
-  }
-  return `${out}}`;
+/** Lowercase hex sha256; strings are hashed as UTF-8. */
+export function sha256Hex(data: string | Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
 }
 
-/** Lowercase hex sha256 of the canonical JSON (SPEC §0); `1.0` and `1` hash the same. */
-export const canonicalHash = (value: unknown): string => sha256Hex(canonicalJson(value));
+/**
+ * RFC 8785 (JCS) text of a parsed JSON value (SPEC §0): keys sorted by UTF-16 code units at every
+ * level, no whitespace, numbers and strings as JSON.stringify writes them. Written by a serialiser,
+ * never by rebuilding objects, so integer-like keys ("10" < "2") and an own "__proto__" key keep
+ * their place and value. Iterative with an explicit stack: JSON.parse accepts nesting far deeper
+ * than the call stack allows, and a deep row must hash, not throw. Measured as fast as recursion.
+ */
+export function canonicalJson(value: unknown): string {
+  // One entry per open container; keys is null for an array.
+  const containers: (readonly unknown[] | Readonly<Record<string, unknown>>)[] = [];
+  const keyLists: (string[] | null)[] = [];
+  const indexes: number[] = [];
+  let out = '';
+  let next = value;
+  for (;;) {
+    if (next === null || typeof next !== 'object') out += scalarJson(next);
+    else if (Array.isArray(next)) {
+      if (next.length === 0) out += '[]';
+      else {
+        containers.push(next);
+        keyLists.push(null);
+        indexes.push(0);
+        out += '[';
+        next = next[0];
+        continue;
+      }
+    } else {
+      const object = next as Readonly<Record<string, unknown>>;
+      const keys = Object.keys(object);
+      if (keys.length === 0) out += '{}';
+      else {
+        keys.sort(); // default comparison: UTF-16 code units
+        containers.push(object);
+        keyLists.push(keys);
+        indexes.push(0);
+        out += `{${JSON.stringify(keys[0])}:`;
+        next = object[keys[0]!];
+        continue;
+      }
+    }
+    // A value is complete: move to the next member of the innermost open container, closing the finished ones.
+    for (;;) {
+      const top = containers.length - 1;
+      if (top < 0) return out;
+      const keys = keyLists[top]!;
+      const index = indexes[top]! + 1;
+      if (keys === null) {
+        const array = containers[top] as readonly unknown[];
+        if (index < array.length) {
+          indexes[top] = index;
+          out += ',';
+          next = array[index];
+          break;
+        }
+        out += ']';
+      } else {
+        if (index < keys.length) {
+          indexes[top] = index;
+          out += `,${JSON.stringify(keys[index])}:`;
+          next = (containers[top] as Readonly<Record<string, unknown>>)[keys[index]!];
+          break;
+        }
+        out += '}';
+      }
+      containers.pop();
+      keyLists.pop();
+      indexes.pop();
+    }
+  }
+}
+
+/** JSON.stringify's text for a scalar (-0 → 0, a number JSON.parse overflowed to Infinity → null); anything JSON.parse cannot produce is refused. */
+function scalarJson(value: unknown): string {
+  switch (typeof value) {
+    case 'string':
+    case 'number':
+      return JSON.stringify(value);
+    case 'boolean':
+      return value ? 'true' : 'false';
+    default:
+      if (value === null) return 'null';
+      throw new TypeError(`canonicalJson: not a JSON value (${typeof value})`);
+  }
+}
+
+/** Lowercase hex sha256 of the canonical JSON as UTF-8 (SPEC §0); `1.0` and `1` hash the same. */
+export function canonicalHash(value: unknown): string {
+  return sha256Hex(canonicalJson(value));
+}

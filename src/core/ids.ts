@@ -4,4 +4,6 @@ import { sha256Hex } from './canonical.js';
 export const SHORT_ID_HEX = 16;
 
 /** `<prefix>` + the first 16 hex of sha256 of the UTF-8 of `"<a>|<b>"` (SPEC §0). */
-export const shortId = (prefix: string, a: string, b: string): string => prefix + sha256Hex(`${a}|${b}`).slice(0, SHORT_ID_HEX);
+export function shortId(prefix: string, a: string, b: string): string {
+  return prefix + sha256Hex(`${a}|${b}`).slice(0, SHORT_ID_HEX);
+}

@@ -59,6 +59,8 @@ interface Manifest {
 
 const MANIFEST_FORMAT = 1;
 const MANIFEST_NAME = 'manifest.json';
+/** The LMDB file inside the index folder (a name with an extension: LMDB then keeps it as one file). */
+const STORE_FILE = 'evidence.mdb';
 const INDEX_DIR_NAME = '.distill-index';
 /** Rows written per write transaction: one commit (and fsync) per 4 MB keeps the build I/O-light. */
 const COMMIT_BYTES = 4 << 20;
@@ -86,7 +88,7 @@ export class EvidenceIndex {
       throw ioError(displayPath(options.root, evidenceRoot) || evidencePath, cause);
     });
     const indexPath = await indexLocation(evidenceRoot, evidenceInfo.isDirectory());
-    const db = open<Buffer, Buffer>({ path: indexPath, encoding: 'binary', keyEncoding: 'binary', compression: false });
+    const db = open<Buffer, Buffer>({ path: path.join(indexPath, STORE_FILE), encoding: 'binary', keyEncoding: 'binary', compression: false });
     const index = new EvidenceIndex(db);
     const files: InputFile[] = [];
     for await (const file of walkInputFiles(evidenceRoot)) files.push(file);
