@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCollect } from '../pipelines/collect.js';
 import { runScore } from '../pipelines/score.js';
-import { runSft } from '../pipelines/sft.js';
+import { runRag, runSft, type ExportRun } from '../pipelines/export.js';
 import { resolveInputs } from '../src/io/inputs.js';
 import { canonicalHash } from '../src/core/canonical.js';
 import { LAYOUT } from '../src/layout.js';
@@ -81,39 +81,46 @@ export async function buildFixtureArchive(root: string): Promise<void> {
 export const GOLDEN_RECORDED_AT = '2026-05-02T00:00:00.000Z';
 export const FIXTURE_GOLDEN = path.join(FIXTURE_SOURCE_DIR, 'golden');
 
-/** The export goldens: what each command writes on a copy of the archive, byte for byte. */
+/** The common part of every golden export run over a copy of the archive at `root`. */
+export function goldenRun(root: string, name: string): ExportRun & { recordedAt: string; repoRoot: undefined } {
+  const target = (file: string) => ({ kind: 'file' as const, path: file, display: path.basename(file) });
+  return {
+    root,
+    evidence: path.join(root, LAYOUT.evidence),
+    inputs: resolveInputs([path.join(root, LAYOUT.scoredRuns)], root),
+    output: target(path.join(FIXTURE_GOLDEN, `${name}.jsonl`)),
+    quarantine: target(path.join(FIXTURE_GOLDEN, `${name}.quarantine.jsonl`)),
+    recordedAt: GOLDEN_RECORDED_AT,
+    maxLineBytes: FIXTURE_MAX_LINE_BYTES,
+    repoRoot: undefined,
+  };
+}
+
+/** Views share the quarantine of the spec record (sft-include-partial); a test holds them equal. */
+const DISCARD = { kind: 'discard' } as const;
+
+/** Golden export runs by name: what each writes on a copy of the archive, byte for byte. */
+export const GOLDEN_RUNS: ReadonlyArray<[name: string, run: (root: string, name: string) => Promise<unknown>]> = [
+  ['sft', (root, name) => runSft({ ...goldenRun(root, name), includePartial: false })],
+  ['sft-include-partial', (root, name) => runSft({ ...goldenRun(root, name), includePartial: true })],
+  ['sft-messages', (root, name) => runSft({ ...goldenRun(root, name), includePartial: true, format: 'messages', quarantine: DISCARD })],
+  ['sft-prompt-completion', (root, name) => runSft({ ...goldenRun(root, name), includePartial: true, format: 'prompt-completion', quarantine: DISCARD })],
+  ['sft-alpaca', (root, name) => runSft({ ...goldenRun(root, name), includePartial: true, format: 'alpaca', quarantine: DISCARD })],
+  ['rag', (root, name) => runRag({ ...goldenRun(root, name), includeReview: false })],
+  ['rag-include-review', (root, name) => runRag({ ...goldenRun(root, name), includeReview: true })],
+];
+
 async function buildGoldens(): Promise<void> {
   const work = await mkdtemp(path.join(os.tmpdir(), 'distill-golden-'));
   try {
     await cp(FIXTURE_ARCHIVE, work, { recursive: true });
     await rm(FIXTURE_GOLDEN, { recursive: true, force: true });
     await mkdir(FIXTURE_GOLDEN, { recursive: true });
-    for (const [name, options] of GOLDEN_RUNS) {
-      const out = path.join(FIXTURE_GOLDEN, `${name}.jsonl`);
-      const quarantine = path.join(FIXTURE_GOLDEN, `${name}.quarantine.jsonl`);
-      const target = (file: string) => ({ kind: 'file' as const, path: file, display: path.basename(file) });
-      await runSft({
-        root: work,
-        evidence: path.join(work, LAYOUT.evidence),
-        inputs: resolveInputs([path.join(work, LAYOUT.scoredRuns)], work),
-        output: target(out),
-        quarantine: target(quarantine),
-        recordedAt: GOLDEN_RECORDED_AT,
-        maxLineBytes: FIXTURE_MAX_LINE_BYTES,
-        repoRoot: undefined,
-        ...options,
-      });
-    }
+    for (const [name, run] of GOLDEN_RUNS) await run(work, name);
   } finally {
     await rm(work, { recursive: true, force: true });
   }
 }
-
-/** Golden export runs by name: sft with default options and with --include-partial. */
-export const GOLDEN_RUNS: ReadonlyArray<[string, { includePartial: boolean }]> = [
-  ['sft', { includePartial: false }],
-  ['sft-include-partial', { includePartial: true }],
-];
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   await buildFixtureArchive(FIXTURE_ARCHIVE);

@@ -101,6 +101,12 @@ export const KB_SOURCES: ReadonlyArray<[source: string, rows: KbRow[]]> = [
       { run_id: 'out-001', task_id: 'scenario:flood:v2', model_role: 'executor', text: 'Event 1: evacuated [1][2].', signals: { outcome: 'success', citations: 2 }, created_at: day1 },
       { run_id: 'out-002', task_id: 'scenario:flood:v2', model_role: 'executor', text: 'Event 1: evacuated.', signals: { outcome: 'success', citations: 0 }, created_at: day1 },
       { run_id: 'out-003', task_id: 'scenario:flood:v2', model_role: 'executor', text: 'Event 1: missed.', signals: { outcome: 'failure' }, created_at: day1 },
+      // long text: the RAG title (120) and embedding_text (2000) cuts land on a surrogate pair, kept whole
+      {
+        run_id: 'out-005', task_id: 'scenario:long', model_role: 'executor',
+        text: `${'Ω'.repeat(119)}😀 rest of the first line\n${'😀'.repeat(1990)}${'é'.repeat(500)}`,
+        signals: { outcome: 'partial' }, created_at: day2,
+      },
       // citations 1.0 counts as the integer 1
       { run_id: 'out-004', task_id: 'scenario:fire', model_role: 'executor', text: 'Event 2: contained [3].', signals: { outcome: 'success', citations: 1.0 }, created_at: day2 },
     ],

@@ -10,6 +10,7 @@ export const USAGE = `Usage: distill-stream <command> [options] [inputs…]
 
 Export commands (inputs are files, folders or - for stdin):
   sft [inputs…]          scored runs → SFT samples (instruction, context, response)
+  rag [inputs…]          scored runs → RAG playbooks (title, content, tags, embedding_text)
   index                  build or refresh the evidence index (--evidence)
 
 Pipeline commands (on the standard layout under --root, or as filters on inputs/stdin):
@@ -24,6 +25,7 @@ Options:
   --source NAME          collect as a filter: the _kb source name of the rows
   --include-partial      SFT: admit partially_accepted runs
   --include-review       RAG: admit needs_human_review runs
+  --format VIEW          sft: spec (default), messages, prompt-completion, alpaca
   --recorded-at TS       pin recorded_at (ISO-8601) for byte-identical reruns
   --repo-root DIR        reject source_files that do not exist under DIR
   --max-line-bytes N     longest accepted line in bytes (default: 64 MiB)
@@ -42,6 +44,7 @@ export interface CliOptions {
   quarantine: string | undefined;
   evidence: string | undefined;
   source: string | undefined;
+  format: string | undefined;
   includePartial: boolean;
   includeReview: boolean;
   recordedAt: string | undefined;
@@ -67,6 +70,7 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
         quarantine: { type: 'string' },
         evidence: { type: 'string' },
         source: { type: 'string' },
+        format: { type: 'string' },
         'include-partial': { type: 'boolean', default: false },
         'include-review': { type: 'boolean', default: false },
         'recorded-at': { type: 'string' },
@@ -98,6 +102,7 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
       quarantine: values.quarantine,
       evidence: values.evidence,
       source: values.source,
+      format: values.format,
       includePartial: values['include-partial'],
       includeReview: values['include-review'],
       recordedAt,

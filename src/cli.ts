@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { runCollect, runCollectFilter } from '../pipelines/collect.js';
 import { runScore, runScoreFilter } from '../pipelines/score.js';
-import { runSft } from '../pipelines/sft.js';
+import { runRag, runSft } from '../pipelines/export.js';
 import { parseCommandLine, USAGE, type CliOptions } from './cli-args.js';
 import { DistillError, EXIT_CODE, usageError } from './errors.js';
 import { EvidenceIndex, type IndexReport } from './io/evidence-index.js';
@@ -13,6 +13,7 @@ import { displayPath, STDIN_PATH } from './io/paths.js';
 import type { OutputTarget } from './io/sink.js';
 import { LAYOUT, quarantinePath } from './layout.js';
 import type { StageName } from './records.js';
+import { SFT_FORMATS, type SftFormat } from './stages/sft.js';
 import { sortedCounts, type StageStats } from './stages/stats.js';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
@@ -84,17 +85,21 @@ function reportIndex(options: CliOptions, index: IndexReport): void {
 
 async function run(options: CliOptions): Promise<number> {
   switch (options.command) {
-    case 'sft': {
-      const plan = planExport(options, 'sft');
-      const { stats, index } = await runSft({
+    case 'sft':
+    case 'rag': {
+      const plan = planExport(options, options.command);
+      const run = {
         ...plan,
         inputs: plan.inputSources,
         maxLineBytes: options.maxLineBytes,
-        includePartial: options.includePartial,
         repoRoot: options.repoRoot === undefined ? undefined : path.resolve(options.repoRoot),
-        onIndexReady: (indexReport) => reportIndex(options, indexReport),
-      });
-      report(options, 'sft', stats, { index: { files: index.files, rows: index.rows, unjoinable: index.unjoinable } });
+        onIndexReady: (indexReport: IndexReport) => reportIndex(options, indexReport),
+      };
+      const { stats, index } =
+        options.command === 'sft'
+          ? await runSft({ ...run, includePartial: options.includePartial, format: sftFormat(options.format) })
+          : await runRag({ ...run, includeReview: options.includeReview });
+      report(options, options.command, stats, { index: { files: index.files, rows: index.rows, unjoinable: index.unjoinable } });
       return 0;
     }
     case 'collect': {
@@ -131,6 +136,12 @@ async function run(options: CliOptions): Promise<number> {
     default:
       throw usageError(`command '${options.command}' is not available yet`);
   }
+}
+
+function sftFormat(format: string | undefined): SftFormat {
+  if (format === undefined) return 'spec';
+  if (!(SFT_FORMATS as readonly string[]).includes(format)) throw usageError(`--format '${format}' is not one of ${SFT_FORMATS.join(', ')} for sft`);
+  return format as SftFormat;
 }
 
 const isBrokenPipe = (error: unknown): boolean =>

@@ -23,11 +23,13 @@ export { EvidenceIndex, type IndexReport, type JoinedEvidence } from './io/evide
 export { QuarantineWriter } from './io/quarantine.js';
 export { openSink, type OutputTarget } from './io/sink.js';
 export { RowStage, type RowFunction } from './stages/row-stage.js';
-export { sftRow, buildSftSample, serializeSftSample, type EvidenceLookup, type SftOptions } from './stages/sft.js';
+export { exportRow, type EvidenceLookup, type ExportDefinition } from './stages/export-row.js';
+export { sftRow, buildSftSample, serializeSftSample, type SftOptions } from './stages/sft.js';
+export { ragRow, buildRagSample, serializeRagSample, ragTags, type RagOptions } from './stages/rag.js';
 export { scoreRow } from './stages/score.js';
 export { collectRow } from './stages/collect.js';
 export { StageStats } from './stages/stats.js';
 export { LAYOUT } from './layout.js';
-export { runSft, type SftRun } from '../pipelines/sft.js';
+export { runRag, runSft, type ExportRun, type ExportResult } from '../pipelines/export.js';
 export { runCollect, runCollectFilter } from '../pipelines/collect.js';
 export { runScore, runScoreFilter } from '../pipelines/score.js';

@@ -1,24 +1,24 @@
-import { admitScoredRun, sftFirewall } from '../core/gates.js';
-import { IdSet } from '../core/id-set.js';
+import { sftFirewall } from '../core/gates.js';
 import { shortId } from '../core/ids.js';
-import { reject, Rejection } from '../core/rejection.js';
 import { contextFor, instructionFor, sftSynthesisCheck, sourceFileCheck } from '../core/synthesis.js';
 import type { JoinedEvidence } from '../io/evidence-index.js';
 import type { ScoredRun, SftSample } from '../records.js';
-import { describeErrors, validators } from '../schemas/validators.js';
+import { validators } from '../schemas/validators.js';
+import { exportRow, type EvidenceLookup, type ExportDefinition } from './export-row.js';
 import type { RowFunction } from './row-stage.js';
+import { exportProvenance, serializeTail } from './sample-parts.js';
 import type { StageStats } from './stats.js';
-
-/** Looks evidence up by run_id; the LMDB index in production, a Map in unit tests. */
-export type EvidenceLookup = (runId: string) => JoinedEvidence | undefined;
 
 export interface SftOptions {
   recordedAt: string;
   includePartial: boolean;
   repoRoot: string | undefined;
+  /** The view written per sample; gates, validation and ids are the same whatever the view. */
+  format?: SftFormat;
 }
 
-const SHORT_ID_PREFIX_LENGTH = 'sft-'.length;
+export const SFT_FORMATS = ['spec', 'messages', 'prompt-completion', 'alpaca'] as const;
+export type SftFormat = (typeof SFT_FORMATS)[number];
 
 /** The SftSample of a scored row that passed every gate up to synthesis (SPEC §1 field order). */
 export function buildSftSample(run: ScoredRun, evidence: JoinedEvidence, recordedAt: string): SftSample {
@@ -31,12 +31,7 @@ export function buildSftSample(run: ScoredRun, evidence: JoinedEvidence, recorde
     source_run_id: run.evidence_run_id,
     quality_score: run.category as SftSample['quality_score'],
     created_at: recordedAt,
-    provenance: {
-      source_file: run.provenance.source_file,
-      line_offset: run.provenance.line_offset,
-      sig_hash: run.provenance.sig_hash,
-      recorded_at: recordedAt,
-    },
+    provenance: exportProvenance(run, recordedAt),
   };
 }
 
@@ -46,39 +41,41 @@ export function buildSftSample(run: ScoredRun, evidence: JoinedEvidence, recorde
  * (id, enums, sig_hash, integers) need no escaping. A test holds it equal to JSON.stringify.
  */
 export function serializeSftSample(sample: SftSample, responseJson: string): string {
-  const p = sample.provenance;
-  const recordedAtJson = JSON.stringify(p.recorded_at);
   return (
     `{"schema_version":1,"id":"${sample.id}","instruction":${JSON.stringify(sample.instruction)},` +
     `"context":${JSON.stringify(sample.context)},"response":${responseJson},` +
     `"source_run_id":${JSON.stringify(sample.source_run_id)},"quality_score":"${sample.quality_score}",` +
-    `"created_at":${JSON.stringify(sample.created_at)},"provenance":{"source_file":${JSON.stringify(p.source_file)},` +
-    `"line_offset":${p.line_offset},"sig_hash":"${p.sig_hash}","recorded_at":${recordedAtJson}}}\n`
+    serializeTail(sample.created_at, sample.provenance)
   );
 }
 
 /**
- * The SFT gate chain after parsing (SPEC §2 steps 2–8), specialised once for the run's options.
- * `stats` receives the category of every row written.
+ * Trainer-ready views of a validated sample. `messages` puts the context in a system turn when it is
+ * non-empty; `prompt-completion` appends it to the instruction after a blank line; `alpaca` keeps it
+ * as `input`. The response is the text serialised at index time in every view.
  */
+const SFT_VIEWS: Readonly<Record<SftFormat, (sample: SftSample, responseJson: string) => string>> = {
+  spec: serializeSftSample,
+  messages: (sample, responseJson) => {
+    const system = sample.context === '' ? '' : `{"role":"system","content":${JSON.stringify(sample.context)}},`;
+    return `{"messages":[${system}{"role":"user","content":${JSON.stringify(sample.instruction)}},{"role":"assistant","content":${responseJson}}]}\n`;
+  },
+  'prompt-completion': (sample, responseJson) => {
+    const prompt = sample.context === '' ? sample.instruction : `${sample.instruction}\n\n${sample.context}`;
+    return `{"prompt":${JSON.stringify(prompt)},"completion":${responseJson}}\n`;
+  },
+  alpaca: (sample, responseJson) =>
+    `{"instruction":${JSON.stringify(sample.instruction)},"input":${JSON.stringify(sample.context)},"output":${responseJson}}\n`,
+};
+
+/** The SFT export's gate chain after parsing (SPEC §2), specialised once for the run's options. */
 export function sftRow(options: SftOptions, lookup: EvidenceLookup, stats: StageStats): RowFunction {
-  const firewall = sftFirewall(options);
-  const synthesisCheck = sftSynthesisCheck(sourceFileCheck(options));
-  const { sftSample } = validators();
-  const written = new IdSet();
-  return (value) => {
-    const run = admitScoredRun(value);
-    if (run instanceof Rejection) return run;
-    const blocked = firewall(run.category);
-    if (blocked) return blocked;
-    const evidence = lookup(run.evidence_run_id);
-    if (evidence === undefined) return reject('evidence_not_found', `no evidence with run_id ${JSON.stringify(run.evidence_run_id)}`);
-    const unfit = synthesisCheck(evidence);
-    if (unfit) return unfit;
-    const sample = buildSftSample(run, evidence, options.recordedAt);
-    if (!sftSample(sample)) return reject('schema_violation', ...describeErrors(sftSample.errors));
-    if (!written.add(sample.id.slice(SHORT_ID_PREFIX_LENGTH))) return reject('duplicate_id', `id ${sample.id} was already written in this run`);
-    stats.countCategory(run.category);
-    return serializeSftSample(sample, evidence.textJson);
+  const definition: ExportDefinition<SftSample> = {
+    firewall: sftFirewall(options),
+    synthesisCheck: sftSynthesisCheck(sourceFileCheck(options)),
+    build: (run, evidence) => buildSftSample(run, evidence, options.recordedAt),
+    validate: validators().sftSample,
+    serialize: SFT_VIEWS[options.format ?? 'spec'],
   };
+  return exportRow(definition, lookup, stats);
 }

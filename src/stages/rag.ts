@@ -1,0 +1,72 @@
+import { ragFirewall } from '../core/gates.js';
+import { shortId } from '../core/ids.js';
+import { ragSynthesisCheck, sourceFileCheck } from '../core/synthesis.js';
+import { cutCodePoints, firstNonBlankLine } from '../core/text.js';
+import type { JoinedEvidence } from '../io/evidence-index.js';
+import type { RagSample, ScoredRun } from '../records.js';
+import { validators } from '../schemas/validators.js';
+import { exportRow, type EvidenceLookup, type ExportDefinition } from './export-row.js';
+import type { RowFunction } from './row-stage.js';
+import { exportProvenance, serializeTail } from './sample-parts.js';
+import type { StageStats } from './stats.js';
+
+export interface RagOptions {
+  recordedAt: string;
+  includeReview: boolean;
+  repoRoot: string | undefined;
+}
+
+export const TITLE_CODE_POINTS = 120;
+export const EMBEDDING_CODE_POINTS = 2000;
+
+/** `task:<task_id up to its first ':'>`, `category:<c>`, then role, model and first file when non-empty (SPEC §1). */
+export function ragTags(evidence: JoinedEvidence, category: string): string[] {
+  const colon = evidence.task_id.indexOf(':');
+  const tags = [`task:${colon === -1 ? evidence.task_id : evidence.task_id.slice(0, colon)}`, `category:${category}`];
+  if (evidence.model_role !== '') tags.push(`role:${evidence.model_role}`);
+  if (evidence.model_name !== '') tags.push(`model:${evidence.model_name}`);
+  const file = evidence.source_files[0] ?? '';
+  if (file !== '') tags.push(`file:${file}`);
+  return tags;
+}
+
+export function buildRagSample(run: ScoredRun, evidence: JoinedEvidence, recordedAt: string): RagSample {
+  const category = run.category as RagSample['success_score'];
+  return {
+    schema_version: 1,
+    id: shortId('rag-', run.evidence_run_id, run.provenance.sig_hash),
+    title: cutCodePoints(firstNonBlankLine(evidence.text), TITLE_CODE_POINTS),
+    content: evidence.text,
+    tags: ragTags(evidence, category),
+    source_run_id: run.evidence_run_id,
+    success_score: category,
+    source_category: category,
+    embedding_text: cutCodePoints(evidence.text, EMBEDDING_CODE_POINTS),
+    created_at: recordedAt,
+    provenance: exportProvenance(run, recordedAt),
+  };
+}
+
+/** JSON.stringify(sample) + "\n", reusing the text serialised at index time for content (and embedding_text when uncut). */
+export function serializeRagSample(sample: RagSample, contentJson: string): string {
+  const embeddingJson = sample.embedding_text.length === sample.content.length ? contentJson : JSON.stringify(sample.embedding_text);
+  return (
+    `{"schema_version":1,"id":"${sample.id}","title":${JSON.stringify(sample.title)},"content":${contentJson},` +
+    `"tags":${JSON.stringify(sample.tags)},"source_run_id":${JSON.stringify(sample.source_run_id)},` +
+    `"success_score":"${sample.success_score}","source_category":"${sample.source_category}",` +
+    `"embedding_text":${embeddingJson},` +
+    serializeTail(sample.created_at, sample.provenance)
+  );
+}
+
+/** The RAG export's gate chain after parsing (SPEC §2 with the RAG firewall and synthesis). */
+export function ragRow(options: RagOptions, lookup: EvidenceLookup, stats: StageStats): RowFunction {
+  const definition: ExportDefinition<RagSample> = {
+    firewall: ragFirewall(options),
+    synthesisCheck: ragSynthesisCheck(sourceFileCheck(options)),
+    build: (run, evidence) => buildRagSample(run, evidence, options.recordedAt),
+    validate: validators().ragSample,
+    serialize: serializeRagSample,
+  };
+  return exportRow(definition, lookup, stats);
+}

@@ -1,0 +1,25 @@
+import type { RecordProvenance, ScoredRun } from '../records.js';
+
+/** An export's provenance: the scored row's location and sig_hash, stamped with this export's recorded_at. */
+export function exportProvenance(run: ScoredRun, recordedAt: string): RecordProvenance {
+  return {
+    source_file: run.provenance.source_file,
+    line_offset: run.provenance.line_offset,
+    sig_hash: run.provenance.sig_hash,
+    recorded_at: recordedAt,
+  };
+}
+
+/**
+ * `"created_at":…,"provenance":{…}}` + "\n": the tail every export sample ends with, as
+ * JSON.stringify writes it. sig_hash and line_offset are schema-checked, so they need no escaping.
+ */
+export function serializeTail(createdAt: string, p: RecordProvenance): string {
+  return (
+    `"created_at":${JSON.stringify(createdAt)},"provenance":{"source_file":${JSON.stringify(p.source_file)},` +
+    `"line_offset":${p.line_offset},"sig_hash":"${p.sig_hash}","recorded_at":${JSON.stringify(p.recorded_at)}}}\n`
+  );
+}
+
+/** The hex tail of a short id (what IdSet stores). */
+export const idDigits = (id: string): string => id.slice(id.indexOf('-') + 1);

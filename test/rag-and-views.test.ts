@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { QuarantineRecord, RagSample, ScoredRun } from '../src/records.js';
+import { buildRagSample, ragTags } from '../src/stages/rag.js';
+import { evidence, fixtureCopy, GOLDEN, readText, removeDir, runCli } from './helpers.js';
+
+const PINNED = ['--recorded-at', '2026-05-02T00:00:00.000Z', '--max-line-bytes', '65536'];
+
+const reasons = async (file: string): Promise<string[]> =>
+  (await readText(file)).trim().split('\n').map((line) => (JSON.parse(line) as QuarantineRecord).reason);
+
+describe('rag and the trainer-ready views on the fixture archive', () => {
+  let root: string;
+  before(async () => {
+    root = await fixtureCopy();
+  });
+  after(() => removeDir(root));
+
+  test('rag --root writes the golden playbooks and quarantine', async () => {
+    const result = await runCli(['rag', '--root', root, ...PINNED]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(await readText(path.join(root, 'exports/rag/playbooks.jsonl')), await readText(path.join(GOLDEN, 'rag.jsonl')));
+    assert.equal(await readText(path.join(root, 'exports/quarantine/rag.jsonl')), await readText(path.join(GOLDEN, 'rag.quarantine.jsonl')));
+    const quarantined = await reasons(path.join(root, 'exports/quarantine/rag.jsonl'));
+    for (const reason of ['unsafe_rag_category', 'category_disallowed', 'empty_content', 'hallucinated_file_path', 'evidence_not_found', 'duplicate_id']) {
+      assert.ok(quarantined.includes(reason), reason);
+    }
+    assert.ok(!quarantined.includes('not_instructable'), 'RAG does not check roles');
+  });
+
+  test('rag --include-review admits needs_human_review, never rejected', async () => {
+    const out = path.join(root, 'review.jsonl');
+    const quarantine = path.join(root, 'review-q.jsonl');
+    const result = await runCli(['rag', '--root', root, '--include-review', '--out', out, '--quarantine', quarantine, ...PINNED]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(await readText(out), await readText(path.join(GOLDEN, 'rag-include-review.jsonl')));
+    const rows = (await readText(out)).trim().split('\n').map((line) => JSON.parse(line) as RagSample);
+    assert.ok(rows.some((row) => row.success_score === 'needs_human_review'));
+    assert.ok(rows.every((row) => (row.success_score as string) !== 'rejected'));
+    assert.ok(!(await reasons(quarantine)).includes('category_disallowed'));
+  });
+
+  for (const format of ['messages', 'prompt-completion', 'alpaca']) {
+    test(`sft --format ${format} writes its golden view with the same quarantine as the spec record`, async () => {
+      const out = path.join(root, `${format}.jsonl`);
+      const quarantine = path.join(root, `${format}-q.jsonl`);
+      const result = await runCli(['sft', '--root', root, '--include-partial', '--format', format, '--out', out, '--quarantine', quarantine, ...PINNED]);
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(await readText(out), await readText(path.join(GOLDEN, `sft-${format}.jsonl`)));
+      assert.equal(await readText(quarantine), await readText(path.join(GOLDEN, 'sft-include-partial.quarantine.jsonl')));
+    });
+  }
+
+  test('an unknown --format is a usage error', async () => {
+    const result = await runCli(['sft', '--root', root, '--format', 'parquet']);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /--format 'parquet'/);
+  });
+});
+
+const scored = (overrides: Partial<ScoredRun> = {}): ScoredRun => ({
+  schema_version: 1,
+  evidence_run_id: 'r1',
+  task_id: 't',
+  category: 'accepted',
+  reasons: ['x'],
+  scorer_version: 'v1.0.0',
+  source_class: 'verdict',
+  provenance: { source_file: 'data/_kb/audits.jsonl', line_offset: 3, sig_hash: 'b'.repeat(64), recorded_at: '2026-05-01T00:00:00Z' },
+  ...overrides,
+});
+
+describe('RagSample synthesis', () => {
+  test('tags in SPEC order, each optional tag only when non-empty', () => {
+    assert.deepEqual(ragTags(evidence({ task_id: 'permit:P-1:x', model_role: 'executor', model_name: 'm', source_files: ['a.ts'] }), 'accepted'), [
+      'task:permit',
+      'category:accepted',
+      'role:executor',
+      'model:m',
+      'file:a.ts',
+    ]);
+    assert.deepEqual(ragTags(evidence({ task_id: 'plain', model_role: '', source_files: ['', 'b.ts'] }), 'needs_human_review'), ['task:plain', 'category:needs_human_review']);
+    assert.deepEqual(ragTags(evidence({ task_id: ':lead' }), 'accepted').slice(0, 1), ['task:']);
+  });
+
+  test('title is the first non-blank line cut to 120 code points; embedding_text is the text cut to 2000', () => {
+    const text = `\n \r\n${'a'.repeat(119)}😀tail\r\nsecond`;
+    const sample = buildRagSample(scored(), evidence({ text }), '2026-05-02T00:00:00.000Z');
+    assert.equal(sample.title, `${'a'.repeat(119)}😀`);
+    assert.equal(sample.content, text);
+    assert.equal(sample.embedding_text, text);
+    const long = `${'é'.repeat(1999)}😀${'z'.repeat(10)}`;
+    assert.equal(buildRagSample(scored(), evidence({ text: long }), '2026-05-02T00:00:00.000Z').embedding_text, `${'é'.repeat(1999)}😀`);
+    const lone = `${'x'.repeat(119)}\ud800\udc00`;
+    assert.equal(buildRagSample(scored(), evidence({ text: lone }), 't').title, lone);
+    const loneHigh = `${'x'.repeat(119)}\ud800${'y'.repeat(5)}`;
+    assert.equal(buildRagSample(scored(), evidence({ text: loneHigh }), 't').title, `${'x'.repeat(119)}\ud800`);
+  });
+
+  test('a line ending with a lone CR keeps it in the title (a lone CR is not a break)', () => {
+    assert.equal(buildRagSample(scored(), evidence({ text: 'first\rstill first\nsecond' }), 't').title, 'first\rstill first');
+  });
+});
