@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { runCollect } from '../pipelines/collect.js';
 import { runScore } from '../pipelines/score.js';
 import { runRag, runSft, type ExportRun } from '../pipelines/export.js';
+import { runPreference } from '../pipelines/preference.js';
 import { resolveInputs } from '../src/io/inputs.js';
 import { canonicalHash } from '../src/core/canonical.js';
 import { LAYOUT } from '../src/layout.js';
@@ -46,7 +47,10 @@ async function handWrittenScoredRows(root: string): Promise<string> {
     ...observer.provenance,
     sig_hash: canonicalHash({ category: 'rejected', evidence_sig_hash: 'hand-written', reasons: rejectedTwin.reasons, scorer_version: 'v1.0.0' }),
   };
-  const ghost: ScoredRun = { ...scrum, evidence_run_id: 'ghost-001', task_id: 'repo:ghost' };
+  const applied = await scoredLines('2026/05/01/auto_apply.jsonl');
+  const [appliedAccepted, , appliedReverted] = applied;
+  // In a task with rejections, so preference also meets the missing evidence.
+  const ghost: ScoredRun = { ...scrum, evidence_run_id: 'ghost-001', task_id: 'repo:src/db.ts' };
   const { provenance: _dropped, ...withoutProvenance } = scrum;
   const lines = [
     'this line is not JSON', // schema_violation (parse)
@@ -62,6 +66,8 @@ async function handWrittenScoredRows(root: string): Promise<string> {
     JSON.stringify(rejectedTwin), // unsafe_sft_category; a self-pair for preference
     JSON.stringify({ note: 'x'.repeat(FIXTURE_MAX_LINE_BYTES) }), // line_too_long
     '  \t ', // blank
+    JSON.stringify(appliedAccepted), // a second copy of an accepted and a rejected row:
+    JSON.stringify(appliedReverted), // preference pair k=1 repeats pair k=0's ids → duplicate_id
   ];
   return `${lines.join('\n')}\n`;
 }
@@ -96,7 +102,7 @@ export function goldenRun(root: string, name: string): ExportRun & { recordedAt:
   };
 }
 
-/** Views share the quarantine of the spec record (sft-include-partial); a test holds them equal. */
+/** Views share the quarantine of their spec record; a test holds them equal. */
 const DISCARD = { kind: 'discard' } as const;
 
 /** Golden export runs by name: what each writes on a copy of the archive, byte for byte. */
@@ -108,6 +114,9 @@ export const GOLDEN_RUNS: ReadonlyArray<[name: string, run: (root: string, name:
   ['sft-alpaca', (root, name) => runSft({ ...goldenRun(root, name), includePartial: true, format: 'alpaca', quarantine: DISCARD })],
   ['rag', (root, name) => runRag({ ...goldenRun(root, name), includeReview: false })],
   ['rag-include-review', (root, name) => runRag({ ...goldenRun(root, name), includeReview: true })],
+  ['preference', (root, name) => runPreference(goldenRun(root, name))],
+  ['preference-dpo', (root, name) => runPreference({ ...goldenRun(root, name), format: 'dpo', quarantine: DISCARD })],
+  ['preference-openai-dpo', (root, name) => runPreference({ ...goldenRun(root, name), format: 'openai-dpo', quarantine: DISCARD })],
 ];
 
 async function buildGoldens(): Promise<void> {

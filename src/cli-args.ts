@@ -11,6 +11,7 @@ export const USAGE = `Usage: distill-stream <command> [options] [inputs…]
 Export commands (inputs are files, folders or - for stdin):
   sft [inputs…]          scored runs → SFT samples (instruction, context, response)
   rag [inputs…]          scored runs → RAG playbooks (title, content, tags, embedding_text)
+  preference [inputs…]   scored runs → chosen/rejected pairs per task
   index                  build or refresh the evidence index (--evidence)
 
 Pipeline commands (on the standard layout under --root, or as filters on inputs/stdin):
@@ -26,6 +27,7 @@ Options:
   --include-partial      SFT: admit partially_accepted runs
   --include-review       RAG: admit needs_human_review runs
   --format VIEW          sft: spec (default), messages, prompt-completion, alpaca
+                         preference: spec (default), dpo, openai-dpo
   --recorded-at TS       pin recorded_at (ISO-8601) for byte-identical reruns
   --repo-root DIR        reject source_files that do not exist under DIR
   --max-line-bytes N     longest accepted line in bytes (default: 64 MiB)

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { runCollect, runCollectFilter } from '../pipelines/collect.js';
 import { runScore, runScoreFilter } from '../pipelines/score.js';
 import { runRag, runSft } from '../pipelines/export.js';
+import { runPreference } from '../pipelines/preference.js';
 import { parseCommandLine, USAGE, type CliOptions } from './cli-args.js';
 import { DistillError, EXIT_CODE, usageError } from './errors.js';
 import { EvidenceIndex, type IndexReport } from './io/evidence-index.js';
@@ -13,7 +14,8 @@ import { displayPath, STDIN_PATH } from './io/paths.js';
 import type { OutputTarget } from './io/sink.js';
 import { LAYOUT, quarantinePath } from './layout.js';
 import type { StageName } from './records.js';
-import { SFT_FORMATS, type SftFormat } from './stages/sft.js';
+import { PREFERENCE_FORMATS } from './stages/preference.js';
+import { SFT_FORMATS } from './stages/sft.js';
 import { sortedCounts, type StageStats } from './stages/stats.js';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
@@ -69,11 +71,13 @@ function planExport(options: CliOptions, stage: ExportStage): StagePlan & { inpu
 function report(options: CliOptions, stage: string, stats: StageStats, extra: Record<string, unknown> = {}): void {
   const byReason = sortedCounts(stats.byReason);
   if (options.json) {
-    process.stderr.write(`${JSON.stringify({ stage, read: stats.in, exported: stats.out, quarantined: stats.quarantined, by_reason: byReason, ...extra })}\n`);
+    const pairs = stats.unpaired === undefined ? {} : { unpaired: stats.unpaired, quarantined_pairs: stats.quarantinedPairs };
+    process.stderr.write(`${JSON.stringify({ stage, read: stats.in, exported: stats.out, quarantined: stats.quarantined, ...pairs, by_reason: byReason, ...extra })}\n`);
     return;
   }
   const reasons = Object.entries(byReason).map(([reason, n]) => `${reason}: ${n}`).join(', ');
-  process.stderr.write(`[${stage}] read=${stats.in} exported=${stats.out} quarantined=${stats.quarantined} {${reasons}}\n`);
+  const pairs = stats.unpaired === undefined ? '' : ` unpaired=${stats.unpaired} quarantined_pairs=${stats.quarantinedPairs}`;
+  process.stderr.write(`[${stage}] read=${stats.in} exported=${stats.out} quarantined=${stats.quarantined}${pairs} {${reasons}}\n`);
 }
 
 function reportIndex(options: CliOptions, index: IndexReport): void {
@@ -97,9 +101,21 @@ async function run(options: CliOptions): Promise<number> {
       };
       const { stats, index } =
         options.command === 'sft'
-          ? await runSft({ ...run, includePartial: options.includePartial, format: sftFormat(options.format) })
+          ? await runSft({ ...run, includePartial: options.includePartial, format: viewOf(options.format, 'sft', SFT_FORMATS) })
           : await runRag({ ...run, includeReview: options.includeReview });
       report(options, options.command, stats, { index: { files: index.files, rows: index.rows, unjoinable: index.unjoinable } });
+      return 0;
+    }
+    case 'preference': {
+      const plan = planExport(options, 'preference');
+      const { stats, index } = await runPreference({
+        ...plan,
+        inputs: plan.inputSources,
+        maxLineBytes: options.maxLineBytes,
+        format: viewOf(options.format, 'preference', PREFERENCE_FORMATS),
+        onIndexReady: (indexReport: IndexReport) => reportIndex(options, indexReport),
+      });
+      report(options, 'preference', stats, { index: { files: index.files, rows: index.rows, unjoinable: index.unjoinable } });
       return 0;
     }
     case 'collect': {
@@ -138,10 +154,11 @@ async function run(options: CliOptions): Promise<number> {
   }
 }
 
-function sftFormat(format: string | undefined): SftFormat {
-  if (format === undefined) return 'spec';
-  if (!(SFT_FORMATS as readonly string[]).includes(format)) throw usageError(`--format '${format}' is not one of ${SFT_FORMATS.join(', ')} for sft`);
-  return format as SftFormat;
+/** The --format view for a command, checked once at start-up. */
+function viewOf<F extends string>(format: string | undefined, command: string, formats: readonly F[]): F {
+  if (format === undefined) return formats[0]!;
+  if (!(formats as readonly string[]).includes(format)) throw usageError(`--format '${format}' is not one of ${formats.join(', ')} for ${command}`);
+  return format as F;
 }
 
 const isBrokenPipe = (error: unknown): boolean =>

@@ -30,16 +30,20 @@ export class QuarantineWriter {
     this.recordedAtJson = JSON.stringify(recordedAt);
   }
 
-  add(rejection: Rejection, sourceRecord: unknown, location: SourceLocation): void {
-    this.addRow(rejection.reason, rejection.errors, sourceRecord, location);
+  add(rejection: Rejection, sourceRecord: unknown, location: SourceLocation, unit: 'row' | 'pair' = 'row'): void {
+    this.addRow(rejection.reason, rejection.errors, sourceRecord, location, unit);
   }
 
-  addRow(reason: QuarantineReason, errors: string[], sourceRecord: unknown, location: SourceLocation): void {
-    this.stats.countQuarantine(reason);
+  addRow(reason: QuarantineReason, errors: string[], sourceRecord: unknown, location: SourceLocation, unit: 'row' | 'pair' = 'row'): void {
+    this.stats.countQuarantine(reason, unit);
     this.pending +=
       `${this.prefix}"${reason}","errors":${JSON.stringify(errors)},"recorded_at":${this.recordedAtJson},` +
       `"source_provenance":{"source_file":${JSON.stringify(location.source_file)},"line_offset":${location.line_offset}},` +
       `"source_record":${JSON.stringify(sourceRecord)}}\n`;
+  }
+
+  flushed(): Promise<void> {
+    return new Promise((resolve, reject) => this.flush((error) => (error ? reject(error) : resolve())));
   }
 
   flush(callback: (error?: Error | null) => void): void {

@@ -11,14 +11,19 @@ export interface FileDigest {
 export class StageStats {
   in = 0;
   out = 0;
+  /** Input rows quarantined. */
   quarantined = 0;
+  /** Preference only: valid rows that ended in no written pair, and candidate pairs quarantined. */
+  unpaired: number | undefined;
+  quarantinedPairs = 0;
   readonly byReason = new Map<QuarantineReason, number>();
   readonly byCategory = new Map<Category, number>();
   readonly inputs: FileDigest[] = [];
   readonly outputs: FileDigest[] = [];
 
-  countQuarantine(reason: QuarantineReason): void {
-    this.quarantined++;
+  countQuarantine(reason: QuarantineReason, unit: 'row' | 'pair' = 'row'): void {
+    if (unit === 'row') this.quarantined++;
+    else this.quarantinedPairs++;
     this.byReason.set(reason, (this.byReason.get(reason) ?? 0) + 1);
   }
 

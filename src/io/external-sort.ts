@@ -1,0 +1,81 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { once } from 'node:events';
+import { finished } from 'node:stream/promises';
+import { LineSplitter } from './line-splitter.js';
+
+/** Entries sorted in memory before a run is spilled: ~200 bytes each keeps a run near 40 MB. */
+export const DEFAULT_RUN_ENTRIES = 200_000;
+
+/**
+ * Sorts more entries than fit in memory: runs of `runEntries` are sorted in memory and spilled as
+ * JSON lines to a temp folder, then merged. Memory holds one run while adding and one entry per run
+ * while merging. The comparator must be a total order for the result to be deterministic.
+ */
+export class ExternalSorter<T> {
+  private buffer: T[] = [];
+  private readonly runFiles: string[] = [];
+  private folder: string | undefined;
+
+  constructor(
+    private readonly compare: (a: T, b: T) => number,
+    private readonly runEntries = DEFAULT_RUN_ENTRIES,
+  ) {}
+
+  async add(entry: T): Promise<void> {
+    this.buffer.push(entry);
+    if (this.buffer.length >= this.runEntries) await this.spill();
+  }
+
+  /** Every entry added, in order; the sorter cleans its temp files when iteration ends. */
+  async *sorted(): AsyncGenerator<T> {
+    try {
+      if (this.runFiles.length === 0) {
+        yield* this.buffer.sort(this.compare);
+        return;
+      }
+      if (this.buffer.length > 0) await this.spill();
+      yield* this.merge();
+    } finally {
+      this.buffer = [];
+      if (this.folder !== undefined) await rm(this.folder, { recursive: true, force: true });
+    }
+  }
+
+  private async spill(): Promise<void> {
+    this.folder ??= await mkdtemp(path.join(os.tmpdir(), 'distill-sort-'));
+    const file = path.join(this.folder, `run-${this.runFiles.length}.jsonl`);
+    const out = createWriteStream(file, { highWaterMark: 1 << 20 });
+    for (const entry of this.buffer.sort(this.compare)) {
+      if (!out.write(`${JSON.stringify(entry)}\n`)) await once(out, 'drain');
+    }
+    out.end();
+    await finished(out);
+    this.runFiles.push(file);
+    this.buffer = [];
+  }
+
+  /** k-way merge of the sorted runs; ties go to the earlier run, so equal entries keep their order. */
+  private async *merge(): AsyncGenerator<T> {
+    const readers = this.runFiles.map((file) => entriesOf<T>(file));
+    const heads: Array<T | undefined> = [];
+    for (const reader of readers) heads.push((await reader.next()).value);
+    for (;;) {
+      let best = -1;
+      for (let i = 0; i < heads.length; i++) {
+        if (heads[i] !== undefined && (best === -1 || this.compare(heads[i]!, heads[best]!) < 0)) best = i;
+      }
+      if (best === -1) return;
+      yield heads[best]!;
+      heads[best] = (await readers[best]!.next()).value;
+    }
+  }
+}
+
+async function* entriesOf<T>(file: string): AsyncGenerator<T, undefined> {
+  const lines = createReadStream(file, { highWaterMark: 1 << 20 }).pipe(new LineSplitter({ maxLineBytes: Number.MAX_SAFE_INTEGER }));
+  for await (const batch of lines as AsyncIterable<Array<{ text: string }>>) for (const line of batch) yield JSON.parse(line.text) as T;
+  return undefined;
+}
