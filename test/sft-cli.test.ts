@@ -27,7 +27,7 @@ describe('sft on the fixture archive', () => {
     assert.equal(await readText(path.join(root, 'exports/sft/instruction_response.jsonl')), await readText(path.join(GOLDEN, 'sft.jsonl')));
     const quarantine = await readText(path.join(root, 'exports/quarantine/sft.jsonl'));
     assert.equal(quarantine, await readText(path.join(GOLDEN, 'sft.quarantine.jsonl')));
-    assert.match(result.stderr, /\[sft\] read=\d+ exported=\d+ quarantined=\d+ \{.*duplicate_id: 2, );
+    assert.match(result.stderr, /\[sft\] read=\d+ exported=\d+ quarantined=\d+ \{.*duplicate_id: 2, /);
   });
 
   test('--include-partial admits partially_accepted runs (golden)', async () => {
