@@ -19,7 +19,7 @@ export interface ExportResult {
 }
 
 /** Opens (building or refreshing) the evidence index, runs `work` with it, and always closes it. */
-export async function withEvidenceIndex<R>(run: ExportRun, work: (lookup: EvidenceLookup, index: IndexReport) => Promise<R>): Promise<R> {
+export async function withEvidenceIndex<R>(run: Pick<ExportRun, 'evidence' | 'root' | 'maxLineBytes' | 'onIndexReady'>, work: (lookup: EvidenceLookup, index: IndexReport) => Promise<R>): Promise<R> {
   const { index, report } = await EvidenceIndex.open(run.evidence, { root: run.root, maxLineBytes: run.maxLineBytes });
   try {
     run.onIndexReady?.(report);

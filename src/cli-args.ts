@@ -12,6 +12,7 @@ Export commands (inputs are files, folders or - for stdin):
   sft [inputs…]          scored runs → SFT samples (instruction, context, response)
   rag [inputs…]          scored runs → RAG playbooks (title, content, tags, embedding_text)
   preference [inputs…]   scored runs → chosen/rejected pairs per task
+  export-all [inputs…]   sft, rag and preference in one pass, to the standard paths under --root
   index                  build or refresh the evidence index (--evidence)
 
 Pipeline commands (on the standard layout under --root, or as filters on inputs/stdin):

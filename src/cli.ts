@@ -5,6 +5,7 @@ import { runCollect, runCollectFilter } from '../pipelines/collect.js';
 import { runScore, runScoreFilter } from '../pipelines/score.js';
 import { runRag, runSft } from '../pipelines/export.js';
 import { runPreference } from '../pipelines/preference.js';
+import { runExportAll } from '../pipelines/export-all.js';
 import { parseCommandLine, USAGE, type CliOptions } from './cli-args.js';
 import { DistillError, EXIT_CODE, usageError } from './errors.js';
 import { EvidenceIndex, type IndexReport } from './io/evidence-index.js';
@@ -116,6 +117,21 @@ async function run(options: CliOptions): Promise<number> {
         onIndexReady: (indexReport: IndexReport) => reportIndex(options, indexReport),
       });
       report(options, 'preference', stats, { index: { files: index.files, rows: index.rows, unjoinable: index.unjoinable } });
+      return 0;
+    }
+    case 'export-all': {
+      const plan = planExport(options, 'sft');
+      if (options.dryRun) throw usageError('export-all does not take --dry-run; run the single exports with --dry-run');
+      const stats = await runExportAll({
+        ...plan,
+        inputs: plan.inputSources,
+        maxLineBytes: options.maxLineBytes,
+        includePartial: options.includePartial,
+        includeReview: options.includeReview,
+        repoRoot: options.repoRoot === undefined ? undefined : path.resolve(options.repoRoot),
+        onIndexReady: (indexReport: IndexReport) => reportIndex(options, indexReport),
+      });
+      for (const stage of ['sft', 'rag', 'preference'] as const) report(options, stage, stats[stage]);
       return 0;
     }
     case 'collect': {

@@ -114,3 +114,25 @@ describe('the external sort behind task grouping', () => {
     assert.ok(spilled.findIndex((r) => r.task_id === 'task-a\u{1f600}') < spilled.findIndex((r) => r.task_id === 'task-a\uffff'));
   });
 });
+
+describe('export-all', () => {
+  test('one pass writes exactly what sft, rag and preference write alone', async () => {
+    const root = await fixtureCopy();
+    try {
+      const result = await runCli(['export-all', '--root', root, ...PINNED]);
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stderr, /\[sft\] read=\d+[\s\S]*\[rag\] read=\d+[\s\S]*\[preference\] read=\d+/);
+      const written: Array<[string, string]> = [
+        ['exports/sft/instruction_response.jsonl', 'sft.jsonl'],
+        ['exports/quarantine/sft.jsonl', 'sft.quarantine.jsonl'],
+        ['exports/rag/playbooks.jsonl', 'rag.jsonl'],
+        ['exports/quarantine/rag.jsonl', 'rag.quarantine.jsonl'],
+        ['exports/preference/chosen_rejected.jsonl', 'preference.jsonl'],
+        ['exports/quarantine/preference.jsonl', 'preference.quarantine.jsonl'],
+      ];
+      for (const [file, golden] of written) assert.equal(await readText(path.join(root, file)), await readText(path.join(GOLDEN, golden)), file);
+    } finally {
+      await removeDir(root);
+    }
+  });
+});
