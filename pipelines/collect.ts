@@ -20,6 +20,7 @@ export interface CollectRun {
   quarantine: OutputTarget;
   recordedAt: string;
   maxLineBytes: number;
+  onBytes?: (bytes: number) => void;
 }
 
 const JSONL = '.jsonl';
@@ -50,6 +51,7 @@ export async function runCollect(run: CollectRun): Promise<StageStats> {
         await streamRows(singleInput({ display: kbFile, absolute: kbPath }), new RowStage(row, quarantine, stats, identity), writer, {
           maxLineBytes: run.maxLineBytes,
           stats,
+          onBytes: run.onBytes,
         });
         stats.outputs.push(...writer.digests());
       }

@@ -69,7 +69,7 @@ export function runExportAll(run: ExportAllRun): Promise<ExportAllResult> {
             { row: ragRow(run, lookup, stats.rag), quarantine: ragQuarantine, stats: stats.rag, accept: (lines: string[]) => writeLines(ragOutput, lines) },
             { row: pairer.admit, quarantine: preferenceQuarantine, stats: stats.preference, accept: pairer.spill },
           ];
-          const batches = Readable.from(readLineBatches(run.inputs, { maxLineBytes: run.maxLineBytes, digests: stats.sft.inputs }), {
+          const batches = Readable.from(readLineBatches(run.inputs, { maxLineBytes: run.maxLineBytes, digests: stats.sft.inputs, onBytes: run.onBytes }), {
             objectMode: true,
             highWaterMark: BATCH_HIGH_WATER_MARK,
           });

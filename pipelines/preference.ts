@@ -93,7 +93,7 @@ export function runPreference(run: ExportRun & PreferenceOptions): Promise<Expor
         objectMode: true,
         write: (rows: Array<PreferenceRow | null>, _encoding, callback) => void pairer.spill(rows).then(() => callback(), callback),
       });
-      await streamRows(run.inputs, new RowStage(pairer.admit, quarantine, stats, identity), spill, { maxLineBytes: run.maxLineBytes, stats });
+      await streamRows(run.inputs, new RowStage(pairer.admit, quarantine, stats, identity), spill, { maxLineBytes: run.maxLineBytes, stats, onBytes: run.onBytes });
       await withOutput(run.output, stats, (output) => pairer.writePairs(output, quarantine, stats, { lookup, recordedAt: run.recordedAt, format: run.format ?? 'spec' }));
     });
     return { stats, index };

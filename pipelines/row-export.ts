@@ -15,6 +15,8 @@ export interface RowStageRun {
   quarantine: OutputTarget;
   recordedAt: string;
   maxLineBytes: number;
+  /** Told the raw bytes read as they stream (for a progress line). */
+  onBytes?: (bytes: number) => void;
 }
 
 /** The streaming core of every row stage: inputs → line batches → RowStage → destination. */
@@ -22,9 +24,10 @@ export async function streamRows<T>(
   inputs: AsyncIterable<InputSource>,
   stage: RowStage<T>,
   destination: Writable,
-  options: { maxLineBytes: number; stats: StageStats },
+  options: { maxLineBytes: number; stats: StageStats; onBytes?: ((bytes: number) => void) | undefined },
 ): Promise<void> {
-  const batches = Readable.from(readLineBatches(inputs, { maxLineBytes: options.maxLineBytes, digests: options.stats.inputs }), {
+  const read = { maxLineBytes: options.maxLineBytes, digests: options.stats.inputs, onBytes: options.onBytes };
+  const batches = Readable.from(readLineBatches(inputs, read), {
     objectMode: true,
     highWaterMark: BATCH_HIGH_WATER_MARK,
   });
@@ -65,7 +68,7 @@ export async function runRowStage(run: RowStageRun, makeRow: (stats: StageStats)
   const stats = new StageStats();
   await withQuarantine(run.quarantine, stats, run.stage, run.recordedAt, (quarantine) =>
     withOutput(run.output, stats, (output) =>
-      streamRows(run.inputs, new RowStage(makeRow(stats), quarantine, stats, joinLines), output, { maxLineBytes: run.maxLineBytes, stats }),
+      streamRows(run.inputs, new RowStage(makeRow(stats), quarantine, stats, joinLines), output, { maxLineBytes: run.maxLineBytes, stats, onBytes: run.onBytes }),
     ),
   );
   return stats;

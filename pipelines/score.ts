@@ -16,6 +16,7 @@ export interface ScoreRun {
   quarantine: OutputTarget;
   recordedAt: string;
   maxLineBytes: number;
+  onBytes?: (bytes: number) => void;
 }
 
 /**
@@ -34,7 +35,7 @@ export async function runScore(run: ScoreRun): Promise<StageStats> {
         const target: OutputTarget = { kind: 'file', path: tree.pathOf(relative), display: `${LAYOUT.scoredRuns}/${relative}` };
         const source: InputSource = { display: displayPath(run.root, file.absolute), absolute: file.absolute };
         await withOutput(target, stats, (output) =>
-          streamRows(singleInput(source), new RowStage(row, quarantine, stats, joinLines), output, { maxLineBytes: run.maxLineBytes, stats }),
+          streamRows(singleInput(source), new RowStage(row, quarantine, stats, joinLines), output, { maxLineBytes: run.maxLineBytes, stats, onBytes: run.onBytes }),
         );
       }
     });

@@ -18,6 +18,7 @@ import type { StageName } from './records.js';
 import { PREFERENCE_FORMATS } from './stages/preference.js';
 import { SFT_FORMATS } from './stages/sft.js';
 import { sortedCounts, type StageStats } from './stages/stats.js';
+import { ProgressLine } from './progress.js';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -89,6 +90,15 @@ function reportIndex(options: CliOptions, index: IndexReport): void {
 }
 
 async function run(options: CliOptions): Promise<number> {
+  const progress = ProgressLine.forTerminal(options.command);
+  try {
+    return await runCommand(options, progress?.add);
+  } finally {
+    progress?.done();
+  }
+}
+
+async function runCommand(options: CliOptions, onBytes: ((bytes: number) => void) | undefined): Promise<number> {
   switch (options.command) {
     case 'sft':
     case 'rag': {
@@ -99,6 +109,7 @@ async function run(options: CliOptions): Promise<number> {
         maxLineBytes: options.maxLineBytes,
         repoRoot: options.repoRoot === undefined ? undefined : path.resolve(options.repoRoot),
         onIndexReady: (indexReport: IndexReport) => reportIndex(options, indexReport),
+        onBytes,
       };
       const { stats, index } =
         options.command === 'sft'
@@ -115,6 +126,7 @@ async function run(options: CliOptions): Promise<number> {
         maxLineBytes: options.maxLineBytes,
         format: viewOf(options.format, 'preference', PREFERENCE_FORMATS),
         onIndexReady: (indexReport: IndexReport) => reportIndex(options, indexReport),
+        onBytes,
       });
       report(options, 'preference', stats, { index: { files: index.files, rows: index.rows, unjoinable: index.unjoinable } });
       return 0;
@@ -130,13 +142,14 @@ async function run(options: CliOptions): Promise<number> {
         includeReview: options.includeReview,
         repoRoot: options.repoRoot === undefined ? undefined : path.resolve(options.repoRoot),
         onIndexReady: (indexReport: IndexReport) => reportIndex(options, indexReport),
+        onBytes,
       });
       for (const stage of ['sft', 'rag', 'preference'] as const) report(options, stage, stats[stage]);
       return 0;
     }
     case 'collect': {
       const plan = planStage(options, 'collect');
-      const common = { root: plan.root, quarantine: plan.quarantine, recordedAt: plan.recordedAt, maxLineBytes: options.maxLineBytes };
+      const common = { root: plan.root, quarantine: plan.quarantine, recordedAt: plan.recordedAt, maxLineBytes: options.maxLineBytes, onBytes };
       let stats: StageStats;
       if (plan.filter) {
         if (options.source === undefined) throw usageError('collect as a filter needs --source NAME (the _kb source the rows come from)');
@@ -147,7 +160,7 @@ async function run(options: CliOptions): Promise<number> {
     }
     case 'score': {
       const plan = planStage(options, 'score');
-      const common = { root: plan.root, quarantine: plan.quarantine, recordedAt: plan.recordedAt, maxLineBytes: options.maxLineBytes };
+      const common = { root: plan.root, quarantine: plan.quarantine, recordedAt: plan.recordedAt, maxLineBytes: options.maxLineBytes, onBytes };
       const stats = plan.filter
         ? await runScoreFilter({ ...common, inputs: resolveInputs(plan.inputs, plan.root), output: plan.output! })
         : await runScore(common);

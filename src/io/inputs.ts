@@ -33,7 +33,7 @@ export async function* singleInput(source: InputSource): AsyncGenerator<InputSou
  */
 export async function* readLineBatches(
   sources: AsyncIterable<InputSource>,
-  options: { maxLineBytes: number; digests: FileDigest[] },
+  options: { maxLineBytes: number; digests: FileDigest[]; onBytes?: ((bytes: number) => void) | undefined },
 ): AsyncGenerator<LineBatch> {
   for await (const source of sources) {
     const hash = createHash('sha256');
@@ -41,6 +41,7 @@ export async function* readLineBatches(
     const onRawChunk = (chunk: Buffer): void => {
       hash.update(chunk);
       digest.bytes += chunk.length;
+      options.onBytes?.(chunk.length);
     };
     for await (const lines of await openLines(source, { maxLineBytes: options.maxLineBytes, onRawChunk })) {
       yield { source: source.display, lines };
