@@ -13,7 +13,7 @@ export function formatBytes(bytes: number): string {
  */
 export class ProgressLine {
   private bytes = 0;
-  private lastDraw = 0;
+  private lastDraw = Number.NEGATIVE_INFINITY; // the first bytes draw at once
   private readonly started = performance.now();
 
   private constructor(
