@@ -61,6 +61,7 @@ export class PreferencePairer {
           await quarantine.flushed();
           continue;
         }
+        if (outcome.chosen.evidence_run_id === outcome.rejected.evidence_run_id) stats.violations.push(`self-pair written for ${outcome.chosen.evidence_run_id}`);
         paired.add(outcome.chosen.seq).add(outcome.rejected.seq);
         pairs++;
         if (!output.write(outcome.line)) await drained(output);
@@ -78,6 +79,7 @@ export class PreferencePairer {
     }
     await finishTask();
     stats.out = pairs; // pass 1 counted valid rows as its outputs; the stage's output is pairs
+    stats.paired = rowsInPairs;
     stats.unpaired = this.validRows - rowsInPairs;
   }
 }

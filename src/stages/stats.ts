@@ -15,7 +15,11 @@ export class StageStats {
   quarantined = 0;
   /** Preference only: valid rows that ended in no written pair, and candidate pairs quarantined. */
   unpaired: number | undefined;
+  /** Preference only: valid rows that are part of at least one written pair. */
+  paired: number | undefined;
   quarantinedPairs = 0;
+  /** Broken promises seen while writing (e.g. a self-pair about to be written); they fail validation. */
+  readonly violations: string[] = [];
   readonly byReason = new Map<QuarantineReason, number>();
   readonly byCategory = new Map<Category, number>();
   readonly inputs: FileDigest[] = [];
