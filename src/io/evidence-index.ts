@@ -89,19 +89,14 @@ export class EvidenceIndex {
 
   static async open(evidencePath: string, options: { root: string; maxLineBytes: number }): Promise<{ index: EvidenceIndex; report: IndexReport }> {
     const started = performance.now();
-    const evidenceRoot = path.resolve(evidencePath);
-    const evidenceInfo = await stat(evidenceRoot).catch((cause: unknown) => {
-      throw ioError(displayPath(options.root, evidenceRoot) || evidencePath, cause);
-    });
-    const indexPath = await indexLocation(evidenceRoot, evidenceInfo.isDirectory());
+    const layout = await indexLayout(evidencePath, options.root);
+    const indexPath = await indexLocation(layout.evidenceRoot, layout.isFolder);
     const db = open<Buffer, Buffer>({ path: path.join(indexPath, STORE_FILE), encoding: 'binary', keyEncoding: 'binary', compression: false });
     const index = new EvidenceIndex(db);
-    const files: InputFile[] = [];
-    for await (const file of walkInputFiles(evidenceRoot)) files.push(file);
     const manifestPath = path.join(indexPath, MANIFEST_NAME);
     const previous = await readManifest(manifestPath);
-    const relative = (file: InputFile): string => path.relative(evidenceInfo.isDirectory() ? evidenceRoot : path.dirname(evidenceRoot), file.absolute);
-    const unchanged = unchangedPrefix(previous, files, relative);
+    const files = await layout.files();
+    const unchanged = unchangedPrefix(previous, files, layout.relative);
     let filesRead = 0;
     if (!(previous.clean && unchanged === previous.files.length && unchanged === files.length)) {
       await writeManifest(manifestPath, { format: MANIFEST_FORMAT, clean: false, files: previous.files.slice(0, unchanged) });
@@ -109,7 +104,7 @@ export class EvidenceIndex {
       const refreshed = previous.files.slice(0, unchanged);
       for (let ordinal = unchanged; ordinal < files.length; ordinal++) {
         const file = files[ordinal]!;
-        refreshed.push(await index.indexFile(file, ordinal, relative(file), displayPath(options.root, file.absolute), options.maxLineBytes));
+        refreshed.push(await index.indexFile(file, ordinal, layout.relative(file), displayPath(options.root, file.absolute), options.maxLineBytes));
         filesRead++;
       }
       await db.flushed;
@@ -125,6 +120,19 @@ export class EvidenceIndex {
       durationMs: performance.now() - started,
     };
     return { index, report };
+  }
+
+  /**
+   * Whether the index beside the evidence matches it, without building anything: the number of
+   * evidence files a refresh would read (0 when fresh), or undefined when there is no index yet.
+   */
+  static async staleFiles(evidencePath: string, root: string): Promise<number | undefined> {
+    const layout = await indexLayout(evidencePath, root);
+    const manifest = await readManifest(path.join(await indexLocation(layout.evidenceRoot, layout.isFolder), MANIFEST_NAME));
+    if (manifest.files.length === 0 && !manifest.clean) return undefined;
+    const files = await layout.files();
+    const unchanged = unchangedPrefix(manifest, files, layout.relative);
+    return manifest.clean ? files.length - unchanged + (manifest.files.length - unchanged) : files.length;
   }
 
   /** The evidence for a run_id, or undefined when no joinable row has it. */
@@ -189,6 +197,25 @@ export class EvidenceIndex {
       });
     }
   }
+}
+
+/** Where the evidence is, how its files are named in the manifest, and its files in walk order. */
+async function indexLayout(evidencePath: string, root: string): Promise<{ evidenceRoot: string; isFolder: boolean; relative: (file: InputFile) => string; files: () => Promise<InputFile[]> }> {
+  const evidenceRoot = path.resolve(evidencePath);
+  const info = await stat(evidenceRoot).catch((cause: unknown) => {
+    throw ioError(displayPath(root, evidenceRoot) || evidencePath, cause);
+  });
+  const base = info.isDirectory() ? evidenceRoot : path.dirname(evidenceRoot);
+  return {
+    evidenceRoot,
+    isFolder: info.isDirectory(),
+    relative: (file) => path.relative(base, file.absolute),
+    files: async () => {
+      const files: InputFile[] = [];
+      for await (const file of walkInputFiles(evidenceRoot)) files.push(file); // file stats only: a few hundred bytes each
+      return files;
+    },
+  };
 }
 
 function parseOrUndefined(text: string): unknown {

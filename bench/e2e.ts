@@ -1,0 +1,356 @@
+/**
+ * End-to-end throughput and memory on a generated archive: each phase in its own child process
+ * (pinned to CPU 0 when taskset exists), measured against a floor that only splits, parses and
+ * re-serialises the same bytes.
+ *
+ *   npm run bench:e2e -- --size 1GB [--stage sft]… [--data DIR] [--seed S] [--repeat N]
+ *
+ * The archive is generated once per size and seed under .bench-data/<size>/ and reused while the
+ * generator is unchanged. Rows are counted before anything is timed (which also warms the page
+ * cache, so every phase reads from memory), and each phase's own summary must agree with those
+ * counts. Results: a table on stdout and .bench-data/results-<size>.json. A new stage is one more
+ * entry in `phases()`.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { pipeline } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { DEFAULT_SEED, GENERATOR_RECORDED_AT, generateArchive, parseSize, recordsForSize } from '../data-fixtures/generate.js';
+import { LineSplitter, type RawLine } from '../src/io/line-splitter.js';
+import { walkInputFiles } from '../src/io/walk.js';
+import { LAYOUT } from '../src/layout.js';
+import { EXIT_PROBE, EXIT_PROBE_ENV, MemorySampler, readExitReport } from './memory.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+/** This file runs from dist/bench. */
+const PACKAGE_ROOT = path.resolve(here, '..', '..');
+const BENCH_DATA = path.join(PACKAGE_ROOT, '.bench-data');
+const CLI_JS = path.join(PACKAGE_ROOT, 'dist', 'src', 'cli.js');
+const FLOOR_JS = path.join(here, 'floor.js');
+const GENERATOR_JS = path.join(PACKAGE_ROOT, 'dist', 'data-fixtures', 'generate.js');
+const INDEX_DIR = '.distill-index';
+const MB = 2 ** 20;
+const PINNED_CPU = '0';
+const SAMPLER_CPU = '1';
+
+// ---------------------------------------------------------------------------------------------
+// The archive and its counts
+
+interface TreeCounts {
+  files: number;
+  rows: number;
+  bytes: number;
+}
+
+interface ArchiveCounts {
+  evidence: TreeCounts;
+  scored: TreeCounts;
+}
+
+/** Rows as the pipeline counts them (the same splitter: blank lines are not rows), untimed. */
+async function countTree(folder: string): Promise<TreeCounts> {
+  const counts: TreeCounts = { files: 0, rows: 0, bytes: 0 };
+  for await (const file of walkInputFiles(folder)) {
+    counts.files++;
+    counts.bytes += file.size;
+    const batches = pipeline(createReadStream(file.absolute, { highWaterMark: 1 << 20 }), new LineSplitter(), () => {});
+    for await (const batch of batches as AsyncIterable<RawLine[]>) counts.rows += batch.length;
+  }
+  return counts;
+}
+
+interface ArchiveKey {
+  size: string;
+  seed: number;
+  records: number;
+  /** sha256 of the compiled generator: a changed generator means a new archive. */
+  generator: string;
+}
+
+const KEY_FILE = 'archive-key.json';
+
+/** The archive for `size` and `seed` under .bench-data/<size>/, generated unless an identical one is there. */
+async function benchArchive(size: string, seed: number, log: (message: string) => void): Promise<string> {
+  const dir = path.join(BENCH_DATA, size);
+  const key: ArchiveKey = { size, seed, records: recordsForSize(parseSize(size), seed), generator: createHash('sha256').update(await readFile(GENERATOR_JS)).digest('hex') };
+  const existing = await readFile(path.join(dir, KEY_FILE), 'utf8').catch(() => undefined);
+  if (existing === JSON.stringify(key)) {
+    log(`reusing ${path.relative(PACKAGE_ROOT, dir)} (${key.records} records, seed ${seed})`);
+    return dir;
+  }
+  log(`generating ${path.relative(PACKAGE_ROOT, dir)}: ${key.records} records, seed ${seed}`);
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  await generateArchive({ out: dir, records: key.records, seed, log: (message) => log(`  ${message}`) });
+  await writeFile(path.join(dir, KEY_FILE), JSON.stringify(key)); // last: a half-built archive has no key
+  return dir;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Phases: one child process each
+
+type Summary = Record<string, unknown>;
+
+/** What a phase sees: the archive, its counts, and a way to run another phase untimed. */
+interface Bench {
+  root: string;
+  evidence: string;
+  scored: string;
+  counts: ArchiveCounts;
+  run: (phase: Phase) => Promise<RunResult>;
+}
+
+interface Phase {
+  name: string;
+  /** What is measured and what counts as input, for the header. */
+  about: string;
+  /** Arguments after `node`. */
+  argv: (bench: Bench) => string[];
+  /** The bytes and records its throughput is measured against. */
+  input: (counts: ArchiveCounts) => { bytes: number; records: number };
+  /** Untimed set-up before each run. */
+  before?: (bench: Bench) => Promise<void>;
+  /** The child's summary (its last stderr line, JSON) against the counts: a mismatch, or undefined. */
+  check: (summary: Summary, counts: ArchiveCounts) => string | undefined;
+}
+
+const expectEqual = (summary: Summary, field: string, expected: number): string | undefined =>
+  summary[field] === expected ? undefined : `${field}=${String(summary[field])}, expected ${expected}`;
+
+const scoredAndEvidence = (counts: ArchiveCounts): { bytes: number; records: number } => ({
+  bytes: counts.scored.bytes + counts.evidence.bytes,
+  records: counts.scored.rows + counts.evidence.rows,
+});
+
+const INDEX: Phase = {
+  name: 'index',
+  about: 'evidence index built from scratch (`index --evidence`); input = evidence',
+  argv: ({ root, evidence }) => [CLI_JS, 'index', '--root', root, '--evidence', evidence, '--json'],
+  input: (counts) => ({ bytes: counts.evidence.bytes, records: counts.evidence.rows }),
+  before: ({ evidence }) => rm(path.join(evidence, INDEX_DIR), { recursive: true, force: true }),
+  check: (summary, counts) => expectEqual(summary, 'rows', counts.evidence.rows) ?? expectEqual(summary, 'filesRead', counts.evidence.files),
+};
+
+/** The index brought up to date: a manifest check when it is, a full build when it is missing. */
+const INDEX_REFRESH: Phase = { ...INDEX, name: 'index-refresh', before: undefined, check: (summary, counts) => expectEqual(summary, 'rows', counts.evidence.rows) };
+
+/** Every phase, in run order; the floor first, as the others' baseline. A new stage is a new row. */
+const PHASES: readonly Phase[] = [
+  {
+    name: 'floor',
+    about: 'LineSplitter + JSON.parse + JSON.stringify to /dev/null; input = scored + evidence',
+    argv: ({ scored, evidence }) => [FLOOR_JS, scored, evidence],
+    input: scoredAndEvidence,
+    check: (summary, counts) => expectEqual(summary, 'records', counts.scored.rows + counts.evidence.rows),
+  },
+  INDEX,
+  {
+    name: 'sft',
+    about: '`sft --include-partial` end to end, index prebuilt; input = scored + evidence (it joins what it exports), records = scored rows',
+    argv: ({ root }) => [CLI_JS, 'sft', '--root', root, '--recorded-at', GENERATOR_RECORDED_AT, '--include-partial', '--json'],
+    input: (counts) => ({ bytes: scoredAndEvidence(counts).bytes, records: counts.scored.rows }),
+    before: async ({ run }) => void (await run(INDEX_REFRESH)),
+    check: (summary, counts) => expectEqual(summary, 'read', counts.scored.rows),
+  },
+];
+
+interface RunResult {
+  seconds: number;
+  cpuSeconds: number | undefined;
+  peakRssAnonKb: number;
+  peakRssFileKb: number;
+  vmHwmKb: number;
+  samples: number;
+}
+
+/** `taskset -c 0` when it exists: per-core numbers, and the sampler keeps the other core. */
+function pinning(): string[] {
+  const found = spawnSync('which', ['taskset'], { encoding: 'utf8' });
+  return found.status === 0 ? [found.stdout.trim(), '-c', PINNED_CPU] : [];
+}
+
+async function runPhase(phase: Phase, bench: Bench, pin: readonly string[], scratch: string): Promise<RunResult> {
+  await phase.before?.(bench);
+  const exitFile = path.join(scratch, `${phase.name}-exit.json`);
+  await rm(exitFile, { force: true });
+  const command = [...pin, process.execPath, '--import', EXIT_PROBE, ...phase.argv(bench)];
+  const started = performance.now();
+  // taskset execs node in place, so the pid sampled is node's.
+  const child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, [EXIT_PROBE_ENV]: exitFile } });
+  const sampler = new MemorySampler(child.pid!);
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+  const code = await new Promise<number | null>((resolve, reject) => child.on('error', reject).on('close', resolve));
+  const seconds = (performance.now() - started) / 1000;
+  sampler.stop();
+  if (code !== 0) throw new Error(`${phase.name}: exit code ${code}\n${stderr}`);
+  let summary: Summary;
+  try {
+    summary = JSON.parse(stderr.trimEnd().split('\n').at(-1) ?? '') as Summary;
+  } catch {
+    throw new Error(`${phase.name}: no JSON summary as the last line on stderr\n${stderr}`);
+  }
+  const mismatch = phase.check(summary, bench.counts);
+  if (mismatch !== undefined) throw new Error(`${phase.name}: counts do not match the archive: ${mismatch}\n${stderr}`);
+  const exit = readExitReport(exitFile);
+  return {
+    seconds,
+    cpuSeconds: exit?.cpuSeconds,
+    peakRssAnonKb: sampler.peakRssAnonKb,
+    peakRssFileKb: sampler.peakRssFileKb,
+    vmHwmKb: exit?.status.vmHwmKb ?? sampler.lastVmHwmKb,
+    samples: sampler.samples,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+interface PhaseResult {
+  name: string;
+  about: string;
+  argv: readonly string[];
+  inputBytes: number;
+  records: number;
+  runs: RunResult[];
+  /** Median over the runs. */
+  seconds: number;
+  mbPerSecond: number;
+  recordsPerSecond: number;
+  cpuSeconds: number | undefined;
+  /** Peaks: the largest over the runs. */
+  peakRssAnonMb: number;
+  vmHwmMb: number;
+  peakRssFileMb: number;
+  /** MB/s over the floor's. */
+  vsFloor: number | undefined;
+}
+
+const median = (values: number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+
+function summarise(phase: Phase, bench: Bench, runs: RunResult[], floorMbPerSecond: number | undefined): PhaseResult {
+  const input = phase.input(bench.counts);
+  const seconds = median(runs.map((r) => r.seconds));
+  const cpu = runs.map((r) => r.cpuSeconds).filter((s): s is number => s !== undefined);
+  const mbPerSecond = input.bytes / MB / seconds;
+  const peakMb = (pick: (r: RunResult) => number): number => Math.max(...runs.map(pick)) / 1024;
+  return {
+    name: phase.name,
+    about: phase.about,
+    argv: phase.argv(bench),
+    inputBytes: input.bytes,
+    records: input.records,
+    runs,
+    seconds,
+    mbPerSecond,
+    recordsPerSecond: input.records / seconds,
+    cpuSeconds: cpu.length === runs.length ? median(cpu) : undefined,
+    peakRssAnonMb: peakMb((r) => r.peakRssAnonKb),
+    vmHwmMb: peakMb((r) => r.vmHwmKb),
+    peakRssFileMb: peakMb((r) => r.peakRssFileKb),
+    vsFloor: floorMbPerSecond === undefined ? undefined : mbPerSecond / floorMbPerSecond,
+  };
+}
+
+function table(rows: readonly PhaseResult[]): string {
+  const header = ['phase', 'input MB', 's', 'MB/s', 'records/s', 'CPU s', 'peak RssAnon MB', 'VmHWM MB', 'peak RssFile MB', 'vs floor'];
+  const cells = rows.map((r) => [
+    r.name,
+    (r.inputBytes / MB).toFixed(0),
+    r.seconds.toFixed(2),
+    r.mbPerSecond.toFixed(1),
+    Math.round(r.recordsPerSecond).toLocaleString('en-US'),
+    r.cpuSeconds === undefined ? '-' : r.cpuSeconds.toFixed(2),
+    r.peakRssAnonMb.toFixed(0),
+    r.vmHwmMb.toFixed(0),
+    r.peakRssFileMb.toFixed(0),
+    r.vsFloor === undefined ? '-' : `${r.vsFloor.toFixed(2)}×`,
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const line = (c: readonly string[]): string => `| ${c.map((v, i) => (i === 0 ? v.padEnd(widths[i]!) : v.padStart(widths[i]!))).join(' | ')} |`;
+  return [line(header), `|${widths.map((w, i) => (i === 0 ? `${'-'.repeat(w + 1)}-` : `${'-'.repeat(w + 1)}:`)).join('|')}|`, ...cells.map(line)].join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main
+
+async function main(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      size: { type: 'string', default: '1GB' },
+      seed: { type: 'string', default: String(DEFAULT_SEED) },
+      stage: { type: 'string', multiple: true },
+      data: { type: 'string' },
+      repeat: { type: 'string', default: '1' },
+    },
+  });
+  const seed = Number(values.seed);
+  const repeat = Number(values.repeat);
+  if (!Number.isSafeInteger(seed) || !Number.isSafeInteger(repeat) || repeat < 1) throw new RangeError('--seed and --repeat take integers (--repeat ≥ 1)');
+  const size = values.size.toUpperCase();
+  parseSize(size); // a bad size or stage fails here, before anything is generated
+  const wanted = values.stage;
+  const unknown = (wanted ?? []).filter((name) => !PHASES.some((phase) => phase.name === name));
+  if (unknown.length > 0) throw new RangeError(`unknown --stage ${unknown.join(', ')}; known: ${PHASES.map((p) => p.name).join(', ')}`);
+  const selected = PHASES.filter((phase, i) => i === 0 || wanted === undefined || wanted.includes(phase.name));
+  const log = (message: string): void => void process.stderr.write(`${message}\n`);
+
+  // The parent only samples: on the second core, out of the children's way.
+  const pin = pinning();
+  const cpus = os.cpus();
+  if (pin.length > 0 && cpus.length > 1) spawnSync(pin[0]!, ['-cp', SAMPLER_CPU, String(process.pid)], { stdio: 'ignore' });
+
+  const root = values.data === undefined ? await benchArchive(size, seed, log) : path.resolve(values.data);
+  const label = values.data === undefined ? size : path.basename(root);
+  const evidence = path.join(root, LAYOUT.evidence);
+  const scored = path.join(root, LAYOUT.scoredRuns);
+  log('counting rows (untimed; warms the page cache)…');
+  const counts: ArchiveCounts = { evidence: await countTree(evidence), scored: await countTree(scored) };
+
+  const scratch = await mkdtemp(path.join(os.tmpdir(), 'distill-bench-'));
+  const bench: Bench = { root, evidence, scored, counts, run: (phase) => runPhase(phase, bench, pin, scratch) };
+  const results: PhaseResult[] = [];
+  try {
+    for (const phase of selected) {
+      const runs: RunResult[] = [];
+      for (let r = 0; r < repeat; r++) {
+        log(`${phase.name}: run ${r + 1}/${repeat}…`);
+        runs.push(await bench.run(phase));
+      }
+      results.push(summarise(phase, bench, runs, results[0]?.mbPerSecond));
+    }
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+
+  const machine = { cpu: cpus[0]?.model ?? 'unknown', cores: cpus.length, memoryGb: os.totalmem() / 2 ** 30, os: `${os.type()} ${os.release()}` };
+  const pinned = pin.length > 0 ? `children pinned to CPU ${PINNED_CPU} (taskset -c ${PINNED_CPU}), sampler on CPU ${SAMPLER_CPU}` : 'not pinned (no taskset)';
+  const header = [
+    `distill-stream e2e bench, ${new Date().toISOString()}`,
+    `machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGb.toFixed(1)} GB RAM, ${machine.os}; Node ${process.version}`,
+    `cpu: ${pinned}; ${repeat} run(s) per phase, median shown`,
+    `archive: ${values.data === undefined ? `${path.relative(PACKAGE_ROOT, root)} (seed ${seed})` : root}; scored ${(counts.scored.bytes / MB).toFixed(1)} MB in ${counts.scored.rows} rows / ${counts.scored.files} files; evidence ${(counts.evidence.bytes / MB).toFixed(1)} MB in ${counts.evidence.rows} rows; page cache warm`,
+    'MB = 2^20 bytes; memory from /proc/<pid>/status sampled every 50 ms (RssAnon = private, RssFile = mapped files incl. the node binary and LMDB pages), VmHWM and CPU s read by the child at exit; time includes node start-up',
+    ...results.map((r) => `  ${r.name}: ${r.about}`),
+  ].join('\n');
+  process.stdout.write(`${header}\n\n${table(results)}\n`);
+  const resultsFile = path.join(BENCH_DATA, `results-${label}.json`);
+  await mkdir(BENCH_DATA, { recursive: true });
+  await writeFile(resultsFile, `${JSON.stringify({ date: new Date().toISOString(), machine, node: process.version, pinned, repeat, archive: { root, seed: values.data === undefined ? seed : undefined, counts }, phases: results }, null, 2)}\n`);
+  log(`results written to ${path.relative(PACKAGE_ROOT, resultsFile)}`);
+}
+
+await main(process.argv.slice(2)).catch((error: unknown) => {
+  process.stderr.write(`bench:e2e: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exitCode = error instanceof RangeError ? 2 : 1;
+});

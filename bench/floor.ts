@@ -1,0 +1,40 @@
+/**
+ * The floor of the e2e bench: the given JSONL trees through the pipeline's own LineSplitter (same
+ * 1 MiB reads), JSON.parse and JSON.stringify, written to /dev/null, and nothing else. No stage that
+ * reads and writes every row can beat it, so a stage's MB/s over the floor's is its overhead.
+ *
+ *   node dist/bench/floor.js DIR_OR_FILE...   → {"files":F,"records":N,"bytes":B} on stderr
+ */
+import { once } from 'node:events';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { pipeline } from 'node:stream';
+import { LineSplitter, type RawLine } from '../src/io/line-splitter.js';
+import { walkInputFiles } from '../src/io/walk.js';
+
+const READ_CHUNK_BYTES = 1 << 20;
+
+async function main(targets: readonly string[]): Promise<void> {
+  const sink = createWriteStream('/dev/null');
+  let files = 0;
+  let records = 0;
+  let bytes = 0;
+  for (const target of targets) {
+    for await (const file of walkInputFiles(target)) {
+      files++;
+      bytes += file.size;
+      // A read error destroys the splitter, so it surfaces in the loop below.
+      const batches = pipeline(createReadStream(file.absolute, { highWaterMark: READ_CHUNK_BYTES }), new LineSplitter(), () => {});
+      for await (const batch of batches as AsyncIterable<RawLine[]>) {
+        let out = '';
+        for (const line of batch) out += `${JSON.stringify(JSON.parse(line.text))}\n`;
+        records += batch.length;
+        if (!sink.write(out)) await once(sink, 'drain');
+      }
+    }
+  }
+  sink.end();
+  await once(sink, 'finish');
+  process.stderr.write(`${JSON.stringify({ files, records, bytes })}\n`);
+}
+
+await main(process.argv.slice(2));
