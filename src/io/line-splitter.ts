@@ -18,7 +18,7 @@ export interface LineSplitterOptions {
 }
 
 /** Batches the readable side may hold before the splitter stops taking input. */
-const READABLE_HIGH_WATER_BATCHES = 16;
+const READABLE_HIGH_WATER_BATCHES = 2;
 
 const LF = 0x0a;
 const CR = 0x0d;

@@ -20,7 +20,7 @@ export interface RowBranch<T> {
 export const joinLines = (lines: string[]): string => lines.join('');
 
 /** Object-mode buffering between stages: batches of ~1 MB of lines, so a few in flight. */
-export const BATCH_HIGH_WATER_MARK = 4;
+export const BATCH_HIGH_WATER_MARK = 2;
 
 /**
  * Runs a batch of lines through every branch, parsing each line once: too-long and unparsable lines
