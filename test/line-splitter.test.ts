@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import {
   DEFAULT_MAX_LINE_BYTES,
   LineSplitter,
+  READABLE_HIGH_WATER_BATCHES,
   TOO_LONG_PREFIX_BYTES,
   splitLinesSync,
   type LineSplitterOptions,
