@@ -22,6 +22,7 @@ import { runCollect } from '../pipelines/collect.js';
 import { runScore } from '../pipelines/score.js';
 import { walkInputFiles } from '../src/io/walk.js';
 import { LAYOUT } from '../src/layout.js';
+import { mulberry32 } from './prng.js';
 
 export const GENERATOR_RECORDED_AT = '2026-05-01T00:00:00.000Z';
 export const DEFAULT_SEED = 1;
@@ -30,17 +31,6 @@ const MAX_LINE_BYTES = 64 * 1024 * 1024;
 // ---------------------------------------------------------------------------------------------
 // Seeded randomness
 
-/** mulberry32: tiny, fast and good enough for test data; the whole archive hangs off one seed. */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Rng {
   readonly next: () => number;

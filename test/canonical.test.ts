@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import { canonicalHash, canonicalJson, sha256Hex } from '../src/core/canonical.js';
+import { mulberry32 } from '../data-fixtures/prng.js';
 
 const canon = (jsonText: string): string => canonicalJson(JSON.parse(jsonText));
 
@@ -83,17 +84,6 @@ test('sha256Hex hashes strings as UTF-8 and bytes as given', () => {
 
 type Tree = { kind: 'scalar'; source: string } | { kind: 'array'; items: Tree[] } | { kind: 'object'; entries: [string, Tree][] };
 
-/** Deterministic PRNG (mulberry32) so a failure reproduces. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const KEY_POOL = ['0', '1', '2', '10', '01', '-1', '4294967294', '4294967295', '__proto__', 'constructor', 'toString', '', 'a', 'B', 'é', '\u20ac', '\ufb33', '\ud83d\ude00', '\ud800', 'a b', '\u2028'];
 const CHAR_POOL = ['a', 'Z', '0', ' ', '"', '\\', '/', '\n', '\u0000', '\u001f', '\u007f', '\u00e9', '\u2028', '\ud800', '\udc00', '\ud83d\ude00', '\ufb33', '\ufeff'];
@@ -141,7 +131,7 @@ const asWritten = (source: string): string => source;
 const asStringified = (source: string): string => JSON.stringify(JSON.parse(source));
 
 test('property: 500 random values round-trip, match an independent renderer, and ignore key order', () => {
-  const random = prng(0x8785);
+  const random = mulberry32(0x8785);
   for (let n = 0; n < 500; n++) {
     const tree = randomTree(random, 0);
     const value: unknown = JSON.parse(render(tree, (entries) => shuffled(entries, random), asWritten));

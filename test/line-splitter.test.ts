@@ -12,6 +12,7 @@ import {
   type LineSplitterOptions,
   type RawLine,
 } from '../src/io/line-splitter.js';
+import { mulberry32 } from '../data-fixtures/prng.js';
 
 const bytes = (...parts: (string | number[] | Buffer)[]): Buffer =>
   Buffer.concat(parts.map((part) => (typeof part === 'string' ? Buffer.from(part, 'utf8') : Buffer.from(part))));
@@ -45,17 +46,6 @@ async function assertEverySplit(input: Buffer, expected: RawLine[], options?: Li
   }
 }
 
-/** Deterministic PRNG (mulberry32) so a failing fuzz case can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const BOM = '\uFEFF';
 /** Exercises every rule at once: CRLF, lone CR, blanks, multi-byte and invalid bytes, BOM, limits. */
@@ -127,7 +117,7 @@ describe('LineSplitter', () => {
   });
 
   it('matches the oracle on random inputs, limits and chunkings', async () => {
-    const random = prng(0x5eed);
+    const random = mulberry32(0x5eed);
     const pieces = ['a', '{}', 'é', '€', '😀', '\r', '\n', '\r\n', ' ', '\t', BOM, '\uFFFD'];
     const raw = [[0xff], [0xf0, 0x9f], [0xe2, 0x82], [0xc3]];
     for (let round = 0; round < 300; round++) {
