@@ -1,4 +1,4 @@
-import { readdir } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { IdSet } from '../src/core/id-set.js';
 import { Rejection } from '../src/core/rejection.js';
@@ -26,13 +26,18 @@ export interface CollectRun {
 const JSONL = '.jsonl';
 const identity = <T>(items: T[]): T[] => items;
 
-/** The raw source files of `data/_kb`, in name order (SPEC §4). */
+/**
+ * The raw source files of `data/_kb`, in name order (SPEC §4): top-level `*.jsonl` files only
+ * (symlinks followed, hidden ones taken), so a folder or a dangling link named `x.jsonl` is no source.
+ */
 export async function kbSourceFiles(root: string): Promise<string[]> {
   const folder = path.join(root, LAYOUT.kb);
   const names = await readdir(folder).catch((cause: unknown) => {
     throw ioError(displayPath(root, folder), cause);
   });
-  return names.filter((name) => name.endsWith(JSONL) && name !== NOT_A_SOURCE).sort().map((name) => path.join(folder, name));
+  const candidates = names.filter((name) => name.endsWith(JSONL) && name !== NOT_A_SOURCE).sort().map((name) => path.join(folder, name));
+  const isFile = await Promise.all(candidates.map((file) => stat(file).then((info) => info.isFile(), () => false)));
+  return candidates.filter((_, n) => isFile[n]);
 }
 
 /** collect on the standard layout: `data/_kb/*.jsonl` → the `data/evidence` tree, rebuilt atomically. */
@@ -45,7 +50,7 @@ export async function runCollect(run: CollectRun): Promise<StageStats> {
     await withQuarantine(run.quarantine, stats, 'collect', run.recordedAt, async (quarantine) => {
       for (const kbPath of await kbSourceFiles(run.root)) {
         const kbFile = displayPath(run.root, kbPath);
-        const source = path.basename(kbPath, JSONL);
+        const source = path.basename(kbPath).slice(0, -JSONL.length); // basename(p, ext) keeps a bare ".jsonl" whole
         const writer = new PartitionWriter(tree.tempPath, (partition) => `${LAYOUT.evidence}/${partition}`);
         const row = collectRow({ source, kbFile, recordedAt: run.recordedAt, taken });
         await streamRows(singleInput({ display: kbFile, absolute: kbPath }), new RowStage(row, quarantine, stats, identity), writer, {

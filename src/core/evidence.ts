@@ -15,6 +15,11 @@ export function toEvidenceRecord(raw: unknown, location: SourceLocation, recorde
   const { evidenceRaw } = validators();
   if (!evidenceRaw(raw)) return reject('schema_violation', ...describeErrors(evidenceRaw.errors));
   const row = raw as JsonObject;
+  for (const key of NESTED_FIELDS) {
+    if (has(row, key) && nestingDepth(row[key], MAX_NESTING) > MAX_NESTING) {
+      return reject('schema_violation', `/${key} is nested deeper than ${MAX_NESTING} levels`);
+    }
+  }
   const record: EvidenceRecord = {
     schema_version: 1,
     run_id: row['run_id'] as string,
@@ -33,6 +38,32 @@ export function toEvidenceRecord(raw: unknown, location: SourceLocation, recorde
 }
 
 const has = (row: JsonObject, key: string): boolean => Object.hasOwn(row, key);
+
+/** The kept fields that may hold any JSON value (the others are schema-checked to be flat). */
+const NESTED_FIELDS = ['metadata', 'signals'] as const;
+
+/**
+ * Levels of arrays/objects a kept field may nest. JSON.parse takes any depth, but JSON.stringify
+ * recurses and threw RangeError from ~4,170 levels on Node 20's default stack, which would end the
+ * run; a fixed limit well below that quarantines the row the same way on every machine.
+ */
+export const MAX_NESTING = 1000;
+
+/** Nesting depth of a parsed JSON value (a scalar is 0), counted iteratively and only up to `limit + 1`. */
+export function nestingDepth(value: unknown, limit: number): number {
+  let deepest = 0;
+  const pending: [unknown, number][] = [[value, 1]];
+  for (let item = pending.pop(); item !== undefined; item = pending.pop()) {
+    const [node, depth] = item;
+    if (typeof node !== 'object' || node === null) continue;
+    if (depth > limit) return depth;
+    deepest = Math.max(deepest, depth);
+    for (const child of Array.isArray(node) ? node : Object.values(node)) {
+      if (typeof child === 'object' && child !== null) pending.push([child, depth + 1]);
+    }
+  }
+  return deepest;
+}
 
 /** Only the two listed fields: output records carry exactly the fields the SPEC lists. */
 function retrievedContext(raw: JsonObject): RetrievedContext {

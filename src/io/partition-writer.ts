@@ -4,6 +4,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
+import { ioError } from '../errors.js';
 import type { PartitionedLine } from '../stages/collect.js';
 import type { FileDigest } from '../stages/stats.js';
 import { drained } from './drain.js';
@@ -27,6 +28,8 @@ export const MAX_OPEN_PARTITIONS = 64;
 export class PartitionWriter extends Writable {
   private readonly open = new Map<string, WriteStream>(); // insertion order = least recently used first
   private readonly partitions = new Map<string, PartitionState>();
+  /** The first error of any handle: a file stream reports open and write failures as events, which would otherwise go unheard. */
+  private failure: Error | undefined;
 
   constructor(
     private readonly folder: string,
@@ -41,7 +44,13 @@ export class PartitionWriter extends Writable {
 
   override _final(callback: (error?: Error | null) => void): void {
     const closing = [...this.open.keys()].map((partition) => this.close(partition));
-    Promise.all(closing).then(() => callback(), callback);
+    Promise.all(closing).then(() => callback(this.failure), callback);
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    for (const stream of this.open.values()) stream.destroy();
+    this.open.clear();
+    callback(error);
   }
 
   /** Digests of every file written, sorted by path. */
@@ -55,6 +64,7 @@ export class PartitionWriter extends Writable {
     const congested = new Set<WriteStream>();
     for (const { partition, line } of batch) {
       const stream = await this.handle(partition);
+      if (this.failure !== undefined) throw this.failure;
       const state = this.partitions.get(partition)!;
       const bytes = Buffer.from(line);
       state.hash.update(bytes);
@@ -62,6 +72,7 @@ export class PartitionWriter extends Writable {
       if (!stream.write(bytes)) congested.add(stream);
     }
     await Promise.all([...congested].map((stream) => (stream.writableNeedDrain ? drained(stream) : undefined)));
+    if (this.failure !== undefined) throw this.failure;
   }
 
   private async handle(partition: string): Promise<WriteStream> {
@@ -79,8 +90,13 @@ export class PartitionWriter extends Writable {
     }
     await state.closed;
     const file = path.join(this.folder, partition);
-    await mkdir(path.dirname(file), { recursive: true });
+    await mkdir(path.dirname(file), { recursive: true }).catch((cause: unknown) => {
+      throw ioError(this.displayOf(partition), cause);
+    });
     const stream = createWriteStream(file, { flags: 'a', highWaterMark: 1 << 16 });
+    stream.on('error', (cause) => {
+      this.failure ??= ioError(this.displayOf(partition), cause);
+    });
     this.open.set(partition, stream);
     return stream;
   }
@@ -89,7 +105,9 @@ export class PartitionWriter extends Writable {
     const stream = this.open.get(partition)!;
     this.open.delete(partition);
     const state = this.partitions.get(partition)!;
-    state.closed = finished(stream.end());
+    state.closed = finished(stream.end()).catch((cause: unknown) => {
+      throw this.failure ?? ioError(this.displayOf(partition), cause);
+    });
     return state.closed;
   }
 }

@@ -1,6 +1,6 @@
+import { sha256Hex } from '../core/canonical.js';
 import { toEvidenceRecord } from '../core/evidence.js';
 import { IdSet } from '../core/id-set.js';
-import { sha256Hex } from '../core/canonical.js';
 import { reject, Rejection } from '../core/rejection.js';
 import type { RowFunction } from './row-stage.js';
 
@@ -14,11 +14,49 @@ export interface PartitionedLine {
 /** Raw `_kb` files that are not agent runs. */
 export const NOT_A_SOURCE = 'audit_baselines.jsonl';
 
-/** `YYYY/MM/DD` of the UTC date of an ISO-8601 timestamp (already validated). */
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+const MINUTES_IN_DAY = 24 * 60;
+const DATE_TIME_AND_OFFSET = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}).*?(?:Z|([+-])(\d{2}):(\d{2}))$/;
+
+const daysIn = (year: number, month: number): number =>
+  month === 2 && ((year % 4 === 0 && year % 100 !== 0) || year % 400 === 0) ? 29 : DAYS_IN_MONTH[month - 1]!;
+const pad2 = (n: number): string => String(n).padStart(2, '0');
+/** Four digits; the two years an offset can reach past 0000…9999 keep a sign or a fifth digit. */
+const yearText = (year: number): string => (year < 0 ? `-${String(-year).padStart(4, '0')}` : String(year).padStart(4, '0'));
+
+/**
+ * `YYYY/MM/DD` of the UTC date of an ISO-8601 timestamp (already validated), by calendar arithmetic
+ * on the written fields: an offset is whole minutes, so seconds and fraction never move the date,
+ * and no Date round trip (whose toISOString writes year -1 as `-000001`) is involved.
+ */
 export function utcDatePath(timestamp: string): string {
-  const iso = new Date(Date.parse(timestamp)).toISOString();
-  return `${iso.slice(0, 4)}/${iso.slice(5, 7)}/${iso.slice(8, 10)}`;
+  const match = DATE_TIME_AND_OFFSET.exec(timestamp)!;
+  let year = Number(match[1]);
+  let month = Number(match[2]);
+  let day = Number(match[3]);
+  const offset = match[6] === undefined ? 0 : (match[6] === '-' ? -1 : 1) * (Number(match[7]) * 60 + Number(match[8]));
+  const minutes = Number(match[4]) * 60 + Number(match[5]) - offset;
+  if (minutes < 0 && --day === 0) {
+    if (--month === 0) {
+      month = 12;
+      year--;
+    }
+    day = daysIn(year, month);
+  } else if (minutes >= MINUTES_IN_DAY && ++day > daysIn(year, month)) {
+    day = 1;
+    if (++month === 13) {
+      month = 1;
+      year++;
+    }
+  }
+  return `${yearText(year)}/${pad2(month)}/${pad2(day)}`;
 }
+
+/**
+ * The set key of a run_id: its UTF-16 code units, not its UTF-8, which would fold every lone
+ * surrogate into U+FFFD and make distinct ids such as "a\ud800" and "a\udc00" collide.
+ */
+const idKey = (runId: string): string => sha256Hex(Buffer.from(runId, 'utf16le')).slice(0, 16);
 
 /**
  * Collect one raw row (SPEC §4): EvidenceRecord or schema_violation; a run_id already taken by an
@@ -26,12 +64,13 @@ export function utcDatePath(timestamp: string): string {
  * each, shared across the run's sources), not as strings.
  */
 export function collectRow(options: { source: string; kbFile: string; recordedAt: string; taken: IdSet }): RowFunction<PartitionedLine> {
+  const file = `${options.source}.jsonl`;
   return (value, location) => {
     const record = toEvidenceRecord(value, { source_file: options.kbFile, line_offset: location.line_offset }, options.recordedAt);
     if (record instanceof Rejection) return record;
-    if (!options.taken.add(sha256Hex(record.run_id).slice(0, 16))) {
+    if (!options.taken.add(idKey(record.run_id))) {
       return reject('duplicate_id', `run_id ${JSON.stringify(record.run_id)} was taken by an earlier row`);
     }
-    return { partition: `${utcDatePath(record.created_at)}/${options.source}.jsonl`, line: `${JSON.stringify(record)}\n` };
+    return { partition: `${utcDatePath(record.created_at)}/${file}`, line: `${JSON.stringify(record)}\n` };
   };
 }
