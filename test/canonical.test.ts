@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { test } from 'node:test';
-import { canonicalHash, canonicalJson, sha256Hex } from '../src/core/canonical.js';
+import { canonicalHash, canonicalJson, jsonText, sha256Hex } from '../src/core/canonical.js';
 import { mulberry32 } from '../data-fixtures/prng.js';
 
 const canon = (jsonText: string): string => canonicalJson(JSON.parse(jsonText));
@@ -144,4 +144,12 @@ test('property: 500 random values round-trip, match an independent renderer, and
       assert.equal(canonicalHash(reordered), canonicalHash(value));
     }
   }
+});
+
+test('jsonText writes what JSON.stringify writes, and goes deeper than it can', () => {
+  const samples = ['{"b":1,"a":[true,null,"\\u2028"],"10":{"2":-0}}', '[]', '"x"', '{"__proto__":{"k":1e21}}'];
+  for (const text of samples) assert.equal(jsonText(JSON.parse(text)), JSON.stringify(JSON.parse(text)));
+  const deep = `${'['.repeat(50_000)}1${']'.repeat(50_000)}`;
+  assert.throws(() => JSON.stringify(JSON.parse(deep)), RangeError);
+  assert.equal(jsonText(JSON.parse(deep)), deep);
 });

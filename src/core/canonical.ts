@@ -13,6 +13,18 @@ export function sha256Hex(data: string | Uint8Array): string {
  * than the call stack allows, and a deep row must hash, not throw. Measured as fast as recursion.
  */
 export function canonicalJson(value: unknown): string {
+  return writeJson(value, true);
+}
+
+/**
+ * JSON.stringify's text of a parsed JSON value (keys in their own order), without its recursion
+ * limit: for rows nested deeper than JSON.stringify can go (~4,000 levels on Node 20).
+ */
+export function jsonText(value: unknown): string {
+  return writeJson(value, false);
+}
+
+function writeJson(value: unknown, sortKeys: boolean): string {
   // One entry per open container; keys is null for an array.
   const containers: (readonly unknown[] | Readonly<Record<string, unknown>>)[] = [];
   const keyLists: (string[] | null)[] = [];
@@ -36,7 +48,7 @@ export function canonicalJson(value: unknown): string {
       const keys = Object.keys(object);
       if (keys.length === 0) out += '{}';
       else {
-        keys.sort(); // default comparison: UTF-16 code units
+        if (sortKeys) keys.sort(); // default comparison: UTF-16 code units
         containers.push(object);
         keyLists.push(keys);
         indexes.push(0);

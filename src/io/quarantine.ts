@@ -1,5 +1,6 @@
 import type { Writable } from 'node:stream';
 import { drained } from './drain.js';
+import { jsonText } from '../core/canonical.js';
 import { cutCodePoints } from '../core/text.js';
 import type { Rejection } from '../core/rejection.js';
 import type { QuarantineReason, SourceLocation, StageName } from '../records.js';
@@ -10,6 +11,16 @@ export const RAW_EXCERPT_CODE_POINTS = 200;
 
 /** source_record for a line that never parsed (SPEC §1 QuarantineRecord). */
 export const rawExcerpt = (text: string): { _raw: string } => ({ _raw: cutCodePoints(text, RAW_EXCERPT_CODE_POINTS) });
+
+/** The parsed row as JSON.stringify writes it, even when it is nested too deep for JSON.stringify. */
+function recordJson(value: unknown): string {
+  try {
+    return JSON.stringify(value);
+  } catch (error) {
+    if (error instanceof RangeError) return jsonText(value); // bad input never crashes a run
+    throw error;
+  }
+}
 
 /**
  * Serialises quarantine rows in input order and writes them a batch at a time with the same
@@ -35,11 +46,12 @@ export class QuarantineWriter {
   }
 
   addRow(reason: QuarantineReason, errors: string[], sourceRecord: unknown, location: SourceLocation, unit: 'row' | 'pair' = 'row'): void {
+    const record = recordJson(sourceRecord);
     this.stats.countQuarantine(reason, unit);
     this.pending +=
       `${this.prefix}"${reason}","errors":${JSON.stringify(errors)},"recorded_at":${this.recordedAtJson},` +
       `"source_provenance":{"source_file":${JSON.stringify(location.source_file)},"line_offset":${location.line_offset}},` +
-      `"source_record":${JSON.stringify(sourceRecord)}}\n`;
+      `"source_record":${record}}\n`;
   }
 
   flushed(): Promise<void> {
