@@ -52,7 +52,7 @@ export async function runCollect(run: CollectRun): Promise<StageStats> {
         const kbFile = displayPath(run.root, kbPath);
         const source = path.basename(kbPath).slice(0, -JSONL.length); // basename(p, ext) keeps a bare ".jsonl" whole
         const writer = new PartitionWriter(tree.tempPath, (partition) => `${LAYOUT.evidence}/${partition}`);
-        const row = collectRow({ source, kbFile, recordedAt: run.recordedAt, taken });
+        const row = collectRow({ source, kbFile, recordedAt: run.recordedAt, taken, stats });
         await streamRows(singleInput({ display: kbFile, absolute: kbPath }), new RowStage(row, quarantine, stats, identity), writer, {
           maxLineBytes: run.maxLineBytes,
           stats,
@@ -73,8 +73,8 @@ export async function runCollect(run: CollectRun): Promise<StageStats> {
 export function runCollectFilter(run: CollectRun & { inputs: AsyncIterable<InputSource>; output: OutputTarget; source: string }): Promise<StageStats> {
   const taken = new IdSet();
   const kbFile = `${LAYOUT.kb}/${run.source}${JSONL}`;
-  return runRowStage({ ...run, stage: 'collect' }, () => {
-    const row = collectRow({ source: run.source, kbFile, recordedAt: run.recordedAt, taken });
+  return runRowStage({ ...run, stage: 'collect' }, (stats) => {
+    const row = collectRow({ source: run.source, kbFile, recordedAt: run.recordedAt, taken, stats });
     return (value, location) => {
       const result = row(value, location);
       return result instanceof Rejection ? result : (result satisfies PartitionedLine).line;

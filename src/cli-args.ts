@@ -18,6 +18,10 @@ Export commands (inputs are files, folders or - for stdin):
 Pipeline commands (on the standard layout under --root, or as filters on inputs/stdin):
   collect                data/_kb/*.jsonl → data/evidence/YYYY/MM/DD/<source>.jsonl (filter: --source NAME)
   score                  data/evidence → data/scored-runs (one ScoredRun per evidence row)
+  run-all                collect → score → rag → sft → preference with receipts, summary and drift
+                         in reports/distillation/<run_id>/ (--run-id, --drift-threshold, --continue-on-failure)
+  read                   print a run's summary (--run-id ID or --latest; --json for the JSON)
+  health                 check the layout, the evidence index and the last run; non-zero when a person is needed
 
 Options:
   --root DIR             project root with the standard layout (default: current folder)
@@ -48,6 +52,10 @@ export interface CliOptions {
   evidence: string | undefined;
   source: string | undefined;
   format: string | undefined;
+  runId: string | undefined;
+  latest: boolean;
+  driftThreshold: number | undefined;
+  continueOnFailure: boolean;
   includePartial: boolean;
   includeReview: boolean;
   recordedAt: string | undefined;
@@ -74,6 +82,10 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
         evidence: { type: 'string' },
         source: { type: 'string' },
         format: { type: 'string' },
+        'run-id': { type: 'string' },
+        latest: { type: 'boolean', default: false },
+        'drift-threshold': { type: 'string' },
+        'continue-on-failure': { type: 'boolean', default: false },
         'include-partial': { type: 'boolean', default: false },
         'include-review': { type: 'boolean', default: false },
         'recorded-at': { type: 'string' },
@@ -106,6 +118,10 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
       evidence: values.evidence,
       source: values.source,
       format: values.format,
+      runId: values['run-id'],
+      latest: values.latest,
+      driftThreshold: parseThreshold(values['drift-threshold']),
+      continueOnFailure: values['continue-on-failure'],
       includePartial: values['include-partial'],
       includeReview: values['include-review'],
       recordedAt,
@@ -115,6 +131,13 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
       json: values.json,
     },
   };
+}
+
+function parseThreshold(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw usageError(`--drift-threshold '${value}' is not a non-negative number`);
+  return n;
 }
 
 function parseMaxLineBytes(value: string | undefined): number {

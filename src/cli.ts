@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { runCollect, runCollectFilter } from '../pipelines/collect.js';
@@ -6,6 +7,9 @@ import { runScore, runScoreFilter } from '../pipelines/score.js';
 import { runRag, runSft } from '../pipelines/export.js';
 import { runPreference } from '../pipelines/preference.js';
 import { runExportAll } from '../pipelines/export-all.js';
+import { checkHealth, readRunSummary } from '../pipelines/inspect.js';
+import { runAll } from '../pipelines/run-all.js';
+import { RUN_STAGES, type RunStage } from './stages/validation.js';
 import { parseCommandLine, USAGE, type CliOptions } from './cli-args.js';
 import { DistillError, EXIT_CODE, usageError } from './errors.js';
 import { EvidenceIndex, type IndexReport } from './io/evidence-index.js';
@@ -167,6 +171,41 @@ async function runCommand(options: CliOptions, onBytes: ((bytes: number) => void
       report(options, 'score', stats);
       return 0;
     }
+    case 'run-all': {
+      const root = path.resolve(options.root ?? '.');
+      const { summary, drift, baselineTable } = await runAll({
+        root,
+        runId: options.runId ?? randomUUID(),
+        recordedAt: options.recordedAt ?? new Date().toISOString(),
+        toolVersion: version,
+        maxLineBytes: options.maxLineBytes,
+        includePartial: options.includePartial,
+        includeReview: options.includeReview,
+        repoRoot: options.repoRoot === undefined ? undefined : path.resolve(options.repoRoot),
+        continueOnFailure: options.continueOnFailure,
+        driftThreshold: options.driftThreshold ?? thresholdFromEnv(),
+        failValidation: failValidationSeam(),
+        onBytes,
+      });
+      for (const stage of summary.stages) {
+        process.stderr.write(`[run-all] ${stage.stage} ${stage.skipped ? 'skipped' : stage.passed ? 'passed' : 'FAILED'} in=${stage.in} out=${stage.out} quarantined=${stage.quarantined}\n`);
+      }
+      process.stderr.write(`${baselineTable}\n`);
+      process.stderr.write(`[run-all] ${summary.run_id} ${summary.overall_passed ? 'passed' : 'FAILED'}; drift ${drift.severity}${drift.flags.length > 0 ? ` (${drift.flags.join(', ')})` : ''}\n`);
+      if (options.json) process.stderr.write(`${JSON.stringify(summary)}\n`);
+      return summary.overall_passed ? 0 : EXIT_CODE.DS_VALIDATION;
+    }
+    case 'read': {
+      if ((options.runId === undefined) === !options.latest) throw usageError('read needs exactly one of --run-id ID and --latest');
+      const { summary, markdown } = await readRunSummary(path.resolve(options.root ?? '.'), options.runId ?? 'latest');
+      process.stdout.write(options.json ? `${JSON.stringify(summary, null, 2)}\n` : markdown);
+      return 0;
+    }
+    case 'health': {
+      const checks = await checkHealth(path.resolve(options.root ?? '.'));
+      for (const check of checks) process.stdout.write(`${check.status.padEnd(4)}  ${check.check}: ${check.detail}\n`);
+      return checks.some((check) => check.status === 'fail') ? EXIT_CODE.DS_VALIDATION : 0;
+    }
     case 'index': {
       const root = path.resolve(options.root ?? '.');
       const { index, report: indexReport } = await EvidenceIndex.open(options.evidence ?? path.join(root, LAYOUT.evidence), {
@@ -188,6 +227,23 @@ function viewOf<F extends string>(format: string | undefined, command: string, f
   if (format === undefined) return formats[0]!;
   if (!(formats as readonly string[]).includes(format)) throw usageError(`--format '${format}' is not one of ${formats.join(', ')} for ${command}`);
   return format as F;
+}
+
+/** DISTILL_DRIFT_THRESHOLD when --drift-threshold is not given (SPEC §6). */
+function thresholdFromEnv(): number | undefined {
+  const value = process.env['DISTILL_DRIFT_THRESHOLD'];
+  if (value === undefined || value === '') return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw usageError(`DISTILL_DRIFT_THRESHOLD '${value}' is not a non-negative number`);
+  return n;
+}
+
+/** Test seam: DISTILL_STREAM_FAIL_VALIDATION=<stage> makes that run-all stage fail its validation. */
+function failValidationSeam(): RunStage | undefined {
+  const stage = process.env['DISTILL_STREAM_FAIL_VALIDATION'];
+  if (stage === undefined || stage === '') return undefined;
+  if (!(RUN_STAGES as readonly string[]).includes(stage)) throw usageError(`DISTILL_STREAM_FAIL_VALIDATION '${stage}' is not a run-all stage`);
+  return stage as RunStage;
 }
 
 const isBrokenPipe = (error: unknown): boolean =>

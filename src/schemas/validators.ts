@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import { Ajv, type AnySchemaObject, type ErrorObject, type ValidateFunction } from 'ajv';
 import { isIsoTimestamp } from '../core/timestamp.js';
 import type { EvidenceRecord, PreferenceSample, RagSample, ScoredRun, SftSample } from '../records.js';
+import type { BaselineEntry, DriftReport, RunSummary, StageReceipt } from '../report/types.js';
 
 const loadSchema = createRequire(import.meta.url) as (id: string) => AnySchemaObject;
 
@@ -14,6 +15,10 @@ export interface Validators {
   sftSample: ValidateFunction<SftSample>;
   ragSample: ValidateFunction<RagSample>;
   preferenceSample: ValidateFunction<PreferenceSample>;
+  stageReceipt: ValidateFunction<StageReceipt>;
+  runSummary: ValidateFunction<RunSummary>;
+  driftReport: ValidateFunction<DriftReport>;
+  baselineEntry: ValidateFunction<BaselineEntry>;
 }
 
 let compiled: Validators | undefined;
@@ -36,6 +41,10 @@ function compileValidators(): Validators {
     sftSample: compile('sft-sample'),
     ragSample: compile('rag-sample'),
     preferenceSample: compile('preference-sample'),
+    stageReceipt: compile('stage-receipt'),
+    runSummary: compile('run-summary'),
+    driftReport: compile('drift-report'),
+    baselineEntry: compile('baseline-entry'),
   };
 }
 

@@ -3,6 +3,7 @@ import { toEvidenceRecord } from '../core/evidence.js';
 import { IdSet } from '../core/id-set.js';
 import { reject, Rejection } from '../core/rejection.js';
 import type { RowFunction } from './row-stage.js';
+import type { StageStats } from './stats.js';
 
 /** An evidence line and the file of the evidence tree it belongs in. */
 export interface PartitionedLine {
@@ -52,6 +53,9 @@ export function utcDatePath(timestamp: string): string {
   return `${yearText(year)}/${pad2(month)}/${pad2(day)}`;
 }
 
+/** The receipt sample of evidence text lengths (UTF-16 code units, as JavaScript counts characters). */
+export const EVIDENCE_TEXT_LENGTH = 'evidence_text_length';
+
 /**
  * The set key of a run_id: its UTF-16 code units, not its UTF-8, which would fold every lone
  * surrogate into U+FFFD and make distinct ids such as "a\ud800" and "a\udc00" collide.
@@ -63,7 +67,7 @@ const idKey = (runId: string): string => sha256Hex(Buffer.from(runId, 'utf16le')
  * earlier valid row → duplicate_id. Taken run_ids are kept as 64-bit digests in `taken` (8 bytes
  * each, shared across the run's sources), not as strings.
  */
-export function collectRow(options: { source: string; kbFile: string; recordedAt: string; taken: IdSet }): RowFunction<PartitionedLine> {
+export function collectRow(options: { source: string; kbFile: string; recordedAt: string; taken: IdSet; stats: StageStats }): RowFunction<PartitionedLine> {
   const file = `${options.source}.jsonl`;
   return (value, location) => {
     const record = toEvidenceRecord(value, { source_file: options.kbFile, line_offset: location.line_offset }, options.recordedAt);
@@ -71,6 +75,7 @@ export function collectRow(options: { source: string; kbFile: string; recordedAt
     if (!options.taken.add(idKey(record.run_id))) {
       return reject('duplicate_id', `run_id ${JSON.stringify(record.run_id)} was taken by an earlier row`);
     }
+    options.stats.sample(EVIDENCE_TEXT_LENGTH, record.run_id, record.text.length);
     return { partition: `${utcDatePath(record.created_at)}/${file}`, line: `${JSON.stringify(record)}\n` };
   };
 }

@@ -20,6 +20,8 @@ export interface ExportDefinition<S extends { id: string }> {
   validate: ValidateFunction<S>;
   /** The sample as JSON.stringify writes it, plus "\n"; `textJson` is the evidence text already serialised. */
   serialize: (sample: S, textJson: string) => string;
+  /** The receipt sample of written text lengths (UTF-16 code units), keyed by sample id. */
+  lengthMetric: string;
 }
 
 export const evidenceNotFound = (runId: string): Rejection => reject('evidence_not_found', `no evidence with run_id ${JSON.stringify(runId)}`);
@@ -45,6 +47,7 @@ export function exportRow<S extends { id: string }>(definition: ExportDefinition
     if (!validate(sample)) return reject('schema_violation', ...describeErrors(validate.errors));
     if (!written.add(idDigits(sample.id))) return reject('duplicate_id', `id ${sample.id} was already written in this run`);
     stats.countCategory(run.category);
+    stats.sample(definition.lengthMetric, sample.id, evidence.text.length);
     return serialize(sample, evidence.textJson);
   };
 }

@@ -67,6 +67,7 @@ export function ragRow(options: RagOptions, lookup: EvidenceLookup, stats: Stage
     build: (run, evidence) => buildRagSample(run, evidence, options.recordedAt),
     validate: validators().ragSample,
     serialize: serializeRagSample,
+    lengthMetric: 'rag_content_length',
   };
   return exportRow(definition, lookup, stats);
 }

@@ -76,6 +76,7 @@ export function sftRow(options: SftOptions, lookup: EvidenceLookup, stats: Stage
     build: (run, evidence) => buildSftSample(run, evidence, options.recordedAt),
     validate: validators().sftSample,
     serialize: SFT_VIEWS[options.format ?? 'spec'],
+    lengthMetric: 'sft_response_length',
   };
   return exportRow(definition, lookup, stats);
 }

@@ -1,4 +1,5 @@
 import type { Category, QuarantineReason } from '../records.js';
+import { SmallestHashSample } from '../report/sample.js';
 
 /** A file a stage read or wrote, hashed while it streamed through. */
 export interface FileDigest {
@@ -29,6 +30,25 @@ export class StageStats {
     if (unit === 'row') this.quarantined++;
     else this.quarantinedPairs++;
     this.byReason.set(reason, (this.byReason.get(reason) ?? 0) + 1);
+  }
+
+  private readonly samples = new Map<string, SmallestHashSample>();
+
+  /** Keeps `value` in the deterministic, mergeable sample of `metric` (SPEC §6: the smallest sha256(id)). */
+  sample(metric: string, id: string, value: number): void {
+    let sample = this.samples.get(metric);
+    if (sample === undefined) {
+      sample = new SmallestHashSample();
+      this.samples.set(metric, sample);
+    }
+    sample.add(id, value);
+  }
+
+  /** Each metric's sampled values, metrics in string order (for the receipt). */
+  sampleValues(): Record<string, number[]> {
+    const values: Record<string, number[]> = {};
+    for (const metric of [...this.samples.keys()].sort()) values[metric] = this.samples.get(metric)!.values();
+    return values;
   }
 
   countCategory(category: Category): void {

@@ -1,0 +1,20 @@
+import { sha256Hex } from '../core/canonical.js';
+import type { FileDigest } from '../stages/stats.js';
+
+/** JavaScript's default string order (UTF-16 code units), as SPEC §0 asks. */
+const byPath = (a: FileDigest, b: FileDigest): number => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
+
+/**
+ * input_hash / output_hash of a receipt (SPEC §6): sha256 of the lines `<path>\t<sha256>\n` sorted
+ * by path. Takes the digests computed while streaming; the caller's array is not reordered.
+ */
+export function combinedHash(files: readonly FileDigest[]): string {
+  let lines = '';
+  for (const file of [...files].sort(byPath)) lines += `${file.path}\t${file.sha256}\n`;
+  return sha256Hex(lines);
+}
+
+/** run_hash of a summary (SPEC §6): sha256 of the stage output_hashes joined by "\n", in stage order. */
+export function runHash(outputHashes: readonly string[]): string {
+  return sha256Hex(outputHashes.join('\n'));
+}

@@ -1,0 +1,86 @@
+import { sha256Hex } from '../core/canonical.js';
+
+/** At most this many values per sample metric (SPEC §6). */
+export const SAMPLE_SIZE = 10_000;
+
+interface Entry {
+  /** Lowercase hex sha256 of the record id: string order is byte order. */
+  hash: string;
+  id: string;
+  value: number;
+}
+
+/**
+ * Total order (hash, id, value). The id breaks hash ties and the value breaks ties of a repeated
+ * id, so the kept set never depends on arrival order, even for duplicates.
+ */
+function compare(a: Entry, b: Entry): number {
+  if (a.hash !== b.hash) return a.hash < b.hash ? -1 : 1;
+  if (a.id !== b.id) return a.id < b.id ? -1 : 1;
+  return a.value - b.value;
+}
+
+/**
+ * The values of the (at most) `capacity` records with the smallest sha256(record id) — SPEC §6's
+ * drift sample. Keeping the k smallest under a total order is deterministic, order-free and
+ * mergeable: shards merged give the same sample as one pass. Memory is bounded by a max-heap of
+ * `capacity` entries; a record that is not among the smallest costs one hash and one comparison.
+ * A repeated id counts as another record (stages sample rows they write, whose ids are unique).
+ */
+export class SmallestHashSample {
+  /** Max-heap under `compare`: heap[0] is the entry to evict first. */
+  private readonly heap: Entry[] = [];
+
+  constructor(readonly capacity: number = SAMPLE_SIZE) {}
+
+  add(id: string, value: number): void {
+    this.offer({ hash: sha256Hex(id), id, value });
+  }
+
+  /** Folds another shard's sample into this one; `other` is left unchanged. */
+  merge(other: SmallestHashSample): void {
+    for (const entry of other.heap) this.offer(entry);
+  }
+
+  /** The kept values, ordered by (hash, id, value). */
+  values(): number[] {
+    return [...this.heap].sort(compare).map((entry) => entry.value);
+  }
+
+  private offer(entry: Entry): void {
+    const heap = this.heap;
+    if (heap.length < this.capacity) {
+      heap.push(entry);
+      this.siftUp(heap.length - 1);
+    } else if (heap.length > 0 && compare(entry, heap[0]!) < 0) {
+      heap[0] = entry;
+      this.siftDown(0);
+    }
+  }
+
+  private siftUp(index: number): void {
+    const heap = this.heap;
+    const entry = heap[index]!;
+    while (index > 0) {
+      const parent = (index - 1) >> 1;
+      if (compare(heap[parent]!, entry) >= 0) break;
+      heap[index] = heap[parent]!;
+      index = parent;
+    }
+    heap[index] = entry;
+  }
+
+  private siftDown(index: number): void {
+    const heap = this.heap;
+    const entry = heap[index]!;
+    for (;;) {
+      let child = 2 * index + 1;
+      if (child >= heap.length) break;
+      if (child + 1 < heap.length && compare(heap[child + 1]!, heap[child]!) > 0) child++;
+      if (compare(heap[child]!, entry) <= 0) break;
+      heap[index] = heap[child]!;
+      index = child;
+    }
+    heap[index] = entry;
+  }
+}

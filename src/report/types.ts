@@ -1,0 +1,105 @@
+/** Report shapes of SPEC §6. Field order in these types is the order written to disk. */
+import type { Category, QuarantineReason } from '../records.js';
+import type { FileDigest } from '../stages/stats.js';
+import type { RunStage, StageValidation } from '../stages/validation.js';
+
+export interface RecordCounts {
+  in: number;
+  out: number;
+  quarantined: number;
+  /** Preference only. */
+  unpaired?: number;
+  by_reason: Partial<Record<QuarantineReason, number>>;
+  by_category: Partial<Record<Category, number>>;
+}
+
+export interface StageReceipt {
+  schema_version: 1;
+  run_id: string;
+  stage: RunStage;
+  tool_version: string;
+  git_sha: string | null;
+  recorded_at: string;
+  started_at: string;
+  finished_at: string;
+  duration_ms: number;
+  inputs: FileDigest[];
+  outputs: FileDigest[];
+  input_hash: string;
+  output_hash: string;
+  record_counts: RecordCounts;
+  validation: StageValidation;
+  /** metric name → the values of the SmallestHashSample (sample.ts). */
+  samples: Record<string, number[]>;
+}
+
+export interface StageSummary {
+  stage: RunStage;
+  passed: boolean;
+  skipped: boolean;
+  in: number;
+  out: number;
+  quarantined: number;
+}
+
+export interface RunSummary {
+  schema_version: 1;
+  run_id: string;
+  recorded_at: string;
+  started_at: string;
+  finished_at: string;
+  stages: StageSummary[];
+  total_records_in: number;
+  total_records_out: number;
+  datasets: { sft: number; rag: number; preference: number };
+  total_quarantined: number;
+  overall_passed: boolean;
+  run_hash: string;
+}
+
+export type DriftSeverity = 'ok' | 'warn' | 'alert';
+export type MetricFlag = 'ok' | 'warn' | 'first_run';
+export type PsiVerdict = 'stable' | 'minor' | 'major';
+
+export interface DriftMetric {
+  metric: string;
+  /** null when there is no prior run. */
+  prior: number | null;
+  current: number;
+  /** null when there is no prior run or the prior is 0. */
+  pct_change: number | null;
+  flag: MetricFlag;
+}
+
+export interface PsiBucket {
+  lower: number;
+  upper: number;
+  /** Proportions of each side's sample, before the ε clamp. */
+  prior: number;
+  current: number;
+}
+
+export interface DriftDistribution {
+  metric: string;
+  psi: number;
+  verdict: PsiVerdict;
+  buckets: PsiBucket[];
+}
+
+export interface DriftReport {
+  schema_version: 1;
+  run_id: string;
+  prior_run_id: string | null;
+  severity: DriftSeverity;
+  flags: string[];
+  metrics: DriftMetric[];
+  distributions: DriftDistribution[];
+  deterministic_violation: boolean;
+}
+
+/** One line of data/_kb/audit_baselines.jsonl. */
+export interface BaselineEntry {
+  run_id: string;
+  recorded_at: string;
+  metrics: Record<string, number>;
+}
