@@ -48,6 +48,7 @@ interface TreeCounts {
 }
 
 interface ArchiveCounts {
+  kb: TreeCounts;
   evidence: TreeCounts;
   scored: TreeCounts;
 }
@@ -157,7 +158,44 @@ const PHASES: readonly Phase[] = [
     before: async ({ run }) => void (await run(INDEX_REFRESH)),
     check: (summary, counts) => expectEqual(summary, 'read', counts.scored.rows),
   },
+  joinedExport('rag', '`rag --include-review`', ['--include-review']),
+  joinedExport('preference', '`preference` (external sort by task, texts fetched per pair)', []),
+  joinedExport('export-all', '`export-all` (sft + rag + preference in one pass); summary checked on preference', ['--include-partial', '--include-review']),
+  // The stages below rebuild the archive's trees (identically: same recorded_at), so they run last.
+  {
+    name: 'collect',
+    about: '`collect` (_kb → partitioned evidence tree, atomically); input = _kb',
+    argv: ({ root }) => [CLI_JS, 'collect', '--root', root, '--recorded-at', GENERATOR_RECORDED_AT, '--json'],
+    input: (counts) => ({ bytes: counts.kb.bytes, records: counts.kb.rows }),
+    check: (summary, counts) => expectEqual(summary, 'read', counts.kb.rows),
+  },
+  {
+    name: 'score',
+    about: '`score` (evidence tree → scored tree); input = evidence',
+    argv: ({ root }) => [CLI_JS, 'score', '--root', root, '--recorded-at', GENERATOR_RECORDED_AT, '--json'],
+    input: (counts) => ({ bytes: counts.evidence.bytes, records: counts.evidence.rows }),
+    check: (summary, counts) => expectEqual(summary, 'read', counts.evidence.rows),
+  },
+  {
+    name: 'run-all',
+    about: '`run-all` (collect → score → rag → sft → preference, receipts hashed while streaming, index rebuilt); input = _kb',
+    argv: ({ root }) => [CLI_JS, 'run-all', '--root', root, '--recorded-at', GENERATOR_RECORDED_AT, '--json'],
+    input: (counts) => ({ bytes: counts.kb.bytes, records: counts.kb.rows }),
+    check: (summary) => (summary['overall_passed'] === true ? undefined : 'overall_passed is not true'),
+  },
 ];
+
+/** An export over the scored runs with the index prebuilt; records = scored rows. */
+function joinedExport(command: string, about: string, flags: string[]): Phase {
+  return {
+    name: command,
+    about: `${about}, index prebuilt; input = scored + evidence, records = scored rows`,
+    argv: ({ root }) => [CLI_JS, command, '--root', root, '--recorded-at', GENERATOR_RECORDED_AT, ...flags, '--json'],
+    input: (counts) => ({ bytes: scoredAndEvidence(counts).bytes, records: counts.scored.rows }),
+    before: async ({ run }) => void (await run(INDEX_REFRESH)),
+    check: (summary, counts) => expectEqual(summary, 'read', counts.scored.rows),
+  };
+}
 
 interface RunResult {
   seconds: number;
@@ -315,7 +353,7 @@ async function main(argv: string[]): Promise<void> {
   const evidence = path.join(root, LAYOUT.evidence);
   const scored = path.join(root, LAYOUT.scoredRuns);
   log('counting rows (untimed; warms the page cache)…');
-  const counts: ArchiveCounts = { evidence: await countTree(evidence), scored: await countTree(scored) };
+  const counts: ArchiveCounts = { kb: await countTree(path.join(root, LAYOUT.kb)), evidence: await countTree(evidence), scored: await countTree(scored) };
 
   const scratch = await mkdtemp(path.join(os.tmpdir(), 'distill-bench-'));
   const bench: Bench = { root, evidence, scored, counts, run: (phase) => runPhase(phase, bench, pin, scratch) };
