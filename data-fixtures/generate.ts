@@ -23,14 +23,14 @@ import { runScore } from '../pipelines/score.js';
 import { walkInputFiles } from '../src/io/walk.js';
 import { LAYOUT } from '../src/layout.js';
 import { mulberry32 } from './prng.js';
+import { DEFAULT_MAX_LINE_BYTES } from '../src/io/line-splitter.js';
 
 export const GENERATOR_RECORDED_AT = '2026-05-01T00:00:00.000Z';
 export const DEFAULT_SEED = 1;
-const MAX_LINE_BYTES = 64 * 1024 * 1024;
+const MAX_LINE_BYTES = DEFAULT_MAX_LINE_BYTES;
 
 // ---------------------------------------------------------------------------------------------
 // Seeded randomness
-
 
 class Rng {
   readonly next: () => number;

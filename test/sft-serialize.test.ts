@@ -4,7 +4,6 @@ import type { SftSample } from '../src/records.js';
 import { serializeSftSample } from '../src/stages/sft.js';
 import { mulberry32 } from '../data-fixtures/prng.js';
 
-
 const ALPHABET = ['a', 'Z', ' ', '"', '\\', '\n', '\r', '\t', '\u0000', '\u001f', '\u007f', 'é', '中', '😀', '\u2028', '\u2029', '\ud800', '\udfff', '/', '<'];
 
 test('the template serializer writes exactly JSON.stringify(sample) + "\\n"', () => {
