@@ -246,7 +246,7 @@ describe('command line contract', () => {
     }
   });
 
-  test('a run killed mid-way leaves no output file in place', async () => {
+  test('a run killed mid-way leaves no output file in place; the next run removes its temp file', async () => {
     const { dir, evidence, scored } = await miniArchive([raw()]);
     try {
       const out = path.join(dir, 'out.jsonl');
@@ -258,6 +258,11 @@ describe('command line contract', () => {
       await new Promise((resolve) => child.on('close', resolve));
       assert.equal(existsSync(out), false);
       assert.equal(existsSync(path.join(dir, 'q.jsonl')), false);
+      assert.equal(await tempFile(), true);
+      const rerun = await runCli(['sft', '--evidence', evidence, '--out', out, '--quarantine', path.join(dir, 'q.jsonl')], { stdin: `${JSON.stringify(scored[0])}\n` });
+      assert.equal(rerun.code, 0, rerun.stderr);
+      assert.equal(await tempFile(), false);
+      assert.equal(existsSync(out), true);
     } finally {
       await removeDir(dir);
     }

@@ -1,13 +1,14 @@
-import { randomBytes } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { finished } from 'node:stream/promises';
 import { ioError } from '../errors.js';
+import { removeAbandonedTemps, tempPathBeside } from './temp-path.js';
 
 /**
  * A file that appears at its path only when complete: bytes go to a hidden temp file beside it,
- * renamed into place by `commit`. A killed run leaves only the hidden temp, never a half file.
+ * renamed into place by `commit`. A killed run leaves only the hidden temp, never a half file, and
+ * the next run writing the same path removes it.
  */
 export class AtomicFile {
   readonly stream: WriteStream;
@@ -17,14 +18,17 @@ export class AtomicFile {
     readonly finalPath: string,
     private readonly display: string,
   ) {
-    this.tempPath = path.join(path.dirname(finalPath), `.${path.basename(finalPath)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+    this.tempPath = tempPathBeside(finalPath);
     this.stream = createWriteStream(this.tempPath, { highWaterMark: 1 << 20 });
   }
 
   static async create(finalPath: string, display: string): Promise<AtomicFile> {
-    await mkdir(path.dirname(finalPath), { recursive: true }).catch((cause: unknown) => {
+    try {
+      await mkdir(path.dirname(finalPath), { recursive: true });
+      await removeAbandonedTemps(finalPath);
+    } catch (cause) {
       throw ioError(display, cause);
-    });
+    }
     return new AtomicFile(finalPath, display);
   }
 

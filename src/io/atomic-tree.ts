@@ -1,20 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { ioError } from '../errors.js';
-
-/** `.<name>.<pid>.<8 hex>.tmp`, and `.old` once it holds a retired tree: the temp names this class makes. */
-const TEMP_NAME = /^\.(.+)\.(\d+)\.[0-9a-f]{8}\.tmp(?:\.old)?$/;
-
-/** Whether a process with this id runs (EPERM: it does, as another user). */
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+import { removeAbandonedTemps, tempPathBeside } from './temp-path.js';
 
 /**
  * A whole output folder rebuilt atomically (SPEC §4): files are written under a hidden temp folder
@@ -28,9 +15,9 @@ export class AtomicTree {
   ) {}
 
   static async create(finalPath: string, display: string): Promise<AtomicTree> {
-    const tempPath = path.join(path.dirname(finalPath), `.${path.basename(finalPath)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+    const tempPath = tempPathBeside(finalPath);
     try {
-      await removeAbandoned(finalPath);
+      await removeAbandonedTemps(finalPath); // a full copy of the tree each
       await mkdir(tempPath, { recursive: true });
     } catch (cause) {
       throw ioError(display, cause);
@@ -68,21 +55,5 @@ export class AtomicTree {
 
   async abort(): Promise<void> {
     await rm(this.tempPath, { recursive: true, force: true });
-  }
-}
-
-/**
- * Removes temp trees beside `finalPath` left by killed runs (a full copy of the tree each), judged by
- * the process id in their name: a running process, this one included, may still be writing its own.
- */
-async function removeAbandoned(finalPath: string): Promise<void> {
-  const names = await readdir(path.dirname(finalPath)).catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') return [];
-    throw error;
-  });
-  for (const name of names) {
-    const match = TEMP_NAME.exec(name);
-    if (match === null || match[1] !== path.basename(finalPath) || isRunning(Number(match[2]))) continue;
-    await rm(path.join(path.dirname(finalPath), name), { recursive: true, force: true });
   }
 }
