@@ -318,6 +318,22 @@ function table(rows: readonly PhaseResult[]): string {
   return [line(header), `|${widths.map((w, i) => (i === 0 ? `${'-'.repeat(w + 1)}-` : `${'-'.repeat(w + 1)}:`)).join('|')}|`, ...cells.map(line)].join('\n');
 }
 
+/** The phases run-all chains (its index rebuild included), each run alone. */
+const RUN_ALL_STAGES = ['collect', 'score', 'index', 'rag', 'sft', 'preference'];
+
+/** run-all's time and memory against its stages run alone, when all of them ran: the cost of receipts and hashing. */
+function runAllAgainstStages(results: readonly PhaseResult[]): string | undefined {
+  const runAll = results.find((r) => r.name === 'run-all');
+  const stages = RUN_ALL_STAGES.map((name) => results.find((r) => r.name === name));
+  if (runAll === undefined || stages.some((r) => r === undefined)) return undefined;
+  const alone = stages.reduce((sum, r) => sum + r!.seconds, 0);
+  const largest = Math.max(...stages.map((r) => r!.peakRssAnonMb));
+  return (
+    `run-all: ${runAll.seconds.toFixed(2)} s against ${alone.toFixed(2)} s for ${RUN_ALL_STAGES.join(' + ')} run alone (${(runAll.seconds / alone).toFixed(2)}×); ` +
+    `peak RssAnon ${runAll.peakRssAnonMb.toFixed(0)} MB against ${largest.toFixed(0)} MB for the largest stage alone`
+  );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Main
 
@@ -381,7 +397,8 @@ async function main(argv: string[]): Promise<void> {
     'MB = 2^20 bytes; memory from /proc/<pid>/status sampled every 50 ms (RssAnon = private, RssFile = mapped files incl. the node binary and LMDB pages), VmHWM and CPU s read by the child at exit; time includes node start-up',
     ...results.map((r) => `  ${r.name}: ${r.about}`),
   ].join('\n');
-  process.stdout.write(`${header}\n\n${table(results)}\n`);
+  const comparison = runAllAgainstStages(results);
+  process.stdout.write(`${header}\n\n${table(results)}\n${comparison === undefined ? '' : `\n${comparison}\n`}`);
   const resultsFile = path.join(BENCH_DATA, `results-${label}.json`);
   await mkdir(BENCH_DATA, { recursive: true });
   await writeFile(resultsFile, `${JSON.stringify({ date: new Date().toISOString(), machine, node: process.version, pinned, repeat, archive: { root, seed: values.data === undefined ? seed : undefined, counts }, phases: results }, null, 2)}\n`);

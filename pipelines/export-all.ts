@@ -13,6 +13,8 @@ import { BATCH_HIGH_WATER_MARK, FanOutStage, joinLines, type FanOutBranch } from
 import { sftRow } from '../src/stages/sft.js';
 import { StageStats } from '../src/stages/stats.js';
 import { drained } from '../src/io/drain.js';
+import type { JoinedEvidence } from '../src/io/evidence-index.js';
+import type { EvidenceLookup } from '../src/stages/export-row.js';
 import { withEvidenceIndex, type ExportRun } from './export.js';
 import { PreferencePairer } from './preference.js';
 import { withOutput, withQuarantine } from './row-export.js';
@@ -45,6 +47,22 @@ async function writeLines(output: Writable, lines: string[]): Promise<void> {
 }
 
 /**
+ * The branches see each row in turn, so sft and rag ask for the same run one after the other:
+ * remembering the last answer halves the index reads (the evidence is never mutated).
+ */
+function lastAnswerCached(lookup: EvidenceLookup): EvidenceLookup {
+  let lastRunId: string | undefined;
+  let lastEvidence: JoinedEvidence | undefined;
+  return (runId) => {
+    if (runId !== lastRunId) {
+      lastEvidence = lookup(runId);
+      lastRunId = runId;
+    }
+    return lastEvidence;
+  };
+}
+
+/**
  * sft, rag and preference in one pass over the scored runs: each line is read, split and parsed
  * once and fed to the three gate chains; preference then pairs from its spilled rows. Every output
  * is committed only when all three succeeded. Byte-identical to the three commands run alone.
@@ -54,7 +72,8 @@ export function runExportAll(run: ExportAllRun): Promise<ExportAllResult> {
     (typeof STAGES)[number],
     { output: OutputTarget; quarantine: OutputTarget }
   >;
-  return withEvidenceIndex(run, async (lookup) => {
+  return withEvidenceIndex(run, async (indexLookup) => {
+    const lookup = lastAnswerCached(indexLookup);
     const stats: ExportAllResult = { sft: new StageStats(), rag: new StageStats(), preference: new StageStats() };
     const pairer = new PreferencePairer();
     const withStage = <R>(stage: (typeof STAGES)[number], work: (quarantine: QuarantineWriter, output: Writable) => Promise<R>): Promise<R> =>
