@@ -3,11 +3,18 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
+import { pipeline } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { LineSplitter } from './line-splitter.js';
 
 /** Entries sorted in memory before a run is spilled: preference rows take ~400 bytes each as objects, so a run holds ~20 MB. */
 export const DEFAULT_RUN_ENTRIES = 50_000;
+
+/**
+ * Bytes read at a time from each run while merging. Every run is open at once, so this times the
+ * number of runs (which grows with the input) is what the merge holds: small chunks keep it flat.
+ */
+const RUN_READ_CHUNK_BYTES = 64 << 10;
 
 /**
  * Sorts more entries than fit in memory: runs of `runEntries` are sorted in memory and spilled as
@@ -75,7 +82,7 @@ export class ExternalSorter<T> {
 }
 
 async function* entriesOf<T>(file: string): AsyncGenerator<T, undefined> {
-  const lines = createReadStream(file, { highWaterMark: 1 << 20 }).pipe(new LineSplitter({ maxLineBytes: Number.MAX_SAFE_INTEGER }));
+  const lines = pipeline(createReadStream(file, { highWaterMark: RUN_READ_CHUNK_BYTES }), new LineSplitter({ maxLineBytes: Number.MAX_SAFE_INTEGER }), () => {});
   for await (const batch of lines as AsyncIterable<Array<{ text: string }>>) for (const line of batch) yield JSON.parse(line.text) as T;
   return undefined;
 }
