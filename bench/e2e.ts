@@ -14,12 +14,13 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { kbSourceFiles } from '../pipelines/collect.js';
 import { DEFAULT_SEED, GENERATOR_RECORDED_AT, generateArchive, parseSize, recordsForSize } from '../data-fixtures/generate.js';
 import { LineSplitter, type RawLine } from '../src/io/line-splitter.js';
 import { walkInputFiles } from '../src/io/walk.js';
@@ -54,15 +55,20 @@ interface ArchiveCounts {
 }
 
 /** Rows as the pipeline counts them (the same splitter: blank lines are not rows), untimed. */
-async function countTree(folder: string): Promise<TreeCounts> {
+async function countFiles(files: AsyncIterable<{ absolute: string; size: number }>): Promise<TreeCounts> {
   const counts: TreeCounts = { files: 0, rows: 0, bytes: 0 };
-  for await (const file of walkInputFiles(folder)) {
+  for await (const file of files) {
     counts.files++;
     counts.bytes += file.size;
     const batches = pipeline(createReadStream(file.absolute, { highWaterMark: 1 << 20 }), new LineSplitter(), () => {});
     for await (const batch of batches as AsyncIterable<RawLine[]>) counts.rows += batch.length;
   }
   return counts;
+}
+
+/** The raw logs collect reads: not the audit baselines, which run-all appends to. */
+async function* kbSources(root: string): AsyncGenerator<{ absolute: string; size: number }> {
+  for (const absolute of await kbSourceFiles(root)) yield { absolute, size: (await stat(absolute)).size };
 }
 
 interface ArchiveKey {
@@ -369,7 +375,7 @@ async function main(argv: string[]): Promise<void> {
   const evidence = path.join(root, LAYOUT.evidence);
   const scored = path.join(root, LAYOUT.scoredRuns);
   log('counting rows (untimed; warms the page cache)…');
-  const counts: ArchiveCounts = { kb: await countTree(path.join(root, LAYOUT.kb)), evidence: await countTree(evidence), scored: await countTree(scored) };
+  const counts: ArchiveCounts = { kb: await countFiles(kbSources(root)), evidence: await countFiles(walkInputFiles(evidence)), scored: await countFiles(walkInputFiles(scored)) };
 
   const scratch = await mkdtemp(path.join(os.tmpdir(), 'distill-bench-'));
   const bench: Bench = { root, evidence, scored, counts, run: (phase) => runPhase(phase, bench, pin, scratch) };
