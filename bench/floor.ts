@@ -1,6 +1,6 @@
 /**
  * The floor of the e2e bench: the given JSONL trees through the pipeline's own LineSplitter (same
- * 1 MiB reads), JSON.parse and JSON.stringify, written to /dev/null, and nothing else. No stage that
+ * read size), JSON.parse and JSON.stringify, written to /dev/null, and nothing else. No stage that
  * reads and writes every row can beat it, so a stage's MB/s over the floor's is its overhead.
  *
  *   node dist/bench/floor.js DIR_OR_FILE...   → {"files":F,"records":N,"bytes":B} on stderr
@@ -8,10 +8,9 @@
 import { once } from 'node:events';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream';
+import { READ_CHUNK_BYTES } from '../src/io/line-source.js';
 import { LineSplitter, type RawLine } from '../src/io/line-splitter.js';
 import { walkInputFiles } from '../src/io/walk.js';
-
-const READ_CHUNK_BYTES = 1 << 20;
 
 async function main(targets: readonly string[]): Promise<void> {
   const sink = createWriteStream('/dev/null');

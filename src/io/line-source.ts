@@ -18,7 +18,12 @@ export interface LineReadOptions {
 
 const GZIP_MAGIC_0 = 0x1f;
 const GZIP_MAGIC_1 = 0x8b;
-const READ_CHUNK_BYTES = 1 << 20;
+/**
+ * Bytes per read. A batch of lines is one chunk's worth, and each stage holds a few batches in
+ * flight, so this sets the working set: 64 KiB runs as fast as 1 MiB and keeps export-all's private
+ * memory at about half (measured on 1 GB: 146 MB against 284 MB; sft 70 against 115).
+ */
+export const READ_CHUNK_BYTES = 64 << 10;
 
 /**
  * The lines of one input as RawLine[] batches, gunzipped when its first bytes are the gzip magic
