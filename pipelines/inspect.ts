@@ -1,35 +1,27 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ioError } from '../src/errors.js';
 import { EvidenceIndex } from '../src/io/evidence-index.js';
 import { LAYOUT } from '../src/layout.js';
+import { latestRun, readReport } from '../src/report/drift.js';
 import type { DriftReport, RunSummary } from '../src/report/types.js';
+import { validators } from '../src/schemas/validators.js';
 
 /** The summary of a run by id, or of the run that finished last (`read --latest`). */
 export async function readRunSummary(root: string, runId: string | 'latest'): Promise<{ summary: RunSummary; markdown: string; dir: string }> {
   const reports = path.join(root, LAYOUT.reports);
-  const dir = runId === 'latest' ? await latestRunDir(reports) : path.join(reports, runId);
-  if (dir === undefined) throw ioError(LAYOUT.reports, new Error('no run has finished yet'));
-  const summaryPath = path.join(dir, 'summary.json');
-  const summary = JSON.parse(await readFile(summaryPath, 'utf8').catch((cause: unknown) => {
-    throw ioError(path.relative(root, summaryPath), cause);
-  })) as RunSummary;
-  const markdown = await readFile(path.join(dir, 'summary.md'), 'utf8').catch(() => '');
-  return { summary, markdown, dir };
+  const run = runId === 'latest' ? await latestRun(reports) : await runById(reports, runId);
+  if (run === undefined) {
+    throw runId === 'latest' ? ioError(LAYOUT.reports, new Error('no run has finished yet')) : ioError(`${LAYOUT.reports}/${runId}`, new Error('no summary.json'));
+  }
+  const markdown = await readFile(path.join(run.dir, 'summary.md'), 'utf8').catch(() => '');
+  return { ...run, markdown };
 }
 
-/** The run folder whose summary has the latest finished_at (run ids are not ordered). */
-async function latestRunDir(reports: string): Promise<string | undefined> {
-  const names = await readdir(reports).catch(() => [] as string[]);
-  let latest: { dir: string; finishedAt: string } | undefined;
-  for (const name of names.sort()) {
-    const dir = path.join(reports, name);
-    const text = await readFile(path.join(dir, 'summary.json'), 'utf8').catch(() => undefined);
-    if (text === undefined) continue; // a run still going, or a stray folder
-    const finishedAt = (JSON.parse(text) as RunSummary).finished_at;
-    if (latest === undefined || finishedAt > latest.finishedAt) latest = { dir, finishedAt };
-  }
-  return latest?.dir;
+async function runById(reports: string, runId: string): Promise<{ dir: string; summary: RunSummary } | undefined> {
+  const dir = path.join(reports, runId);
+  const summary = await readReport(path.join(dir, 'summary.json'), validators().runSummary);
+  return summary === undefined ? undefined : { dir, summary };
 }
 
 export interface HealthCheck {

@@ -122,7 +122,7 @@ export function driftReport(current: RunReports, prior: RunReports | undefined, 
 }
 
 /** Reads and validates one report file; a file that is not what it claims is an I/O error naming it. */
-async function readReport<T>(file: string, validate: ValidateFunction<T>): Promise<T | undefined> {
+export async function readReport<T>(file: string, validate: ValidateFunction<T>): Promise<T | undefined> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -143,15 +143,13 @@ async function readReport<T>(file: string, validate: ValidateFunction<T>): Promi
 }
 
 /**
- * The prior run (SPEC §6): among `reportsDir/<run_id>/summary.json`, the one with the latest
- * finished_at strictly before `currentStartedAt`, with the receipts of its stages that ran.
- * Folders without a summary (a run still going, or one that crashed) are passed over; a summary
- * or receipt that does not parse or validate is an error, not silence. On equal finished_at the
- * first folder in name order wins. A missing reports folder means no prior run.
+ * The run that finished last among `reportsDir/<run_id>/summary.json`, counting only runs that
+ * finished strictly before `before` (ms) when given. Folders without a summary (a run still going,
+ * or one that crashed) are passed over; a summary that does not parse or validate is an error, not
+ * silence. On equal finished_at the first folder in name order wins. No reports folder: no run.
  */
-export async function findPriorRun(reportsDir: string, currentStartedAt: string): Promise<RunReports | undefined> {
-  const { runSummary, stageReceipt } = validators();
-  const before = Date.parse(currentStartedAt);
+export async function latestRun(reportsDir: string, before = Number.POSITIVE_INFINITY): Promise<{ dir: string; summary: RunSummary } | undefined> {
+  const { runSummary } = validators();
   let names: string[];
   try {
     names = await readdir(reportsDir);
@@ -167,11 +165,18 @@ export async function findPriorRun(reportsDir: string, currentStartedAt: string)
     const finishedAt = Date.parse(summary.finished_at);
     if (finishedAt < before && (best === undefined || finishedAt > best.finishedAt)) best = { dir, summary, finishedAt };
   }
-  if (best === undefined) return undefined;
+  return best === undefined ? undefined : { dir: best.dir, summary: best.summary };
+}
+
+/** The prior run (SPEC §6): the latest to finish before `currentStartedAt`, with the receipts of its stages that ran. */
+export async function findPriorRun(reportsDir: string, currentStartedAt: string): Promise<RunReports | undefined> {
+  const prior = await latestRun(reportsDir, Date.parse(currentStartedAt));
+  if (prior === undefined) return undefined;
+  const { stageReceipt } = validators();
   const receipts: StageReceipt[] = [];
   for (const stage of RUN_STAGES) {
-    const receipt = await readReport(path.join(best.dir, `${stage}.json`), stageReceipt);
+    const receipt = await readReport(path.join(prior.dir, `${stage}.json`), stageReceipt);
     if (receipt !== undefined) receipts.push(receipt);
   }
-  return { summary: best.summary, receipts };
+  return { summary: prior.summary, receipts };
 }
