@@ -4,7 +4,7 @@ import { ioError } from '../src/errors.js';
 import { EvidenceIndex } from '../src/io/evidence-index.js';
 import { LAYOUT } from '../src/layout.js';
 import { latestRun, readReport } from '../src/report/drift.js';
-import type { DriftReport, RunSummary } from '../src/report/types.js';
+import type { RunSummary } from '../src/report/types.js';
 import { validators } from '../src/schemas/validators.js';
 
 /** The summary of a run by id, or of the run that finished last (`read --latest`). */
@@ -48,18 +48,26 @@ export async function checkHealth(root: string): Promise<HealthCheck[]> {
         ? { check: 'evidence index', status: 'ok', detail: 'fresh' }
         : { check: 'evidence index', status: 'warn', detail: `${stale} evidence files changed since the last build (the next export refreshes it)` },
   );
-  const last = await readRunSummary(root, 'latest').catch(() => undefined);
+  // A report that does not parse or validate is a failed check, never a crash or "no run".
+  const last = await latestRun(path.join(root, LAYOUT.reports)).catch((error: unknown) => failedCheck(checks, 'last run', error));
+  if (last === null) return checks;
   if (last === undefined) {
     checks.push({ check: 'last run', status: 'warn', detail: 'no run-all has finished yet' });
     return checks;
   }
   const { summary, dir } = last;
   checks.push({ check: 'last run', status: summary.overall_passed ? 'ok' : 'fail', detail: `${summary.run_id} ${summary.overall_passed ? 'passed' : 'FAILED'} at ${summary.finished_at}` });
-  const drift = await readFile(path.join(dir, 'drift.json'), 'utf8').then((text) => JSON.parse(text) as DriftReport, () => undefined);
+  const drift = await readReport(path.join(dir, 'drift.json'), validators().driftReport).catch((error: unknown) => failedCheck(checks, 'drift', error));
   if (drift === undefined) checks.push({ check: 'drift', status: 'warn', detail: 'no drift report' });
-  else {
+  else if (drift !== null) {
     const status = drift.severity === 'alert' ? 'fail' : drift.severity === 'warn' ? 'warn' : 'ok';
     checks.push({ check: 'drift', status, detail: `${drift.severity}${drift.flags.length > 0 ? `: ${drift.flags.join(', ')}` : ''}` });
   }
   return checks;
+}
+
+/** Records `error` as a failed check; null tells the caller the check is done. */
+function failedCheck(checks: HealthCheck[], check: string, error: unknown): null {
+  checks.push({ check, status: 'fail', detail: error instanceof Error ? error.message : String(error) });
+  return null;
 }

@@ -178,4 +178,19 @@ describe('run-all', () => {
       assert.match(health.stdout, /ok +evidence index: fresh/);
     });
   });
+
+  test('health fails, naming the file, on a damaged summary or drift report instead of crashing', async () => {
+    await withFixture(async (root) => {
+      assert.equal((await runAll(root, 'only')).code, 0);
+      const runDir = path.join(root, 'reports/distillation/only');
+      await writeFile(path.join(runDir, 'drift.json'), '{"severity":');
+      const damagedDrift = await runCli(['health', '--root', root]);
+      assert.equal(damagedDrift.code, 1, damagedDrift.stderr);
+      assert.match(damagedDrift.stdout, /fail +drift: .*drift\.json/);
+      await writeFile(path.join(runDir, 'summary.json'), '{}');
+      const damagedSummary = await runCli(['health', '--root', root]);
+      assert.equal(damagedSummary.code, 1, damagedSummary.stderr);
+      assert.match(damagedSummary.stdout, /fail +last run: .*summary\.json/);
+    });
+  });
 });
