@@ -17,6 +17,7 @@ import { Rejection } from '../src/core/rejection.js';
 import { scoreEvidence, toScoredRun } from '../src/core/scorer.js';
 import { contextFor, instructionFor, sftSynthesisCheck, sourceFileCheck } from '../src/core/synthesis.js';
 import { EvidenceIndex, type JoinedEvidence } from '../src/io/evidence-index.js';
+import { READ_CHUNK_BYTES } from '../src/io/line-source.js';
 import { LineSplitter } from '../src/io/line-splitter.js';
 import type { EvidenceRecord, ScoredRun } from '../src/records.js';
 import { validators } from '../src/schemas/validators.js';
@@ -151,13 +152,13 @@ async function main(json: boolean): Promise<void> {
   );
 }
 
-/** The splitter on 64 MB of realistic lines in 1 MiB chunks, as files are read. */
+/** The splitter on 64 MB of realistic lines in chunks of the size files are read in. */
 async function splitterThroughput(scoredLines: string[], evidence: EvidenceRecord[]): Promise<number> {
   const block = Buffer.from(scoredLines.map((l, n) => `${l}\n${JSON.stringify(evidence[n])}\n`).join(''));
   const copies = Math.ceil((64 << 20) / block.length);
   const chunks: Buffer[] = [];
   const whole = Buffer.concat(Array.from({ length: copies }, () => block));
-  for (let at = 0; at < whole.length; at += 1 << 20) chunks.push(whole.subarray(at, at + (1 << 20)));
+  for (let at = 0; at < whole.length; at += READ_CHUNK_BYTES) chunks.push(whole.subarray(at, at + READ_CHUNK_BYTES));
   let lines = 0;
   const started = performance.now();
   await pipeline(Readable.from(chunks), new LineSplitter(), async (batches: AsyncIterable<unknown[]>) => {

@@ -19,7 +19,7 @@ export interface RowBranch<T> {
 /** One output chunk for a batch of lines (most stages). */
 export const joinLines = (lines: string[]): string => lines.join('');
 
-/** Object-mode buffering between stages: batches of ~1 MB of lines, so a few in flight. */
+/** Object-mode buffering between stages: a batch is one read chunk of lines (64 KiB), a few in flight. */
 export const BATCH_HIGH_WATER_MARK = 2;
 
 /**
