@@ -20,7 +20,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { kbSourceFiles } from '../pipelines/collect.js';
+import { kbSourceFiles } from '../src/io/kb.js';
 import { DEFAULT_SEED, GENERATOR_RECORDED_AT, generateArchive, parseSize, recordsForSize } from '../data-fixtures/generate.js';
 import { LineSplitter, type RawLine } from '../src/io/line-splitter.js';
 import { walkInputFiles } from '../src/io/walk.js';

@@ -16,13 +16,12 @@ import { admitScoredRun, sftFirewall } from '../src/core/gates.js';
 import { Rejection } from '../src/core/rejection.js';
 import { scoreEvidence, toScoredRun } from '../src/core/scorer.js';
 import { contextFor, instructionFor, sftSynthesisCheck, sourceFileCheck } from '../src/core/synthesis.js';
-import { EvidenceIndex, type JoinedEvidence } from '../src/io/evidence-index.js';
+import { EvidenceIndex } from '../src/io/evidence-index.js';
 import { READ_CHUNK_BYTES } from '../src/io/line-source.js';
 import { LineSplitter } from '../src/io/line-splitter.js';
-import type { EvidenceRecord, ScoredRun } from '../src/records.js';
+import type { EvidenceRecord, JoinedEvidence, ScoredRun } from '../src/records.js';
 import { validators } from '../src/schemas/validators.js';
 import { buildSftSample, serializeSftSample, sftRow } from '../src/stages/sft.js';
-import { StageStats } from '../src/stages/stats.js';
 
 const RECORDS = 1000;
 const RECORDED_AT = '2026-05-01T00:00:00.000Z';
@@ -93,8 +92,8 @@ async function main(json: boolean): Promise<void> {
   const { index } = await EvidenceIndex.open(folder, { root: folder, maxLineBytes: 1 << 20 });
   const { sftSample } = validators();
   const firewall = sftFirewall({ includePartial: true });
-  const synthesis = sftSynthesisCheck(sourceFileCheck({ repoRoot: undefined }));
-  const options = { recordedAt: RECORDED_AT, includePartial: true, repoRoot: undefined };
+  const synthesis = sftSynthesisCheck(sourceFileCheck({ inRepo: undefined }));
+  const options = { recordedAt: RECORDED_AT, includePartial: true, inRepo: undefined };
 
   // Counts and bytes checked before timing.
   check(scored.every((s) => s.category === 'accepted'), 'every scored row is accepted');
@@ -102,11 +101,11 @@ async function main(json: boolean): Promise<void> {
   check(samples.every((s) => sftSample(s)), 'every sample validates');
   check(evidence.every((e) => index.get(e.run_id)?.textJson === JSON.stringify(e.text)), 'LMDB join returns every text');
   const parsed = scoredLines.map((line) => JSON.parse(line) as unknown);
-  const rowWithMap = sftRow(options, (id) => joined.get(id), new StageStats());
-  check(parsed.every((value) => typeof rowWithMap(value, { source_file: '-', line_offset: 0 }) === 'string'), 'sftRow writes every row');
+  const rowWithMap = sftRow(options, (id) => joined.get(id));
+  check(parsed.every((value) => !(rowWithMap(value, { source_file: '-', line_offset: 0 }) instanceof Rejection)), 'sftRow writes every row');
   /** All 1,000 rows through one fresh row function: a reused one's duplicate-id set would reject the second pass. */
   const passThroughFreshRow = (lookup: (id: string) => JoinedEvidence | undefined): void => {
-    const row = sftRow(options, lookup, new StageStats());
+    const row = sftRow(options, lookup);
     for (const value of parsed) row(value, { source_file: '-', line_offset: 0 });
   };
 

@@ -7,11 +7,7 @@ import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runCollect } from '../pipelines/collect.js';
-import { runScore } from '../pipelines/score.js';
-import { runRag, runSft, type ExportRun } from '../pipelines/export.js';
-import { runPreference } from '../pipelines/preference.js';
-import { resolveInputs } from '../src/io/inputs.js';
+import { runCollect, runPreference, runRag, runScore, runSft, type StageCommandOptions } from '../pipelines/stage.js';
 import { canonicalHash } from '../src/core/canonical.js';
 import { LAYOUT } from '../src/layout.js';
 import type { ScoredRun } from '../src/records.js';
@@ -76,8 +72,9 @@ export async function buildFixtureArchive(root: string): Promise<void> {
   await rm(root, { recursive: true, force: true });
   await writeKb(root);
   const common = { root, recordedAt: FIXTURE_RECORDED_AT, maxLineBytes: FIXTURE_MAX_LINE_BYTES };
-  await runCollect({ ...common, quarantine: { kind: 'discard' } });
-  await runScore({ ...common, quarantine: { kind: 'discard' } });
+  await runCollect(common);
+  await runScore(common);
+  await rm(path.join(root, 'exports'), { recursive: true, force: true }); // the archive ships without their quarantines
   const handWritten = path.join(root, HAND_WRITTEN_SCORED);
   await mkdir(path.dirname(handWritten), { recursive: true });
   await writeFile(handWritten, await handWrittenScoredRows(root));
@@ -88,35 +85,32 @@ export const GOLDEN_RECORDED_AT = '2026-05-02T00:00:00.000Z';
 export const FIXTURE_GOLDEN = path.join(FIXTURE_SOURCE_DIR, 'golden');
 
 /** The common part of every golden export run over a copy of the archive at `root`. */
-export function goldenRun(root: string, name: string): ExportRun & { recordedAt: string; repoRoot: undefined } {
-  const target = (file: string) => ({ kind: 'file' as const, path: file, display: path.basename(file) });
+export function goldenRun(root: string, name: string): Omit<StageCommandOptions, 'format'> {
   return {
     root,
-    evidence: path.join(root, LAYOUT.evidence),
-    inputs: resolveInputs([path.join(root, LAYOUT.scoredRuns)], root),
-    output: target(path.join(FIXTURE_GOLDEN, `${name}.jsonl`)),
-    quarantine: target(path.join(FIXTURE_GOLDEN, `${name}.quarantine.jsonl`)),
+    inputs: [path.join(root, LAYOUT.scoredRuns)],
+    out: path.join(FIXTURE_GOLDEN, `${name}.jsonl`),
+    quarantine: path.join(FIXTURE_GOLDEN, `${name}.quarantine.jsonl`),
     recordedAt: GOLDEN_RECORDED_AT,
     maxLineBytes: FIXTURE_MAX_LINE_BYTES,
-    repoRoot: undefined,
   };
 }
 
-/** Views share the quarantine of their spec record; a test holds them equal. */
-const DISCARD = { kind: 'discard' } as const;
+/** Views share the quarantine of their spec record (a test holds them equal): theirs stays in the work copy. */
+const viewQuarantine = (root: string, name: string): string => path.join(root, `${name}.quarantine.jsonl`);
 
 /** Golden export runs by name: what each writes on a copy of the archive, byte for byte. */
 export const GOLDEN_RUNS: ReadonlyArray<[name: string, run: (root: string, name: string) => Promise<unknown>]> = [
   ['sft', (root, name) => runSft({ ...goldenRun(root, name), includePartial: false })],
   ['sft-include-partial', (root, name) => runSft({ ...goldenRun(root, name), includePartial: true })],
-  ['sft-messages', (root, name) => runSft({ ...goldenRun(root, name), includePartial: true, format: 'messages', quarantine: DISCARD })],
-  ['sft-prompt-completion', (root, name) => runSft({ ...goldenRun(root, name), includePartial: true, format: 'prompt-completion', quarantine: DISCARD })],
-  ['sft-alpaca', (root, name) => runSft({ ...goldenRun(root, name), includePartial: true, format: 'alpaca', quarantine: DISCARD })],
+  ['sft-messages', (root, name) => runSft({ ...goldenRun(root, name), includePartial: true, format: 'messages', quarantine: viewQuarantine(root, name) })],
+  ['sft-prompt-completion', (root, name) => runSft({ ...goldenRun(root, name), includePartial: true, format: 'prompt-completion', quarantine: viewQuarantine(root, name) })],
+  ['sft-alpaca', (root, name) => runSft({ ...goldenRun(root, name), includePartial: true, format: 'alpaca', quarantine: viewQuarantine(root, name) })],
   ['rag', (root, name) => runRag({ ...goldenRun(root, name), includeReview: false })],
   ['rag-include-review', (root, name) => runRag({ ...goldenRun(root, name), includeReview: true })],
   ['preference', (root, name) => runPreference(goldenRun(root, name))],
-  ['preference-dpo', (root, name) => runPreference({ ...goldenRun(root, name), format: 'dpo', quarantine: DISCARD })],
-  ['preference-openai-dpo', (root, name) => runPreference({ ...goldenRun(root, name), format: 'openai-dpo', quarantine: DISCARD })],
+  ['preference-dpo', (root, name) => runPreference({ ...goldenRun(root, name), format: 'dpo', quarantine: viewQuarantine(root, name) })],
+  ['preference-openai-dpo', (root, name) => runPreference({ ...goldenRun(root, name), format: 'openai-dpo', quarantine: viewQuarantine(root, name) })],
 ];
 
 async function buildGoldens(): Promise<void> {

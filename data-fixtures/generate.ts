@@ -18,8 +18,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { runCollect } from '../pipelines/collect.js';
-import { runScore } from '../pipelines/score.js';
+import { runCollect, runScore } from '../pipelines/stage.js';
 import { walkInputFiles } from '../src/io/walk.js';
 import { LAYOUT } from '../src/layout.js';
 import { mulberry32 } from './prng.js';
@@ -607,14 +606,14 @@ export async function generateArchive(options: GenerateOptions): Promise<Archive
   const summary: ArchiveSummary = { records: options.records, seed, kbBytes, evidenceBytes: 0, scoredBytes: 0, collect: undefined, score: undefined };
   if (options.kbOnly) return summary;
 
-  const run = { root, quarantine: { kind: 'discard' } as const, recordedAt: GENERATOR_RECORDED_AT, maxLineBytes: MAX_LINE_BYTES };
+  const run = { root, recordedAt: GENERATOR_RECORDED_AT, maxLineBytes: MAX_LINE_BYTES };
   started = performance.now();
-  const collect = await runCollect(run);
+  const { counts: collect } = await runCollect(run);
   summary.collect = { in: collect.in, out: collect.out, quarantined: collect.quarantined };
   summary.evidenceBytes = await jsonlBytes(path.join(root, LAYOUT.evidence));
   log(`collect: in=${collect.in} out=${collect.out} quarantined=${collect.quarantined}, ${mb(summary.evidenceBytes)} MB in ${seconds(started)} s`);
   started = performance.now();
-  const score = await runScore(run);
+  const { counts: score } = await runScore(run);
   summary.score = { in: score.in, out: score.out, quarantined: score.quarantined };
   summary.scoredBytes = await jsonlBytes(path.join(root, LAYOUT.scoredRuns));
   log(`score: in=${score.in} out=${score.out} quarantined=${score.quarantined}, ${mb(summary.scoredBytes)} MB in ${seconds(started)} s`);

@@ -4,7 +4,7 @@ import { ioError } from '../src/errors.js';
 import { EvidenceIndex } from '../src/io/evidence-index.js';
 import { LAYOUT } from '../src/layout.js';
 import { latestRun, readReport } from '../src/report/drift.js';
-import type { RunSummary } from '../src/report/types.js';
+import type { RunSummary } from '../src/receipts.js';
 import { validators } from '../src/schemas/validators.js';
 
 /** The summary of a run by id, or of the run that finished last (`read --latest`). */

@@ -1,46 +1,44 @@
+import type { ProgressSink } from '../src/progress.js';
 import { execFileSync } from 'node:child_process';
 import { mkdir, realpath, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { StageCounts } from '../src/engine/counts.js';
+import type { StageDefinition } from '../src/engine/stage.js';
+import { validateStage } from '../src/engine/validate.js';
 import { DistillError, ioError } from '../src/errors.js';
-import { resolveInputs } from '../src/io/inputs.js';
-import { displayPath } from '../src/io/paths.js';
-import type { OutputTarget } from '../src/io/sink.js';
-import { LAYOUT, quarantinePath } from '../src/layout.js';
-import { sortedCounts, StageStats } from '../src/stages/stats.js';
-import { RUN_STAGES, validateStage, type RunStage, type StageValidation } from '../src/stages/validation.js';
-import { runCollect } from './collect.js';
-import { runRag, runSft, type ExportRun } from './export.js';
-import { runPreference } from './preference.js';
-import { runScore } from './score.js';
-import { combinedHash, runHash } from '../src/report/hashes.js';
-import type { DriftReport, RunSummary, StageReceipt } from '../src/report/types.js';
+import { LAYOUT } from '../src/layout.js';
+import type { DriftReport, RunSummary, StageReceipt, StageValidation } from '../src/receipts.js';
 import { appendBaseline, baselineMetrics, baselineTable, readLastBaseline } from '../src/report/baselines.js';
 import { DEFAULT_DRIFT_THRESHOLD, driftReport, findPriorRun } from '../src/report/drift.js';
+import { runHash } from '../src/report/hashes.js';
+import { buildReceipt } from '../src/report/receipt.js';
 import { validators } from '../src/schemas/validators.js';
+import { EXPORT_STAGES, STAGES } from '../src/stages/registry.js';
+import { runStage } from './stage.js';
 
 export interface RunAllOptions {
+  /** The standard layout's root (absolute). */
   root: string;
   runId: string;
   recordedAt: string;
   toolVersion: string;
-  maxLineBytes: number;
-  includePartial: boolean;
-  includeReview: boolean;
-  repoRoot: string | undefined;
+  maxLineBytes?: number | undefined;
+  /** Every stage's gate flags by camelCased name (`includePartial`, `includeReview`, `repoRoot`, …). */
+  flags: Readonly<Record<string, unknown>>;
   continueOnFailure: boolean;
-  /** |pct_change| past which a count drifts (SPEC §6); default 0.20. */
+  /** |pct_change| past which a count drifts; default 0.20. */
   driftThreshold: number | undefined;
   /** Test seam: this stage's validation fails, to exercise skipping and --continue-on-failure. */
-  failValidation?: RunStage | undefined;
-  onStage?: (stage: RunStage) => void;
-  onBytes?: (bytes: number) => void;
+  failValidation?: string | undefined;
+  onStage?: (stage: StageDefinition) => void;
+  progress?: ProgressSink;
 }
 
 export interface StageRecord {
-  stage: RunStage;
+  stage: StageDefinition;
   skipped: boolean;
   receipt: StageReceipt | undefined;
-  stats: StageStats;
+  counts: StageCounts;
 }
 
 export interface RunAllResult {
@@ -54,33 +52,18 @@ export interface RunAllResult {
 
 const BASELINES_FILE = 'audit_baselines.jsonl';
 
-function fileTarget(root: string, absolute: string): OutputTarget {
-  return { kind: 'file', path: absolute, display: displayPath(root, absolute) };
-}
-
-function exportRun(options: RunAllOptions, stage: 'sft' | 'rag' | 'preference'): ExportRun & { recordedAt: string; repoRoot: string | undefined } {
-  const { root } = options;
-  return {
-    root,
-    evidence: path.join(root, LAYOUT.evidence),
-    inputs: resolveInputs([path.join(root, LAYOUT.scoredRuns)], root),
-    output: fileTarget(root, path.join(root, LAYOUT[stage])),
-    quarantine: fileTarget(root, quarantinePath(root, stage)),
+/** Runs one stage on the standard layout under the run's options. */
+async function runOnLayout(stage: StageDefinition, options: RunAllOptions): Promise<StageCounts> {
+  const { counts } = await runStage(stage, {
+    ...options.flags,
+    cwd: options.root,
+    root: options.root,
     recordedAt: options.recordedAt,
-    maxLineBytes: options.maxLineBytes,
-    repoRoot: options.repoRoot,
-    ...(options.onBytes ? { onBytes: options.onBytes } : {}),
-  };
+    ...(options.maxLineBytes === undefined ? {} : { maxLineBytes: options.maxLineBytes }),
+    ...(options.progress ? { progress: options.progress } : {}),
+  });
+  return counts;
 }
-
-/** How run-all runs each stage on the standard layout. */
-const RUNNERS: Record<RunStage, (options: RunAllOptions) => Promise<StageStats>> = {
-  collect: (o) => runCollect({ root: o.root, quarantine: fileTarget(o.root, quarantinePath(o.root, 'collect')), recordedAt: o.recordedAt, maxLineBytes: o.maxLineBytes, ...(o.onBytes ? { onBytes: o.onBytes } : {}) }),
-  score: (o) => runScore({ root: o.root, quarantine: fileTarget(o.root, quarantinePath(o.root, 'score')), recordedAt: o.recordedAt, maxLineBytes: o.maxLineBytes, ...(o.onBytes ? { onBytes: o.onBytes } : {}) }),
-  'export-rag': async (o) => (await runRag({ ...exportRun(o, 'rag'), includeReview: o.includeReview })).stats,
-  'export-sft': async (o) => (await runSft({ ...exportRun(o, 'sft'), includePartial: o.includePartial })).stats,
-  'export-preference': async (o) => (await runPreference(exportRun(o, 'preference'))).stats,
-};
 
 /** The git commit of `root` when it is the top of a git work tree, else null. */
 function gitShaOf(root: string, realRoot: string): string | null {
@@ -92,39 +75,6 @@ function gitShaOf(root: string, realRoot: string): string | null {
   }
 }
 
-const byPath = (a: { path: string }, b: { path: string }): number => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
-
-function buildReceipt(options: RunAllOptions, stage: RunStage, stats: StageStats, validation: StageValidation, timing: { started: Date; finished: Date; durationMs: number }, gitSha: string | null): StageReceipt {
-  const inputs = [...stats.inputs].sort(byPath);
-  const outputs = [...stats.outputs].sort(byPath);
-  const recordCounts: StageReceipt['record_counts'] = {
-    in: stats.in,
-    out: stats.out,
-    quarantined: stats.quarantined,
-    ...(stats.unpaired === undefined ? {} : { unpaired: stats.unpaired }),
-    by_reason: sortedCounts(stats.byReason),
-    by_category: sortedCounts(stats.byCategory),
-  };
-  return {
-    schema_version: 1,
-    run_id: options.runId,
-    stage,
-    tool_version: options.toolVersion,
-    git_sha: gitSha,
-    recorded_at: options.recordedAt,
-    started_at: timing.started.toISOString(),
-    finished_at: timing.finished.toISOString(),
-    duration_ms: Math.round(timing.durationMs),
-    inputs,
-    outputs,
-    input_hash: combinedHash(inputs),
-    output_hash: combinedHash(outputs),
-    record_counts: recordCounts,
-    validation,
-    samples: stats.sampleValues(),
-  };
-}
-
 /** Writes a JSON report file atomically (temp + rename) after validating it against its schema. */
 async function writeReport(file: string, value: unknown, validate: (value: unknown) => boolean, describe: () => string): Promise<void> {
   if (!validate(value)) throw new DistillError('DS_VALIDATION', `${path.basename(file)} would not match its schema: ${describe()}`, { path: file });
@@ -134,8 +84,7 @@ async function writeReport(file: string, value: unknown, validate: (value: unkno
 }
 
 /**
- * collect → score → export-rag → export-sft → export-preference under one run_id (SPEC §6), a
- * receipt per stage. A stage whose validation fails fails the run, and later stages are skipped
+ * Every stage of the registry, in order, under one run_id, a receipt per stage. A stage whose validation fails fails the run, and later stages are skipped
  * unless continueOnFailure.
  */
 export async function runAll(options: RunAllOptions): Promise<RunAllResult> {
@@ -152,28 +101,29 @@ export async function runAll(options: RunAllOptions): Promise<RunAllResult> {
   const { stageReceipt, runSummary, driftReport: driftSchema } = validators();
   const records: StageRecord[] = [];
   let failed = false;
-  for (const stage of RUN_STAGES) {
+  const context = { runId: options.runId, toolVersion: options.toolVersion, gitSha, recordedAt: options.recordedAt };
+  for (const stage of STAGES) {
     if (failed && !options.continueOnFailure) {
-      records.push({ stage, skipped: true, receipt: undefined, stats: new StageStats() });
+      records.push({ stage, skipped: true, receipt: undefined, counts: new StageCounts() });
       continue;
     }
     options.onStage?.(stage);
     const started = new Date();
     const t0 = performance.now();
-    let stats: StageStats;
+    let counts: StageCounts;
     let validation: StageValidation;
     try {
-      stats = await RUNNERS[stage](options);
-      validation = validateStage(stage, stats);
+      counts = await runOnLayout(stage, options);
+      validation = validateStage(stage, counts);
     } catch (error) {
       if (!(error instanceof DistillError) || error.code !== 'DS_IO') throw error;
-      stats = new StageStats();
+      counts = new StageCounts();
       validation = { passed: false, errors: [error.message], warnings: [] };
     }
-    if (options.failValidation === stage) validation = { ...validation, passed: false, errors: [...validation.errors, 'validation failed on request (test seam)'] };
-    const receipt = buildReceipt(options, stage, stats, validation, { started, finished: new Date(), durationMs: performance.now() - t0 }, gitSha);
-    await writeReport(path.join(reportDir, `${stage}.json`), receipt, stageReceipt, () => JSON.stringify(stageReceipt.errors));
-    records.push({ stage, skipped: false, receipt, stats });
+    if (options.failValidation === stage.receipt) validation = { ...validation, passed: false, errors: [...validation.errors, 'validation failed on request (test seam)'] };
+    const receipt = buildReceipt(context, stage.receipt, counts, validation, { started, finished: new Date(), durationMs: performance.now() - t0 });
+    await writeReport(path.join(reportDir, `${stage.receipt}.json`), receipt, stageReceipt, () => JSON.stringify(stageReceipt.errors));
+    records.push({ stage, skipped: false, receipt, counts });
     if (!validation.passed) failed = true;
   }
   const summary = buildSummary(options, records, runStarted, new Date());
@@ -188,11 +138,9 @@ export async function runAll(options: RunAllOptions): Promise<RunAllResult> {
   return { summary, drift, baselineTable: baselineTable(priorBaseline?.metrics, metrics, threshold), stages: records, reportDir };
 }
 
-const DATASET_STAGE = { sft: 'export-sft', rag: 'export-rag', preference: 'export-preference' } as const;
-
 function buildSummary(options: RunAllOptions, records: StageRecord[], started: Date, finished: Date): RunSummary {
   const ran = records.filter((r) => r.receipt !== undefined);
-  const outOf = (stage: RunStage): number => records.find((r) => r.stage === stage)?.receipt?.record_counts.out ?? 0;
+  const outOf = (stage: StageDefinition): number => records.find((r) => r.stage === stage)?.receipt?.record_counts.out ?? 0;
   return {
     schema_version: 1,
     run_id: options.runId,
@@ -200,7 +148,7 @@ function buildSummary(options: RunAllOptions, records: StageRecord[], started: D
     started_at: started.toISOString(),
     finished_at: finished.toISOString(),
     stages: records.map((r) => ({
-      stage: r.stage,
+      stage: r.stage.receipt,
       passed: r.receipt?.validation.passed ?? false,
       skipped: r.skipped,
       in: r.receipt?.record_counts.in ?? 0,
@@ -209,7 +157,7 @@ function buildSummary(options: RunAllOptions, records: StageRecord[], started: D
     })),
     total_records_in: ran.reduce((sum, r) => sum + r.receipt!.record_counts.in, 0),
     total_records_out: ran.reduce((sum, r) => sum + r.receipt!.record_counts.out, 0),
-    datasets: { sft: outOf(DATASET_STAGE.sft), rag: outOf(DATASET_STAGE.rag), preference: outOf(DATASET_STAGE.preference) },
+    datasets: Object.fromEntries(EXPORT_STAGES.map((stage) => [stage.name, outOf(stage)])) as RunSummary['datasets'],
     total_quarantined: ran.reduce((sum, r) => sum + r.receipt!.record_counts.quarantined, 0),
     overall_passed: records.every((r) => !r.skipped && r.receipt!.validation.passed),
     run_hash: runHash(ran.map((r) => r.receipt!.output_hash)),

@@ -1,35 +1,57 @@
 /**
- * distill-stream as a library: the stage pipelines (`runSft`, `runCollect`, `runScore`), the
- * composable streams they are made of, and the pure per-record functions (gates, scorer,
- * synthesis) that can be unit-tested, benchmarked and sharded on their own.
+ * distill-stream as a library: one typed function per command (the CLI is a thin layer over
+ * them), the stage registry and engine they run on, the composable streams, and the pure
+ * per-record functions (gates, scorer, synthesis) that can be unit-tested and benchmarked alone.
  */
 export * from './records.js';
-export { DistillError, type DistillErrorCode } from './errors.js';
+export * from './receipts.js';
+export { DistillError, EXIT_CODE, type DistillErrorCode } from './errors.js';
 export { canonicalHash, canonicalJson, sha256Hex } from './core/canonical.js';
 export { shortId } from './core/ids.js';
 export { cutCodePoints, firstNonBlankLine, isBlank } from './core/text.js';
-export { isIsoTimestamp } from './core/timestamp.js';
+export { isIsoTimestamp } from './timestamp.js';
 export { stemOf } from './core/stem.js';
 export { Rejection } from './core/rejection.js';
 export { admitScoredRun, ragFirewall, sftFirewall, SFT_FORBIDDEN_CATEGORIES } from './core/gates.js';
 export { contextFor, instructionFor, INSTRUCTABLE_ROLES, sftSynthesisCheck, sourceFileCheck } from './core/synthesis.js';
 export { scoreEvidence, toScoredRun, SCORER_VERSION } from './core/scorer.js';
 export { toEvidenceRecord } from './core/evidence.js';
+export { SmallestHashSample } from './core/sample.js';
 export { validators } from './schemas/validators.js';
 export { LineSplitter, DEFAULT_MAX_LINE_BYTES, type RawLine } from './io/line-splitter.js';
 export { openLines, type InputSource } from './io/line-source.js';
 export { readLineBatches, resolveInputs, type LineBatch } from './io/inputs.js';
-export { EvidenceIndex, type IndexReport, type JoinedEvidence } from './io/evidence-index.js';
-export { QuarantineWriter } from './io/quarantine.js';
+export { EvidenceIndex, type IndexReport } from './io/evidence-index.js';
 export { openSink, type OutputTarget } from './io/sink.js';
-export { RowStage, type RowFunction } from './stages/row-stage.js';
-export { exportRow, type EvidenceLookup, type ExportDefinition } from './stages/export-row.js';
-export { sftRow, buildSftSample, serializeSftSample, type SftOptions } from './stages/sft.js';
-export { ragRow, buildRagSample, serializeRagSample, ragTags, type RagOptions } from './stages/rag.js';
-export { scoreRow } from './stages/score.js';
-export { collectRow } from './stages/collect.js';
-export { StageStats } from './stages/stats.js';
+export { StageCounts, PairCounts } from './engine/counts.js';
+export { keep, type Kept, type RowFunction } from './engine/row.js';
+export { RowStage, FanOutStage, routeBatch } from './engine/row-stage.js';
+export { QuarantineWriter } from './engine/quarantine.js';
+export type { DatasetStage, PairStage, TreeStage, StageDefinition } from './engine/stage.js';
+export { STAGES, EXPORT_STAGES, stageNamed } from './stages/registry.js';
+export { sftRow, buildSftSample, serializeSftSample, sftStage, type SftOptions } from './stages/sft.js';
+export { ragRow, buildRagSample, serializeRagSample, ragTags, ragStage, type RagOptions } from './stages/rag.js';
+export { preferenceStage, PreferencePairer } from './stages/preference.js';
+export { scoreRow, scoreStage } from './stages/score.js';
+export { collectRow, collectStage } from './stages/collect.js';
 export { LAYOUT } from './layout.js';
-export { runRag, runSft, type ExportRun, type ExportResult } from '../pipelines/export.js';
-export { runCollect, runCollectFilter } from '../pipelines/collect.js';
-export { runScore, runScoreFilter } from '../pipelines/score.js';
+export {
+  runStage,
+  runSft,
+  runRag,
+  runPreference,
+  runCollect,
+  runScore,
+  type StageCommandOptions,
+  type StageResult,
+  type SftCommandOptions,
+  type RagCommandOptions,
+  type PreferenceCommandOptions,
+  type CollectCommandOptions,
+} from '../pipelines/stage.js';
+export type { CommonOptions } from '../pipelines/plan.js';
+export { runExportAll, type ExportAllOptions, type ExportAllResult } from '../pipelines/export-all.js';
+export { runAll, type RunAllOptions, type RunAllResult } from '../pipelines/run-all.js';
+export { readRunSummary, checkHealth, type HealthCheck } from '../pipelines/inspect.js';
+export { buildIndex, withEvidence } from '../pipelines/evidence.js';
+export { main } from './cli/main.js';

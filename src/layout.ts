@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { StageName } from './records.js';
 
-/** The standard project layout under --root (SPEC header and §4). */
+/** The standard project layout under --root (docs/layout.md). */
 export const LAYOUT = {
   kb: 'data/_kb',
   evidence: 'data/evidence',
@@ -12,4 +12,7 @@ export const LAYOUT = {
   reports: 'reports/distillation',
 } as const;
 
-export const quarantinePath = (root: string, stage: StageName): string => path.join(root, 'exports', 'quarantine', `${stage}.jsonl`);
+/** A stage's quarantine file, relative to the root. */
+export const quarantineFile = (stage: StageName): string => `exports/quarantine/${stage}.jsonl`;
+
+export const quarantinePath = (root: string, stage: StageName): string => path.join(root, quarantineFile(stage));

@@ -116,3 +116,23 @@ export interface QuarantineRecord {
   source_provenance: SourceLocation;
   source_record: unknown;
 }
+
+/** What the exports need of one evidence record (the join's projection); absent optional fields read as empty. */
+export interface JoinedEvidence {
+  task_id: string;
+  model_role: string;
+  model_name: string;
+  source_files: string[];
+  matrix_corpora: string[];
+  pathway_fingerprints_seen: number;
+  /** metadata.contractor when it is an own non-empty string, else "". */
+  contractor: string;
+  /** The evidence's provenance.source_file (the `_kb` file), which picks the instruction template. */
+  source_file: string;
+  text: string;
+  /** JSON.stringify(text), kept from index time so exports write it without re-escaping. */
+  textJson: string;
+}
+
+/** Looks evidence up by run_id: the on-disk index in production, a Map in unit tests. */
+export type EvidenceLookup = (runId: string) => JoinedEvidence | undefined;

@@ -10,9 +10,9 @@ import { describe, test } from 'node:test';
 import { canonicalHash } from '../src/core/canonical.js';
 import { MAX_NESTING, nestingDepth, toEvidenceRecord } from '../src/core/evidence.js';
 import { Rejection } from '../src/core/rejection.js';
-import { MAX_OPEN_PARTITIONS, PartitionWriter } from '../src/io/partition-writer.js';
+import { MAX_OPEN_PARTITIONS, PartitionWriter, type PartitionedLine } from '../src/io/partition-writer.js';
 import type { EvidenceRecord, QuarantineRecord } from '../src/records.js';
-import { utcDatePath, type PartitionedLine } from '../src/stages/collect.js';
+import { utcDatePath } from '../src/stages/collect.js';
 import { CLI, FIXTURE_ARCHIVE, fixtureCopy, listFiles, readText, removeDir, runCli, tempDir } from './helpers.js';
 
 const RECORDED_AT = '2026-05-01T00:00:00.000Z';
@@ -589,7 +589,7 @@ describe('collect as a filter', () => {
       const result = await runCli(['collect', ...PINNED], { stdin: `${JSON.stringify(good('a'))}\n`, cwd: dir });
       assert.equal(result.code, 2);
       assert.match(result.stderr, /--source/);
-      assert.match(result.stderr, /Usage: distill-stream/);
+      assert.match(result.stderr, /needs --source NAME.*\nRun 'distill-stream collect --help' for usage/s);
       assert.equal(result.stdout, '');
       assert.deepEqual(await readdir(dir), []);
     } finally {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { shortId } from '../src/core/ids.js';
 import { cutCodePoints, firstNonBlankLine, isBlank } from '../src/core/text.js';
-import { isIsoTimestamp } from '../src/core/timestamp.js';
+import { isIsoTimestamp } from '../src/timestamp.js';
 
 test('shortId = prefix + first 16 hex of sha256("<a>|<b>") over UTF-8', () => {
   // printf '%s' 'run-1|abc' | sha256sum → e6d9bcc3794e8ef45e7d3ba7f1178999cc8b43712bb5345b486c5b96aa49b0dd

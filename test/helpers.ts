@@ -3,7 +3,7 @@ import { cp, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { JoinedEvidence } from '../src/io/evidence-index.js';
+import type { JoinedEvidence } from '../src/records.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** The package root (tests run from dist/test). */

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { DistillError } from '../src/errors.js';
 import { appendBaseline, baselineMetrics, baselineTable, readLastBaseline } from '../src/report/baselines.js';
-import type { BaselineEntry, RunSummary } from '../src/report/types.js';
+import type { BaselineEntry, RunSummary } from '../src/receipts.js';
 import { validators } from '../src/schemas/validators.js';
 import { removeDir, tempDir } from './helpers.js';
 

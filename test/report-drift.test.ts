@@ -5,9 +5,11 @@ import { test } from 'node:test';
 import { DistillError } from '../src/errors.js';
 import { driftReport, findPriorRun, type RunReports } from '../src/report/drift.js';
 import { combinedHash, runHash } from '../src/report/hashes.js';
-import type { RunSummary, StageReceipt } from '../src/report/types.js';
+import type { RunSummary, StageReceipt } from '../src/receipts.js';
 import { validators } from '../src/schemas/validators.js';
-import { RUN_STAGES, type RunStage } from '../src/stages/validation.js';
+import type { RunStage } from '../src/receipts.js';
+
+const RUN_STAGES = ['collect', 'score', 'export-rag', 'export-sft', 'export-preference'];
 import { removeDir, tempDir } from './helpers.js';
 
 const HASH = (c: string): string => c.repeat(64);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { sha256Hex } from '../src/core/canonical.js';
-import { SAMPLE_SIZE, SmallestHashSample } from '../src/report/sample.js';
+import { SAMPLE_SIZE, SmallestHashSample } from '../src/core/sample.js';
 
 const records = (n: number): Array<[id: string, value: number]> => Array.from({ length: n }, (_, i) => [`run-${i}`, i]);
 

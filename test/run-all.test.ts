@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { appendFile, readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import type { DriftReport, RunSummary, StageReceipt } from '../src/report/types.js';
+import type { DriftReport, RunSummary, StageReceipt } from '../src/receipts.js';
 import { validators } from '../src/schemas/validators.js';
 import { fixtureCopy, removeDir, runCli, type CliResult } from './helpers.js';
 

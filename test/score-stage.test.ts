@@ -7,7 +7,6 @@ import { canonicalHash } from '../src/core/canonical.js';
 import { Rejection } from '../src/core/rejection.js';
 import type { EvidenceRecord, QuarantineRecord, ScoredRun } from '../src/records.js';
 import { scoreRow } from '../src/stages/score.js';
-import { StageStats } from '../src/stages/stats.js';
 import { FIXTURE_ARCHIVE, fixtureCopy, listFiles, readText, removeDir, runCli, tempDir } from './helpers.js';
 
 const RECORDED_AT = '2026-05-01T00:00:00.000Z';
@@ -269,23 +268,22 @@ describe('score as a filter', () => {
 });
 
 describe('scoreRow', () => {
-  test('never mutates its input, and counts categories', async () => {
+  test('never mutates its input, and keeps the category for the engine to count', async () => {
     const [valid] = await readJsonl<EvidenceRecord>(path.join(FIXTURE_ARCHIVE, 'data/evidence/2026/05/01/scrum_reviews.jsonl'));
     const before = structuredClone(valid!);
     const deepFreeze = (value: unknown): void => {
       if (typeof value === 'object' && value !== null) Object.values(Object.freeze(value)).forEach(deepFreeze);
     };
     deepFreeze(valid);
-    const stats = new StageStats();
-    const row = scoreRow(RECORDED_AT, stats);
+    const row = scoreRow(RECORDED_AT);
     const location = { source_file: 'x', line_offset: 0 };
-    const line = row(valid, location);
-    assert.equal(typeof line, 'string');
+    const kept = row(valid, location);
+    assert.ok(!(kept instanceof Rejection));
     assert.deepEqual(valid, before);
-    const run = JSON.parse(line as string) as ScoredRun;
+    const run = JSON.parse(kept.value) as ScoredRun;
     assert.deepEqual([run.category, run.reasons], ['accepted', ['scrum_accepted_on_attempt=1']]);
-    assert.equal(row(valid, location), line); // deterministic
-    assert.deepEqual([...stats.byCategory], [['accepted', 2]]);
+    assert.equal(kept.category, 'accepted');
+    assert.deepEqual(row(valid, location), kept); // deterministic
     const rejected = row({ ...valid, signals: null }, location);
     assert.ok(rejected instanceof Rejection);
     assert.equal(rejected.reason, 'schema_violation');

@@ -194,10 +194,10 @@ describe('command line contract', () => {
   });
 
   for (const args of [['frobnicate'], ['sft', '--no-such-flag'], ['sft', '--recorded-at', '2026-02-30T00:00:00Z'], ['sft', '--max-line-bytes', '0'], []]) {
-    test(`bad usage exits 2 with the usage text: ${JSON.stringify(args)}`, async () => {
+    test(`bad usage exits 2 with one line and where to get help: ${JSON.stringify(args)}`, async () => {
       const result = await runCli(args);
       assert.equal(result.code, 2);
-      assert.match(result.stderr, /Usage: distill-stream/);
+      assert.match(result.stderr, /^distill-stream: [^\n]+\nRun 'distill-stream [a-z-]* ?--help' for usage\.\n$/);
       assert.equal(result.stdout, '');
     });
   }

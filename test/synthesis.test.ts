@@ -4,6 +4,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { SFT_FORBIDDEN_CATEGORIES, ragFirewall, sftFirewall } from '../src/core/gates.js';
 import { contextFor, instructionFor, ragSynthesisCheck, sftSynthesisCheck, sourceFileCheck } from '../src/core/synthesis.js';
+import { repoFileCheck } from '../src/io/repo-files.js';
 import { evidence, removeDir, tempDir } from './helpers.js';
 
 test('the SFT firewall set is exactly {rejected, needs_human_review}', () => {
@@ -64,19 +65,19 @@ test('context joins matrix, pathway fingerprints and model with " · ", and is e
 });
 
 test('SFT synthesis checks run in SPEC order: role, then blank text, then file paths', () => {
-  const check = sftSynthesisCheck(sourceFileCheck({ repoRoot: undefined }));
+  const check = sftSynthesisCheck(sourceFileCheck({ inRepo: undefined }));
   assert.equal(check(evidence({ model_role: 'planner', text: ' ', source_files: ['/abs'] }))?.reason, 'not_instructable');
   assert.equal(check(evidence({ model_role: '' }))?.reason, 'not_instructable');
   assert.equal(check(evidence({ text: ' \n\t\u00a0', source_files: ['/abs'] }))?.reason, 'empty_content');
   assert.equal(check(evidence({ source_files: ['ok.ts', '/abs'] }))?.reason, 'hallucinated_file_path');
   for (const role of ['executor', 'reviewer', 'applier']) assert.equal(check(evidence({ model_role: role })), undefined);
-  const rag = ragSynthesisCheck(sourceFileCheck({ repoRoot: undefined }));
+  const rag = ragSynthesisCheck(sourceFileCheck({ inRepo: undefined }));
   assert.equal(rag(evidence({ model_role: 'planner' })), undefined);
   assert.equal(rag(evidence({ model_role: 'planner', text: '' }))?.reason, 'empty_content');
 });
 
 test('hallucinated paths: absolute, a ".." segment, or missing under --repo-root', async () => {
-  const check = sourceFileCheck({ repoRoot: undefined });
+  const check = sourceFileCheck({ inRepo: undefined });
   const reason = (files: string[]): string | undefined => check(evidence({ source_files: files }))?.reason;
   assert.equal(reason(['/etc/passwd']), 'hallucinated_file_path');
   assert.equal(reason(['a/../b']), 'hallucinated_file_path');
@@ -86,7 +87,7 @@ test('hallucinated paths: absolute, a ".." segment, or missing under --repo-root
   try {
     await mkdir(path.join(repo, 'src'));
     await writeFile(path.join(repo, 'src', 'real.ts'), '');
-    const inRepo = sourceFileCheck({ repoRoot: repo });
+    const inRepo = sourceFileCheck({ inRepo: repoFileCheck(repo) });
     assert.equal(inRepo(evidence({ source_files: ['src/real.ts'] })), undefined);
     assert.equal(inRepo(evidence({ source_files: ['src/real.ts', 'src/imagined.ts'] }))?.reason, 'hallucinated_file_path');
   } finally {

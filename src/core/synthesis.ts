@@ -1,6 +1,4 @@
-import { existsSync } from 'node:fs';
-import path from 'node:path';
-import type { JoinedEvidence } from '../io/evidence-index.js';
+import type { JoinedEvidence } from '../records.js';
 import { reject, type Rejection } from './rejection.js';
 import { stemOf } from './stem.js';
 import { isBlank } from './text.js';
@@ -47,18 +45,21 @@ export function contextFor(evidence: JoinedEvidence): string {
 
 export type SourceFileCheck = (evidence: JoinedEvidence) => Rejection | undefined;
 
+/** Whether a source file entry exists in the repository (`--repo-root`); answered by the filesystem layer. */
+export type RepoFileCheck = (entry: string) => boolean;
+
 /**
  * Rejects source_files that point outside the repository: absolute paths, `..` segments, and with a
- * repo root, paths that do not exist under it. Existence answers are cached per run.
+ * repository check, paths that do not exist in it. Existence answers are cached per run.
  */
-export function sourceFileCheck(options: { repoRoot: string | undefined }): SourceFileCheck {
-  const repoRoot = options.repoRoot;
+export function sourceFileCheck(options: { inRepo: RepoFileCheck | undefined }): SourceFileCheck {
+  const inRepo = options.inRepo;
   const exists = new Map<string, boolean>();
   const missingUnderRoot = (entry: string): boolean => {
-    if (repoRoot === undefined) return false;
+    if (inRepo === undefined) return false;
     let known = exists.get(entry);
     if (known === undefined) {
-      known = existsSync(path.join(repoRoot, entry));
+      known = inRepo(entry);
       exists.set(entry, known);
     }
     return !known;

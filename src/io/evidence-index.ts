@@ -4,29 +4,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { open, TransactionFlags, type Database } from 'lmdb';
 import { sha256Hex } from '../core/canonical.js';
+import type { ProgressSink } from '../progress.js';
 import { ioError } from '../errors.js';
-import type { EvidenceRecord } from '../records.js';
+import type { EvidenceRecord, JoinedEvidence } from '../records.js';
 import { validators } from '../schemas/validators.js';
 import { openLines } from './line-source.js';
 import { displayPath } from './paths.js';
 import { walkInputFiles, type InputFile } from './walk.js';
-
-/** What the exports need of one evidence record; absent optional fields read as empty. */
-export interface JoinedEvidence {
-  task_id: string;
-  model_role: string;
-  model_name: string;
-  source_files: string[];
-  matrix_corpora: string[];
-  pathway_fingerprints_seen: number;
-  /** metadata.contractor when it is an own non-empty string, else "". */
-  contractor: string;
-  /** The evidence's provenance.source_file (the `_kb` file), which picks the instruction template. */
-  source_file: string;
-  text: string;
-  /** JSON.stringify(text), kept from index time so exports write it without re-escaping. */
-  textJson: string;
-}
 
 export interface IndexReport {
   indexPath: string;
@@ -87,7 +71,7 @@ const NEWLINE = 0x0a;
 export class EvidenceIndex {
   private constructor(private readonly db: Database<Buffer, Buffer>) {}
 
-  static async open(evidencePath: string, options: { root: string; maxLineBytes: number }): Promise<{ index: EvidenceIndex; report: IndexReport }> {
+  static async open(evidencePath: string, options: { root: string; maxLineBytes: number; progress?: ProgressSink | undefined }): Promise<{ index: EvidenceIndex; report: IndexReport }> {
     const started = performance.now();
     const layout = await indexLayout(evidencePath, options.root);
     const indexPath = await indexLocation(layout.evidenceRoot, layout.isFolder);
@@ -102,9 +86,10 @@ export class EvidenceIndex {
       await writeManifest(manifestPath, { format: MANIFEST_FORMAT, clean: false, files: previous.files.slice(0, unchanged) });
       if (unchanged < previous.files.length || !previous.clean) await index.removeFrom(unchanged);
       const refreshed = previous.files.slice(0, unchanged);
+      options.progress?.begin('index', files.slice(unchanged).reduce((sum, file) => sum + file.size, 0));
       for (let ordinal = unchanged; ordinal < files.length; ordinal++) {
         const file = files[ordinal]!;
-        refreshed.push(await index.indexFile(file, ordinal, layout.relative(file), displayPath(options.root, file.absolute), options.maxLineBytes));
+        refreshed.push(await index.indexFile(file, ordinal, layout.relative(file), displayPath(options.root, file.absolute), options.maxLineBytes, options.progress));
         filesRead++;
       }
       await db.flushed;
@@ -145,7 +130,7 @@ export class EvidenceIndex {
     await this.db.close();
   }
 
-  private async indexFile(file: InputFile, ordinal: number, relativePath: string, display: string, maxLineBytes: number): Promise<IndexedFile> {
+  private async indexFile(file: InputFile, ordinal: number, relativePath: string, display: string, maxLineBytes: number, progress: ProgressSink | undefined): Promise<IndexedFile> {
     const { evidenceRecord } = validators();
     const hash = createHash('sha256');
     const entry: IndexedFile = { path: relativePath, size: file.size, mtimeMs: file.mtimeMs, ino: file.ino, sha256: '', rows: 0, unjoinable: 0 };
@@ -159,7 +144,11 @@ export class EvidenceIndex {
       pending = [];
       pendingBytes = 0;
     };
-    const lines = await openLines({ display, absolute: file.absolute }, { maxLineBytes, onRawChunk: (chunk) => hash.update(chunk) });
+    const onRawChunk = (chunk: Buffer): void => {
+      hash.update(chunk);
+      progress?.bytes(chunk.length);
+    };
+    const lines = await openLines({ display, absolute: file.absolute }, { maxLineBytes, onRawChunk });
     for await (const batch of lines) {
       for (const line of batch) {
         entry.rows++;

@@ -3,7 +3,7 @@ import type { RawLine } from './line-splitter.js';
 import { openLines, type InputSource } from './line-source.js';
 import { displayPath, STDIN_PATH } from './paths.js';
 import { walkInputFiles } from './walk.js';
-import type { FileDigest } from '../stages/stats.js';
+import type { FileDigest } from '../receipts.js';
 
 /** Lines of one input, in order, tagged with the input's display path. */
 export interface LineBatch {
@@ -27,14 +27,16 @@ export async function* singleInput(source: InputSource): AsyncGenerator<InputSou
   yield source;
 }
 
-/**
- * All lines of all inputs as batches, one input after another, pulled on demand (backpressure).
- * Each input's raw bytes are counted and hashed as they stream by, into `digests`.
- */
-export async function* readLineBatches(
-  sources: AsyncIterable<InputSource>,
-  options: { maxLineBytes: number; digests: FileDigest[]; onBytes?: ((bytes: number) => void) | undefined },
-): AsyncGenerator<LineBatch> {
+export interface LineBatchOptions {
+  maxLineBytes: number;
+  /** Told each input's digest (its raw bytes counted and hashed as they streamed by) once it is read. */
+  onInput: (digest: FileDigest) => void;
+  /** Told the raw bytes read as they stream (for a progress line). */
+  onBytes?: ((bytes: number) => void) | undefined;
+}
+
+/** All lines of all inputs as batches, one input after another, pulled on demand (backpressure). */
+export async function* readLineBatches(sources: AsyncIterable<InputSource>, options: LineBatchOptions): AsyncGenerator<LineBatch> {
   for await (const source of sources) {
     const hash = createHash('sha256');
     const digest: FileDigest = { path: source.display, bytes: 0, sha256: '' };
@@ -47,6 +49,6 @@ export async function* readLineBatches(
       yield { source: source.display, lines };
     }
     digest.sha256 = hash.digest('hex');
-    options.digests.push(digest);
+    options.onInput(digest);
   }
 }

@@ -5,9 +5,14 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { ioError } from '../errors.js';
-import type { PartitionedLine } from '../stages/collect.js';
-import type { FileDigest } from '../stages/stats.js';
+import type { FileDigest } from '../receipts.js';
 import { drained } from './drain.js';
+
+/** A line and the file of the tree it belongs in (collect: `YYYY/MM/DD/<source>.jsonl`). */
+export interface PartitionedLine {
+  partition: string;
+  line: string;
+}
 
 interface PartitionState {
   hash: Hash;

@@ -2,7 +2,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { Transform, Writable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AtomicFile } from './atomic-file.js';
-import type { FileDigest } from '../stages/stats.js';
+import type { FileDigest } from '../receipts.js';
 
 /** Where a stage's rows go. */
 export type OutputTarget =

@@ -2,7 +2,7 @@ import { appendFile, mkdir, open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { DistillError, ioError } from '../errors.js';
 import { describeErrors, validators } from '../schemas/validators.js';
-import type { BaselineEntry, MetricFlag, RunSummary } from './types.js';
+import type { BaselineEntry, MetricFlag, RunSummary } from '../receipts.js';
 
 const byString = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 

@@ -3,9 +3,8 @@ import path from 'node:path';
 import type { ValidateFunction } from 'ajv';
 import { DistillError, ioError } from '../errors.js';
 import { describeErrors, validators } from '../schemas/validators.js';
-import { RUN_STAGES } from '../stages/validation.js';
 import { psi } from './psi.js';
-import type { DriftDistribution, DriftMetric, DriftReport, RunSummary, StageReceipt } from './types.js';
+import type { DriftDistribution, DriftMetric, DriftReport, RunSummary, StageReceipt } from '../receipts.js';
 
 /** Default of --drift-threshold / DISTILL_DRIFT_THRESHOLD (SPEC §6). */
 export const DEFAULT_DRIFT_THRESHOLD = 0.2;
@@ -174,7 +173,7 @@ export async function findPriorRun(reportsDir: string, currentStartedAt: string)
   if (prior === undefined) return undefined;
   const { stageReceipt } = validators();
   const receipts: StageReceipt[] = [];
-  for (const stage of RUN_STAGES) {
+  for (const { stage } of prior.summary.stages) {
     const receipt = await readReport(path.join(prior.dir, `${stage}.json`), stageReceipt);
     if (receipt !== undefined) receipts.push(receipt);
   }

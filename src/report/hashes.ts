@@ -1,5 +1,5 @@
 import { sha256Hex } from '../core/canonical.js';
-import type { FileDigest } from '../stages/stats.js';
+import type { FileDigest } from '../receipts.js';
 
 /** JavaScript's default string order (UTF-16 code units), as SPEC §0 asks. */
 const byPath = (a: FileDigest, b: FileDigest): number => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);

@@ -1,4 +1,4 @@
-import type { PsiBucket, PsiVerdict } from './types.js';
+import type { PsiBucket, PsiVerdict } from '../receipts.js';
 
 export const PSI_BUCKETS = 10;
 /** Stands in for the proportion of an empty bucket so ln(c/p) stays finite (SPEC §6). */

@@ -1,8 +1,8 @@
 import { createRequire } from 'node:module';
 import { Ajv, type AnySchemaObject, type ErrorObject, type ValidateFunction } from 'ajv';
-import { isIsoTimestamp } from '../core/timestamp.js';
+import { isIsoTimestamp } from '../timestamp.js';
 import type { EvidenceRecord, PreferenceSample, RagSample, ScoredRun, SftSample } from '../records.js';
-import type { BaselineEntry, DriftReport, RunSummary, StageReceipt } from '../report/types.js';
+import type { BaselineEntry, DriftReport, RunSummary, StageReceipt } from '../receipts.js';
 
 const loadSchema = createRequire(import.meta.url) as (id: string) => AnySchemaObject;
 

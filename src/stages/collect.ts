@@ -2,18 +2,11 @@ import { sha256Hex } from '../core/canonical.js';
 import { toEvidenceRecord } from '../core/evidence.js';
 import { IdSet } from '../core/id-set.js';
 import { reject, Rejection } from '../core/rejection.js';
-import type { RowFunction } from './row-stage.js';
-import type { StageStats } from './stats.js';
-
-/** An evidence line and the file of the evidence tree it belongs in. */
-export interface PartitionedLine {
-  /** `YYYY/MM/DD/<source>.jsonl`, by the UTC date of created_at. */
-  partition: string;
-  line: string;
-}
-
-/** Raw `_kb` files that are not agent runs. */
-export const NOT_A_SOURCE = 'audit_baselines.jsonl';
+import { keep, type RowFunction } from '../engine/row.js';
+import { rowsAddUp, type TreeStage } from '../engine/stage.js';
+import type { PartitionedLine } from '../io/partition-writer.js';
+import { LAYOUT } from '../layout.js';
+import { option } from '../options.js';
 
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 const MINUTES_IN_DAY = 24 * 60;
@@ -63,11 +56,12 @@ export const EVIDENCE_TEXT_LENGTH = 'evidence_text_length';
 const idKey = (runId: string): string => sha256Hex(Buffer.from(runId, 'utf16le')).slice(0, 16);
 
 /**
- * Collect one raw row (SPEC §4): EvidenceRecord or schema_violation; a run_id already taken by an
- * earlier valid row → duplicate_id. Taken run_ids are kept as 64-bit digests in `taken` (8 bytes
- * each, shared across the run's sources), not as strings.
+ * Collect one raw row: EvidenceRecord or schema_violation; a run_id already taken by an earlier
+ * valid row → duplicate_id. Taken run_ids are kept as 64-bit digests in `taken` (8 bytes each,
+ * shared across the run's sources), not as strings. A kept row goes to the partition of its
+ * created_at's UTC date, and samples its text length under its run_id.
  */
-export function collectRow(options: { source: string; kbFile: string; recordedAt: string; taken: IdSet; stats: StageStats }): RowFunction<PartitionedLine> {
+export function collectRow(options: { source: string; kbFile: string; recordedAt: string; taken: IdSet }): RowFunction<PartitionedLine> {
   const file = `${options.source}.jsonl`;
   return (value, location) => {
     const record = toEvidenceRecord(value, { source_file: options.kbFile, line_offset: location.line_offset }, options.recordedAt);
@@ -75,7 +69,39 @@ export function collectRow(options: { source: string; kbFile: string; recordedAt
     if (!options.taken.add(idKey(record.run_id))) {
       return reject('duplicate_id', `run_id ${JSON.stringify(record.run_id)} was taken by an earlier row`);
     }
-    options.stats.sample(EVIDENCE_TEXT_LENGTH, record.run_id, record.text.length);
-    return { partition: `${utcDatePath(record.created_at)}/${file}`, line: `${JSON.stringify(record)}\n` };
+    return keep({ partition: `${utcDatePath(record.created_at)}/${file}`, line: `${JSON.stringify(record)}\n` }, undefined, { key: record.run_id, value: record.text.length });
   };
 }
+
+const JSONL = '.jsonl';
+
+const COLLECT_FLAGS = {
+  source: option('string', 'NAME', 'as a filter: the _kb source the rows come from (data/_kb/NAME.jsonl)'),
+};
+
+/** collect: raw `_kb` logs → the evidence tree, partitioned by the UTC date of each run. */
+export const collectStage: TreeStage<typeof COLLECT_FLAGS> = {
+  kind: 'tree',
+  name: 'collect',
+  receipt: 'collect',
+  summary: 'data/_kb/*.jsonl → data/evidence/YYYY/MM/DD/<source>.jsonl',
+  reads: 'kb',
+  writes: LAYOUT.evidence,
+  layout: 'partitioned',
+  filterOnly: ['source'],
+  flags: COLLECT_FLAGS,
+  sampleMetric: EVIDENCE_TEXT_LENGTH,
+  split: { by: 'rows', duplicatesBy: 'run-id' },
+  invariants: [rowsAddUp],
+  rows: ({ flags, recordedAt }) => {
+    const taken = new IdSet();
+    // On the standard layout each _kb file names its source; as a filter, --source names it.
+    return (input) =>
+      flags.source === undefined
+        ? collectRow({ source: sourceNameOf(input.display), kbFile: input.display, recordedAt, taken })
+        : collectRow({ source: flags.source, kbFile: `${LAYOUT.kb}/${flags.source}${JSONL}`, recordedAt, taken });
+  },
+};
+
+/** The source name of a `_kb` file (`data/_kb/<source>.jsonl`): its name without the `.jsonl`. */
+export const sourceNameOf = (kbFile: string): string => kbFile.slice(kbFile.lastIndexOf('/') + 1, -JSONL.length);

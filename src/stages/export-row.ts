@@ -2,15 +2,10 @@ import type { ValidateFunction } from 'ajv';
 import { admitScoredRun, type Firewall } from '../core/gates.js';
 import { IdSet } from '../core/id-set.js';
 import { reject, Rejection } from '../core/rejection.js';
-import type { JoinedEvidence } from '../io/evidence-index.js';
-import type { ScoredRun } from '../records.js';
+import { keep, type RowFunction } from '../engine/row.js';
+import type { EvidenceLookup, JoinedEvidence, ScoredRun } from '../records.js';
 import { describeErrors } from '../schemas/validators.js';
-import type { RowFunction } from './row-stage.js';
 import { idDigits } from './sample-parts.js';
-import type { StageStats } from './stats.js';
-
-/** Looks evidence up by run_id; the LMDB index in production, a Map in unit tests. */
-export type EvidenceLookup = (runId: string) => JoinedEvidence | undefined;
 
 /** What makes one export (SFT, RAG) differ from another; everything else is the shared gate chain. */
 export interface ExportDefinition<S extends { id: string }> {
@@ -18,20 +13,19 @@ export interface ExportDefinition<S extends { id: string }> {
   synthesisCheck: (evidence: JoinedEvidence) => Rejection | undefined;
   build: (run: ScoredRun, evidence: JoinedEvidence) => S;
   validate: ValidateFunction<S>;
-  /** The sample as JSON.stringify writes it, plus "\n"; `textJson` is the evidence text already serialised. */
+  /** The sample as its view writes it, plus "\\n"; `textJson` is the evidence text already serialised. */
   serialize: (sample: S, textJson: string) => string;
-  /** The receipt sample of written text lengths (UTF-16 code units), keyed by sample id. */
-  lengthMetric: string;
 }
 
 export const evidenceNotFound = (runId: string): Rejection => reject('evidence_not_found', `no evidence with run_id ${JSON.stringify(runId)}`);
 
 /**
- * SPEC §2 steps 2–8 for one parsed row: provenance and schema gates, firewall, evidence join,
- * synthesis checks, output validation, duplicate ids (only rows that passed every earlier gate take
- * an id), serialisation. `stats` receives the category of every row written.
+ * Steps 2–8 of the export gate chain for one parsed row: provenance and schema gates, firewall,
+ * evidence join, synthesis checks, output validation, duplicate ids (only rows that passed every
+ * earlier gate take an id), serialisation. A kept row carries its category and, for the receipt's
+ * sample, the written text's length keyed by the sample id.
  */
-export function exportRow<S extends { id: string }>(definition: ExportDefinition<S>, lookup: EvidenceLookup, stats: StageStats): RowFunction {
+export function exportRow<S extends { id: string }>(definition: ExportDefinition<S>, lookup: EvidenceLookup): RowFunction {
   const { firewall, synthesisCheck, build, validate, serialize } = definition;
   const written = new IdSet();
   return (value) => {
@@ -46,8 +40,6 @@ export function exportRow<S extends { id: string }>(definition: ExportDefinition
     const sample = build(run, evidence);
     if (!validate(sample)) return reject('schema_violation', ...describeErrors(validate.errors));
     if (!written.add(idDigits(sample.id))) return reject('duplicate_id', `id ${sample.id} was already written in this run`);
-    stats.countCategory(run.category);
-    stats.sample(definition.lengthMetric, sample.id, evidence.text.length);
-    return serialize(sample, evidence.textJson);
+    return keep(serialize(sample, evidence.textJson), run.category, { key: sample.id, value: evidence.text.length });
   };
 }

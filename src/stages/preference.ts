@@ -1,12 +1,16 @@
 import type { ValidateFunction } from 'ajv';
-import type { IdSet } from '../core/id-set.js';
+import { admitScoredRun } from '../core/gates.js';
+import { IdSet } from '../core/id-set.js';
 import { shortId } from '../core/ids.js';
-import { reject, type Rejection } from '../core/rejection.js';
+import { reject, Rejection } from '../core/rejection.js';
 import { instructionFor } from '../core/synthesis.js';
-import type { JoinedEvidence } from '../io/evidence-index.js';
-import type { Category, PreferenceSample, RecordProvenance, ScoredRun, SourceLocation } from '../records.js';
-import { describeErrors } from '../schemas/validators.js';
-import { evidenceNotFound, type EvidenceLookup } from './export-row.js';
+import { keep, type RowFunction } from '../engine/row.js';
+import { pairRowsAddUp, type PairOutcome, type PairStage, type Pairer } from '../engine/stage.js';
+import { ExternalSorter } from '../io/external-sort.js';
+import { LAYOUT } from '../layout.js';
+import type { Category, EvidenceLookup, JoinedEvidence, PreferenceSample, RecordProvenance, ScoredRun, SourceLocation } from '../records.js';
+import { describeErrors, validators } from '../schemas/validators.js';
+import { evidenceNotFound } from './export-row.js';
 import { idDigits, serializeTail } from './sample-parts.js';
 
 /** Pairs written per task at most (SPEC §5). */
@@ -86,7 +90,7 @@ export interface PairingContext {
 }
 
 /** What happened to candidate pair k of a task. */
-export type PairOutcome =
+export type TaskPairOutcome =
   | { kind: 'written'; line: string; chosen: PreferenceRow; rejected: PreferenceRow }
   | { kind: 'quarantined'; rejection: Rejection; chosen: PreferenceRow; record: { task_id: string; k: number; chosen_run_id: string; rejected_run_id: string } };
 
@@ -95,14 +99,14 @@ export type PairOutcome =
  * the rejection list R then P; checks in order self-pairing, evidence, equal texts, schema,
  * duplicate id. Quarantined pairs do not count; the task stops after MAX_PAIRS_PER_TASK written.
  */
-export function* pairTask(accepted: PreferenceRow[], rejections: PreferenceRow[], context: PairingContext): Generator<PairOutcome> {
+export function* pairTask(accepted: PreferenceRow[], rejections: PreferenceRow[], context: PairingContext): Generator<TaskPairOutcome> {
   if (accepted.length === 0) return;
   const view = PREFERENCE_VIEWS[context.format];
   let writtenPairs = 0;
   for (let k = 0; k < rejections.length && writtenPairs < MAX_PAIRS_PER_TASK; k++) {
     const chosen = accepted[k % accepted.length]!;
     const rejected = rejections[k]!;
-    const quarantined = (rejection: Rejection): PairOutcome => ({
+    const quarantined = (rejection: Rejection): TaskPairOutcome => ({
       kind: 'quarantined',
       rejection,
       chosen,
@@ -139,3 +143,77 @@ export function* pairTask(accepted: PreferenceRow[], rejections: PreferenceRow[]
     yield { kind: 'written', line: view(sample, chosenEvidence.textJson, rejectedEvidence.textJson), chosen, rejected };
   }
 }
+
+/**
+ * Preference in two passes. Pass 1 (`admit` + `spill`) gates the scored rows (row quarantines are
+ * written in input order) and spills the pairable rows — ids, categories and locations, never
+ * texts — to an external sort by (task_id, list, run id, input order). Pass 2 (`pairs`) walks the
+ * sorted rows a task at a time, fetching the two texts from the evidence only when a pair is
+ * checked; pair quarantines follow the row ones.
+ */
+export class PreferencePairer implements Pairer<PreferenceRow> {
+  private readonly sorter = new ExternalSorter<PreferenceRow>(comparePreferenceRows);
+  private seq = 0;
+
+  constructor(private readonly context: Omit<PairingContext, 'validate' | 'written'>) {}
+
+  /** Pass 1 gate chain: a pairable row, null for a valid row that is never paired (needs_human_review), or a Rejection. */
+  readonly admit: RowFunction<PreferenceRow | null> = (value, location) => {
+    const scored = admitScoredRun(value);
+    if (scored instanceof Rejection) return scored;
+    return keep(preferenceRow(scored, location, this.seq++) ?? null);
+  };
+
+  readonly spill = async (rows: Array<PreferenceRow | null>): Promise<void> => {
+    for (const row of rows) if (row !== null) await this.sorter.add(row);
+  };
+
+  async *pairs(): AsyncGenerator<PairOutcome> {
+    const context: PairingContext = { ...this.context, validate: validators().preferenceSample, written: new IdSet() };
+    let task: string | undefined;
+    let accepted: PreferenceRow[] = [];
+    let rejections: PreferenceRow[] = [];
+    for await (const row of this.sorter.sorted()) {
+      if (row.task_id !== task) {
+        yield* taskOutcomes(accepted, rejections, context);
+        task = row.task_id;
+        accepted = [];
+        rejections = [];
+      }
+      (row.rank === 0 ? accepted : rejections).push(row);
+    }
+    yield* taskOutcomes(accepted, rejections, context);
+  }
+}
+
+/** One task's candidate pairs as the engine counts them: a row is paired once, however many pairs it is in. */
+function* taskOutcomes(accepted: PreferenceRow[], rejections: PreferenceRow[], context: PairingContext): Generator<PairOutcome> {
+  const paired = new Set<number>();
+  for (const outcome of pairTask(accepted, rejections, context)) {
+    if (outcome.kind === 'quarantined') {
+      yield { kind: 'quarantined', rejection: outcome.rejection, record: outcome.record, location: outcome.chosen.location };
+      continue;
+    }
+    const before = paired.size;
+    paired.add(outcome.chosen.seq).add(outcome.rejected.seq);
+    yield { kind: 'written', line: outcome.line, chosenRunId: outcome.chosen.evidence_run_id, rejectedRunId: outcome.rejected.evidence_run_id, newlyPaired: paired.size - before };
+  }
+}
+
+const PREFERENCE_FLAGS = {};
+
+/** The preference export: chosen/rejected pairs per task. */
+export const preferenceStage: PairStage<typeof PREFERENCE_FLAGS> = {
+  kind: 'pairs',
+  name: 'preference',
+  receipt: 'export-preference',
+  summary: 'scored runs → chosen/rejected pairs per task (at most 5 per task)',
+  reads: 'scored-runs',
+  writes: LAYOUT.preference,
+  flags: PREFERENCE_FLAGS,
+  views: PREFERENCE_FORMATS,
+  sampleMetric: undefined,
+  split: { by: 'task' },
+  invariants: [pairRowsAddUp],
+  pairer: ({ recordedAt, view, lookup }) => new PreferencePairer({ lookup, recordedAt, format: view as PreferenceFormat }),
+};

@@ -1,19 +1,23 @@
 import { ragFirewall } from '../core/gates.js';
 import { shortId } from '../core/ids.js';
-import { ragSynthesisCheck, sourceFileCheck } from '../core/synthesis.js';
+import { ragSynthesisCheck, sourceFileCheck, type RepoFileCheck } from '../core/synthesis.js';
 import { cutCodePoints, firstNonBlankLine } from '../core/text.js';
-import type { JoinedEvidence } from '../io/evidence-index.js';
-import type { RagSample, ScoredRun } from '../records.js';
+import type { RowFunction } from '../engine/row.js';
+import { rowsAddUp, type DatasetStage } from '../engine/stage.js';
+import { repoFileCheck } from '../io/repo-files.js';
+import { LAYOUT } from '../layout.js';
+import { flag } from '../options.js';
+import type { EvidenceLookup, JoinedEvidence, RagSample, ScoredRun } from '../records.js';
 import { validators } from '../schemas/validators.js';
-import { exportRow, type EvidenceLookup, type ExportDefinition } from './export-row.js';
-import type { RowFunction } from './row-stage.js';
+import { exportRow, type ExportDefinition } from './export-row.js';
 import { exportProvenance, serializeTail } from './sample-parts.js';
-import type { StageStats } from './stats.js';
+import { REPO_ROOT_FLAG } from './sft.js';
 
 export interface RagOptions {
   recordedAt: string;
   includeReview: boolean;
-  repoRoot: string | undefined;
+  /** With --repo-root: whether a source file exists in the repository. */
+  inRepo: RepoFileCheck | undefined;
 }
 
 export const TITLE_CODE_POINTS = 120;
@@ -59,15 +63,38 @@ export function serializeRagSample(sample: RagSample, contentJson: string): stri
   );
 }
 
-/** The RAG export's gate chain after parsing (SPEC §2 with the RAG firewall and synthesis). */
-export function ragRow(options: RagOptions, lookup: EvidenceLookup, stats: StageStats): RowFunction {
+/** The RAG export's gate chain after parsing (the RAG firewall and synthesis). */
+export function ragRow(options: RagOptions, lookup: EvidenceLookup): RowFunction {
   const definition: ExportDefinition<RagSample> = {
     firewall: ragFirewall(options),
     synthesisCheck: ragSynthesisCheck(sourceFileCheck(options)),
     build: (run, evidence) => buildRagSample(run, evidence, options.recordedAt),
     validate: validators().ragSample,
     serialize: serializeRagSample,
-    lengthMetric: 'rag_content_length',
   };
-  return exportRow(definition, lookup, stats);
+  return exportRow(definition, lookup);
 }
+
+const RAG_FLAGS = {
+  'include-review': flag('admit needs_human_review runs (never rejected ones)'),
+  'repo-root': REPO_ROOT_FLAG,
+};
+
+/** The firewall re-checked on what was written: a rejected run never becomes a playbook. */
+const noRejectedPlaybook = (counts: { byCategory: ReadonlyMap<string, number> }): string[] => (counts.byCategory.has('rejected') ? ['RAG output holds a rejected playbook'] : []);
+
+/** The RAG export: playbooks with title, content, tags and embedding text. */
+export const ragStage: DatasetStage<typeof RAG_FLAGS> = {
+  kind: 'dataset',
+  name: 'rag',
+  receipt: 'export-rag',
+  summary: 'scored runs → RAG playbooks (title, content, tags, embedding_text)',
+  reads: 'scored-runs',
+  writes: LAYOUT.rag,
+  flags: RAG_FLAGS,
+  views: ['spec'],
+  sampleMetric: 'rag_content_length',
+  split: { by: 'rows', duplicatesBy: 'written-id' },
+  invariants: [rowsAddUp, noRejectedPlaybook],
+  rows: ({ flags, recordedAt, lookup }) => ragRow({ recordedAt, includeReview: flags.includeReview, inRepo: repoFileCheck(flags.repoRoot) }, lookup),
+};

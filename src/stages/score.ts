@@ -1,18 +1,40 @@
+import { isJsonObject } from '../core/gates.js';
 import { reject } from '../core/rejection.js';
 import { toScoredRun } from '../core/scorer.js';
-import { isJsonObject } from '../core/gates.js';
+import { keep, type RowFunction } from '../engine/row.js';
+import { rowsAddUp, type TreeStage } from '../engine/stage.js';
+import { LAYOUT } from '../layout.js';
 import { describeErrors, validators } from '../schemas/validators.js';
-import type { RowFunction } from './row-stage.js';
-import type { StageStats } from './stats.js';
 
-/** Score one evidence row (SPEC §3): EvidenceRecord schema, then the pure scorer. */
-export function scoreRow(recordedAt: string, stats: StageStats): RowFunction {
+/** Score one evidence row: the EvidenceRecord schema, then the pure scorer. */
+export function scoreRow(recordedAt: string): RowFunction {
   const { evidenceRecord } = validators();
   return (value) => {
     if (!isJsonObject(value)) return reject('schema_violation', 'row is not a JSON object');
     if (!evidenceRecord(value)) return reject('schema_violation', ...describeErrors(evidenceRecord.errors));
     const scored = toScoredRun(value, recordedAt);
-    stats.countCategory(scored.category);
-    return `${JSON.stringify(scored)}\n`;
+    return keep(`${JSON.stringify(scored)}\n`, scored.category);
   };
 }
+
+const SCORE_FLAGS = {};
+
+/** score: every evidence file gives a scored file at the same relative path under data/scored-runs. */
+export const scoreStage: TreeStage<typeof SCORE_FLAGS> = {
+  kind: 'tree',
+  name: 'score',
+  receipt: 'score',
+  summary: 'data/evidence → data/scored-runs (one ScoredRun per evidence row)',
+  reads: 'evidence',
+  writes: LAYOUT.scoredRuns,
+  layout: 'mirror',
+  filterOnly: [],
+  flags: SCORE_FLAGS,
+  sampleMetric: undefined,
+  split: { by: 'rows', duplicatesBy: 'none' },
+  invariants: [rowsAddUp],
+  rows: ({ recordedAt }) => {
+    const row = scoreRow(recordedAt);
+    return () => row;
+  },
+};

@@ -1,18 +1,21 @@
-import { sftFirewall } from '../core/gates.js';
+import { SFT_FORBIDDEN_CATEGORIES, sftFirewall } from '../core/gates.js';
 import { shortId } from '../core/ids.js';
-import { contextFor, instructionFor, sftSynthesisCheck, sourceFileCheck } from '../core/synthesis.js';
-import type { JoinedEvidence } from '../io/evidence-index.js';
-import type { ScoredRun, SftSample } from '../records.js';
+import { contextFor, instructionFor, sftSynthesisCheck, sourceFileCheck, type RepoFileCheck } from '../core/synthesis.js';
+import type { RowFunction } from '../engine/row.js';
+import { rowsAddUp, type DatasetStage } from '../engine/stage.js';
+import { repoFileCheck } from '../io/repo-files.js';
+import { LAYOUT } from '../layout.js';
+import { flag, option } from '../options.js';
+import type { EvidenceLookup, JoinedEvidence, ScoredRun, SftSample } from '../records.js';
 import { validators } from '../schemas/validators.js';
-import { exportRow, type EvidenceLookup, type ExportDefinition } from './export-row.js';
-import type { RowFunction } from './row-stage.js';
+import { exportRow, type ExportDefinition } from './export-row.js';
 import { exportProvenance, serializeTail } from './sample-parts.js';
-import type { StageStats } from './stats.js';
 
 export interface SftOptions {
   recordedAt: string;
   includePartial: boolean;
-  repoRoot: string | undefined;
+  /** With --repo-root: whether a source file exists in the repository. */
+  inRepo: RepoFileCheck | undefined;
   /** The view written per sample; gates, validation and ids are the same whatever the view. */
   format?: SftFormat;
 }
@@ -68,15 +71,43 @@ const SFT_VIEWS: Readonly<Record<SftFormat, (sample: SftSample, responseJson: st
     `{"instruction":${JSON.stringify(sample.instruction)},"input":${JSON.stringify(sample.context)},"output":${responseJson}}\n`,
 };
 
-/** The SFT export's gate chain after parsing (SPEC §2), specialised once for the run's options. */
-export function sftRow(options: SftOptions, lookup: EvidenceLookup, stats: StageStats): RowFunction {
+/** The SFT export's gate chain after parsing, specialised once for the run's options. */
+export function sftRow(options: SftOptions, lookup: EvidenceLookup): RowFunction {
   const definition: ExportDefinition<SftSample> = {
     firewall: sftFirewall(options),
     synthesisCheck: sftSynthesisCheck(sourceFileCheck(options)),
     build: (run, evidence) => buildSftSample(run, evidence, options.recordedAt),
     validate: validators().sftSample,
     serialize: SFT_VIEWS[options.format ?? 'spec'],
-    lengthMetric: 'sft_response_length',
   };
-  return exportRow(definition, lookup, stats);
+  return exportRow(definition, lookup);
 }
+
+/** `--repo-root`, shared by the exports whose synthesis checks source files. */
+export const REPO_ROOT_FLAG = option('path', 'DIR', 'reject source_files that are missing under DIR or resolve outside it');
+
+const SFT_FLAGS = {
+  'include-partial': flag('admit partially_accepted runs'),
+  'repo-root': REPO_ROOT_FLAG,
+};
+
+/** The firewall re-checked on what was written: no forbidden category ever reaches SFT. */
+const noForbiddenCategory = (counts: { byCategory: ReadonlyMap<string, number> }): string[] =>
+  [...counts.byCategory.keys()].filter((category) => SFT_FORBIDDEN_CATEGORIES.has(category as SftSample['quality_score'])).map((category) => `SFT output holds quality_score ${category}`);
+
+/** The SFT export: instruction / context / response samples of accepted (and with a flag, partial) runs. */
+export const sftStage: DatasetStage<typeof SFT_FLAGS> = {
+  kind: 'dataset',
+  name: 'sft',
+  receipt: 'export-sft',
+  summary: 'scored runs → SFT samples (instruction, context, response)',
+  reads: 'scored-runs',
+  writes: LAYOUT.sft,
+  flags: SFT_FLAGS,
+  views: SFT_FORMATS,
+  sampleMetric: 'sft_response_length',
+  split: { by: 'rows', duplicatesBy: 'written-id' },
+  invariants: [rowsAddUp, noForbiddenCategory],
+  rows: ({ flags, recordedAt, view, lookup }) =>
+    sftRow({ recordedAt, includePartial: flags.includePartial, inRepo: repoFileCheck(flags.repoRoot), format: view as SftFormat }, lookup),
+};

@@ -1,4 +1,4 @@
-import { sha256Hex } from '../core/canonical.js';
+import { sha256Hex } from './canonical.js';
 
 /** At most this many values per sample metric (SPEC §6). */
 export const SAMPLE_SIZE = 10_000;

@@ -1,7 +1,25 @@
-/** Report shapes of SPEC §6. Field order in these types is the order written to disk. */
-import type { Category, QuarantineReason } from '../records.js';
-import type { FileDigest } from '../stages/stats.js';
-import type { RunStage, StageValidation } from '../stages/validation.js';
+/**
+ * Receipt and report shapes of a run (StageReceipt, RunSummary, DriftReport, audit baselines). Field
+ * order in these types is the order written to disk.
+ */
+import type { Category, QuarantineReason } from './records.js';
+
+/** A file a stage read or wrote, hashed while it streamed through. */
+export interface FileDigest {
+  path: string;
+  bytes: number;
+  sha256: string;
+}
+
+/** A stage's name in receipts and summaries (`collect`, `score`, `export-sft`, …), from the stage registry. */
+export type RunStage = string;
+
+/** Whether a stage kept its own promises; quarantined rows are warnings, never errors. */
+export interface StageValidation {
+  passed: boolean;
+  errors: string[];
+  warnings: string[];
+}
 
 export interface RecordCounts {
   in: number;
@@ -29,7 +47,7 @@ export interface StageReceipt {
   output_hash: string;
   record_counts: RecordCounts;
   validation: StageValidation;
-  /** metric name → the values of the SmallestHashSample (sample.ts). */
+  /** metric name → the values of the SmallestHashSample (core/sample.ts). */
   samples: Record<string, number[]>;
 }
 

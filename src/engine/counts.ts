@@ -1,40 +1,34 @@
+import { SmallestHashSample } from '../core/sample.js';
 import type { Category, QuarantineReason } from '../records.js';
-import { SmallestHashSample } from '../report/sample.js';
+import type { FileDigest } from '../receipts.js';
 
-/** A file a stage read or wrote, hashed while it streamed through. */
-export interface FileDigest {
-  path: string;
-  bytes: number;
-  sha256: string;
-}
-
-/** Counters of one stage: the single source of truth for its receipt and summary line. */
-export class StageStats {
+/**
+ * The counters of one stage run. Only the engine changes them (rows in, kept, quarantined, the files
+ * read and written); stages say what happened to a row and the engine counts it. The receipt is
+ * built from these and is the single source of truth for counts afterwards.
+ */
+export class StageCounts {
   in = 0;
   out = 0;
   /** Input rows quarantined. */
   quarantined = 0;
-  /** Preference only: valid rows that ended in no written pair, and candidate pairs quarantined. */
-  unpaired: number | undefined;
-  /** Preference only: valid rows that are part of at least one written pair. */
-  paired: number | undefined;
-  quarantinedPairs = 0;
   /** Broken promises seen while writing (e.g. a self-pair about to be written); they fail validation. */
   readonly violations: string[] = [];
   readonly byReason = new Map<QuarantineReason, number>();
   readonly byCategory = new Map<Category, number>();
   readonly inputs: FileDigest[] = [];
   readonly outputs: FileDigest[] = [];
+  private readonly samples = new Map<string, SmallestHashSample>();
 
-  countQuarantine(reason: QuarantineReason, unit: 'row' | 'pair' = 'row'): void {
-    if (unit === 'row') this.quarantined++;
-    else this.quarantinedPairs++;
+  countReason(reason: QuarantineReason): void {
     this.byReason.set(reason, (this.byReason.get(reason) ?? 0) + 1);
   }
 
-  private readonly samples = new Map<string, SmallestHashSample>();
+  countCategory(category: Category): void {
+    this.byCategory.set(category, (this.byCategory.get(category) ?? 0) + 1);
+  }
 
-  /** Keeps `value` in the deterministic, mergeable sample of `metric` (SPEC §6: the smallest sha256(id)). */
+  /** Keeps `value` in the deterministic, mergeable sample of `metric` (the smallest sha256(id)). */
   sample(metric: string, id: string, value: number): void {
     let sample = this.samples.get(metric);
     if (sample === undefined) {
@@ -50,9 +44,22 @@ export class StageStats {
     for (const metric of [...this.samples.keys()].sort()) values[metric] = this.samples.get(metric)!.values();
     return values;
   }
+}
 
-  countCategory(category: Category): void {
-    this.byCategory.set(category, (this.byCategory.get(category) ?? 0) + 1);
+/**
+ * A pairing stage's counters (preference): rows are gated like any stage, but what it writes are
+ * pairs of rows. `out` counts pairs; valid rows end in a written pair or unpaired.
+ */
+export class PairCounts extends StageCounts {
+  /** Rows that passed every row gate. */
+  validRows = 0;
+  /** Valid rows that are part of at least one written pair. */
+  paired = 0;
+  /** Candidate pairs quarantined (counted apart from rows). */
+  quarantinedPairs = 0;
+
+  get unpaired(): number {
+    return this.validRows - this.paired;
   }
 }
 

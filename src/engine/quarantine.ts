@@ -1,10 +1,8 @@
 import type { Writable } from 'node:stream';
-import { drained } from './drain.js';
 import { jsonText } from '../core/canonical.js';
 import { cutCodePoints } from '../core/text.js';
-import type { Rejection } from '../core/rejection.js';
+import { drained } from '../io/drain.js';
 import type { QuarantineReason, SourceLocation, StageName } from '../records.js';
-import type { StageStats } from '../stages/stats.js';
 
 /** Code points of an unparsable line kept in its quarantine row. */
 export const RAW_EXCERPT_CODE_POINTS = 200;
@@ -24,7 +22,8 @@ function recordJson(value: unknown): string {
 
 /**
  * Serialises quarantine rows in input order and writes them a batch at a time with the same
- * backpressure as the main output: `flush` calls back only once the sink can take more.
+ * backpressure as the main output: `flush` calls back only once the sink can take more. It writes;
+ * the engine that routes a rejection here counts it.
  */
 export class QuarantineWriter {
   private pending = '';
@@ -33,7 +32,6 @@ export class QuarantineWriter {
 
   constructor(
     private readonly sink: Writable,
-    private readonly stats: StageStats,
     stage: StageName,
     recordedAt: string,
   ) {
@@ -41,13 +39,8 @@ export class QuarantineWriter {
     this.recordedAtJson = JSON.stringify(recordedAt);
   }
 
-  add(rejection: Rejection, sourceRecord: unknown, location: SourceLocation, unit: 'row' | 'pair' = 'row'): void {
-    this.addRow(rejection.reason, rejection.errors, sourceRecord, location, unit);
-  }
-
-  addRow(reason: QuarantineReason, errors: string[], sourceRecord: unknown, location: SourceLocation, unit: 'row' | 'pair' = 'row'): void {
+  add(reason: QuarantineReason, errors: readonly string[], sourceRecord: unknown, location: SourceLocation): void {
     const record = recordJson(sourceRecord);
-    this.stats.countQuarantine(reason, unit);
     this.pending +=
       `${this.prefix}"${reason}","errors":${JSON.stringify(errors)},"recorded_at":${this.recordedAtJson},` +
       `"source_provenance":{"source_file":${JSON.stringify(location.source_file)},"line_offset":${location.line_offset}},` +

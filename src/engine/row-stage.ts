@@ -2,18 +2,18 @@ import { Transform, Writable, type TransformCallback } from 'node:stream';
 import { parseJson } from '../core/gates.js';
 import { Rejection } from '../core/rejection.js';
 import type { LineBatch } from '../io/inputs.js';
-import { rawExcerpt, type QuarantineWriter } from '../io/quarantine.js';
 import type { SourceLocation } from '../records.js';
-import type { StageStats } from './stats.js';
+import type { StageCounts } from './counts.js';
+import { rawExcerpt, type QuarantineWriter } from './quarantine.js';
+import type { RowFunction } from './row.js';
 
-/** A stage's whole per-record work after parsing: its output (e.g. a serialised line) or a Rejection. */
-export type RowFunction<T = string> = (value: unknown, location: SourceLocation) => T | Rejection;
-
-/** One consumer of parsed rows: its gate chain, its quarantine and its counters. */
+/** One consumer of parsed rows: its gate chain, its quarantine, its counters and the metric it samples. */
 export interface RowBranch<T> {
   row: RowFunction<T>;
   quarantine: QuarantineWriter;
-  stats: StageStats;
+  counts: StageCounts;
+  /** The receipt metric a kept row's sample value goes to. */
+  sampleMetric: string | undefined;
 }
 
 /** One output chunk for a batch of lines (most stages). */
@@ -22,35 +22,50 @@ export const joinLines = (lines: string[]): string => lines.join('');
 /** Object-mode buffering between stages: a batch is one read chunk of lines (64 KiB), a few in flight. */
 export const BATCH_HIGH_WATER_MARK = 2;
 
+const TOO_LONG = ['line is longer than --max-line-bytes'];
+const NOT_JSON = ['line is not valid JSON'];
+
 /**
- * Runs a batch of lines through every branch, parsing each line once: too-long and unparsable lines
- * are quarantined by every branch (each stage accounts for every row it read), parsed values go
- * through each branch's gate chain. Returns each branch's outputs in input order.
+ * Runs a batch of lines through every branch, parsing each line once, and counts what happened:
+ * every line read is `in`; too-long and unparsable lines are quarantined by every branch (each
+ * stage accounts for every row it read); a parsed value goes through each branch's gate chain and is
+ * kept (`out`, its category and sample) or quarantined with the gate's reason. The only place rows
+ * are counted. Returns each branch's kept values in input order.
  */
 export function routeBatch(batch: LineBatch, branches: ReadonlyArray<RowBranch<unknown>>): unknown[][] {
   const outputs: unknown[][] = branches.map(() => []);
   for (const line of batch.lines) {
     const location: SourceLocation = { source_file: batch.source, line_offset: line.line };
-    for (const branch of branches) branch.stats.in++;
+    for (const branch of branches) branch.counts.in++;
     if (line.tooLong) {
-      for (const { quarantine } of branches) quarantine.addRow('line_too_long', ['line is longer than --max-line-bytes'], rawExcerpt(line.text), location);
+      for (const branch of branches) quarantineRow(branch, 'line_too_long', TOO_LONG, rawExcerpt(line.text), location);
       continue;
     }
     const parsed = parseJson(line.text);
     if (parsed === undefined) {
-      for (const { quarantine } of branches) quarantine.addRow('schema_violation', ['line is not valid JSON'], rawExcerpt(line.text), location);
+      for (const branch of branches) quarantineRow(branch, 'schema_violation', NOT_JSON, rawExcerpt(line.text), location);
       continue;
     }
     branches.forEach((branch, n) => {
       const result = branch.row(parsed.value, location);
-      if (result instanceof Rejection) branch.quarantine.add(result, parsed.value, location);
-      else {
-        outputs[n]!.push(result);
-        branch.stats.out++;
+      if (result instanceof Rejection) {
+        quarantineRow(branch, result.reason, result.errors, parsed.value, location);
+        return;
       }
+      const counts = branch.counts;
+      counts.out++;
+      if (result.category !== undefined) counts.countCategory(result.category);
+      if (result.sampleKey !== undefined) counts.sample(branch.sampleMetric!, result.sampleKey, result.sampleValue);
+      outputs[n]!.push(result.value);
     });
   }
   return outputs;
+}
+
+function quarantineRow(branch: RowBranch<unknown>, reason: Rejection['reason'], errors: readonly string[], record: unknown, location: SourceLocation): void {
+  branch.counts.quarantined++;
+  branch.counts.countReason(reason);
+  branch.quarantine.add(reason, errors, record, location);
 }
 
 /**
@@ -63,20 +78,18 @@ export class RowStage<T = string> extends Transform {
   private readonly branches: ReadonlyArray<RowBranch<unknown>>;
 
   constructor(
-    row: RowFunction<T>,
-    private readonly quarantine: QuarantineWriter,
-    stats: StageStats,
+    branch: RowBranch<T>,
     /** Turns a batch's outputs into the one chunk pushed downstream. */
     private readonly combine: (outputs: T[]) => unknown,
   ) {
     super({ objectMode: true, highWaterMark: BATCH_HIGH_WATER_MARK });
-    this.branches = [{ row, quarantine, stats }];
+    this.branches = [branch];
   }
 
   override _transform(batch: LineBatch, _encoding: BufferEncoding, callback: TransformCallback): void {
     const [outputs] = routeBatch(batch, this.branches) as [T[]];
     if (outputs.length > 0) this.push(this.combine(outputs));
-    this.quarantine.flush(callback);
+    this.branches[0]!.quarantine.flush(callback);
   }
 }
 

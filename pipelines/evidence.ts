@@ -1,0 +1,32 @@
+import type { ProgressSink } from '../src/progress.js';
+import { EvidenceIndex, type IndexReport } from '../src/io/evidence-index.js';
+import type { EvidenceLookup } from '../src/records.js';
+
+export interface EvidenceOptions {
+  /** The evidence file or folder (absolute). */
+  evidence: string;
+  root: string;
+  maxLineBytes: number;
+  /** Told the index build's report before the work starts (e.g. for the stderr line). */
+  onIndexReady?: ((report: IndexReport) => void) | undefined;
+  /** Told the bytes an index build reads. */
+  progress?: ProgressSink | undefined;
+}
+
+/** Opens (building or refreshing) the evidence index, runs `work` with its lookup, and always closes it. */
+export async function withEvidence<R>(options: EvidenceOptions, work: (lookup: EvidenceLookup, index: IndexReport) => Promise<R>): Promise<R> {
+  const { index, report } = await EvidenceIndex.open(options.evidence, { root: options.root, maxLineBytes: options.maxLineBytes, progress: options.progress });
+  try {
+    options.onIndexReady?.(report);
+    return await work((runId) => index.get(runId), report);
+  } finally {
+    await index.close();
+  }
+}
+
+/** `distill-stream index`: builds or refreshes the evidence index and reports what it read. */
+export async function buildIndex(options: EvidenceOptions): Promise<IndexReport> {
+  const { index, report } = await EvidenceIndex.open(options.evidence, { root: options.root, maxLineBytes: options.maxLineBytes, progress: options.progress });
+  await index.close();
+  return report;
+}

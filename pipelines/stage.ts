@@ -1,0 +1,139 @@
+import path from 'node:path';
+import type { PairCounts, StageCounts } from '../src/engine/counts.js';
+import { runDataset, runPairs, runTree, runTreeFilter, type StageRunOptions } from '../src/engine/run.js';
+import type { DatasetStage, PairStage, StageDefinition, TreeStage } from '../src/engine/stage.js';
+import { usageError } from '../src/errors.js';
+import type { IndexReport } from '../src/io/evidence-index.js';
+import { resolveInputs, singleInput } from '../src/io/inputs.js';
+import { kbSourceFiles } from '../src/io/kb.js';
+import type { InputSource } from '../src/io/line-source.js';
+import { displayPath } from '../src/io/paths.js';
+import { LAYOUT } from '../src/layout.js';
+import { camelCase } from '../src/options.js';
+import { collectStage } from '../src/stages/collect.js';
+import { preferenceStage } from '../src/stages/preference.js';
+import { ragStage } from '../src/stages/rag.js';
+import { scoreStage } from '../src/stages/score.js';
+import { sftStage } from '../src/stages/sft.js';
+import { withEvidence } from './evidence.js';
+import { evidencePath, layoutTarget, planInputs, planStage, type CommonOptions, type StagePlan } from './plan.js';
+
+/**
+ * A stage command's options: the shared ones, its view, and the stage's own flags by camelCased
+ * name (`includePartial`, `repoRoot`, `source`…), as its definition declares them.
+ */
+export interface StageCommandOptions extends CommonOptions {
+  /** The written view (`--format`); default the stage's first (the record itself). */
+  format?: string;
+  /** The evidence file or folder for a joining stage; default `<root>/data/evidence`. */
+  evidence?: string;
+  /** Told the index build's report before the export starts. */
+  onIndexReady?: (report: IndexReport) => void;
+  /** Whether stdin is a terminal (then reading it is a usage error); the CLI says. */
+  stdinIsTerminal?: boolean;
+}
+
+export interface StageResult<C extends StageCounts = StageCounts> {
+  counts: C;
+  /** The evidence index a joining stage used. */
+  index?: IndexReport;
+}
+
+/** The layout folder each kind of input lives in. */
+const LAYOUT_INPUT: Record<StageDefinition['reads'], string> = { kb: LAYOUT.kb, evidence: LAYOUT.evidence, 'scored-runs': LAYOUT.scoredRuns };
+
+function viewOf(stage: StageDefinition, format: string | undefined): string {
+  if (stage.kind === 'tree') {
+    if (format !== undefined) throw usageError(`${stage.name} takes no --format`);
+    return 'spec';
+  }
+  if (format === undefined) return stage.views[0]!;
+  if (!stage.views.includes(format)) throw usageError(`--format '${format}' is not one of ${stage.views.join(', ')} for ${stage.name}`);
+  return format;
+}
+
+/** The stage's own flags picked out of the options by their camelCased names. */
+export function stageFlags(stage: StageDefinition, options: object): Record<string, unknown> {
+  const values = options as Record<string, unknown>;
+  return Object.fromEntries(Object.keys(stage.flags).map((name) => [camelCase(name), values[camelCase(name)]]));
+}
+
+function runOptions(stage: StageDefinition, options: StageCommandOptions, plan: StagePlan, inputs: AsyncIterable<InputSource>, flags = stageFlags(stage, options)): StageRunOptions {
+  return { flags, recordedAt: plan.recordedAt, view: viewOf(stage, options.format), inputs, maxLineBytes: plan.maxLineBytes, progress: options.progress };
+}
+
+/** Runs one stage as its command does: on the standard layout under `root`, or as a filter on inputs or stdin. */
+export function runStage(stage: StageDefinition, options: StageCommandOptions): Promise<StageResult> {
+  const plan = planStage(options, stage.name, options.stdinIsTerminal ?? false);
+  switch (stage.kind) {
+    case 'dataset':
+    case 'pairs':
+      return runExport(stage, options, plan);
+    case 'tree':
+      return runTreeStage(stage, options, plan);
+  }
+}
+
+async function runExport(stage: DatasetStage | PairStage, options: StageCommandOptions, plan: StagePlan): Promise<StageResult> {
+  const run = runOptions(stage, options, plan, planInputs(plan, LAYOUT_INPUT[stage.reads]));
+  const targets = { output: plan.output ?? layoutTarget(plan.root, stage.writes), quarantine: plan.quarantine };
+  const evidence = { evidence: evidencePath(plan, options.evidence), root: plan.root, maxLineBytes: plan.maxLineBytes, onIndexReady: options.onIndexReady };
+  return withEvidence(evidence, async (lookup, index) => {
+    const counts = stage.kind === 'pairs' ? await runPairs(stage, run, targets, lookup) : await runDataset(stage, run, targets, lookup);
+    return { counts, index };
+  });
+}
+
+async function runTreeStage(stage: TreeStage, options: StageCommandOptions, plan: StagePlan): Promise<StageResult> {
+  if (plan.filter) {
+    if (stage.name === 'collect' && (options as CollectCommandOptions).source === undefined) throw usageError('collect as a filter needs --source NAME (the _kb source the rows come from)');
+    const counts = await runTreeFilter(stage, runOptions(stage, options, plan, planInputs(plan, LAYOUT_INPUT[stage.reads])), { output: plan.output!, quarantine: plan.quarantine });
+    return { counts };
+  }
+  const inputRoot = path.join(plan.root, LAYOUT_INPUT[stage.reads]);
+  const inputs = stage.reads === 'kb' ? kbInputs(plan.root) : resolveInputs([inputRoot], plan.root);
+  const tree = { path: path.join(plan.root, stage.writes), display: stage.writes };
+  const relativeOf = (input: InputSource): string => displayPath(inputRoot, input.absolute!);
+  if (stage.name === 'collect' && (options as CollectCommandOptions).source !== undefined) {
+    throw usageError('--source names the source of rows collect reads as a filter (inputs or stdin); on the standard layout each data/_kb file names its own');
+  }
+  if (options.out !== undefined) throw usageError(`${stage.name} on the standard layout rebuilds ${stage.writes}; --out applies when it reads rows from inputs or stdin`);
+  const counts = await runTree(stage, runOptions(stage, options, plan, inputs), { quarantine: plan.quarantine, tree, relativeOf });
+  return { counts };
+}
+
+/** The `_kb` source files as inputs, in name order. */
+async function* kbInputs(root: string): AsyncGenerator<InputSource> {
+  for (const absolute of await kbSourceFiles(root)) yield* singleInput({ display: displayPath(root, absolute), absolute });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Typed library entry points, one per stage command.
+
+export interface SftCommandOptions extends StageCommandOptions {
+  includePartial?: boolean;
+  repoRoot?: string;
+  format?: 'spec' | 'messages' | 'prompt-completion' | 'alpaca';
+}
+export interface RagCommandOptions extends StageCommandOptions {
+  includeReview?: boolean;
+  repoRoot?: string;
+}
+export interface PreferenceCommandOptions extends StageCommandOptions {
+  format?: 'spec' | 'dpo' | 'openai-dpo';
+}
+export interface CollectCommandOptions extends StageCommandOptions {
+  /** As a filter: the _kb source the rows come from. */
+  source?: string;
+}
+
+/** sft: scored runs joined with their evidence → SFT samples. */
+export const runSft = (options: SftCommandOptions): Promise<StageResult> => runStage(sftStage, options);
+/** rag: scored runs joined with their evidence → RAG playbooks. */
+export const runRag = (options: RagCommandOptions): Promise<StageResult> => runStage(ragStage, options);
+/** preference: scored runs → chosen/rejected pairs per task. */
+export const runPreference = (options: PreferenceCommandOptions): Promise<StageResult<PairCounts>> => runStage(preferenceStage, options) as Promise<StageResult<PairCounts>>;
+/** collect: raw `_kb` logs → the evidence tree (or evidence lines, as a filter with `source`). */
+export const runCollect = (options: CollectCommandOptions): Promise<StageResult> => runStage(collectStage, options);
+/** score: the evidence tree → the scored-runs tree (or scored lines, as a filter). */
+export const runScore = (options: StageCommandOptions): Promise<StageResult> => runStage(scoreStage, options);

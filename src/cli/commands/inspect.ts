@@ -1,0 +1,71 @@
+import path from 'node:path';
+import { checkHealth, readRunSummary } from '../../../pipelines/inspect.js';
+import { buildIndex } from '../../../pipelines/evidence.js';
+import { EXIT_CODE, usageError } from '../../errors.js';
+import { DEFAULT_MAX_LINE_BYTES } from '../../io/line-splitter.js';
+import { LAYOUT } from '../../layout.js';
+import { flag, option } from '../../options.js';
+import { EVIDENCE, HELP, JSON_SUMMARY, MAX_LINE_BYTES, ROOT } from '../common-options.js';
+import type { Command } from '../command.js';
+import { printIndexLine } from '../summary.js';
+
+const rootOf = (cwd: string, values: Record<string, unknown>): string => path.resolve(cwd, (values['root'] as string | undefined) ?? '.');
+
+export const readCommand: Command = {
+  name: 'read',
+  group: 'Runs',
+  summary: 'print a run\'s summary',
+  operands: '',
+  description: ['Prints summary.md of a run under <root>/reports/distillation (or summary.json with --json).'],
+  options: { ...ROOT, 'run-id': option('string', 'ID', 'the run to print'), latest: flag('the run that finished last'), json: flag('print summary.json instead'), ...HELP },
+  examples: ['distill-stream read --root . --latest', 'distill-stream read --root . --run-id nightly-42 --json'],
+  takesOperands: false,
+  run: async ({ args, cwd, stdout }) => {
+    const runId = args.values['runId'] as string | undefined;
+    if ((runId === undefined) === (args.values['latest'] !== true)) throw usageError('read needs exactly one of --run-id ID and --latest');
+    const { summary, markdown } = await readRunSummary(rootOf(cwd, args.values), runId ?? 'latest');
+    stdout.write(args.values['json'] === true ? `${JSON.stringify(summary, null, 2)}\n` : markdown);
+    return 0;
+  },
+};
+
+export const healthCommand: Command = {
+  name: 'health',
+  group: 'Runs',
+  summary: 'check the layout, the evidence index and the last run',
+  operands: '',
+  description: ['One line per check on stdout: ok, warn or fail. Exits 1 when a check fails (a person is needed).'],
+  options: { ...ROOT, json: flag('print the checks as a JSON array'), ...HELP },
+  examples: ['distill-stream health --root .', 'distill-stream health --root . --json'],
+  takesOperands: false,
+  run: async ({ args, cwd, stdout }) => {
+    const checks = await checkHealth(rootOf(cwd, args.values));
+    if (args.values['json'] === true) stdout.write(`${JSON.stringify(checks)}\n`);
+    else for (const check of checks) stdout.write(`${check.status.padEnd(4)}  ${check.check}: ${check.detail}\n`);
+    return checks.some((check) => check.status === 'fail') ? EXIT_CODE.DS_VALIDATION : 0;
+  },
+};
+
+export const indexCommand: Command = {
+  name: 'index',
+  group: 'Tools',
+  summary: 'build or refresh the evidence index',
+  operands: '',
+  description: ['The exports build it when they need it; run it ahead of a cluster run or to see what it holds.'],
+  options: { ...ROOT, ...EVIDENCE, ...MAX_LINE_BYTES, ...JSON_SUMMARY, ...HELP },
+  examples: ['distill-stream index --root .', 'distill-stream index --evidence /data/evidence --json'],
+  takesOperands: false,
+  run: async ({ args, cwd, terminal }) => {
+    const root = rootOf(cwd, args.values);
+    const evidence = args.values['evidence'] as string | undefined;
+    const report = await buildIndex({
+      evidence: evidence === undefined ? path.join(root, LAYOUT.evidence) : path.resolve(cwd, evidence),
+      root,
+      maxLineBytes: (args.values['maxLineBytes'] as number | undefined) ?? DEFAULT_MAX_LINE_BYTES,
+      progress: terminal,
+    });
+    if (args.values['json'] === true) terminal.line(JSON.stringify(report));
+    else printIndexLine(terminal, false, report);
+    return 0;
+  },
+};

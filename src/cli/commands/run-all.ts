@@ -1,0 +1,82 @@
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { runAll } from '../../../pipelines/run-all.js';
+import { EXIT_CODE, usageError } from '../../errors.js';
+import { flag, option, type OptionTable } from '../../options.js';
+import { STAGES } from '../../stages/registry.js';
+import { HELP, JSON_SUMMARY, MAX_LINE_BYTES, RECORDED_AT, ROOT } from '../common-options.js';
+import type { Command } from '../command.js';
+
+/** Every stage's gate flags, but those that only apply to a stage run as a filter. */
+const GATE_FLAGS: OptionTable = Object.assign(
+  {},
+  ...STAGES.map((stage) => Object.fromEntries(Object.entries(stage.flags).filter(([name]) => !(stage.kind === 'tree' && stage.filterOnly.includes(name))))),
+) as OptionTable;
+
+/** DISTILL_DRIFT_THRESHOLD when --drift-threshold is not given. */
+function thresholdFromEnv(env: NodeJS.ProcessEnv): number | undefined {
+  const value = env['DISTILL_DRIFT_THRESHOLD'];
+  if (value === undefined || value === '') return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw usageError(`DISTILL_DRIFT_THRESHOLD '${value}' is not a non-negative number`);
+  return n;
+}
+
+/** Test seam: DISTILL_STREAM_FAIL_VALIDATION=<receipt stage> makes that stage fail its validation. */
+function failValidationSeam(env: NodeJS.ProcessEnv): string | undefined {
+  const stage = env['DISTILL_STREAM_FAIL_VALIDATION'];
+  if (stage === undefined || stage === '') return undefined;
+  if (!STAGES.some((s) => s.receipt === stage)) throw usageError(`DISTILL_STREAM_FAIL_VALIDATION '${stage}' is not a run-all stage`);
+  return stage;
+}
+
+export const runAllCommand: Command = {
+  name: 'run-all',
+  group: 'Pipeline',
+  summary: `${STAGES.map((stage) => stage.name).join(' → ')} with receipts, summary and drift`,
+  operands: '',
+  description: [
+    'Runs every stage on the standard layout under --root, one receipt per stage, then summary.json,',
+    'summary.md and drift.json in <root>/reports/distillation/<run_id>/, and appends the run\'s counts',
+    'to data/_kb/audit_baselines.jsonl. A stage that breaks its own promises fails the run (exit 1)',
+    'and skips the later stages unless --continue-on-failure.',
+  ],
+  options: {
+    ...ROOT,
+    'run-id': option('string', 'ID', 'the run\'s id (default: a new UUID)'),
+    ...RECORDED_AT,
+    ...MAX_LINE_BYTES,
+    'drift-threshold': option('number', 'X', 'relative count change that warns (default: 0.20, or DISTILL_DRIFT_THRESHOLD)'),
+    'continue-on-failure': flag('run the later stages after a stage failed'),
+    ...GATE_FLAGS,
+    ...JSON_SUMMARY,
+    ...HELP,
+  },
+  examples: ['distill-stream run-all --root .', 'distill-stream run-all --root . --run-id nightly-42 --recorded-at 2026-05-01T00:00:00Z'],
+  takesOperands: false,
+  run: async ({ args, cwd, env, terminal, toolVersion }) => {
+    const values = args.values;
+    const { summary, drift, baselineTable, stages } = await runAll({
+      root: path.resolve(cwd, (values['root'] as string | undefined) ?? '.'),
+      runId: (values['runId'] as string | undefined) ?? randomUUID(),
+      recordedAt: (values['recordedAt'] as string | undefined) ?? new Date().toISOString(),
+      toolVersion,
+      maxLineBytes: values['maxLineBytes'] as number | undefined,
+      flags: values,
+      continueOnFailure: values['continueOnFailure'] === true,
+      driftThreshold: (values['driftThreshold'] as number | undefined) ?? thresholdFromEnv(env),
+      failValidation: failValidationSeam(env),
+      progress: terminal,
+    });
+    for (const record of stages) {
+      const stage = summary.stages.find((s) => s.stage === record.stage.receipt)!;
+      const result = stage.skipped ? 'skipped' : stage.passed ? 'passed' : 'FAILED';
+      terminal.line(`[run-all] ${stage.stage} ${result} in=${stage.in} out=${stage.out} quarantined=${stage.quarantined}`);
+      for (const error of record.receipt?.validation.errors ?? []) terminal.line(`[run-all]   ${stage.stage}: ${error}`);
+    }
+    terminal.line(baselineTable.trimEnd());
+    terminal.line(`[run-all] ${summary.run_id} ${summary.overall_passed ? 'passed' : 'FAILED'}; drift ${drift.severity}${drift.flags.length > 0 ? ` (${drift.flags.join(', ')})` : ''}`);
+    if (values['json'] === true) terminal.line(JSON.stringify(summary));
+    return summary.overall_passed ? 0 : EXIT_CODE.DS_VALIDATION;
+  },
+};

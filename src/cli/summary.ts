@@ -1,0 +1,22 @@
+import { PairCounts, sortedCounts, type StageCounts } from '../engine/counts.js';
+import type { IndexReport } from '../io/evidence-index.js';
+import type { Terminal } from './terminal.js';
+
+/** The one summary line of a stage on stderr: `[sft] read=40 exported=11 quarantined=29 {reason: n, …}`, or its JSON. */
+export function printStageSummary(terminal: Terminal, json: boolean, stage: string, counts: StageCounts, index?: IndexReport): void {
+  const byReason = sortedCounts(counts.byReason);
+  const pairs = counts instanceof PairCounts ? { unpaired: counts.unpaired, quarantined_pairs: counts.quarantinedPairs } : undefined;
+  if (json) {
+    const indexPart = index === undefined ? {} : { index: { files: index.files, rows: index.rows, unjoinable: index.unjoinable } };
+    terminal.line(JSON.stringify({ stage, read: counts.in, exported: counts.out, quarantined: counts.quarantined, ...pairs, by_reason: byReason, ...indexPart }));
+    return;
+  }
+  const reasons = Object.entries(byReason).map(([reason, n]) => `${reason}: ${n}`).join(', ');
+  const pairPart = pairs === undefined ? '' : ` unpaired=${pairs.unpaired} quarantined_pairs=${pairs.quarantined_pairs}`;
+  terminal.line(`[${stage}] read=${counts.in} exported=${counts.out} quarantined=${counts.quarantined}${pairPart} {${reasons}}`);
+}
+
+/** `[index] files=… read=… rows=… unjoinable=… 12ms` (text mode only: the JSON summary carries the index). */
+export function printIndexLine(terminal: Terminal, json: boolean, index: IndexReport): void {
+  if (!json) terminal.line(`[index] files=${index.files} read=${index.filesRead} rows=${index.rows} unjoinable=${index.unjoinable} ${Math.round(index.durationMs)}ms`);
+}
