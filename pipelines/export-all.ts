@@ -1,3 +1,8 @@
+import path from 'node:path';
+import { inputBytes, resolveInputs } from '../src/io/inputs.js';
+import { DEFAULT_MAX_LINE_BYTES } from '../src/io/line-splitter.js';
+import { refuseCollisions, resolveOutput } from '../src/io/output-target.js';
+import { STDIN_PATH } from '../src/io/paths.js';
 import { runFanOut, type FanOutExport } from '../src/engine/run.js';
 import type { StageCounts } from '../src/engine/counts.js';
 import type { EvidenceLookup, JoinedEvidence } from '../src/records.js';
@@ -6,7 +11,7 @@ import type { OutputTarget } from '../src/io/sink.js';
 import { LAYOUT, quarantineFile } from '../src/layout.js';
 import { EXPORT_STAGES } from '../src/stages/registry.js';
 import { withEvidence } from './evidence.js';
-import { evidencePath, layoutTarget, planInputs, planStage, type CommonOptions } from './plan.js';
+import { evidencePath, planReads, type CommonOptions } from './plan.js';
 import { stageFlags } from './stage.js';
 
 /**
@@ -51,20 +56,25 @@ function lastAnswerCached(lookup: EvidenceLookup): EvidenceLookup {
  * and fed to each export's gate chain. Byte-identical to the exports run alone, each written to its
  * standard path; every output is committed only when all succeeded.
  */
-export function runExportAll(options: ExportAllOptions): Promise<ExportAllResult> {
-  const plan = planStage(options, 'sft', options.stdinIsTerminal ?? false);
-  const stages = EXPORT_STAGES;
-  const exports: FanOutExport[] = stages.map((stage) => ({
-    stage,
-    flags: stageFlags(stage, options),
-    targets: options.dryRun
-      ? { output: DISCARD, quarantine: DISCARD }
-      : { output: layoutTarget(plan.root, stage.writes), quarantine: layoutTarget(plan.root, quarantineFile(stage.name)) },
-  }));
-  const evidence = { evidence: evidencePath(plan, options.evidence), root: plan.root, maxLineBytes: plan.maxLineBytes, onIndexReady: options.onIndexReady };
-  return withEvidence(evidence, async (lookup, index) => {
-    const inputs = planInputs(plan, LAYOUT.scoredRuns);
-    const counts = await runFanOut(exports, { recordedAt: plan.recordedAt, maxLineBytes: plan.maxLineBytes, progress: options.progress, inputs }, lastAnswerCached(lookup));
-    return { counts: new Map(stages.map((stage, n) => [stage.name, counts[n]!])), index };
+export async function runExportAll(options: ExportAllOptions): Promise<ExportAllResult> {
+  const { cwd, root, filter, inputs } = planReads(options, options.stdinIsTerminal ?? false);
+  const evidence = evidencePath({ cwd, root }, options.evidence);
+  const place = { cwd: root, root, followSymlinks: options.followSymlinks ?? false };
+  const layoutOutput = (relative: string, option: string): Promise<OutputTarget> => (options.dryRun ? Promise.resolve(DISCARD) : resolveOutput({ given: relative, option }, place));
+  const exports: FanOutExport[] = [];
+  for (const stage of EXPORT_STAGES) {
+    const output = await layoutOutput(stage.writes, `the ${stage.name} dataset`);
+    const quarantine = await layoutOutput(quarantineFile(stage.name), `the ${stage.name} quarantine`);
+    exports.push({ stage, flags: stageFlags(stage, options), targets: { output, quarantine } });
+  }
+  const reads = [...(filter ? inputs : [path.join(root, LAYOUT.scoredRuns)]), evidence];
+  await refuseCollisions(exports.flatMap(({ targets }) => [{ target: targets.output }, { target: targets.quarantine }]), reads.map((read) => ({ path: read, option: '' })));
+  const maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
+  const recordedAt = options.recordedAt ?? new Date().toISOString();
+  return withEvidence({ evidence, root, maxLineBytes, onIndexReady: options.onIndexReady, progress: options.progress }, async (lookup, index) => {
+    const sources = resolveInputs(filter ? (inputs.length > 0 ? inputs : [STDIN_PATH]) : [path.join(root, LAYOUT.scoredRuns)], root);
+    options.progress?.begin('export-all', await inputBytes(filter ? (inputs.length > 0 ? inputs : [STDIN_PATH]) : [path.join(root, LAYOUT.scoredRuns)]).catch(() => undefined));
+    const counts = await runFanOut(exports, { recordedAt, maxLineBytes, progress: options.progress, inputs: sources }, lastAnswerCached(lookup));
+    return { counts: new Map(EXPORT_STAGES.map((stage, n) => [stage.name, counts[n]!])), index };
   });
 }

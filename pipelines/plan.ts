@@ -1,13 +1,14 @@
-import type { ProgressSink } from '../src/progress.js';
 import path from 'node:path';
-import { DEFAULT_MAX_LINE_BYTES } from '../src/io/line-splitter.js';
+import { usageError } from '../src/errors.js';
 import { resolveInputs } from '../src/io/inputs.js';
 import type { InputSource } from '../src/io/line-source.js';
+import { DEFAULT_MAX_LINE_BYTES } from '../src/io/line-splitter.js';
+import { refuseCollisions, resolveOutput } from '../src/io/output-target.js';
 import { displayPath, STDIN_PATH } from '../src/io/paths.js';
 import type { OutputTarget } from '../src/io/sink.js';
-import { LAYOUT, quarantinePath } from '../src/layout.js';
+import { LAYOUT, quarantineFile } from '../src/layout.js';
+import type { ProgressSink } from '../src/progress.js';
 import type { StageName } from '../src/records.js';
-import { usageError } from '../src/errors.js';
 
 /**
  * The options every stage command shares, as the command line gives them. Relative paths resolve
@@ -24,6 +25,8 @@ export interface CommonOptions {
   out?: string;
   /** Where rejected rows go; default `<root>/exports/quarantine/<stage>.jsonl`. */
   quarantine?: string;
+  /** Write through an output path that is a symbolic link (else refused). */
+  followSymlinks?: boolean;
   /** recorded_at of this run (ISO-8601); default now. Pin it for byte-identical reruns. */
   recordedAt?: string;
   maxLineBytes?: number;
@@ -39,8 +42,9 @@ export interface StagePlan {
   cwd: string;
   /** Inputs named or stdin: the stage runs as a filter; else on the standard layout. */
   filter: boolean;
+  /** Absolute paths (or `-`) of what the stage reads as a filter. */
   inputs: readonly string[];
-  output: OutputTarget | undefined;
+  output: OutputTarget;
   quarantine: OutputTarget;
   recordedAt: string;
   maxLineBytes: number;
@@ -48,25 +52,57 @@ export interface StagePlan {
 
 const DISCARD: OutputTarget = { kind: 'discard' };
 
-export function planStage(options: CommonOptions, stage: StageName, stdinIsTerminal: boolean): StagePlan {
+/** The working folder and the root of a command's options, absolute. */
+export function placeOf(options: Pick<CommonOptions, 'cwd' | 'root'>): { cwd: string; root: string } {
   const cwd = path.resolve(options.cwd ?? process.cwd());
-  const root = path.resolve(cwd, options.root ?? '.');
-  const inputs = options.inputs ?? [];
+  return { cwd, root: path.resolve(cwd, options.root ?? '.') };
+}
+
+/** The inputs a plan names, resolved against its working folder. */
+function namedInputs(options: CommonOptions, cwd: string): string[] {
+  return (options.inputs ?? []).map((input) => (input === STDIN_PATH ? input : path.resolve(cwd, input)));
+}
+
+/** Whether a command reads named inputs or stdin (a filter) or its layout folder, and which inputs. */
+export function planReads(options: CommonOptions, stdinIsTerminal: boolean): { cwd: string; root: string; filter: boolean; inputs: string[] } {
+  const { cwd, root } = placeOf(options);
+  const inputs = namedInputs(options, cwd);
   const filter = inputs.length > 0 || options.root === undefined;
   if (filter && inputs.length === 0 && stdinIsTerminal) throw usageError('no inputs: pass files or folders, pipe rows on stdin, or give --root');
-  const fileTarget = (file: string): OutputTarget => {
-    if (file === STDIN_PATH) return { kind: 'stdout' };
-    const absolute = path.resolve(cwd, file);
-    return { kind: 'file', path: absolute, display: displayPath(root, absolute) };
+  return { cwd, root, filter, inputs };
+}
+
+/**
+ * Decides once where a stage reads and writes (the rules of every stage command): with named
+ * inputs or no root it is a filter (stdin when nothing is named; a terminal there is a usage
+ * error), else it reads its layout folder. Outputs are resolved and checked before anything is
+ * written: none may be an input or another output. `layoutOutput` is the standard path it writes on
+ * the layout; `reads` are the other inputs (the evidence), for the collision check.
+ */
+export async function planStage(
+  options: CommonOptions,
+  stage: StageName,
+  context: { stdinIsTerminal: boolean; layoutInput: string; layoutOutput: string | undefined; reads: ReadonlyArray<{ path: string; option: string }> },
+): Promise<StagePlan> {
+  const { cwd, root, filter, inputs } = planReads(options, context.stdinIsTerminal);
+  const followSymlinks = options.followSymlinks ?? false;
+  // A path given resolves against the working folder; a default one is named relative to the root.
+  const resolve = async (given: string | undefined, fallback: string | undefined, option: string, otherwise: OutputTarget): Promise<OutputTarget> => {
+    if (options.dryRun) return DISCARD;
+    if (given !== undefined) return resolveOutput({ given, option }, { cwd, root, followSymlinks });
+    return fallback === undefined ? otherwise : resolveOutput({ given: fallback, option: `${option} (default)` }, { cwd: root, root, followSymlinks });
   };
-  const output = options.out !== undefined ? fileTarget(options.out) : filter ? ({ kind: 'stdout' } as const) : undefined;
+  const output = await resolve(options.out, filter ? undefined : context.layoutOutput, '--out', { kind: 'stdout' });
+  const quarantine = await resolve(options.quarantine, quarantineFile(stage), '--quarantine', DISCARD);
+  const reads = [...(filter ? inputs.map((input) => ({ path: input, option: '' })) : [{ path: path.join(root, context.layoutInput), option: '' }]), ...context.reads];
+  await refuseCollisions([{ target: output }, { target: quarantine }], reads);
   return {
     root,
     cwd,
     filter,
-    inputs: inputs.length > 0 ? inputs.map((input) => (input === STDIN_PATH ? input : path.resolve(cwd, input))) : [STDIN_PATH],
-    output: options.dryRun ? DISCARD : output,
-    quarantine: options.dryRun ? DISCARD : fileTarget(options.quarantine ?? quarantinePath(root, stage)),
+    inputs: inputs.length > 0 ? inputs : [STDIN_PATH],
+    output,
+    quarantine,
     recordedAt: options.recordedAt ?? new Date().toISOString(),
     maxLineBytes: options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
   };
@@ -75,7 +111,8 @@ export function planStage(options: CommonOptions, stage: StageName, stdinIsTermi
 /** A standard-layout file as an output target. */
 export function layoutTarget(root: string, relative: string): OutputTarget {
   const absolute = path.join(root, relative);
-  return { kind: 'file', path: absolute, display: displayPath(root, absolute) };
+  const display = displayPath(root, absolute);
+  return { kind: 'file', path: absolute, display, label: display };
 }
 
 /** The inputs of a plan: those named (or stdin), or the layout folder given. */

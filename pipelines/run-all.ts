@@ -1,6 +1,6 @@
 import type { ProgressSink } from '../src/progress.js';
 import { execFileSync } from 'node:child_process';
-import { mkdir, realpath, rename, writeFile } from 'node:fs/promises';
+import { realpath, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { StageCounts } from '../src/engine/counts.js';
 import type { StageDefinition } from '../src/engine/stage.js';
@@ -15,6 +15,7 @@ import { buildReceipt } from '../src/report/receipt.js';
 import { validators } from '../src/schemas/validators.js';
 import { EXPORT_STAGES, STAGES } from '../src/stages/registry.js';
 import { runStage } from './stage.js';
+import { ensureFolder } from '../src/io/folders.js';
 
 export interface RunAllOptions {
   /** The standard layout's root (absolute). */
@@ -97,7 +98,7 @@ export async function runAll(options: RunAllOptions): Promise<RunAllResult> {
   });
   const gitSha = gitShaOf(options.root, realRoot);
   const reportDir = path.join(options.root, LAYOUT.reports, options.runId);
-  await mkdir(reportDir, { recursive: true });
+  await ensureFolder(reportDir);
   const { stageReceipt, runSummary, driftReport: driftSchema } = validators();
   const records: StageRecord[] = [];
   let failed = false;

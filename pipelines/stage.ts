@@ -4,7 +4,7 @@ import { runDataset, runPairs, runTree, runTreeFilter, type StageRunOptions } fr
 import type { DatasetStage, PairStage, StageDefinition, TreeStage } from '../src/engine/stage.js';
 import { usageError } from '../src/errors.js';
 import type { IndexReport } from '../src/io/evidence-index.js';
-import { resolveInputs, singleInput } from '../src/io/inputs.js';
+import { inputBytes, resolveInputs, singleInput } from '../src/io/inputs.js';
 import { kbSourceFiles } from '../src/io/kb.js';
 import type { InputSource } from '../src/io/line-source.js';
 import { displayPath } from '../src/io/paths.js';
@@ -16,7 +16,7 @@ import { ragStage } from '../src/stages/rag.js';
 import { scoreStage } from '../src/stages/score.js';
 import { sftStage } from '../src/stages/sft.js';
 import { withEvidence } from './evidence.js';
-import { evidencePath, layoutTarget, planInputs, planStage, type CommonOptions, type StagePlan } from './plan.js';
+import { evidencePath, planInputs, placeOf, planStage, type CommonOptions, type StagePlan } from './plan.js';
 
 /**
  * A stage command's options: the shared ones, its view, and the stage's own flags by camelCased
@@ -63,36 +63,52 @@ function runOptions(stage: StageDefinition, options: StageCommandOptions, plan: 
 }
 
 /** Runs one stage as its command does: on the standard layout under `root`, or as a filter on inputs or stdin. */
-export function runStage(stage: StageDefinition, options: StageCommandOptions): Promise<StageResult> {
-  const plan = planStage(options, stage.name, options.stdinIsTerminal ?? false);
+export async function runStage(stage: StageDefinition, options: StageCommandOptions): Promise<StageResult> {
+  const place = placeOf(options);
+  const evidence = stage.kind === 'tree' ? undefined : evidencePath(place, options.evidence);
+  const plan = await planStage(options, stage.name, {
+    stdinIsTerminal: options.stdinIsTerminal ?? false,
+    layoutInput: LAYOUT_INPUT[stage.reads],
+    layoutOutput: stage.kind === 'tree' ? undefined : stage.writes,
+    reads: evidence === undefined ? [] : [{ path: evidence, option: '--evidence' }],
+  });
   switch (stage.kind) {
     case 'dataset':
     case 'pairs':
-      return runExport(stage, options, plan);
+      return runExport(stage, options, plan, evidence!);
     case 'tree':
       return runTreeStage(stage, options, plan);
   }
 }
 
-async function runExport(stage: DatasetStage | PairStage, options: StageCommandOptions, plan: StagePlan): Promise<StageResult> {
+/** Starts the progress line of a stage with the bytes it will read, when they are known. */
+async function beginProgress(stage: StageDefinition, options: StageCommandOptions, plan: StagePlan): Promise<void> {
+  if (options.progress === undefined) return;
+  const reads = plan.filter ? plan.inputs : stage.reads === 'kb' ? await kbSourceFiles(plan.root).catch(() => []) : [path.join(plan.root, LAYOUT_INPUT[stage.reads])];
+  options.progress.begin(stage.name, await inputBytes(reads).catch(() => undefined));
+}
+
+async function runExport(stage: DatasetStage | PairStage, options: StageCommandOptions, plan: StagePlan, evidencePath: string): Promise<StageResult> {
   const run = runOptions(stage, options, plan, planInputs(plan, LAYOUT_INPUT[stage.reads]));
-  const targets = { output: plan.output ?? layoutTarget(plan.root, stage.writes), quarantine: plan.quarantine };
-  const evidence = { evidence: evidencePath(plan, options.evidence), root: plan.root, maxLineBytes: plan.maxLineBytes, onIndexReady: options.onIndexReady };
+  const targets = { output: plan.output, quarantine: plan.quarantine };
+  const evidence = { evidence: evidencePath, root: plan.root, maxLineBytes: plan.maxLineBytes, onIndexReady: options.onIndexReady, progress: options.progress };
   return withEvidence(evidence, async (lookup, index) => {
+    await beginProgress(stage, options, plan);
     const counts = stage.kind === 'pairs' ? await runPairs(stage, run, targets, lookup) : await runDataset(stage, run, targets, lookup);
     return { counts, index };
   });
 }
 
 async function runTreeStage(stage: TreeStage, options: StageCommandOptions, plan: StagePlan): Promise<StageResult> {
+  await beginProgress(stage, options, plan);
   if (plan.filter) {
     if (stage.name === 'collect' && (options as CollectCommandOptions).source === undefined) throw usageError('collect as a filter needs --source NAME (the _kb source the rows come from)');
-    const counts = await runTreeFilter(stage, runOptions(stage, options, plan, planInputs(plan, LAYOUT_INPUT[stage.reads])), { output: plan.output!, quarantine: plan.quarantine });
+    const counts = await runTreeFilter(stage, runOptions(stage, options, plan, planInputs(plan, LAYOUT_INPUT[stage.reads])), { output: plan.output, quarantine: plan.quarantine });
     return { counts };
   }
   const inputRoot = path.join(plan.root, LAYOUT_INPUT[stage.reads]);
   const inputs = stage.reads === 'kb' ? kbInputs(plan.root) : resolveInputs([inputRoot], plan.root);
-  const tree = { path: path.join(plan.root, stage.writes), display: stage.writes };
+  const tree = options.dryRun ? undefined : { path: path.join(plan.root, stage.writes), display: stage.writes };
   const relativeOf = (input: InputSource): string => displayPath(inputRoot, input.absolute!);
   if (stage.name === 'collect' && (options as CollectCommandOptions).source !== undefined) {
     throw usageError('--source names the source of rows collect reads as a filter (inputs or stdin); on the standard layout each data/_kb file names its own');

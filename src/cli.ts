@@ -1,10 +1,13 @@
 #!/usr/bin/env node
 import { main } from './cli/main.js';
 
-// A reader that stops early (`| head`) ends the run quietly.
+import { cleanUpOnSignals } from './io/commit.js';
+
+// A reader that stops early (`| head`): the run notices at its next write, stops reading and ends quietly.
 process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-  if (error.code === 'EPIPE') process.exit(0);
+  if (error.code !== 'EPIPE') throw error;
 });
+cleanUpOnSignals();
 
 process.exitCode = await main(process.argv.slice(2), {
   stdout: process.stdout,

@@ -6,6 +6,7 @@ export const OUTPUT = {
   out: option('path', 'FILE', 'write the dataset to FILE atomically; - is stdout (default: stdout, or the standard path with --root and no inputs)'),
   quarantine: option('path', 'FILE', 'write rejected rows to FILE (default: <root>/exports/quarantine/<stage>.jsonl)'),
 };
+export const FOLLOW_SYMLINKS = { 'follow-symlinks': flag('write through an output path that is a symbolic link (refused otherwise)') };
 export const EVIDENCE = { evidence: option('path', 'PATH', 'evidence file or folder to join with (default: <root>/data/evidence)') };
 export const RECORDED_AT = { 'recorded-at': option('timestamp', 'TS', 'pin recorded_at (ISO-8601) for byte-identical reruns (default: now)') };
 export const MAX_LINE_BYTES = { 'max-line-bytes': option('size', 'SIZE', 'longest accepted line, e.g. 65536, 64KiB, 64MiB (default: 64MiB); longer → line_too_long') };
@@ -14,4 +15,4 @@ export const JSON_SUMMARY = { json: flag('print the summary line as JSON on stde
 export const HELP = { help: flag('show this command\'s help', { short: 'h' }) };
 
 /** What every row stage takes: where it reads and writes, and how it counts. */
-export const STAGE_COMMON: OptionTable = { ...ROOT, ...OUTPUT, ...RECORDED_AT, ...MAX_LINE_BYTES, ...DRY_RUN, ...JSON_SUMMARY };
+export const STAGE_COMMON: OptionTable = { ...ROOT, ...OUTPUT, ...FOLLOW_SYMLINKS, ...RECORDED_AT, ...MAX_LINE_BYTES, ...DRY_RUN, ...JSON_SUMMARY };

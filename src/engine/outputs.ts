@@ -1,28 +1,40 @@
 import type { Writable } from 'node:stream';
-import { openSink, type OutputTarget } from '../io/sink.js';
-import type { StageName } from '../records.js';
+import { commitTogether } from '../io/commit.js';
+import { openSink, type OpenSink, type OutputTarget } from '../io/sink.js';
+import type { CommitEntry } from '../io/commit.js';
 import type { StageCounts } from './counts.js';
-import { QuarantineWriter } from './quarantine.js';
 
-/**
- * Runs `work` with an output open; commits it (and records its digest) only when the work
- * succeeded, and leaves no trace otherwise.
- */
-export async function withOutput<R>(target: OutputTarget, counts: StageCounts, work: (input: Writable) => Promise<R>): Promise<R> {
-  const sink = await openSink(target);
-  try {
-    const result = await work(sink.input);
-    if (!sink.input.writableEnded) sink.input.end();
-    const digest = await sink.commit();
-    if (digest) counts.outputs.push(digest);
-    return result;
-  } catch (error) {
-    await sink.abort();
-    throw error;
-  }
+/** The open outputs of a run: where to write, and whether the run should stop early. */
+export interface OpenOutputs {
+  writables: Writable[];
+  /** True once stdout's reader went away (`| head`): stop reading, commit what was done, exit quietly. */
+  stopped: () => boolean;
 }
 
-/** Runs `work` with the stage's quarantine open, committed like any output. */
-export function withQuarantine<R>(target: OutputTarget, counts: StageCounts, stage: StageName, recordedAt: string, work: (writer: QuarantineWriter) => Promise<R>): Promise<R> {
-  return withOutput(target, counts, (input) => work(new QuarantineWriter(input, stage, recordedAt)));
+/**
+ * Runs `work` with every output of a run open, then commits them together — the dataset, its
+ * quarantine, and any tree built beside them (`extra`) — and records their digests. When the work
+ * fails nothing is committed and no temp is left.
+ */
+export async function withOutputs<R>(
+  targets: readonly OutputTarget[],
+  counts: StageCounts,
+  work: (outputs: OpenOutputs) => Promise<R>,
+  extra: { entries: () => CommitEntry[]; abort: () => Promise<void> } | undefined = undefined,
+): Promise<R> {
+  const sinks: OpenSink[] = [];
+  try {
+    for (const target of targets) sinks.push(await openSink(target));
+    const result = await work({ writables: sinks.map((sink) => sink.input), stopped: () => sinks.some((sink) => sink.readerClosed) });
+    const finished = [];
+    for (const sink of sinks) finished.push(await sink.finish());
+    const entries = [...finished.flatMap((f) => (f.entry ? [f.entry] : [])), ...(extra?.entries() ?? [])];
+    if (entries.length > 0) await commitTogether(entries);
+    for (const f of finished) if (f.digest) counts.outputs.push(f.digest);
+    return result;
+  } catch (error) {
+    for (const sink of sinks) await sink.abort();
+    await extra?.abort();
+    throw error;
+  }
 }

@@ -1,16 +1,19 @@
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import path from 'node:path';
+import { ioError } from '../errors.js';
 import { AtomicTree } from '../io/atomic-tree.js';
+import { ensureFolder } from '../io/folders.js';
 import { drained } from '../io/drain.js';
 import { readLineBatches, singleInput, type LineBatch } from '../io/inputs.js';
 import type { InputSource } from '../io/line-source.js';
 import { PartitionWriter, type PartitionedLine } from '../io/partition-writer.js';
-import type { OutputTarget } from '../io/sink.js';
+import { openSink, type OutputTarget } from '../io/sink.js';
+import type { ProgressSink } from '../progress.js';
 import type { EvidenceLookup, StageName } from '../records.js';
 import { PairCounts, StageCounts } from './counts.js';
-import { withOutput, withQuarantine } from './outputs.js';
-import type { ProgressSink } from '../progress.js';
-import type { QuarantineWriter } from './quarantine.js';
+import { withOutputs } from './outputs.js';
+import { QuarantineWriter } from './quarantine.js';
 import type { RowFunction } from './row.js';
 import { BATCH_HIGH_WATER_MARK, FanOutStage, joinLines, RowStage, type FanOutBranch, type RowBranch } from './row-stage.js';
 import type { DatasetStage, PairOutcome, PairStage, RunContext, TreeStage } from './stage.js';
@@ -42,29 +45,37 @@ export interface StageRunOptions extends ReadOptions {
 /** The run context a stage's factory sees: the flags as its own declaration types them. */
 const contextOf = (run: { flags: Readonly<Record<string, unknown>>; recordedAt: string }): RunContext<never> => ({ flags: run.flags as never, recordedAt: run.recordedAt });
 
-/** Line batches of `inputs`, each input's digest recorded into `counts` once read. */
-function batchesOf(inputs: AsyncIterable<InputSource>, counts: StageCounts, read: ReadOptions): Readable {
+/**
+ * Line batches of `inputs`, each input's digest recorded into `counts` once read. Ends early, as if
+ * the input were over, once `stopped` says so (stdout's reader went away).
+ */
+function batchesOf(inputs: AsyncIterable<InputSource>, counts: StageCounts, read: ReadOptions, stopped: () => boolean): Readable {
   const progress = read.progress;
   const batches = readLineBatches(inputs, { maxLineBytes: read.maxLineBytes, onBytes: progress?.bytes, onInput: (digest) => counts.inputs.push(digest) });
-  return Readable.from(progress === undefined ? batches : counted(batches, progress), { objectMode: true, highWaterMark: BATCH_HIGH_WATER_MARK });
+  return Readable.from(until(batches, stopped, progress), { objectMode: true, highWaterMark: BATCH_HIGH_WATER_MARK });
 }
 
-async function* counted(batches: AsyncIterable<LineBatch>, progress: ProgressSink): AsyncGenerator<LineBatch> {
+async function* until(batches: AsyncGenerator<LineBatch>, stopped: () => boolean, progress: ProgressSink | undefined): AsyncGenerator<LineBatch> {
   for await (const batch of batches) {
-    progress.rows(batch.lines.length);
+    if (stopped()) {
+      await batches.return(undefined);
+      return;
+    }
+    progress?.rows(batch.lines.length);
     yield batch;
   }
 }
 
 const branchOf = <T>(row: RowFunction<T>, quarantine: QuarantineWriter, counts: StageCounts, sampleMetric: string | undefined): RowBranch<T> => ({ row, quarantine, counts, sampleMetric });
 
-/** A dataset export (sft, rag): rows through the gate chain into one output, both outputs committed only on success. */
+/** A dataset export (sft, rag): rows through the gate chain into one output; both outputs committed together, on success only. */
 export async function runDataset(stage: DatasetStage, run: StageRunOptions, targets: StageTargets, lookup: EvidenceLookup): Promise<StageCounts> {
   const counts = new StageCounts();
   const row = stage.rows({ ...contextOf(run), view: run.view, lookup });
-  await withQuarantine(targets.quarantine, counts, stage.name, run.recordedAt, (quarantine) =>
-    withOutput(targets.output, counts, (output) => pipeline(batchesOf(run.inputs, counts, run), new RowStage(branchOf(row, quarantine, counts, stage.sampleMetric), joinLines), output)),
-  );
+  await withOutputs([targets.output, targets.quarantine], counts, async ({ writables: [output, quarantineSink], stopped }) => {
+    const quarantine = new QuarantineWriter(quarantineSink!, stage.name, run.recordedAt);
+    await pipeline(batchesOf(run.inputs, counts, run, stopped), new RowStage(branchOf(row, quarantine, counts, stage.sampleMetric), joinLines), output!, { end: false });
+  });
   return counts;
 }
 
@@ -73,54 +84,71 @@ export async function runTreeFilter(stage: TreeStage, run: StageRunOptions, targ
   const counts = new StageCounts();
   const rowFor = stage.rows(contextOf(run));
   const lineOf = (value: string | PartitionedLine): string => (typeof value === 'string' ? value : value.line);
-  await withQuarantine(targets.quarantine, counts, stage.name, run.recordedAt, async (quarantine) =>
-    withOutput(targets.output, counts, async (output) => {
-      for await (const input of run.inputs) {
-        const branch = branchOf(rowFor(input), quarantine, counts, stage.sampleMetric);
-        await pipeline(batchesOf(singleInput(input), counts, run), new RowStage(branch, (values) => values.map(lineOf).join('')), output, { end: false });
-      }
-    }),
-  );
+  await withOutputs([targets.output, targets.quarantine], counts, async ({ writables: [output, quarantineSink], stopped }) => {
+    const quarantine = new QuarantineWriter(quarantineSink!, stage.name, run.recordedAt);
+    for await (const input of run.inputs) {
+      if (stopped()) break;
+      const branch = branchOf(rowFor(input), quarantine, counts, stage.sampleMetric);
+      await pipeline(batchesOf(singleInput(input), counts, run, stopped), new RowStage(branch, (values) => values.map(lineOf).join('')), output!, { end: false });
+    }
+  });
   return counts;
 }
 
 /**
- * A tree stage on the standard layout: the whole tree under `tree` is rebuilt atomically from
- * `run.inputs`. `mirror` writes one file per input at the same path relative to `inputRoot` (even
- * an empty one); `partitioned` routes each kept row to the file its value names.
+ * A tree stage on the standard layout: the whole tree is rebuilt from `run.inputs` and committed
+ * with the quarantine. `mirror` writes one file per input at the same path relative to the input
+ * folder (even an empty one); `partitioned` routes each kept row to the file its value names.
+ * A dry run counts everything and writes nothing.
  */
 export async function runTree(
   stage: TreeStage,
   run: StageRunOptions,
-  targets: { quarantine: OutputTarget; tree: { path: string; display: string }; relativeOf: (input: InputSource) => string },
+  targets: { quarantine: OutputTarget; tree: { path: string; display: string } | undefined; relativeOf: (input: InputSource) => string },
 ): Promise<StageCounts> {
   const counts = new StageCounts();
-  const tree = await AtomicTree.create(targets.tree.path, targets.tree.display);
+  const layout = targets.tree;
+  const tree = layout === undefined ? undefined : await AtomicTree.create(layout.path, layout.display);
   const rowFor = stage.rows(contextOf(run));
-  const displayOf = (relative: string): string => `${targets.tree.display}/${relative}`;
-  try {
-    await withQuarantine(targets.quarantine, counts, stage.name, run.recordedAt, async (quarantine) => {
+  const displayOf = (relative: string): string => `${layout?.display}/${relative}`;
+  const treeCommit = tree === undefined ? undefined : { entries: () => [tree.entry()], abort: () => tree.abort() };
+  await withOutputs(
+    [targets.quarantine],
+    counts,
+    async ({ writables: [quarantineSink] }) => {
+      const quarantine = new QuarantineWriter(quarantineSink!, stage.name, run.recordedAt);
       for await (const input of run.inputs) {
         const branch = branchOf(rowFor(input), quarantine, counts, stage.sampleMetric);
-        const batches = batchesOf(singleInput(input), counts, run);
+        const batches = batchesOf(singleInput(input), counts, run, () => false);
         if (stage.layout === 'partitioned') {
-          const writer = new PartitionWriter(tree.tempPath, displayOf);
-          await pipeline(batches, new RowStage(branch as RowBranch<string | PartitionedLine>, (values) => values), writer);
-          counts.outputs.push(...writer.digests());
-        } else {
-          const relative = targets.relativeOf(input);
-          const target: OutputTarget = { kind: 'file', path: tree.pathOf(relative), display: displayOf(relative) };
-          await withOutput(target, counts, (output) => pipeline(batches, new RowStage(branch as RowBranch<string>, joinLines), output));
+          const writer = tree === undefined ? undefined : new PartitionWriter(tree.tempPath, displayOf);
+          await pipeline(batches, new RowStage(branch as RowBranch<PartitionedLine>, (values) => values), writer ?? discard());
+          if (writer) counts.outputs.push(...writer.digests());
+          continue;
+        }
+        const relative = targets.relativeOf(input);
+        const target: OutputTarget = tree === undefined ? { kind: 'discard' } : { kind: 'direct', path: tree.pathOf(relative), display: displayOf(relative), label: displayOf(relative) };
+        if (tree !== undefined) await ensureFolder(path.dirname(tree.pathOf(relative))).catch((cause: unknown) => {
+          throw ioError(displayOf(relative), cause);
+        });
+        const sink = await openSink(target);
+        try {
+          await pipeline(batches, new RowStage(branch as RowBranch<string>, joinLines), sink.input, { end: false });
+          const { digest } = await sink.finish();
+          if (digest) counts.outputs.push(digest);
+        } catch (error) {
+          await sink.abort();
+          throw error;
         }
       }
-    });
-    await tree.commit();
-  } catch (error) {
-    await tree.abort();
-    throw error;
-  }
+    },
+    treeCommit,
+  );
   return counts;
 }
+
+/** Where a dry run's partitioned rows go: nowhere. */
+const discard = (): Writable => new Writable({ objectMode: true, write: (_chunk, _encoding, callback) => callback() });
 
 /**
  * Pass 2 of a pairing stage: each candidate pair is written or quarantined (after the row
@@ -147,15 +175,21 @@ function pairBranch(pairer: ReturnType<PairStage['pairer']>, quarantine: Quarant
   return { ...branchOf(pairer.admit, quarantine, counts, undefined), accept: (entries) => pairer.spill(entries) };
 }
 
+/** Pass 1 counted valid rows as kept; the stage's output is pairs. */
+function startPairing(counts: PairCounts): void {
+  counts.validRows = counts.out;
+  counts.out = 0;
+}
+
 /** A pairing export (preference): rows gated and spilled in one pass, then paired into the output. */
 export async function runPairs(stage: PairStage, run: StageRunOptions, targets: StageTargets, lookup: EvidenceLookup): Promise<PairCounts> {
   const counts = new PairCounts();
   const pairer = stage.pairer({ ...contextOf(run), view: run.view, lookup });
-  await withQuarantine(targets.quarantine, counts, stage.name, run.recordedAt, async (quarantine) => {
-    await pipeline(batchesOf(run.inputs, counts, run), new FanOutStage([pairBranch(pairer, quarantine, counts)]));
-    counts.validRows = counts.out;
-    counts.out = 0;
-    await withOutput(targets.output, counts, (output) => writePairs(pairer.pairs(), output, quarantine, counts));
+  await withOutputs([targets.output, targets.quarantine], counts, async ({ writables: [output, quarantineSink], stopped }) => {
+    const quarantine = new QuarantineWriter(quarantineSink!, stage.name, run.recordedAt);
+    await pipeline(batchesOf(run.inputs, counts, run, stopped), new FanOutStage([pairBranch(pairer, quarantine, counts)]));
+    startPairing(counts);
+    await writePairs(pairer.pairs(), output!, quarantine, counts);
   });
   return counts;
 }
@@ -163,40 +197,28 @@ export async function runPairs(stage: PairStage, run: StageRunOptions, targets: 
 /** One export of a fan-out: its definition, options and targets. */
 export interface FanOutExport {
   stage: DatasetStage | PairStage;
-  flags: Record<string, unknown>;
+  flags: Readonly<Record<string, unknown>>;
   targets: StageTargets;
 }
 
 /**
  * Several exports in one pass over the scored runs (export-all): each line is read, split and
  * parsed once and fed to every gate chain; pairing stages then pair from their spilled rows. Every
- * output is committed only when all succeeded. Byte-identical to the exports run alone.
+ * output is committed together, only when all succeeded. Byte-identical to the exports run alone.
  */
-export async function runFanOut(
-  exports: readonly FanOutExport[],
-  run: ReadOptions & { recordedAt: string; inputs: AsyncIterable<InputSource> },
-  lookup: EvidenceLookup,
-): Promise<StageCounts[]> {
+export async function runFanOut(exports: readonly FanOutExport[], run: ReadOptions & { recordedAt: string; inputs: AsyncIterable<InputSource> }, lookup: EvidenceLookup): Promise<StageCounts[]> {
   const counts = exports.map(({ stage }) => (stage.kind === 'pairs' ? new PairCounts() : new StageCounts()));
-  const opened: Array<{ quarantine: QuarantineWriter; output: Writable }> = [];
-  const openAll = async (n: number): Promise<void> => {
-    if (n === exports.length) return fanOut();
-    const { stage, targets } = exports[n]!;
-    await withQuarantine(targets.quarantine, counts[n]!, stage.name as StageName, run.recordedAt, (quarantine) =>
-      withOutput(targets.output, counts[n]!, async (output) => {
-        opened[n] = { quarantine, output };
-        await openAll(n + 1);
-      }),
-    );
-  };
-  const fanOut = async (): Promise<void> => {
-    const pairers = new Map<number, ReturnType<PairStage['pairer']>>();
+  const targets = exports.flatMap(({ targets: t }) => [t.output, t.quarantine]);
+  const all = new StageCounts(); // digests of every output, handed to each export's counts below
+  await withOutputs(targets, all, async ({ writables, stopped }) => {
+    const pairers = new Map<number, { pairer: ReturnType<PairStage['pairer']>; quarantine: QuarantineWriter }>();
     const branches = exports.map(({ stage, flags }, n): FanOutBranch<unknown> => {
-      const { quarantine, output } = opened[n]!;
+      const output = writables[2 * n]!;
+      const quarantine = new QuarantineWriter(writables[2 * n + 1]!, stage.name as StageName, run.recordedAt);
       const context = { ...contextOf({ flags, recordedAt: run.recordedAt }), view: stage.views[0]!, lookup };
       if (stage.kind === 'pairs') {
         const pairer = stage.pairer(context);
-        pairers.set(n, pairer);
+        pairers.set(n, { pairer, quarantine });
         return pairBranch(pairer, quarantine, counts[n] as PairCounts);
       }
       const accept = async (lines: unknown[]): Promise<void> => {
@@ -204,15 +226,17 @@ export async function runFanOut(
       };
       return { ...branchOf(stage.rows(context), quarantine, counts[n]!, stage.sampleMetric), accept };
     });
-    await pipeline(batchesOf(run.inputs, counts[0]!, run), new FanOutStage(branches));
+    await pipeline(batchesOf(run.inputs, counts[0]!, run, stopped), new FanOutStage(branches));
     for (const other of counts.slice(1)) other.inputs.push(...counts[0]!.inputs);
-    for (const [n, pairer] of pairers) {
-      const pairCounts = counts[n] as PairCounts;
-      pairCounts.validRows = pairCounts.out;
-      pairCounts.out = 0;
-      await writePairs(pairer.pairs(), opened[n]!.output, opened[n]!.quarantine, pairCounts);
+    for (const [n, { pairer, quarantine }] of pairers) {
+      startPairing(counts[n] as PairCounts);
+      await writePairs(pairer.pairs(), writables[2 * n]!, quarantine, counts[n] as PairCounts);
     }
-  };
-  await openAll(0);
+  });
+  // Each export's receipt lists its own two outputs.
+  exports.forEach(({ targets: t }, n) => {
+    const mine = new Set([t.output, t.quarantine].map((target) => ('display' in target ? target.display : undefined)));
+    counts[n]!.outputs.push(...all.outputs.filter((digest) => mine.has(digest.path)));
+  });
   return counts;
 }

@@ -1,28 +1,33 @@
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { ioError } from '../errors.js';
+import { recoverCommits, trackTemp, untrackTemp, type CommitEntry } from './commit.js';
+import { ensureFolder } from './folders.js';
 import { removeAbandonedTemps, tempPathBeside } from './temp-path.js';
 
 /**
- * A whole output folder rebuilt atomically (SPEC §4): files are written under a hidden temp folder
- * beside it; `commit` swaps it into place with renames, so readers see the old tree or the new one.
+ * A whole output folder rebuilt atomically: files are written under a hidden temp folder beside it;
+ * its commit entry swaps it into place (old tree retired, new one renamed in, old one removed), and
+ * the commit journal makes that swap finish even if a kill lands between the two renames.
  */
 export class AtomicTree {
   private constructor(
     readonly finalPath: string,
     readonly tempPath: string,
-    private readonly display: string,
   ) {}
 
-  static async create(finalPath: string, display: string): Promise<AtomicTree> {
+  static async create(finalPath: string, label: string): Promise<AtomicTree> {
     const tempPath = tempPathBeside(finalPath);
     try {
-      await removeAbandonedTemps(finalPath); // a full copy of the tree each
-      await mkdir(tempPath, { recursive: true });
+      await ensureFolder(path.dirname(finalPath));
+      await recoverCommits(path.dirname(finalPath)); // a swap a kill cut short is finished first
+      await removeAbandonedTemps(finalPath);
+      await ensureFolder(tempPath);
     } catch (cause) {
-      throw ioError(display, cause);
+      throw ioError(label, cause);
     }
-    return new AtomicTree(finalPath, tempPath, display);
+    trackTemp(tempPath);
+    return new AtomicTree(finalPath, tempPath);
   }
 
   /** The temp location of a file at `relative` inside the tree. */
@@ -30,30 +35,12 @@ export class AtomicTree {
     return path.join(this.tempPath, relative);
   }
 
-  async commit(): Promise<void> {
-    const retired = `${this.tempPath}.old`;
-    let hasRetired = false;
-    try {
-      await rename(this.finalPath, retired).then(
-        () => {
-          hasRetired = true;
-        },
-        (error: NodeJS.ErrnoException) => {
-          if (error.code !== 'ENOENT') throw error; // first build: nothing to retire
-        },
-      );
-      await rename(this.tempPath, this.finalPath);
-    } catch (cause) {
-      // Best effort: put the old tree back rather than leave none; the error to report is the first one.
-      if (hasRetired) await rename(retired, this.finalPath).catch(() => undefined);
-      throw ioError(this.display, cause);
-    }
-    await rm(retired, { recursive: true, force: true }).catch((cause: unknown) => {
-      throw ioError(this.display, cause);
-    });
+  entry(): CommitEntry {
+    return { kind: 'tree', temp: this.tempPath, final: this.finalPath, retired: `${this.tempPath}.old` };
   }
 
   async abort(): Promise<void> {
     await rm(this.tempPath, { recursive: true, force: true });
+    untrackTemp(this.tempPath);
   }
 }

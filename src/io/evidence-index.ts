@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { readFile, rename, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { open, TransactionFlags, type Database } from 'lmdb';
@@ -11,6 +11,7 @@ import { validators } from '../schemas/validators.js';
 import { openLines } from './line-source.js';
 import { displayPath } from './paths.js';
 import { walkInputFiles, type InputFile } from './walk.js';
+import { ensureFolder } from './folders.js';
 
 export interface IndexReport {
   indexPath: string;
@@ -292,11 +293,11 @@ async function writeManifest(manifestPath: string, manifest: Manifest): Promise<
 async function indexLocation(evidenceRoot: string, isFolder: boolean): Promise<string> {
   const beside = isFolder ? path.join(evidenceRoot, INDEX_DIR_NAME) : path.join(path.dirname(evidenceRoot), `.${path.basename(evidenceRoot)}${INDEX_DIR_NAME}`);
   try {
-    await mkdir(beside, { recursive: true });
+    await ensureFolder(beside);
     return beside;
   } catch {
     const fallback = path.join(os.tmpdir(), 'distill-stream-index', sha256Hex(evidenceRoot).slice(0, 16));
-    await mkdir(fallback, { recursive: true });
+    await ensureFolder(fallback);
     return fallback;
   }
 }

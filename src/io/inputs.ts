@@ -22,6 +22,16 @@ export async function* resolveInputs(inputs: readonly string[], root: string): A
   }
 }
 
+/** The bytes the inputs hold (files walked, stats only), or undefined when stdin is one of them. */
+export async function inputBytes(inputs: readonly string[]): Promise<number | undefined> {
+  let total = 0;
+  for (const input of inputs) {
+    if (input === STDIN_PATH) return undefined;
+    for await (const file of walkInputFiles(input)) total += file.size;
+  }
+  return total;
+}
+
 /** One already-resolved input as an input list. */
 export async function* singleInput(source: InputSource): AsyncGenerator<InputSource> {
   yield source;

@@ -1,12 +1,12 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { ioError } from '../errors.js';
 import type { FileDigest } from '../receipts.js';
 import { drained } from './drain.js';
+import { ensureFolder } from './folders.js';
 
 /** A line and the file of the tree it belongs in (collect: `YYYY/MM/DD/<source>.jsonl`). */
 export interface PartitionedLine {
@@ -95,7 +95,7 @@ export class PartitionWriter extends Writable {
     }
     await state.closed;
     const file = path.join(this.folder, partition);
-    await mkdir(path.dirname(file), { recursive: true }).catch((cause: unknown) => {
+    await ensureFolder(path.dirname(file)).catch((cause: unknown) => {
       throw ioError(this.displayOf(partition), cause);
     });
     const stream = createWriteStream(file, { flags: 'a', highWaterMark: 1 << 16 });

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { readdir, rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 
 /** `.<name>.<pid>.<8 hex>.tmp`, and `.old` once it holds a retired tree: the temp names made here. */
@@ -11,7 +11,7 @@ export function tempPathBeside(finalPath: string): string {
 }
 
 /** Whether a process with this id runs (EPERM: it does, as another user). */
-function isRunning(pid: number): boolean {
+export function isRunning(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -20,19 +20,33 @@ function isRunning(pid: number): boolean {
   }
 }
 
-/**
- * Removes temp files and trees beside `finalPath` left by killed runs, judged by the process id in
- * their name: a running process, this one included, may still be writing its own.
- */
-export async function removeAbandonedTemps(finalPath: string): Promise<void> {
-  const folder = path.dirname(finalPath);
-  const names = await readdir(folder).catch((error: NodeJS.ErrnoException) => {
+const listFolder = (folder: string): Promise<string[]> =>
+  readdir(folder).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') return [];
     throw error;
   });
-  for (const name of names) {
+
+/**
+ * Removes temp files and trees beside `finalPath` left by killed runs, judged by the process id in
+ * their name: a running process, this one included, may still be writing its own. Run after
+ * `recoverCommits` on the same folder, so a temp that a commit journal still needs is never removed.
+ */
+export async function removeAbandonedTemps(finalPath: string): Promise<void> {
+  const folder = path.dirname(finalPath);
+  for (const name of await listFolder(folder)) {
     const match = TEMP_NAME.exec(name);
     if (match === null || match[1] !== path.basename(finalPath) || isRunning(Number(match[2]))) continue;
     await rm(path.join(folder, name), { recursive: true, force: true });
   }
 }
+
+/** Reads a small JSON file a killed process left (a commit journal); undefined when it is gone or cut short. */
+export async function readLeftover(file: string): Promise<unknown> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8'));
+  } catch {
+    return undefined; // a journal is written whole (temp + rename) before it counts: a damaged one never began a commit
+  }
+}
+
+export { listFolder };

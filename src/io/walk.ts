@@ -8,6 +8,7 @@ export interface InputFile {
   size: number;
   mtimeMs: number;
   ino: number;
+  dev: number;
 }
 
 const TAKEN_EXTENSIONS = ['.jsonl', '.jsonl.gz'];
@@ -25,7 +26,7 @@ export async function* walkInputFiles(target: string): AsyncGenerator<InputFile>
     throw ioError(target, cause);
   });
   if (!info.isDirectory()) {
-    yield { absolute, size: info.size, mtimeMs: info.mtimeMs, ino: info.ino };
+    yield { absolute, size: info.size, mtimeMs: info.mtimeMs, ino: info.ino, dev: info.dev };
     return;
   }
   yield* walkFolder(absolute, new Set());
@@ -44,7 +45,7 @@ async function* walkFolder(folder: string, ancestors: Set<string>): AsyncGenerat
     if (info === undefined) continue;
     if (info.isDirectory()) yield* walkFolder(child, ancestors);
     else if (info.isFile() && isJsonlName(name)) {
-      yield { absolute: child, size: info.size, mtimeMs: info.mtimeMs, ino: info.ino };
+      yield { absolute: child, size: info.size, mtimeMs: info.mtimeMs, ino: info.ino, dev: info.dev };
     }
   }
   ancestors.delete(real);

@@ -1,8 +1,9 @@
-import { appendFile, mkdir, open, type FileHandle } from 'node:fs/promises';
+import { appendFile, open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { DistillError, ioError } from '../errors.js';
 import { describeErrors, validators } from '../schemas/validators.js';
 import type { BaselineEntry, MetricFlag, RunSummary } from '../receipts.js';
+import { ensureFolder } from '../io/folders.js';
 
 const byString = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
@@ -99,7 +100,7 @@ async function lastLine(file: string): Promise<string | undefined> {
 export async function appendBaseline(file: string, entry: BaselineEntry): Promise<void> {
   const line = `${JSON.stringify({ run_id: entry.run_id, recorded_at: entry.recorded_at, metrics: entry.metrics })}\n`;
   try {
-    await mkdir(path.dirname(file), { recursive: true });
+    await ensureFolder(path.dirname(file));
     await appendFile(file, line);
   } catch (error) {
     throw ioError(file, error);

@@ -1,0 +1,122 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, renameSync, rmSync } from 'node:fs';
+import { open, rename, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { isRunning, listFolder, readLeftover } from './temp-path.js';
+
+/** One step of a commit: a finished file put in place, or a rebuilt tree swapped in. */
+export type CommitEntry = { kind: 'file'; temp: string; final: string } | { kind: 'tree'; temp: string; final: string; retired: string };
+
+interface Journal {
+  entries: CommitEntry[];
+  /** Every copy of this journal (one per folder the commit touches). */
+  copies: string[];
+}
+
+const JOURNAL_NAME = /^\.distill-commit\.(\d+)\.[0-9a-f]{8}\.json$/;
+
+/** Temps this process is writing, and journals it is carrying out: what a signal must clean up or finish. */
+const liveTemps = new Set<string>();
+const liveJournals = new Set<Journal>();
+
+export const trackTemp = (temp: string): void => void liveTemps.add(temp);
+export const untrackTemp = (temp: string): void => void liveTemps.delete(temp);
+
+const exists = (file: string): Promise<boolean> => stat(file).then(() => true, () => false);
+const ignoreMissing = (error: NodeJS.ErrnoException): void => {
+  if (error.code !== 'ENOENT') throw error; // another process finished this step first
+};
+
+/** Carries out one entry; idempotent, so a journal can be rolled forward from any point. */
+async function apply(entry: CommitEntry): Promise<void> {
+  if (entry.kind === 'file') {
+    if (await exists(entry.temp)) await rename(entry.temp, entry.final).catch(ignoreMissing);
+    return;
+  }
+  if (await exists(entry.temp)) {
+    if ((await exists(entry.final)) && !(await exists(entry.retired))) await rename(entry.final, entry.retired).catch(ignoreMissing);
+    await rename(entry.temp, entry.final).catch(ignoreMissing);
+  }
+  await rm(entry.retired, { recursive: true, force: true });
+}
+
+function applySync(entry: CommitEntry): void {
+  if (entry.kind === 'file') {
+    if (existsSync(entry.temp)) renameSync(entry.temp, entry.final);
+    return;
+  }
+  if (existsSync(entry.temp)) {
+    if (existsSync(entry.final) && !existsSync(entry.retired)) renameSync(entry.final, entry.retired);
+    renameSync(entry.temp, entry.final);
+  }
+  rmSync(entry.retired, { recursive: true, force: true });
+}
+
+/** Writes a small file whole and durably: temp, fsync, rename. */
+async function writeDurably(file: string, text: string): Promise<void> {
+  const temp = `${file}.tmp`;
+  const handle = await open(temp, 'wx');
+  try {
+    await handle.writeFile(text);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await rename(temp, file);
+}
+
+/**
+ * Puts several finished outputs in place as one: the renames are listed in a journal, written whole
+ * beside every output first, so a kill at any point leaves either none of them committed (no
+ * journal yet) or a journal that the next run writing there — or a signal handler of this one —
+ * carries out to the end. One plain file needs no journal: its rename is atomic.
+ */
+export async function commitTogether(entries: readonly CommitEntry[]): Promise<void> {
+  if (entries.length === 1 && entries[0]!.kind === 'file') {
+    await rename(entries[0]!.temp, entries[0]!.final);
+    untrackTemp(entries[0]!.temp);
+    return;
+  }
+  const name = `.distill-commit.${process.pid}.${randomBytes(4).toString('hex')}.json`;
+  const folders = [...new Set(entries.map((entry) => path.dirname(entry.final)))];
+  const journal: Journal = { entries: [...entries], copies: folders.map((folder) => path.join(folder, name)) };
+  for (const copy of journal.copies) await writeDurably(copy, JSON.stringify(journal));
+  liveJournals.add(journal);
+  for (const entry of entries) untrackTemp(entry.temp);
+  for (const entry of entries) await apply(entry);
+  for (const copy of journal.copies) await rm(copy, { force: true });
+  liveJournals.delete(journal);
+}
+
+/** Finishes the commits that killed processes left half done in `folder` (their journals say what remains). */
+export async function recoverCommits(folder: string): Promise<void> {
+  for (const name of await listFolder(folder)) {
+    const match = JOURNAL_NAME.exec(name);
+    if (match === null || isRunning(Number(match[1]))) continue;
+    const journal = (await readLeftover(path.join(folder, name))) as Journal | undefined;
+    if (journal !== undefined) {
+      for (const entry of journal.entries) await apply(entry);
+      for (const copy of journal.copies) await rm(copy, { force: true });
+    }
+    await rm(path.join(folder, name), { force: true });
+  }
+}
+
+const SIGNALS: Readonly<Record<string, number>> = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 };
+
+/**
+ * On SIGINT, SIGTERM and SIGHUP: finish any commit under way (its journal is written, so it must
+ * complete), remove every temp this process was writing, and exit 128 + the signal's number.
+ */
+export function cleanUpOnSignals(): void {
+  for (const [signal, number] of Object.entries(SIGNALS)) {
+    process.once(signal, () => {
+      for (const journal of liveJournals) {
+        for (const entry of journal.entries) applySync(entry);
+        for (const copy of journal.copies) rmSync(copy, { force: true });
+      }
+      for (const temp of liveTemps) rmSync(temp, { recursive: true, force: true });
+      process.exit(128 + number);
+    });
+  }
+}

@@ -1,0 +1,28 @@
+import { mkdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+
+/**
+ * `mkdir -p` one level at a time. Node 20's `mkdir(…, { recursive: true })` never settles under
+ * /proc or /dev/fd (it retries ENOENT forever at 100% CPU), so the missing folders are found from
+ * the nearest one that exists and made one by one; any failure is thrown as the system gave it.
+ */
+export async function ensureFolder(folder: string): Promise<void> {
+  const missing: string[] = [];
+  for (let current = path.resolve(folder); ; current = path.dirname(current)) {
+    const info = await stat(current).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return undefined;
+      throw error;
+    });
+    if (info !== undefined) {
+      if (!info.isDirectory()) throw Object.assign(new Error(`${current} is not a folder`), { code: 'ENOTDIR' });
+      break;
+    }
+    missing.push(current);
+    if (path.dirname(current) === current) break;
+  }
+  for (const next of missing.reverse()) {
+    await mkdir(next).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EEXIST') throw error; // made meanwhile by another process: fine
+    });
+  }
+}
