@@ -33,3 +33,8 @@ export { LAYOUT } from './layout.js';
 export { runRag, runSft, type ExportRun, type ExportResult } from '../pipelines/export.js';
 export { runCollect, runCollectFilter } from '../pipelines/collect.js';
 export { runScore, runScoreFilter } from '../pipelines/score.js';
+export { escapeHtml } from './report/page/html.js';
+export { renderReportHtml } from './report/page/render.js';
+export { loadReportData, BASELINE_HISTORY_LIMIT, QUARANTINE_EXAMPLES_PER_REASON, type LoadReportOptions, type RunSelector } from './report/page/load.js';
+export { writeRunReport, REPORT_FILE, type WriteReportOptions, type WrittenReport } from './report/page/write.js';
+export type { ReportData, ShardReport, QuarantineSample, QuarantineExample, BaselineHistory } from './report/page/types.js';
