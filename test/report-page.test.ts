@@ -122,7 +122,7 @@ describe('report page: real runs', () => {
     assert.ok(page.includes(`evidence_text_length: this run against the prior, PSI ${evidence.psi.toFixed(4)} (${evidence.verdict})`));
     assert.ok(page.includes('recomputed from the two runs’ samples: <span class="ok">the same</span>'));
     assert.ok(data.drift.metrics.some((m) => m.flag === 'warn'));
-    assert.match(page, /<tr class="warn"><td><code>[^<]+<\/code><\/td>.*?<span class="flag-warn">warn<\/span>/);
+    assert.match(page, /<tr class="metric-warn"><td><code>[^<]+<\/code><\/td>.*?<span class="flag-warn">warn<\/span>/);
     assert.match(page, /Forbidden categories in the SFT output: <strong class="ok">0<\/strong> \(rejected: 0, needs_human_review: 0\)/);
     assertInertPage(page);
   });

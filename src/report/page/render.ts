@@ -56,7 +56,7 @@ table{border-collapse:collapse;margin:.5rem 0 1rem;font-size:.9rem}th,td{border:
 th{background:#f2f2f2}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .verdict{padding:.8rem 1rem;border-radius:6px;border:2px solid}.passed{background:#e8f5e9;border-color:#2f7d32}.failed{background:#ffebee;border-color:#c62828}
 .verdict dl{display:grid;grid-template-columns:max-content 1fr;gap:.1rem 1rem;margin:.6rem 0 0}.verdict dt{font-weight:600}.verdict dd{margin:0}
-tr.warn td,tr.missing td{background:#fff3e0}.flag-warn,.flag-alert{font-weight:700;color:#b71c1c}
+tr.metric-warn td,tr.shard-missing td{background:#fff3e0}.flag-warn,.flag-alert{font-weight:700;color:#b71c1c}
 .note{color:#555;font-size:.9rem}.ok{color:#2f7d32;font-weight:700}.bad{color:#b71c1c;font-weight:700}
 figure{margin:.5rem 0}figcaption{font-size:.85rem;color:#555}svg.chart{max-width:100%;height:auto}
 nav ol{display:flex;flex-wrap:wrap;gap:.2rem 1.4rem;list-style:none;padding:0;font-size:.9rem}
@@ -211,7 +211,8 @@ function firewallProof(data: ReportData): SafeHtml {
   const { validation } = receipt;
   return html`<h3>SFT firewall</h3>
 <p>Forbidden categories in the SFT output: <strong class="${total === 0 ? 'ok' : 'bad'}">${count(total)}</strong> (${found.map(([category, n], i) => html`${i > 0 ? ', ' : ''}${category}: ${count(n)}`)}), counted from the ${count(receipt.record_counts.out)} rows written.</p>
-<p>Re-checked by export-sft’s validation, which fails the run when a written row holds a forbidden quality_score: <strong class="${validation.passed ? 'ok' : 'bad'}">${validation.passed ? 'passed' : 'failed'}</strong>${validation.errors.length > 0 ? html`<ul>${validation.errors.map((e) => html`<li>${e}</li>`)}</ul>` : html``}</p>`;
+<p>Re-checked by export-sft’s validation, which fails the run when a written row holds a forbidden quality_score: <strong class="${validation.passed ? 'ok' : 'bad'}">${validation.passed ? 'passed' : 'failed'}</strong></p>
+${validation.errors.length > 0 ? html`<ul>${validation.errors.map((e) => html`<li>${e}</li>`)}</ul>` : html``}`;
 }
 
 async function categorySection(data: ReportData): Promise<SafeHtml> {
@@ -315,7 +316,7 @@ function driftSection(data: ReportData): SafeHtml {
   const { drift } = data;
   const rows = drift.metrics.map(
     (m) =>
-      html`<tr class="${m.flag}"><td><code>${m.metric}</code></td><td class="n">${m.prior === null ? '-' : count(m.prior)}</td><td class="n">${count(m.current)}</td><td class="n">${m.pct_change === null ? '-' : signedPercent(m.pct_change)}</td><td>${m.flag === 'warn' ? html`<span class="flag-warn">warn</span>` : m.flag}</td></tr>`,
+      html`<tr class="metric-${m.flag}"><td><code>${m.metric}</code></td><td class="n">${m.prior === null ? '-' : count(m.prior)}</td><td class="n">${count(m.current)}</td><td class="n">${m.pct_change === null ? '-' : signedPercent(m.pct_change)}</td><td>${m.flag === 'warn' ? html`<span class="flag-warn">warn</span>` : m.flag}</td></tr>`,
   );
   const warned = drift.metrics.filter((m) => m.flag === 'warn').length;
   return html`<section id="drift"><h2>Count drift</h2>
@@ -366,7 +367,7 @@ function shardSection(shards: readonly ShardReport[]): SafeHtml {
   const missing = shards.filter((s) => s.status === 'missing').length;
   const rows = shards.map(
     (s) =>
-      html`<tr class="${s.status}"><td class="n">${s.shard}</td><td>${s.status === 'missing' ? html`<span class="bad">missing</span>` : 'done'}</td><td class="n">${count(s.rows_in)}</td><td class="n">${count(s.rows_out)}</td><td>${s.outputs.length === 0 ? '-' : html`<ul>${s.outputs.map((o) => html`<li><code>${o.path}</code> ${count(o.bytes)} bytes <span class="hash">${o.sha256}</span></li>`)}</ul>`}</td></tr>`,
+      html`<tr class="shard-${s.status}"><td class="n">${s.shard}</td><td>${s.status === 'missing' ? html`<span class="bad">missing</span>` : 'done'}</td><td class="n">${count(s.rows_in)}</td><td class="n">${count(s.rows_out)}</td><td>${s.outputs.length === 0 ? '-' : html`<ul>${s.outputs.map((o) => html`<li><code>${o.path}</code> ${count(o.bytes)} bytes <span class="hash">${o.sha256}</span></li>`)}</ul>`}</td></tr>`,
   );
   return html`<section id="shards"><h2>Shards</h2>
 <p>${count(shards.length)} shard(s), ${missing === 0 ? 'all done' : html`<span class="bad">${count(missing)} missing</span>`}.</p>
