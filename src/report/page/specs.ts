@@ -61,7 +61,7 @@ export function reasonsSpec(stages: readonly RunStage[], bars: readonly ReasonBa
     data: { values: bars.map((b) => ({ ...b })) },
     mark: { type: 'bar' },
     encoding: {
-      y: { field: 'label', type: 'nominal', sort: null, title: null, axis: { labelLimit: 320 } },
+      y: { field: 'label', type: 'nominal', sort: null, title: null, axis: { labelLimit: 420 } },
       x: { field: 'rows', type: 'quantitative', title: 'quarantined rows' },
       color: { field: 'stage', type: 'nominal', scale: { domain: present, range: present.map((stage) => STAGE_COLORS[stages.indexOf(stage)]!) } },
     },
