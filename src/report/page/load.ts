@@ -51,11 +51,7 @@ const QUARANTINE_STAGE: Record<RunStage, StageName> = {
 };
 
 /** A run id names a folder under reports/distillation: one path segment, nothing that climbs out. */
-function checkRunId(runId: string): void {
-  if (runId === '' || runId === '.' || runId === '..' || /[/\\\0]/.test(runId)) {
-    throw usageError(`--run-id ${JSON.stringify(runId)} cannot name a run folder (it must be one path segment)`);
-  }
-}
+const isRunFolderName = (runId: string): boolean => runId !== '' && runId !== '.' && runId !== '..' && !/[/\\\0]/.test(runId);
 
 async function findRun(root: string, selector: RunSelector): Promise<{ dir: string; summary: RunSummary }> {
   const reports = path.join(root, LAYOUT.reports);
@@ -64,7 +60,7 @@ async function findRun(root: string, selector: RunSelector): Promise<{ dir: stri
     if (run === undefined) throw ioError(reports, new Error('no run has finished yet'));
     return run;
   }
-  checkRunId(selector.runId);
+  if (!isRunFolderName(selector.runId)) throw usageError(`--run-id ${JSON.stringify(selector.runId)} cannot name a run folder (it must be one path segment)`);
   const dir = path.join(reports, selector.runId);
   const file = path.join(dir, 'summary.json');
   const summary = await readReport(file, validators().runSummary);
@@ -89,7 +85,7 @@ async function readReceipts(dir: string, summary: RunSummary): Promise<StageRece
 
 /** The run drift.json names as its prior, with the receipts it still has; undefined when it is gone. */
 async function readPrior(root: string, priorRunId: string | null): Promise<RunReports | undefined> {
-  if (priorRunId === null || priorRunId === '' || priorRunId === '.' || priorRunId === '..' || /[/\\\0]/.test(priorRunId)) return undefined;
+  if (priorRunId === null || !isRunFolderName(priorRunId)) return undefined;
   const dir = path.join(root, LAYOUT.reports, priorRunId);
   const { runSummary, stageReceipt } = validators();
   const summary = await readReport(path.join(dir, 'summary.json'), runSummary);
