@@ -23,9 +23,9 @@ export const QUARANTINE_EXAMPLES_PER_REASON = 5;
 /** Baseline entries kept for the history: a bounded window however long the file grows. */
 export const BASELINE_HISTORY_LIMIT = 200;
 /** Code points kept of an example's source record (as JSON) and of each of its errors. */
-export const RECORD_START_CHARS = 300;
-export const ERROR_CHARS = 300;
-export const ERRORS_PER_EXAMPLE = 5;
+const RECORD_START_CHARS = 300;
+const ERROR_CHARS = 300;
+const ERRORS_PER_EXAMPLE = 5;
 /** Problem lines of the baselines file listed on the page (all are counted). */
 const LISTED_PROBLEMS = 5;
 /** A baseline entry is a few hundred bytes; a longer line is a damaged one, and is never buffered past this. */

@@ -29,9 +29,9 @@ import {
 import type { QuarantineSample, ReportData, ShardReport } from './types.js';
 
 /** Receipts list every file a stage read and wrote; past this many of each the page says how many more the receipt has. */
-export const MAX_LISTED_FILES = 100;
+const MAX_LISTED_FILES = 100;
 /** The counts drawn in the baseline history (the table shows the same columns). */
-export const HISTORY_METRICS = ['total.in', 'total.out', 'total.quarantined', 'dataset.sft', 'dataset.rag', 'dataset.preference'];
+const HISTORY_METRICS = ['total.in', 'total.out', 'total.quarantined', 'dataset.sft', 'dataset.rag', 'dataset.preference'];
 
 const byString = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
