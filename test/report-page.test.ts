@@ -193,6 +193,30 @@ describe('report page: real runs', () => {
     assert.ok(page.includes(`<title>${escaped}: this run (no prior sample to compare)</title>`));
   });
 
+  test('degenerate runs still render: all-equal samples, a single value, empty samples, no rows, no stage at all', async () => {
+    const data = await loadReportData({ root, runId: 'second' });
+    const withSamples = (receipts: ReportData['receipts'], values: (v: number[]) => number[]): ReportData['receipts'] =>
+      receipts.map((r) => ({ ...r, samples: Object.fromEntries(Object.entries(r.samples).map(([metric, v]) => [metric, values(v)])) }));
+    const cases: Record<string, ReportData> = {
+      allEqual: { ...data, receipts: withSamples(data.receipts, (v) => v.map(() => 7)), prior: { ...data.prior!, receipts: withSamples(data.prior!.receipts, (v) => v.map(() => 7)) } },
+      single: { ...data, receipts: withSamples(data.receipts, () => [3]), prior: undefined },
+      empty: { ...data, receipts: withSamples(data.receipts, () => []) },
+      noRows: {
+        ...data,
+        receipts: data.receipts.map((r) => ({ ...r, record_counts: { in: 0, out: 0, quarantined: 0, by_reason: {}, by_category: {} }, samples: {} })),
+        quarantine: [],
+        baselines: { ...data.baselines, entries: [] },
+      },
+      noStage: { ...data, receipts: [], quarantine: [], tool_version: null },
+    };
+    for (const [name, degenerate] of Object.entries(cases)) {
+      const page = await renderReportHtml(degenerate);
+      assertInertPage(page);
+      assert.ok(page.includes('<section id="receipts">'), name);
+    }
+    assert.match(await renderReportHtml(cases['noRows']!), /No stage read any rows: nothing to chart\./);
+  });
+
   test('a page stays under 1 MB: the fixture run, and a big run with every reason, 1,000 files per receipt and full samples', async () => {
     const data = await loadReportData({ root, runId: 'second' });
     const fixture = Buffer.byteLength(await renderReportHtml(data));
