@@ -5,12 +5,13 @@ import path from 'node:path';
 import { StageCounts } from '../src/engine/counts.js';
 import type { StageDefinition } from '../src/engine/stage.js';
 import { validateStage } from '../src/engine/validate.js';
-import { DistillError, ioError } from '../src/errors.js';
-import { LAYOUT } from '../src/layout.js';
+import { DistillError, ioError, usageError } from '../src/errors.js';
+import { isRunId, LAYOUT, RUN_ID_RULE } from '../src/layout.js';
 import type { DriftReport, RunSummary, StageReceipt, StageValidation } from '../src/receipts.js';
 import { appendBaseline, baselineMetrics, baselineTable, readLastBaseline } from '../src/report/baselines.js';
 import { DEFAULT_DRIFT_THRESHOLD, driftReport, findPriorRun } from '../src/report/drift.js';
 import { runHash } from '../src/report/hashes.js';
+import { writeRunReport } from '../src/report/page/write.js';
 import { buildReceipt } from '../src/report/receipt.js';
 import { validators } from '../src/schemas/validators.js';
 import { EXPORT_STAGES, STAGES } from '../src/stages/registry.js';
@@ -89,6 +90,7 @@ async function writeReport(file: string, value: unknown, validate: (value: unkno
  * unless continueOnFailure.
  */
 export async function runAll(options: RunAllOptions): Promise<RunAllResult> {
+  if (!isRunId(options.runId)) throw usageError(`--run-id ${JSON.stringify(options.runId)} is not a run id (${RUN_ID_RULE})`);
   const runStarted = new Date();
   const threshold = options.driftThreshold ?? DEFAULT_DRIFT_THRESHOLD;
   const baselinesFile = path.join(options.root, LAYOUT.kb, BASELINES_FILE);
@@ -136,6 +138,7 @@ export async function runAll(options: RunAllOptions): Promise<RunAllResult> {
   await writeReport(path.join(reportDir, 'drift.json'), drift, driftSchema, () => JSON.stringify(driftSchema.errors));
   const metrics = baselineMetrics(summary);
   await appendBaseline(baselinesFile, { run_id: summary.run_id, recorded_at: summary.recorded_at, metrics });
+  await writeRunReport({ root: options.root, runId: options.runId }); // after the baseline: the page shows this run's entry
   return { summary, drift, baselineTable: baselineTable(priorBaseline?.metrics, metrics, threshold), stages: records, reportDir };
 }
 

@@ -55,3 +55,8 @@ export { runAll, type RunAllOptions, type RunAllResult } from '../pipelines/run-
 export { readRunSummary, checkHealth, type HealthCheck } from '../pipelines/inspect.js';
 export { buildIndex, withEvidence } from '../pipelines/evidence.js';
 export { main } from './cli/main.js';
+export { escapeHtml } from './report/page/html.js';
+export { renderReportHtml } from './report/page/render.js';
+export { loadReportData, BASELINE_HISTORY_LIMIT, QUARANTINE_EXAMPLES_PER_REASON, type LoadReportOptions, type RunSelector } from './report/page/load.js';
+export { writeRunReport, REPORT_FILE, type WriteReportOptions, type WrittenReport } from './report/page/write.js';
+export type { ReportData, ShardReport, QuarantineSample, QuarantineExample, BaselineHistory } from './report/page/types.js';

@@ -16,3 +16,12 @@ export const LAYOUT = {
 export const quarantineFile = (stage: StageName): string => `exports/quarantine/${stage}.jsonl`;
 
 export const quarantinePath = (root: string, stage: StageName): string => path.join(root, quarantineFile(stage));
+
+/**
+ * A run id names one folder under reports/distillation: one path segment that cannot climb out or
+ * hide — no `/` or backslash, no control character, not starting with `.`, 1 to 200 characters.
+ */
+export const isRunId = (runId: string): boolean => runId.length >= 1 && runId.length <= 200 && !runId.startsWith('.') && !/[/\\\u0000-\u001f\u007f]/.test(runId);
+
+/** How a bad run id is explained. */
+export const RUN_ID_RULE = 'one folder name: no / or \\, no control characters, not starting with a dot, at most 200 characters';

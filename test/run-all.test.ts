@@ -33,7 +33,7 @@ describe('run-all', () => {
       const result = await runAll(root, 'run-a');
       assert.equal(result.code, 0, result.stderr);
       const names = (await readdir(path.join(root, 'reports/distillation/run-a'))).sort();
-      assert.deepEqual(names, [...STAGES.map((s) => `${s}.json`), 'drift.json', 'summary.json', 'summary.md'].sort());
+      assert.deepEqual(names, [...STAGES.map((s) => `${s}.json`), 'drift.json', 'report.html', 'summary.json', 'summary.md'].sort());
       const { stageReceipt, runSummary, driftReport } = validators();
       for (const stage of STAGES) {
         const receipt = await report<StageReceipt>(root, 'run-a', `${stage}.json`);

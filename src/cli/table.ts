@@ -1,7 +1,7 @@
 import { EXPORT_STAGES, STAGES } from '../stages/registry.js';
 import type { Command } from './command.js';
 import { exportAllCommand } from './commands/export-all.js';
-import { healthCommand, indexCommand, readCommand } from './commands/inspect.js';
+import { healthCommand, indexCommand, readCommand, reportCommand } from './commands/inspect.js';
 import { runAllCommand } from './commands/run-all.js';
 import { stageCommand } from './commands/stage.js';
 
@@ -12,6 +12,7 @@ export const COMMANDS: readonly Command[] = [
   ...STAGES.filter((stage) => !EXPORT_STAGES.includes(stage as never)).map(stageCommand),
   runAllCommand,
   readCommand,
+  reportCommand,
   healthCommand,
   indexCommand,
 ];

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { checkHealth, readRunSummary } from '../../../pipelines/inspect.js';
 import { buildIndex } from '../../../pipelines/evidence.js';
+import { writeRunReport } from '../../report/page/write.js';
 import { EXIT_CODE, usageError } from '../../errors.js';
 import { DEFAULT_MAX_LINE_BYTES } from '../../io/line-splitter.js';
 import { LAYOUT } from '../../layout.js';
@@ -66,6 +67,40 @@ export const indexCommand: Command = {
     });
     if (args.values['json'] === true) terminal.line(JSON.stringify(report));
     else printIndexLine(terminal, false, report);
+    return 0;
+  },
+};
+
+export const reportCommand: Command = {
+  name: 'report',
+  group: 'Runs',
+  summary: 'write a run\'s report: one self-contained HTML page',
+  operands: '',
+  description: [
+    'Writes report.html for a run under <root>/reports/distillation (run-all writes it too): the verdict,',
+    'the funnel, quarantine by reason with examples, category mix and the SFT firewall, text-length',
+    'histograms against the prior run with PSI, count drift and the audit-baseline history. No script, no',
+    'network: it opens from file:// and reads with JavaScript off.',
+  ],
+  options: {
+    ...ROOT,
+    'run-id': option('string', 'ID', 'the run to report'),
+    latest: flag('the run that finished last'),
+    out: option('path', 'FILE', 'where to write the page (default: reports/distillation/<run_id>/report.html)'),
+    ...HELP,
+  },
+  examples: ['distill-stream report --root . --latest', 'distill-stream report --root . --run-id nightly-42 --out /tmp/nightly-42.html'],
+  takesOperands: false,
+  run: async ({ args, cwd, stdout }) => {
+    const runId = args.values['runId'] as string | undefined;
+    if ((runId === undefined) === (args.values['latest'] !== true)) throw usageError('report needs exactly one of --run-id ID and --latest');
+    const out = args.values['out'] as string | undefined;
+    const written = await writeRunReport({
+      root: rootOf(cwd, args.values),
+      ...(runId === undefined ? { latest: true as const } : { runId }),
+      ...(out === undefined ? {} : { out: path.resolve(cwd, out) }),
+    });
+    stdout.write(`${written.file}\n`);
     return 0;
   },
 };
