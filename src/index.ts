@@ -33,3 +33,4 @@ export { LAYOUT } from './layout.js';
 export { runRag, runSft, type ExportRun, type ExportResult } from '../pipelines/export.js';
 export { runCollect, runCollectFilter } from '../pipelines/collect.js';
 export { runScore, runScoreFilter } from '../pipelines/score.js';
+export * from './vectors/index.js';
