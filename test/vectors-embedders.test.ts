@@ -13,10 +13,14 @@ const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 const norm = (v: Float32Array): number => Math.sqrt(v.reduce((sum, x) => sum + x * x, 0));
 
 describe('the hash embedder', () => {
-  test('FNV-1a matches its published test vectors', () => {
-    assert.equal(fnv1a32(utf8('')), 0x811c9dc5);
-    assert.equal(fnv1a32(utf8('a')), 0xe40c292c);
-    assert.equal(fnv1a32(utf8('foobar')), 0xbf9cf968);
+  test('FNV-1a of the UTF-8 bytes: the published test vectors, and any text as TextEncoder encodes it', () => {
+    assert.equal(fnv1a32(''), 0x811c9dc5);
+    assert.equal(fnv1a32('a'), 0xe40c292c);
+    assert.equal(fnv1a32('foobar'), 0xbf9cf968);
+    const reference = (text: string): number => utf8(text).reduce((hash, b) => Math.imul(hash ^ b, 0x01000193) >>> 0, 0x811c9dc5);
+    for (const text of ['sévérité', '修正', 'émoji😀', 'Ω\u0301', 'lone \ud800 high', 'lone \udc00 low', 'end \ud83d', '\u07ff\u0800\uffff']) {
+      assert.equal(fnv1a32(text), reference(text), JSON.stringify(text));
+    }
   });
 
   test('golden vectors for fixed texts', () => {
