@@ -8,7 +8,7 @@ import { vectorsAdd } from '../src/vectors/add.js';
 import { createEmbedder, hashEmbedding, type Embedder } from '../src/vectors/embedders.js';
 import { vectorsInfo, type VectorsInfo } from '../src/vectors/info.js';
 import { vectorsMerge } from '../src/vectors/merge.js';
-import type { VectorsReceipt } from '../src/vectors/receipt.js';
+import { summaryLine, type VectorsReceipt } from '../src/vectors/receipt.js';
 import { vectorsSearch } from '../src/vectors/search.js';
 import { idSetHash, MANIFEST_FILE, VectorIndex } from '../src/vectors/store.js';
 import { removeDir, tempDir } from './helpers.js';
@@ -62,6 +62,7 @@ describe('vectors merge', () => {
     assert.deepEqual(receipt.inputs.map((i) => i.path), ['fresh/distill-vectors.json', 'main/distill-vectors.json']);
     assert.deepEqual(receipt.outputs.map((i) => i.path), ['fresh/distill-vectors.json', 'main/distill-vectors.json']);
     assert.deepEqual([receipt.index.count, receipt.source!.count, receipt.validation.passed], [15, 0, true]);
+    assert.equal(summaryLine(receipt), '[vectors-merge] read=10 inserted=5 skipped=5 count=15 source_count=0 {}\n');
 
     const refill = await writeJsonl(path.join(root, 'refill.jsonl'), samples.slice(15));
     const added = await vectorsAdd({ root, index: 'fresh', inputs: [refill], embedder: hash, recordedAt: RECORDED_AT });
@@ -167,7 +168,7 @@ describe('items without metadata', () => {
     const dimension = 512;
     const bare = ['bare-a', 'bare-b', 'bare-c'].map((id) => ({ id, vector: hashEmbedding(`${id} quiet words`, dimension), text_sha256: '0'.repeat(64), metadata: null }));
     const index = await VectorIndex.create(path.join(root, 'fresh'), 'fresh', { embedder: hash.identity, dimension });
-    await index.upsert(bare);
+    await index.insert(bare);
     await index.commit();
     await index.close();
 

@@ -134,11 +134,12 @@ export async function vectorsAdd(options: VectorsAddOptions): Promise<VectorsAdd
         index?.manifest.dimension,
       );
       index ??= await VectorIndex.create(target.absolute, target.display, { embedder: embedder.identity, dimension: vectors[0]!.length });
-      await index.upsert(fresh.map((p, n) => ({ id: p.id, vector: vectors[n]!, text_sha256: p.textSha, metadata: p.metadata })));
-      for (const p of fresh) {
-        if (stored.has(p.id)) tally.replaced++;
-        else tally.added++;
-      }
+      const items = fresh.map((p, n) => ({ id: p.id, vector: vectors[n]!, text_sha256: p.textSha, metadata: p.metadata }));
+      const replacing = items.filter((item) => stored.has(item.id));
+      await index.insert(items.filter((item) => !stored.has(item.id)));
+      await index.replace(replacing);
+      tally.added += items.length - replacing.length;
+      tally.replaced += replacing.length;
     };
 
     try {

