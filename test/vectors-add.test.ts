@@ -8,7 +8,7 @@ import { combinedHash } from '../src/report/hashes.js';
 import { vectorsAdd } from '../src/vectors/add.js';
 import { createEmbedder } from '../src/vectors/embedders.js';
 import { vectorsInfo } from '../src/vectors/info.js';
-import type { VectorsReceipt } from '../src/vectors/receipt.js';
+import { summaryLine, type VectorsReceipt } from '../src/vectors/receipt.js';
 import { vectorsSearch } from '../src/vectors/search.js';
 import { idSetHash, VectorIndex } from '../src/vectors/store.js';
 import { readText, removeDir, tempDir } from './helpers.js';
@@ -122,6 +122,7 @@ describe('vectors add', () => {
     assert.deepEqual(rows[0]!.source_record, { _raw: '{"truncated": ' });
     assert.equal(result.quarantinePath, 'q/vectors.jsonl');
     assert.deepEqual(result.receipt.validation.warnings, ['quarantined 1 row: line_too_long', 'quarantined 5 rows: schema_violation']);
+    assert.equal(summaryLine(result.receipt), '[vectors-add] read=8 added=2 replaced=0 unchanged=0 quarantined=6 count=2 {line_too_long: 1, schema_violation: 5}\n');
   });
 
   test('the receipt: inputs, outputs and counts hashed, written atomically into the index, identical across reruns but for timing', async () => {

@@ -16,4 +16,4 @@ export {
   type EmbedderOptions,
 } from './embedders.js';
 export { FORMAT, FORMAT_VERSION, MANIFEST_FILE, type IndexManifest } from './store.js';
-export { RECEIPTS_FOLDER, type IndexState, type VectorsReceipt, type VectorsRecordCounts, type VectorsStage } from './receipt.js';
+export { RECEIPTS_FOLDER, summaryLine, type IndexState, type VectorsReceipt, type VectorsRecordCounts, type VectorsStage } from './receipt.js';

@@ -181,3 +181,18 @@ export async function writeReceipt(folder: string, display: string, receipt: Vec
   }
   return shown;
 }
+
+/**
+ * The one-line summary of a run for stderr, like every stage's:
+ * `[vectors-add] read=19 added=19 replaced=0 unchanged=0 quarantined=0 count=19 {}` or
+ * `[vectors-merge] read=10 inserted=5 skipped=5 count=15 source_count=0 {}`.
+ */
+export function summaryLine(receipt: VectorsReceipt): string {
+  const c = receipt.record_counts;
+  const reasons = Object.entries(c.by_reason).map(([reason, n]) => `${reason}: ${n}`).join(', ');
+  const counts =
+    receipt.stage === 'vectors-add'
+      ? `added=${c.added ?? 0} replaced=${c.replaced ?? 0} unchanged=${c.unchanged ?? 0} quarantined=${c.quarantined} count=${receipt.index.count}`
+      : `inserted=${c.out} skipped=${c.skipped ?? 0} count=${receipt.index.count} source_count=${receipt.source?.count ?? 0}`;
+  return `[${receipt.stage}] read=${c.in} ${counts} {${reasons}}\n`;
+}
