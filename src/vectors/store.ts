@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { connect, makeArrowTable, type Connection, type Table } from '@lancedb/lancedb';
+import type { Connection, Table } from '@lancedb/lancedb';
 import { Ajv, type AnySchemaObject, type ValidateFunction } from 'ajv';
 import { DistillError, ioError } from '../errors.js';
 import { removeAbandonedTemps, tempPathBeside } from '../io/temp-path.js';
@@ -12,11 +12,23 @@ import type { FileDigest } from '../stages/stats.js';
 import type { EmbedderIdentity } from './embedders.js';
 import { acquireLock, LOCK_FILE } from './lock.js';
 
+type LanceDb = typeof import('@lancedb/lancedb');
+type Arrow = typeof import('apache-arrow');
+
+let lance: Promise<LanceDb> | undefined;
+let arrow: Arrow | undefined;
+
+/**
+ * LanceDB is loaded by the first index opened (it costs ~0.3 s and 25 MB a process), so importing
+ * distill-stream, or running a command that never touches an index, does not pay for it.
+ */
+const loadLance = (): Promise<LanceDb> => (lance ??= import('@lancedb/lancedb'));
+
 /**
  * apache-arrow as LanceDB (a CommonJS package) loads it: the ESM build would be a second copy of
  * the library, whose classes LanceDB's `instanceof` checks do not recognise.
  */
-const arrow = createRequire(import.meta.url)('apache-arrow') as typeof import('apache-arrow');
+const loadArrow = (): Arrow => (arrow ??= createRequire(import.meta.url)('apache-arrow') as Arrow);
 
 /** The on-disk format this build writes, and the newest it reads. */
 export const FORMAT = 'distill-stream-vectors';
@@ -153,7 +165,7 @@ async function writeManifest(folder: string, manifest: IndexManifest, display: s
 
 /** The table's Arrow schema: metadata columns are nullable, the id, vector and text hash never are. */
 function tableSchema(dimension: number): import('apache-arrow').Schema {
-  const { Field, FixedSizeList, Float32, List, Schema, Utf8 } = arrow;
+  const { Field, FixedSizeList, Float32, List, Schema, Utf8 } = loadArrow();
   return new Schema([
     new Field('id', new Utf8(), false),
     new Field('vector', new FixedSizeList(dimension, new Field('item', new Float32(), true)), false),
@@ -302,7 +314,7 @@ export class VectorIndex {
       if (foreign.length > 0) throw new DistillError('DS_IO', `${display}: not a vector index and not empty (${foreign.slice(0, 3).join(', ')})`, { path: display });
       const db = await (async () => {
         for (const name of LANCEDB_ENTRIES) await rm(path.join(folder, name), { recursive: true, force: true });
-        return connect(folder);
+        return (await loadLance()).connect(folder);
       })().catch((cause: unknown) => {
         throw ioError(display, cause);
       });
@@ -347,7 +359,7 @@ export class VectorIndex {
   async insert(items: readonly VectorItem[]): Promise<void> {
     this.requireWriter();
     if (items.length === 0) return;
-    const data = makeArrowTable(items.map(toRow), { schema: tableSchema(this.current.dimension) });
+    const data = (await loadLance()).makeArrowTable(items.map(toRow), { schema: tableSchema(this.current.dimension) });
     await this.io(() => this.table.add(data));
   }
 
@@ -355,7 +367,7 @@ export class VectorIndex {
   async replace(items: readonly VectorItem[]): Promise<void> {
     this.requireWriter();
     if (items.length === 0) return;
-    const data = makeArrowTable(items.map(toRow), { schema: tableSchema(this.current.dimension) });
+    const data = (await loadLance()).makeArrowTable(items.map(toRow), { schema: tableSchema(this.current.dimension) });
     await this.io(() => this.table.mergeInsert('id').whenMatchedUpdateAll().whenNotMatchedInsertAll().execute(data));
   }
 
@@ -452,7 +464,7 @@ export class VectorIndex {
 async function openTable(folder: string, display: string, manifest: IndexManifest): Promise<{ db: Connection; table: Table }> {
   let db: Connection | undefined;
   try {
-    db = await connect(folder);
+    db = await (await loadLance()).connect(folder);
     const table = await db.openTable(manifest.table);
     try {
       await table.checkout(manifest.table_version);
