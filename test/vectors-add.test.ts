@@ -11,7 +11,7 @@ import { vectorsInfo } from '../src/vectors/info.js';
 import { summaryLine, type VectorsReceipt } from '../src/vectors/receipt.js';
 import { vectorsSearch } from '../src/vectors/search.js';
 import { idSetHash, VectorIndex } from '../src/vectors/store.js';
-import { readText, removeDir, tempDir } from './helpers.js';
+import { fixtureCopy, readText, removeDir, runCli, tempDir } from './helpers.js';
 import { GOLDEN_RAG, goldenSamples, ragSample, RECORDED_AT, runLibrary, writeJsonl } from './vectors-helpers.js';
 
 const hash = createEmbedder({ kind: 'hash' });
@@ -190,6 +190,21 @@ describe('vectors add', () => {
     assert.deepEqual(result.receipt.inputs.map((i) => [i.path, i.bytes]), [['-', stdin.length]]);
     const [row] = (await readText(path.join(root, 'exports', 'quarantine', 'vectors.jsonl'))).trim().split('\n').map((line) => JSON.parse(line) as QuarantineRecord);
     assert.deepEqual(row!.source_provenance, { source_file: '-', line_offset: 19 });
+  });
+
+  test('rag | vectors add: the export streamed straight into an index, then searched', async () => {
+    const archive = await fixtureCopy();
+    try {
+      const rag = await runCli(['rag', '--evidence', path.join(archive, 'data', 'evidence'), '--recorded-at', RECORDED_AT, '--quarantine', path.join(archive, 'q.jsonl'), path.join(archive, 'data', 'scored-runs')]);
+      assert.equal(rag.code, 0, rag.stderr);
+      assert.equal(rag.stdout, await readText(GOLDEN_RAG));
+      const child = await runLibrary('vectorsAdd', { root, index: 'playbooks', inputs: [], embedder: { kind: 'hash' }, recordedAt: RECORDED_AT }, { stdin: Buffer.from(rag.stdout) });
+      assert.equal(child.code, 0, child.stderr);
+      const [hit] = await vectorsSearch({ root, index: 'playbooks', query: 'tests red after applying the patch', k: 1 });
+      assert.equal(hit!.title, 'Applied, tests red.');
+    } finally {
+      await removeDir(archive);
+    }
   });
 
   test('a killed add leaves the index as it was; the next add rolls the uncommitted batches back', async () => {
