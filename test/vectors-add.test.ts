@@ -192,6 +192,15 @@ describe('vectors add', () => {
     assert.deepEqual(row!.source_provenance, { source_file: '-', line_offset: 19 });
   });
 
+  test('empty stdin makes an empty index (a destination to merge into); recorded_at defaults to the clock', async () => {
+    const child = await runLibrary('vectorsAdd', { root, index: 'main', inputs: [], embedder: { kind: 'hash' } });
+    assert.equal(child.code, 0, child.stderr);
+    const result = JSON.parse(child.stdout) as { receipt: VectorsReceipt };
+    assert.ok(Math.abs(Date.parse(result.receipt.recorded_at) - Date.now()) < 60_000);
+    assert.deepEqual([(await vectorsInfo({ root, index: 'main' })).count, result.receipt.record_counts.in], [0, 0]);
+    await assert.rejects(add(root, [GOLDEN_RAG], { recordedAt: '2026-02-30T00:00:00Z' }), { code: 'DS_USAGE', message: /--recorded-at/ });
+  });
+
   test('rag | vectors add: the export streamed straight into an index, then searched', async () => {
     const archive = await fixtureCopy();
     try {

@@ -27,7 +27,8 @@ export interface VectorsAddOptions {
   /** Files, folders (walked as SPEC §0 says) or `-`; none means stdin. */
   inputs: readonly string[];
   embedder: Embedder;
-  recordedAt: string;
+  /** Pins recorded_at of quarantine rows and the receipt; default the clock at start. */
+  recordedAt?: string | undefined;
   /** Names the receipt; default a random UUID. */
   runId?: string | undefined;
   /** Where rows that are not RagSamples go; default `<root>/exports/quarantine/vectors.jsonl`. */

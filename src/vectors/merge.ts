@@ -16,7 +16,9 @@ export interface VectorsMergeOptions {
   into: string;
   /** Empty the source once the destination has committed. */
   clearSource?: boolean | undefined;
-  recordedAt: string;
+  /** Pins recorded_at of the receipt; default the clock at start. */
+  recordedAt?: string | undefined;
+  /** Names the receipt; default a random UUID. */
   runId?: string | undefined;
   /** Source items per LanceDB commit into the destination; default 1024. */
   batchSize?: number | undefined;

@@ -77,11 +77,13 @@ export interface ReceiptOptions {
   gitSha: string | null;
 }
 
-export function receiptOptions(options: { recordedAt: string; runId?: string | undefined; toolVersion?: string | undefined; gitSha?: string | null | undefined }): ReceiptOptions {
-  if (!isIsoTimestamp(options.recordedAt)) throw usageError(`--recorded-at '${options.recordedAt}' is not an ISO-8601 timestamp`);
+/** recorded_at is one value per run (SPEC §0): the caller's, or the clock's at start. */
+export function receiptOptions(options: { recordedAt?: string | undefined; runId?: string | undefined; toolVersion?: string | undefined; gitSha?: string | null | undefined }): ReceiptOptions {
+  const recordedAt = options.recordedAt ?? new Date().toISOString();
+  if (!isIsoTimestamp(recordedAt)) throw usageError(`--recorded-at '${recordedAt}' is not an ISO-8601 timestamp`);
   const runId = options.runId ?? randomUUID();
   if (runId === '' || /[/\\]/.test(runId) || runId.startsWith('.')) throw usageError(`--run-id '${runId}' cannot name a file`);
-  return { recordedAt: options.recordedAt, runId, toolVersion: options.toolVersion ?? PACKAGE_VERSION, gitSha: options.gitSha ?? null };
+  return { recordedAt, runId, toolVersion: options.toolVersion ?? PACKAGE_VERSION, gitSha: options.gitSha ?? null };
 }
 
 export async function indexState(index: VectorIndex): Promise<IndexState> {
