@@ -273,10 +273,11 @@ export class VectorIndex {
   static async openWriter(folder: string, display: string): Promise<VectorIndex> {
     await readManifest(folder, display); // "not found" before any lock file is made
     const unlock = await acquireLock(folder, display);
+    let index: VectorIndex | undefined;
     try {
       const { manifest, digest } = await readManifest(folder, display); // the one committed before the lock was ours
       const { db, table } = await openTable(folder, display, manifest);
-      const index = new VectorIndex(folder, display, db, table, manifest, digest, unlock);
+      index = new VectorIndex(folder, display, db, table, manifest, digest, unlock);
       await index.io(async () => {
         await table.checkoutLatest();
         if ((await table.version()) !== manifest.table_version) {
@@ -286,7 +287,7 @@ export class VectorIndex {
       });
       return index;
     } catch (error) {
-      await unlock();
+      await (index === undefined ? unlock() : index.close());
       throw error;
     }
   }
