@@ -11,7 +11,7 @@ export function tempPathBeside(finalPath: string): string {
 }
 
 /** Whether a process with this id runs (EPERM: it does, as another user). */
-function isRunning(pid: number): boolean {
+export function isRunning(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

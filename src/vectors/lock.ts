@@ -1,19 +1,10 @@
 import { open, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { DistillError, ioError } from '../errors.js';
+import { isRunning } from '../io/temp-path.js';
 
 /** The writer lock's file inside an index folder. */
 export const LOCK_FILE = '.writer.lock';
-
-/** Whether a process with this id runs (EPERM: it does, as another user). */
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /**
  * One writer per index at a time: a writer that found the table ahead of the manifest rolls it back

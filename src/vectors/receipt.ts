@@ -6,8 +6,8 @@ import { Ajv, type AnySchemaObject, type ValidateFunction } from 'ajv';
 import { isIsoTimestamp } from '../core/timestamp.js';
 import { DistillError, ioError, usageError } from '../errors.js';
 import { removeAbandonedTemps, tempPathBeside } from '../io/temp-path.js';
-import type { Category, QuarantineReason } from '../records.js';
 import { combinedHash } from '../report/hashes.js';
+import type { RecordCounts, StageReceipt } from '../report/types.js';
 import type { FileDigest } from '../stages/stats.js';
 import type { StageValidation } from '../stages/validation.js';
 import type { EmbedderIdentity } from './embedders.js';
@@ -30,36 +30,20 @@ export interface IndexState {
  * add: in = out + quarantined, out = added + replaced + unchanged.
  * merge: in (items of the source) = out (inserted) + skipped (already in the destination).
  */
-export interface VectorsRecordCounts {
-  in: number;
-  out: number;
-  quarantined: number;
+export interface VectorsRecordCounts extends Omit<RecordCounts, 'unpaired'> {
   added?: number;
   replaced?: number;
   unchanged?: number;
   skipped?: number;
-  by_reason: Partial<Record<QuarantineReason, number>>;
-  by_category: Partial<Record<Category, number>>;
 }
 
-/** A StageReceipt (SPEC §6) of a vectors stage, with the index's state after it (and the source's, for merge). */
-export interface VectorsReceipt {
-  schema_version: 1;
-  run_id: string;
+/**
+ * A StageReceipt (SPEC §6) of a vectors stage, field for field in the same order, with the
+ * index's state after it (and the source's, for merge).
+ */
+export interface VectorsReceipt extends Omit<StageReceipt, 'stage' | 'record_counts'> {
   stage: VectorsStage;
-  tool_version: string;
-  git_sha: string | null;
-  recorded_at: string;
-  started_at: string;
-  finished_at: string;
-  duration_ms: number;
-  inputs: FileDigest[];
-  outputs: FileDigest[];
-  input_hash: string;
-  output_hash: string;
   record_counts: VectorsRecordCounts;
-  validation: StageValidation;
-  samples: Record<string, number[]>;
   index: IndexState;
   source?: IndexState;
 }
