@@ -60,3 +60,4 @@ export { renderReportHtml } from './report/page/render.js';
 export { loadReportData, BASELINE_HISTORY_LIMIT, QUARANTINE_EXAMPLES_PER_REASON, type LoadReportOptions, type RunSelector } from './report/page/load.js';
 export { writeRunReport, REPORT_FILE, type WriteReportOptions, type WrittenReport } from './report/page/write.js';
 export type { ReportData, ShardReport, QuarantineSample, QuarantineExample, BaselineHistory } from './report/page/types.js';
+export * from './vectors/index.js';

@@ -2,7 +2,7 @@
 
 export type Category = 'accepted' | 'partially_accepted' | 'rejected' | 'needs_human_review';
 export type SourceClass = 'verdict' | 'telemetry' | 'extraction';
-export type StageName = 'collect' | 'score' | 'sft' | 'rag' | 'preference';
+export type StageName = 'collect' | 'score' | 'sft' | 'rag' | 'preference' | 'vectors';
 
 export const QUARANTINE_REASONS = [
   'schema_violation',

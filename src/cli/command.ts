@@ -21,9 +21,10 @@ export interface Session {
  * does not declare is a usage error.
  */
 export interface Command {
+  /** One word, or two for a command of a family (`vectors add`). */
   name: string;
   /** Where help lists it. */
-  group: 'Datasets' | 'Pipeline' | 'Runs' | 'Scale' | 'Tools';
+  group: 'Datasets' | 'Pipeline' | 'Runs' | 'Scale' | 'Vectors' | 'Rules' | 'Tools';
   summary: string;
   /** The arguments after the options in the usage line, e.g. `[inputs…]`. */
   operands: string;

@@ -1,7 +1,7 @@
 import type { OptionSpec } from '../options.js';
 import type { Command } from './command.js';
 
-const GROUPS: ReadonlyArray<Command['group']> = ['Datasets', 'Pipeline', 'Runs', 'Scale', 'Tools'];
+const GROUPS: ReadonlyArray<Command['group']> = ['Datasets', 'Pipeline', 'Runs', 'Scale', 'Vectors', 'Rules', 'Tools'];
 
 export const EXIT_CODES_LINE = 'Exit codes: 0 done (quarantined rows are not failures), 1 validation failed, 2 usage error, 3 input/output error, 70 internal error.';
 

@@ -10,11 +10,18 @@ const { version } = createRequire(import.meta.url)('../../../package.json') as {
 
 const isBrokenPipe = (error: unknown): boolean => typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 'EPIPE';
 
-/** The command a line names, or a usage error with a "did you mean". */
-function commandOf(name: string): Command {
-  const command = commandNamed(name);
-  if (command === undefined) throw usageError(`unknown command '${name}'${didYouMean(name, COMMANDS.map((c) => c.name))}`);
-  return command;
+/** The command a line names — one word, or a family's two (`vectors add`) — and the arguments after it. */
+function commandOf(words: readonly string[]): { command: Command; rest: readonly string[] } {
+  const [first = '', second] = words;
+  const pair = second === undefined ? undefined : commandNamed(`${first} ${second}`);
+  if (pair !== undefined) return { command: pair, rest: words.slice(2) };
+  const single = commandNamed(first);
+  if (single !== undefined) return { command: single, rest: words.slice(1) };
+  const family = COMMANDS.filter((c) => c.name.startsWith(`${first} `)).map((c) => c.name.slice(first.length + 1));
+  if (family.length > 0) {
+    throw usageError(second === undefined ? `${first} needs one of: ${family.join(', ')}` : `unknown command '${first} ${second}'${didYouMean(second, family, `${first} `)}`);
+  }
+  throw usageError(`unknown command '${first}'${didYouMean(first, [...new Set(COMMANDS.map((c) => c.name.split(' ')[0]!))])}`);
 }
 
 /**
@@ -37,13 +44,13 @@ export async function main(argv: readonly string[], io: { stdout: NodeJS.Writabl
       return 0;
     }
     if (first === 'help') {
-      if (rest.length > 1) throw usageError('help takes one command name');
-      io.stdout.write(rest[0] === undefined ? mainHelp(COMMANDS) : commandHelp(commandOf(rest[0])));
+      io.stdout.write(rest.length === 0 ? mainHelp(COMMANDS) : commandHelp(commandOf(rest).command));
       return 0;
     }
     if (first.startsWith('-')) throw usageError(`a command comes first, then its options (got '${first}')`);
-    command = commandOf(first);
-    const args = parseArgs(command.name, command.options, rest);
+    const named = commandOf(argv);
+    command = named.command;
+    const args = parseArgs(command.name, command.options, named.rest);
     if (args.values['help'] === true) {
       io.stdout.write(commandHelp(command));
       return 0;

@@ -4,6 +4,7 @@ import { exportAllCommand } from './commands/export-all.js';
 import { healthCommand, indexCommand, readCommand, reportCommand } from './commands/inspect.js';
 import { runAllCommand } from './commands/run-all.js';
 import { stageCommand } from './commands/stage.js';
+import { VECTORS_COMMANDS } from './commands/vectors.js';
 
 /** The command table: every command, once. The stages' commands come from the stage registry. */
 export const COMMANDS: readonly Command[] = [
@@ -15,6 +16,7 @@ export const COMMANDS: readonly Command[] = [
   reportCommand,
   healthCommand,
   indexCommand,
+  ...VECTORS_COMMANDS,
 ];
 
 export const commandNamed = (name: string): Command | undefined => COMMANDS.find((command) => command.name === name);
