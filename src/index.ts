@@ -1,7 +1,8 @@
 /**
  * distill-stream as a library: the stage pipelines (`runSft`, `runCollect`, `runScore`), the
- * composable streams they are made of, and the pure per-record functions (gates, scorer,
- * synthesis) that can be unit-tested, benchmarked and sharded on their own.
+ * composable streams they are made of, the pure per-record functions (gates, scorer,
+ * synthesis) that can be unit-tested, benchmarked and sharded on their own, and the rules files
+ * that the scorer and the instructions are written in (docs/rules.md).
  */
 export * from './records.js';
 export { DistillError, type DistillErrorCode } from './errors.js';
@@ -13,7 +14,27 @@ export { stemOf } from './core/stem.js';
 export { Rejection } from './core/rejection.js';
 export { admitScoredRun, ragFirewall, sftFirewall, SFT_FORBIDDEN_CATEGORIES } from './core/gates.js';
 export { contextFor, instructionFor, INSTRUCTABLE_ROLES, sftSynthesisCheck, sourceFileCheck } from './core/synthesis.js';
-export { scoreEvidence, toScoredRun, SCORER_VERSION } from './core/scorer.js';
+export { scoreEvidence, toScoredRun, SCORER_VERSION, type Score } from './core/scorer.js';
+export {
+  builtinRuleset,
+  compileRuleset,
+  explainRow,
+  explainScore,
+  formatExplanation,
+  scoreWith,
+  type ConditionTrace,
+  type Decider,
+  type Explanation,
+  type InstructionEvidence,
+  type Ruleset,
+  type RulesSource,
+  type Scorable,
+  type Scorer,
+  type StepTrace,
+} from './core/ruleset.js';
+export { checkRulesText, rulesDocumentProblems, type RuleSpec, type RulesDocument, type RulesFileProblem, type RulesProblem } from './core/rules-document.js';
+export { builtinRulesetText } from './rules/builtin.js';
+export { checkRulesFile, formatRulesProblem, loadRuleset, MAX_RULES_FILE_BYTES, type RulesCheck } from './io/rules-file.js';
 export { toEvidenceRecord } from './core/evidence.js';
 export { validators } from './schemas/validators.js';
 export { LineSplitter, DEFAULT_MAX_LINE_BYTES, type RawLine } from './io/line-splitter.js';

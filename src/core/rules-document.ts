@@ -83,11 +83,15 @@ export interface RulesProblem {
   message: string;
 }
 
-/** A problem located in the file: line and column, the rule's index (null outside any rule) and the field's path. */
+/**
+ * A problem located in the file: line and column, the rule (its index and its sources, null outside
+ * any rule or when the sources are themselves broken) and the field's path.
+ */
 export interface RulesFileProblem {
   line: number;
   column: number;
   rule: number | null;
+  rule_sources: string[] | null;
   field: string;
   message: string;
 }
@@ -105,11 +109,12 @@ export function rulesDocumentProblems(value: unknown): RulesProblem[] {
  */
 export function checkRulesText(text: string): { value: unknown; problems: RulesFileProblem[] } {
   const scan = scanJson(text);
-  if (!scan.ok) return { value: undefined, problems: [{ ...scan.position, rule: null, field: '', message: `not JSON: ${scan.message}` }] };
+  if (!scan.ok) return { value: undefined, problems: [{ ...scan.position, rule: null, rule_sources: null, field: '', message: `not JSON: ${scan.message}` }] };
   const value: unknown = JSON.parse(text);
   const locate = (problem: RulesProblem): RulesFileProblem => {
     const position = (problem.at === 'key' ? scan.keys.get(problem.pointer) : undefined) ?? nearestValue(scan.values, problem.pointer);
-    return { ...position, rule: ruleIndexOf(problem.pointer), field: fieldOf(value, problem.pointer), message: problem.message };
+    const rule = ruleIndexOf(problem.pointer);
+    return { ...position, rule, rule_sources: rule === null ? null : sourcesOf(value, rule), field: fieldOf(value, problem.pointer), message: problem.message };
   };
   const duplicates: RulesProblem[] = scan.duplicates.map(({ pointer }) => ({
     pointer,
@@ -130,6 +135,14 @@ function nearestValue(values: ReadonlyMap<string, TextPosition>, pointer: string
 
 const tokensOf = (pointer: string): string[] => (pointer === '' ? [] : pointer.slice(1).split('/').map((t) => t.replaceAll('~1', '/').replaceAll('~0', '~')));
 const lastToken = (pointer: string): string => tokensOf(pointer).at(-1) ?? '';
+
+/** A rule's sources when they are a list of strings: how a message names the rule. */
+function sourcesOf(document: unknown, index: number): string[] | null {
+  const rules = typeof document === 'object' && document !== null && Object.hasOwn(document, 'rules') ? (document as { rules: unknown }).rules : undefined;
+  const rule: unknown = Array.isArray(rules) ? rules[index] : undefined;
+  const sources = typeof rule === 'object' && rule !== null && Object.hasOwn(rule, 'sources') ? (rule as { sources: unknown }).sources : undefined;
+  return Array.isArray(sources) && sources.length > 0 && sources.every((source) => typeof source === 'string') ? sources : null;
+}
 
 function ruleIndexOf(pointer: string): number | null {
   const [top, index] = tokensOf(pointer);

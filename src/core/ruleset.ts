@@ -9,6 +9,7 @@ import {
   isRequireStep,
   matchesEverything,
   rulesDocumentProblems,
+  testOf,
   type Bound,
   type ConditionSpec,
   type DecisionSpec,
@@ -502,4 +503,27 @@ export function explainRow(ruleset: Ruleset, row: unknown, options: { sourceFile
   const sourceFile = options.sourceFile ?? (typeof recorded === 'string' ? recorded : undefined);
   if (sourceFile === undefined) throw new DistillError('DS_USAGE', 'the row has no provenance.source_file (evidence rows have one): name its source');
   return explainScore(ruleset.scorer, { provenance: { source_file: sourceFile }, signals: own(row, 'signals') });
+}
+
+const conditionText = (condition: ConditionSpec): string => {
+  const test = testOf(condition);
+  return `${condition.signal} ${test} ${JSON.stringify((condition as unknown as Record<string, unknown>)[test])}`;
+};
+
+const traceText = (trace: ConditionTrace): string => `${conditionText(trace.condition)}: ${trace.held ? 'holds' : 'fails'} (${trace.value})`;
+
+/** An explanation as lines a person reads (`rules explain`): the rule, each step tried, the result. */
+export function formatExplanation(explanation: Explanation): string {
+  const { rule, decided_by: decider, score } = explanation;
+  const named = rule.index === null ? 'the built-in default rule (no rule matched)' : `rules[${rule.index}] [${rule.sources.join(', ')}]`;
+  const lines = [`source ${JSON.stringify(explanation.stem)} (${explanation.source_file}) → ${named}, source_class ${rule.source_class}`];
+  if (decider.kind === 'no_signals') lines.push('  no signals object: no_signals decides');
+  for (const step of explanation.steps) {
+    const parts = step.when.map((trace) => `when ${traceText(trace)}`);
+    if (step.require !== undefined) parts.push(`require ${traceText(step.require)}`);
+    lines.push(`  decide[${step.step}] ${parts.length === 0 ? 'unconditional' : parts.join('; ')} → ${step.fired ? 'decides' : 'next'}`);
+  }
+  if (decider.kind === 'require') lines.push(`  ${decider.signal} is ${decider.failure === 'missing' ? 'absent' : 'of the wrong type'}`);
+  lines.push(`${score.category} [${score.reasons.join(', ')}]`);
+  return `${lines.join('\n')}\n`;
 }
