@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { mulberry32 } from '../data-fixtures/prng.js';
+import { builtinRuleset, explainScore } from '../src/core/ruleset.js';
 import { scoreEvidence } from '../src/core/scorer.js';
 import { instructionFor } from '../src/core/synthesis.js';
 import type { EvidenceRecord } from '../src/records.js';
@@ -67,16 +68,20 @@ const VALUES = [
   '{}', '{"a":1}', '{"toString":1}', '{"accept":true}',
 ];
 
+/** Values that reach the deep branches (null and small integers in several signals at once) often. */
+const LIKELY = ['null', '0', '1', '2', '3', 'true', '"x"'];
+
 /** Random signals as JSON text: mostly objects over the known names (keys may repeat: the last wins), sometimes not an object at all. */
-function randomSignals(random: Random, names: readonly string[]): string | undefined {
+function randomSignals(random: Random, names: readonly string[], likely: readonly string[]): string | undefined {
   const roll = random();
   if (roll < 0.02) return undefined;
   if (roll < 0.04) return pick(random, ['null', '[]', '[{"verdict":"accept"}]', '"accept"', '1', 'true']);
   const members: string[] = [];
-  const count = Math.floor(random() * 5);
+  const count = Math.floor(random() * 6);
   for (let n = 0; n < count; n++) {
     const name = random() < 0.85 ? pick(random, names) : pick(random, NAMES);
-    const value = random() < 0.15 ? String(Math.floor(random() * 9) - 3) : pick(random, VALUES);
+    const roll = random();
+    const value = roll < 0.3 ? pick(random, likely) : roll < 0.45 ? String(Math.floor(random() * 9) - 3) : pick(random, VALUES);
     members.push(`${JSON.stringify(name)}:${value}`);
   }
   return `{${members.join(',')}}`;
@@ -93,6 +98,16 @@ const NAMES_OF: ReadonlyMap<string, readonly string[]> = new Map(Object.entries(
   mode_experiments: ['grounded_fraction'],
 }));
 
+/** Per stem, the values its rule looks for, added to LIKELY. */
+const LIKELY_OF: ReadonlyMap<string, readonly string[]> = new Map(Object.entries({
+  observer_reviews: ['"accept"', '"cycle"', '"reject"'],
+  audits: ['"none"', '"low"', '"high"', 'false'],
+  auto_apply: ['"applied"', '"failed"', '"reverted"'],
+  contract_analyses: ['"approve"', '""', '[]', '["a"]'],
+  outcomes: ['"success"', '"partial"', '"failure"'],
+  mode_experiments: ['0.9', '0.6', '0.59'],
+}));
+
 function scorable(stem: string, signalsJson: string | undefined): Pick<EvidenceRecord, 'provenance' | 'signals'> {
   const provenance = { source_file: `data/_kb/${stem}.jsonl`, line_offset: 0, sig_hash: '0'.repeat(64), recorded_at: '2026-05-01T00:00:00Z' };
   if (signalsJson === undefined) return { provenance };
@@ -100,15 +115,23 @@ function scorable(stem: string, signalsJson: string | undefined): Pick<EvidenceR
 }
 
 describe('the built-in ruleset scores exactly as the hand-written scorer did', () => {
+  const { scorer } = builtinRuleset();
   for (const [seed, stem] of STEMS.entries()) {
-    test(`${ROWS_PER_STEM} random signal objects: ${JSON.stringify(stem)}`, () => {
+    test(`${ROWS_PER_STEM} random signal objects: ${JSON.stringify(stem)}; explain agrees, and every step of the rule decides some of them`, () => {
       const random = mulberry32(1000 + seed);
       const names = NAMES_OF.get(stem) ?? NAMES;
+      const deciders = new Set<string>();
       for (let n = 0; n < ROWS_PER_STEM; n++) {
-        const signals = randomSignals(random, names);
+        const signals = randomSignals(random, names, [...LIKELY, ...(LIKELY_OF.get(stem) ?? [])]);
         const input = scorable(stem, signals);
-        assert.deepEqual(scoreEvidence(input), handWrittenScore(input), `${stem} ${signals ?? '<no signals>'}`);
+        const score = scoreEvidence(input);
+        assert.deepEqual(score, handWrittenScore(input), `${stem} ${signals ?? '<no signals>'}`);
+        const explanation = explainScore(scorer, input);
+        assert.deepEqual(explanation.score, score, `explain ${stem} ${signals ?? '<no signals>'}`);
+        deciders.add(explanation.decided_by.kind === 'no_signals' ? 'no_signals' : String(explanation.decided_by.step));
       }
+      const rule = scorer.ruleFor(`data/_kb/${stem}.jsonl`);
+      assert.deepEqual([...deciders].sort(), [...rule.steps.keys()].map(String).concat('no_signals').sort());
     });
   }
 });
