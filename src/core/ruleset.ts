@@ -10,7 +10,6 @@ import {
   matchesEverything,
   rulesDocumentProblems,
   testOf,
-  type Bound,
   type ConditionSpec,
   type DecisionSpec,
   type InstructionSlot,
@@ -82,12 +81,23 @@ export interface CompiledRule {
   readonly index: number | null;
   readonly spec: RuleSpec;
   readonly score: (signals: unknown) => Score;
+  /** The values of the signals the rule reads, in the slots its steps index. */
+  readonly read: (signals: Readonly<Record<string, unknown>>) => readonly unknown[];
   readonly steps: readonly CompiledStep[];
   readonly instruction: (evidence: InstructionEvidence) => string;
 }
 
 type Signals = Readonly<Record<string, unknown>>;
-type Test = (signals: Signals) => boolean;
+/**
+ * The signals a rule reads, each read once per row into a slot of this array (undefined: absent).
+ * Conditions and reasons index it instead of looking a name up in the signals object: a lookup by
+ * a name only known at run time is a megamorphic keyed load, and the built-in rules read the same
+ * signal in up to seven steps (outcomes). Measured against the hand-written scorer in one process,
+ * alternating runs over 1,000 rows: outcomes went from 2.1× its time to 1.4×, scrum's null branch
+ * from 2.3× to 1.5×.
+ */
+type Values = readonly unknown[];
+type Test = (values: Values) => boolean;
 
 interface CompiledCondition {
   spec: ConditionSpec;
@@ -100,7 +110,9 @@ export interface CompiledStep {
   require: CompiledCondition | undefined;
   /** Whether the step decides: its `when` all hold and, for a require step, its condition fails. */
   fires: Test;
-  emit: (signals: Signals) => Score;
+  /** `fires` when the first `when` condition is already known to hold. */
+  firesAfterFirst: Test;
+  emit: (values: Values) => Score;
 }
 
 /** A signals object is a plain, non-array object. */
@@ -121,65 +133,106 @@ const TYPE_TESTS: Readonly<Record<SignalType, (value: unknown) => boolean>> = {
   null: (v) => v === null,
 };
 
-/** `(signals, n) => n` is within the range; a bound naming a signal holds only when that signal is a value `accept` takes. */
-function rangeTest(range: RangeSpec, accept: (value: unknown) => value is number): (signals: Signals, n: number) => boolean {
-  const side = (bound: Bound | undefined, holds: (n: number, limit: number) => boolean): ((signals: Signals, n: number) => boolean) | undefined => {
-    if (bound === undefined) return undefined;
-    if (typeof bound === 'number') return (_, n) => holds(n, bound);
-    const name = bound.signal;
-    return (signals, n) => {
-      const limit = own(signals, name);
-      return accept(limit) && holds(n, limit);
+/** The slots of the signals one rule reads, numbered as they are first named. */
+class SignalSlots {
+  readonly names: string[] = [];
+  private readonly slots = new Map<string, number>();
+
+  slot(name: string): number {
+    let slot = this.slots.get(name);
+    if (slot === undefined) {
+      slot = this.names.length;
+      this.names.push(name);
+      this.slots.set(name, slot);
+    }
+    return slot;
+  }
+
+  /** The values of a row's signals, one array per row. */
+  reader(): (signals: Signals) => Values {
+    const names = this.names;
+    return (signals) => {
+      const values = new Array<unknown>(names.length);
+      for (let n = 0; n < names.length; n++) values[n] = own(signals, names[n]!);
+      return values;
     };
-  };
-  const low = side(range.min, (n, limit) => n >= limit);
-  const high = side(range.max, (n, limit) => n <= limit);
-  if (low === undefined) return high!;
-  if (high === undefined) return low;
-  return (signals, n) => low(signals, n) && high(signals, n);
+  }
 }
 
-function compileCondition(spec: ConditionSpec): Test {
-  const name = spec.signal;
+type RangeKind = 'integer' | 'number' | 'count';
+
+/** The number a range tests: an integer value, any number, or an array's length; undefined when the value is none of these. */
+const numberIn = (value: unknown, kind: RangeKind): number | undefined => {
+  if (kind === 'count') return Array.isArray(value) ? value.length : undefined;
+  if (kind === 'integer') return isInteger(value) ? value : undefined;
+  return isNumber(value) ? value : undefined;
+};
+
+/** A bound read from another signal: an integer (a number for number_range), else NaN, which fails every comparison. */
+const boundIn = (value: unknown, kind: RangeKind): number => (kind === 'number' ? (isNumber(value) ? value : Number.NaN) : isInteger(value) ? value : Number.NaN);
+
+/**
+ * A range condition as one closure that calls only module-level functions, which V8 inlines; a
+ * closure handed in as a parameter would be an indirect call per row. A missing bound is infinite.
+ */
+function rangeCondition(at: number, range: RangeSpec, kind: RangeKind, slots: SignalSlots): Test {
+  const { min, max } = range;
+  const lowSlot = typeof min === 'object' ? slots.slot(min.signal) : -1;
+  const highSlot = typeof max === 'object' ? slots.slot(max.signal) : -1;
+  const low = typeof min === 'number' ? min : -Infinity;
+  const high = typeof max === 'number' ? max : Infinity;
+  if (lowSlot === -1 && highSlot === -1) {
+    return (values) => {
+      const n = numberIn(values[at], kind);
+      return n !== undefined && n >= low && n <= high;
+    };
+  }
+  return (values) => {
+    const n = numberIn(values[at], kind);
+    return n !== undefined && n >= (lowSlot === -1 ? low : boundIn(values[lowSlot], kind)) && n <= (highSlot === -1 ? high : boundIn(values[highSlot], kind));
+  };
+}
+
+/** A one-type test as its own closure, for the same reason as rangeCondition. */
+function typeCondition(at: number, type: SignalType): Test {
+  switch (type) {
+    case 'string':
+      return (values) => typeof values[at] === 'string';
+    case 'integer':
+      return (values) => isInteger(values[at]);
+    case 'number':
+      return (values) => typeof values[at] === 'number';
+    case 'boolean':
+      return (values) => typeof values[at] === 'boolean';
+    case 'array':
+      return (values) => Array.isArray(values[at]);
+    case 'object':
+      return (values) => isSignalsObject(values[at]);
+    case 'null':
+      return (values) => values[at] === null;
+  }
+}
+
+function compileCondition(spec: ConditionSpec, slots: SignalSlots): Test {
+  const at = slots.slot(spec.signal);
   if ('equals' in spec) {
     const expected = spec.equals;
-    return (signals) => own(signals, name) === expected;
+    return (values) => values[at] === expected;
   }
   if ('one_of' in spec) {
     const allowed = new Set<unknown>(spec.one_of);
-    return (signals) => allowed.has(own(signals, name));
+    return (values) => allowed.has(values[at]);
   }
-  if ('int_range' in spec) {
-    const within = rangeTest(spec.int_range, isInteger);
-    return (signals) => {
-      const value = own(signals, name);
-      return isInteger(value) && within(signals, value);
-    };
-  }
-  if ('number_range' in spec) {
-    const within = rangeTest(spec.number_range, isNumber);
-    return (signals) => {
-      const value = own(signals, name);
-      return isNumber(value) && within(signals, value);
-    };
-  }
-  if ('count' in spec) {
-    const within = rangeTest(spec.count, isInteger);
-    return (signals) => {
-      const value = own(signals, name);
-      return Array.isArray(value) && within(signals, value.length);
-    };
-  }
+  if ('int_range' in spec) return rangeCondition(at, spec.int_range, 'integer', slots);
+  if ('number_range' in spec) return rangeCondition(at, spec.number_range, 'number', slots);
+  if ('count' in spec) return rangeCondition(at, spec.count, 'count', slots);
   if ('type' in spec) {
-    const tests = (typeof spec.type === 'string' ? [spec.type] : spec.type).map((type) => TYPE_TESTS[type]);
-    if (tests.length === 1) {
-      const [only] = tests as [(value: unknown) => boolean];
-      return (signals) => Object.hasOwn(signals, name) && only(signals[name]);
-    }
-    return (signals) => Object.hasOwn(signals, name) && tests.some((test) => test(signals[name]));
+    if (typeof spec.type === 'string') return typeCondition(at, spec.type);
+    const tests = spec.type.map((type) => TYPE_TESTS[type]);
+    return (values) => tests.some((test) => test(values[at]));
   }
-  if ('present' in spec) return (signals) => Object.hasOwn(signals, name);
-  return (signals) => !Object.hasOwn(signals, name);
+  if ('present' in spec) return (values) => values[at] !== undefined;
+  return (values) => values[at] === undefined;
 }
 
 /** All of the tests, fused for the common short lists. */
@@ -188,9 +241,9 @@ function allOf(tests: readonly Test[]): Test {
   if (tests.length === 1) return tests[0]!;
   if (tests.length === 2) {
     const [a, b] = tests as [Test, Test];
-    return (signals) => a(signals) && b(signals);
+    return (values) => a(values) && b(values);
   }
-  return (signals) => tests.every((test) => test(signals));
+  return (values) => tests.every((test) => test(values));
 }
 
 /** A parsed template; the document was checked, so it parses. */
@@ -201,64 +254,66 @@ function partsOf(template: string): TemplatePart[] {
 }
 
 /** A reason template over the signals: values as String() writes them (absent: empty), counts of arrays (anything else: 0). */
-function compileReason(template: string): (signals: Signals) => string {
-  return compileTemplate<Signals>(partsOf(template), (part) => {
-    const name = part.name;
+function compileReason(template: string, slots: SignalSlots): (values: Values) => string {
+  return compileTemplate<Values>(partsOf(template), (part) => {
+    const at = slots.slot(part.name);
     if (part.kind === 'count') {
-      return (signals) => {
-        const value = own(signals, name);
+      return (values) => {
+        const value = values[at];
         return Array.isArray(value) ? String(value.length) : '0';
       };
     }
     const strip = part.strip;
     if (strip === undefined) {
-      return (signals) => {
-        const value = own(signals, name);
+      return (values) => {
+        const value = values[at];
         return value === undefined ? '' : shown(value);
       };
     }
-    return (signals) => {
-      const value = own(signals, name);
+    return (values) => {
+      const value = values[at];
       return value === undefined ? '' : withoutPrefix(shown(value), strip);
     };
   });
 }
 
 /** A reasons list as one function; every call returns a fresh array, so callers may keep or change it. */
-function compileReasons(reasons: readonly ((signals: Signals) => string)[]): (signals: Signals) => string[] {
+function compileReasons(reasons: readonly ((values: Values) => string)[]): (values: Values) => string[] {
   if (reasons.length === 1) {
-    const [a] = reasons as [(signals: Signals) => string];
-    return (signals) => [a(signals)];
+    const [a] = reasons as [(values: Values) => string];
+    return (values) => [a(values)];
   }
   if (reasons.length === 2) {
-    const [a, b] = reasons as [(signals: Signals) => string, (signals: Signals) => string];
-    return (signals) => [a(signals), b(signals)];
+    const [a, b] = reasons as [(values: Values) => string, (values: Values) => string];
+    return (values) => [a(values), b(values)];
   }
-  return (signals) => reasons.map((reason) => reason(signals));
+  return (values) => reasons.map((reason) => reason(values));
 }
 
-function compileStep(spec: StepSpec, rule: RuleSpec): CompiledStep {
+function compileStep(spec: StepSpec, rule: RuleSpec, slots: SignalSlots): CompiledStep {
   const sourceClass = rule.source_class;
-  const when = (spec.when ?? []).map((condition) => ({ spec: condition, test: compileCondition(condition) }));
+  const when = (spec.when ?? []).map((condition) => ({ spec: condition, test: compileCondition(condition, slots) }));
   const whenHolds = allOf(when.map((condition) => condition.test));
-  const reasons = (spec.reasons ?? []).map(compileReason);
+  const restHolds = allOf(when.slice(1).map((condition) => condition.test));
+  const reasons = (spec.reasons ?? []).map((reason) => compileReason(reason, slots));
   if (!isRequireStep(spec)) {
     const category = spec.category;
     const emitReasons = compileReasons(reasons);
-    return { spec, when, require: undefined, fires: whenHolds, emit: (signals) => ({ category, reasons: emitReasons(signals), source_class: sourceClass }) };
+    return { spec, when, require: undefined, fires: whenHolds, firesAfterFirst: restHolds, emit: (values) => ({ category, reasons: emitReasons(values), source_class: sourceClass }) };
   }
-  const required = { spec: spec.require, test: compileCondition(spec.require) };
-  const name = spec.require.signal;
-  const missing = `${rule.prefix!}_${name}_missing`;
-  const wrongType = `${rule.prefix!}_${name}_wrong_type`;
-  const emitReasons = compileReasons([...reasons, (signals) => (Object.hasOwn(signals, name) ? wrongType : missing)]);
+  const required = { spec: spec.require, test: compileCondition(spec.require, slots) };
+  const at = slots.slot(spec.require.signal);
+  const missing = `${rule.prefix!}_${spec.require.signal}_missing`;
+  const wrongType = `${rule.prefix!}_${spec.require.signal}_wrong_type`;
+  const emitReasons = compileReasons([...reasons, (values) => (values[at] === undefined ? missing : wrongType)]);
   const holds = required.test;
   return {
     spec,
     when,
     require: required,
-    fires: when.length === 0 ? (signals) => !holds(signals) : (signals) => whenHolds(signals) && !holds(signals),
-    emit: (signals) => ({ category: 'needs_human_review', reasons: emitReasons(signals), source_class: sourceClass }),
+    fires: when.length === 0 ? (values) => !holds(values) : (values) => whenHolds(values) && !holds(values),
+    firesAfterFirst: when.length <= 1 ? (values) => !holds(values) : (values) => restHolds(values) && !holds(values),
+    emit: (values) => ({ category: 'needs_human_review', reasons: emitReasons(values), source_class: sourceClass }),
   };
 }
 
@@ -292,24 +347,85 @@ function compileInstruction(instruction: NonNullable<RuleSpec['instruction']>): 
   };
 }
 
+/**
+ * One entry of a rule's plan: a step tried on its own, or a run of steps whose first condition
+ * compares the same signal with literals (equals, one_of), looked up by that signal's value. The
+ * table lists, per value, the steps of the run whose first condition it satisfies, in order: the
+ * others cannot fire, so skipping them decides exactly as trying every step would. Five of the
+ * seven built-in rules open with such a run (scrum_reviews: 1 → accepted, null → four steps); with
+ * the lookup, outcomes went from 1.4× the hand-written scorer's time to 1.1× and scrum's null
+ * branch from 1.5× to 1.2× (same measurement as SignalSlots).
+ */
+interface PlanEntry {
+  step: CompiledStep | undefined;
+  at: number;
+  table: ReadonlyMap<unknown, readonly CompiledStep[]> | undefined;
+}
+
+/** The literals a step's first condition accepts, when it is equals or one_of. */
+function dispatchValues(step: CompiledStep): { signal: string; values: readonly unknown[] } | undefined {
+  const first = step.when[0]?.spec;
+  if (first === undefined) return undefined;
+  if ('equals' in first) return { signal: first.signal, values: [first.equals] };
+  if ('one_of' in first) return { signal: first.signal, values: first.one_of };
+  return undefined;
+}
+
+function planOf(steps: readonly CompiledStep[], slots: SignalSlots): PlanEntry[] {
+  const plan: PlanEntry[] = [];
+  for (let n = 0; n < steps.length; ) {
+    const head = dispatchValues(steps[n]!);
+    let end = n + 1;
+    while (head !== undefined && end < steps.length && dispatchValues(steps[end]!)?.signal === head.signal) end++;
+    if (head === undefined || end - n < 2) {
+      plan.push({ step: steps[n], at: -1, table: undefined });
+      n++;
+      continue;
+    }
+    const table = new Map<unknown, CompiledStep[]>();
+    for (const step of steps.slice(n, end)) {
+      for (const value of dispatchValues(step)!.values) {
+        const listed = table.get(value);
+        if (listed === undefined) table.set(value, [step]);
+        else listed.push(step);
+      }
+    }
+    plan.push({ step: undefined, at: slots.slot(head.signal), table });
+    n = end;
+  }
+  return plan;
+}
+
 function compileRule(spec: RuleSpec, index: number | null, defaultInstruction: ((evidence: InstructionEvidence) => string) | undefined): CompiledRule {
   const sourceClass = spec.source_class;
-  const steps = spec.decide.map((step) => compileStep(step, spec));
-  const early = steps.slice(0, -1);
+  const slots = new SignalSlots();
+  const steps = spec.decide.map((step) => compileStep(step, spec, slots));
+  const read = slots.reader();
+  const plan = planOf(steps.slice(0, -1), slots);
   const last = steps[steps.length - 1]!;
   const noSignals = spec.no_signals ?? NO_SIGNALS;
   const noSignalsReasons = noSignals.reasons;
   const score = (signals: unknown): Score => {
     if (!isSignalsObject(signals)) return { category: noSignals.category, reasons: noSignalsReasons.slice(), source_class: sourceClass };
-    for (let n = 0; n < early.length; n++) {
-      const step = early[n]!;
-      if (step.fires(signals)) return step.emit(signals);
+    const values = read(signals);
+    for (let n = 0; n < plan.length; n++) {
+      const { step, at, table } = plan[n]!;
+      if (step !== undefined) {
+        if (step.fires(values)) return step.emit(values);
+        continue;
+      }
+      const candidates = table!.get(values[at]);
+      if (candidates === undefined) continue;
+      for (let c = 0; c < candidates.length; c++) {
+        const candidate = candidates[c]!;
+        if (candidate.firesAfterFirst(values)) return candidate.emit(values);
+      }
     }
-    return last.emit(signals);
+    return last.emit(values);
   };
   const instruction = spec.instruction === undefined ? defaultInstruction : compileInstruction(spec.instruction);
   if (instruction === undefined) throw new DistillError('DS_INTERNAL', 'the built-in default rule has no instruction');
-  return { index, spec, score, steps, instruction };
+  return { index, spec, score, read, steps, instruction };
 }
 
 /** Stems remembered per scorer: one per source file in practice; past this many, rules are looked up afresh. */
@@ -332,6 +448,9 @@ function compileDocument(document: RulesDocument, source: RulesSource | null, sc
   const fallback = base ?? rules.find((rule) => rule.spec.sources.some(matchesEverything));
   if (fallback === undefined) throw new DistillError('DS_INTERNAL', 'the built-in ruleset has no rule for every source');
   const cache = new Map<string, CompiledRule>();
+  // Rows come a file at a time, so the last file's rule answers most lookups before the Map is asked.
+  let lastFile: string | undefined;
+  let lastRule = fallback;
   const resolve = (sourceFile: string): CompiledRule => {
     const stem = stemOf(sourceFile);
     const index = matchers.findIndex((matches) => matches(stem));
@@ -340,11 +459,14 @@ function compileDocument(document: RulesDocument, source: RulesSource | null, sc
   const scorer: Scorer = {
     scorerVersion,
     ruleFor(sourceFile) {
+      if (sourceFile === lastFile) return lastRule;
       let rule = cache.get(sourceFile);
       if (rule === undefined) {
         rule = resolve(sourceFile);
         if (cache.size < RULE_CACHE_LIMIT) cache.set(sourceFile, rule);
       }
+      lastFile = sourceFile;
+      lastRule = rule;
       return rule;
     },
   };
@@ -454,9 +576,9 @@ function traceValue(signals: Signals, name: string): string {
   return cut.length < text.length ? `${cut}…` : text;
 }
 
-const traceOf = (condition: CompiledCondition, signals: Signals): ConditionTrace => ({
+const traceOf = (condition: CompiledCondition, signals: Signals, values: Values): ConditionTrace => ({
   condition: condition.spec,
-  held: condition.test(signals),
+  held: condition.test(values),
   value: traceValue(signals, condition.spec.signal),
 });
 
@@ -467,29 +589,30 @@ export function explainScore(scorer: Scorer, row: Scorable): Explanation {
   const head = { source_file: sourceFile, stem: stemOf(sourceFile), rule: { index: rule.index, sources: rule.spec.sources, source_class: rule.spec.source_class } };
   const signals = row.signals;
   if (!isSignalsObject(signals)) return { ...head, decided_by: { kind: 'no_signals' }, steps: [], score: rule.score(signals) };
+  const values = rule.read(signals);
   const steps: StepTrace[] = [];
   const last = rule.steps.length - 1;
   for (let n = 0; n < last; n++) {
     const step = rule.steps[n]!;
     const when: ConditionTrace[] = [];
     for (const condition of step.when) {
-      const trace = traceOf(condition, signals);
+      const trace = traceOf(condition, signals, values);
       when.push(trace);
       if (!trace.held) break;
     }
     const whenHeld = when.every((trace) => trace.held);
-    const require = whenHeld && step.require !== undefined ? traceOf(step.require, signals) : undefined;
+    const require = whenHeld && step.require !== undefined ? traceOf(step.require, signals, values) : undefined;
     const fired = whenHeld && (require === undefined ? step.require === undefined : !require.held);
     steps.push(require === undefined ? { step: n, when, fired } : { step: n, when, require, fired });
     if (!fired) continue;
-    if (require === undefined) return { ...head, decided_by: { kind: 'decision', step: n }, steps, score: step.emit(signals) };
+    if (require === undefined) return { ...head, decided_by: { kind: 'decision', step: n }, steps, score: step.emit(values) };
     const signal = require.condition.signal;
     const failure = Object.hasOwn(signals, signal) ? 'wrong_type' : 'missing';
-    return { ...head, decided_by: { kind: 'require', step: n, signal, failure }, steps, score: step.emit(signals) };
+    return { ...head, decided_by: { kind: 'require', step: n, signal, failure }, steps, score: step.emit(values) };
   }
   // The last step decides with no conditions (the document checks say so).
   steps.push({ step: last, when: [], fired: true });
-  return { ...head, decided_by: { kind: 'decision', step: last }, steps, score: rule.steps[last]!.emit(signals) };
+  return { ...head, decided_by: { kind: 'decision', step: last }, steps, score: rule.steps[last]!.emit(values) };
 }
 
 /**
