@@ -104,7 +104,7 @@ export function scanJson(text: string): JsonScan {
   };
 
   const scanValue = (pointer: string, depth: number): void => {
-    if (depth > MAX_DEPTH) throw new ScanError(at, `values are nested deeper than ${MAX_DEPTH} levels`);
+    if (depth >= MAX_DEPTH) throw new ScanError(at, `values are nested deeper than ${MAX_DEPTH} levels`);
     skipSpace();
     values.set(pointer, positionOf(at));
     const c = text[at];
