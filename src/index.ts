@@ -15,23 +15,8 @@ export { Rejection } from './core/rejection.js';
 export { admitScoredRun, ragFirewall, sftFirewall, SFT_FORBIDDEN_CATEGORIES } from './core/gates.js';
 export { contextFor, instructionFor, INSTRUCTABLE_ROLES, sftSynthesisCheck, sourceFileCheck } from './core/synthesis.js';
 export { scoreEvidence, toScoredRun, SCORER_VERSION, type Score } from './core/scorer.js';
-export {
-  builtinRuleset,
-  compileRuleset,
-  explainRow,
-  explainScore,
-  formatExplanation,
-  scoreWith,
-  type ConditionTrace,
-  type Decider,
-  type Explanation,
-  type InstructionEvidence,
-  type Ruleset,
-  type RulesSource,
-  type Scorable,
-  type Scorer,
-  type StepTrace,
-} from './core/ruleset.js';
+export { builtinRuleset, compileRuleset, scoreWith, type InstructionEvidence, type Ruleset, type RulesSource, type Scorable, type Scorer } from './core/ruleset.js';
+export { explainRow, explainScore, formatExplanation, type ConditionTrace, type Decider, type Explanation, type StepTrace } from './core/explain.js';
 export { checkRulesText, rulesDocumentProblems, type RuleSpec, type RulesDocument, type RulesFileProblem, type RulesProblem } from './core/rules-document.js';
 export { builtinRulesetText } from './rules/builtin.js';
 export { checkRulesFile, formatRulesProblem, loadRuleset, MAX_RULES_FILE_BYTES, type RulesCheck } from './io/rules-file.js';

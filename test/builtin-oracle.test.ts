@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { mulberry32 } from '../data-fixtures/prng.js';
-import { builtinRuleset, explainScore } from '../src/core/ruleset.js';
+import { explainScore } from '../src/core/explain.js';
+import { builtinRuleset } from '../src/core/ruleset.js';
 import { scoreEvidence } from '../src/core/scorer.js';
 import { instructionFor } from '../src/core/synthesis.js';
 import type { EvidenceRecord } from '../src/records.js';

@@ -3,7 +3,8 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { checkRulesText, type RuleSpec, type RulesDocument } from '../src/core/rules-document.js';
-import { builtinRuleset, compileRuleset, explainRow, formatExplanation, scoreWith } from '../src/core/ruleset.js';
+import { explainRow, formatExplanation } from '../src/core/explain.js';
+import { builtinRuleset, compileRuleset, scoreWith } from '../src/core/ruleset.js';
 import { builtinRulesetText } from '../src/rules/builtin.js';
 import { PACKAGE_ROOT } from './helpers.js';
 
