@@ -325,6 +325,15 @@ describe('compile problems are DS_USAGE errors naming the field', () => {
     assert.match(usage(rule({ no_signals: { category: 'rejected', reasons: ['x={a}'] } })), /no_signals\.reasons\[0\]: a row without a signals object has no signal to show/);
   });
 
+  test('a compiled ruleset keeps its own copy: changing the document afterwards changes nothing', () => {
+    const value = rule({});
+    const ruleset = compileRuleset(value);
+    value.rules[0]!.sources[0] = 'other';
+    (value.rules[0]!.decide[0] as { reasons: string[] }).reasons[0] = 'changed';
+    assert.deepEqual(ruleset.document.rules[0]!.sources, ['s']);
+    assert.deepEqual(scoreWith(ruleset.scorer, row('s', '{}')).reasons, ['x']);
+  });
+
   test('the built-in file has no problems, and every rule of it has an instruction', () => {
     const builtin = JSON.parse(builtinRulesetText()) as RulesDocument;
     assert.deepEqual(rulesDocumentProblems(builtin), []);

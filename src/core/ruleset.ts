@@ -315,7 +315,8 @@ function checkedDocument(value: unknown): RulesDocument {
     const listed = problems.map((problem) => `${fieldOf(value, problem.pointer) || '(the document)'}: ${problem.message}`);
     throw new DistillError('DS_USAGE', `the rules do not compile: ${listed.join('; ')}`);
   }
-  return value as RulesDocument;
+  // A copy: what the ruleset reports (its document, a rule's sources) cannot change under it when the caller reuses the value.
+  return structuredClone(value) as RulesDocument;
 }
 
 /**
