@@ -231,7 +231,7 @@ function compileRule(spec: RuleSpec, index: number | null, defaultInstruction: (
   return { index, spec, score, read, steps, instruction };
 }
 
-/** Stems remembered per scorer: one per source file in practice; past this many, rules are looked up afresh. */
+/** Source files whose rule a scorer remembers; past this many, a rule is matched afresh for each new one. */
 const RULE_CACHE_LIMIT = 4096;
 
 /**
