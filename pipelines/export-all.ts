@@ -12,7 +12,8 @@ import { LAYOUT, quarantineFile } from '../src/layout.js';
 import { EXPORT_STAGES } from '../src/stages/registry.js';
 import { withEvidence } from './evidence.js';
 import { evidencePath, planReads, type CommonOptions } from './plan.js';
-import { stageFlags } from './stage.js';
+import { rulesetOf, stageFlags } from './stage.js';
+import type { Ruleset } from '../src/core/ruleset.js';
 
 /**
  * export-all's options: the shared ones but --out and --quarantine (each dataset goes to its
@@ -20,6 +21,8 @@ import { stageFlags } from './stage.js';
  */
 export interface ExportAllOptions extends Omit<CommonOptions, 'out' | 'quarantine'> {
   evidence?: string;
+  /** A rules file whose instruction templates the exports use; the built-in ones by default. */
+  rules?: string | Ruleset;
   includePartial?: boolean;
   includeReview?: boolean;
   repoRoot?: string;
@@ -69,12 +72,13 @@ export async function runExportAll(options: ExportAllOptions): Promise<ExportAll
   }
   const reads = [...(filter ? inputs : [path.join(root, LAYOUT.scoredRuns)]), evidence];
   await refuseCollisions(exports.flatMap(({ targets }) => [{ target: targets.output }, { target: targets.quarantine }]), reads.map((read) => ({ path: read, option: '' })));
+  const ruleset = await rulesetOf(options.rules, { cwd, root });
   const maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
   const recordedAt = options.recordedAt ?? new Date().toISOString();
   return withEvidence({ evidence, root, maxLineBytes, onIndexReady: options.onIndexReady, progress: options.progress }, async (lookup, index) => {
     const sources = resolveInputs(filter ? (inputs.length > 0 ? inputs : [STDIN_PATH]) : [path.join(root, LAYOUT.scoredRuns)], root);
     options.progress?.begin('export-all', await inputBytes(filter ? (inputs.length > 0 ? inputs : [STDIN_PATH]) : [path.join(root, LAYOUT.scoredRuns)]).catch(() => undefined));
-    const counts = await runFanOut(exports, { recordedAt, maxLineBytes, progress: options.progress, inputs: sources }, lastAnswerCached(lookup));
+    const counts = await runFanOut(exports, { recordedAt, ruleset, maxLineBytes, progress: options.progress, inputs: sources }, lastAnswerCached(lookup));
     return { counts: new Map(EXPORT_STAGES.map((stage, n) => [stage.name, counts[n]!])), index };
   });
 }

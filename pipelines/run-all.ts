@@ -15,7 +15,8 @@ import { writeRunReport } from '../src/report/page/write.js';
 import { buildReceipt } from '../src/report/receipt.js';
 import { validators } from '../src/schemas/validators.js';
 import { EXPORT_STAGES, STAGES } from '../src/stages/registry.js';
-import { runStage } from './stage.js';
+import { rulesetOf, runStage } from './stage.js';
+import type { Ruleset } from '../src/core/ruleset.js';
 import { ensureFolder } from '../src/io/folders.js';
 
 export interface RunAllOptions {
@@ -27,6 +28,8 @@ export interface RunAllOptions {
   maxLineBytes?: number | undefined;
   /** Every stage's gate flags by camelCased name (`includePartial`, `includeReview`, `repoRoot`, …). */
   flags: Readonly<Record<string, unknown>>;
+  /** A rules file (absolute) for the stages the rules decide; the built-in rules by default. */
+  rules?: string | undefined;
   continueOnFailure: boolean;
   /** |pct_change| past which a count drifts; default 0.20. */
   driftThreshold: number | undefined;
@@ -55,9 +58,10 @@ export interface RunAllResult {
 const BASELINES_FILE = 'audit_baselines.jsonl';
 
 /** Runs one stage on the standard layout under the run's options. */
-async function runOnLayout(stage: StageDefinition, options: RunAllOptions): Promise<StageCounts> {
+async function runOnLayout(stage: StageDefinition, options: RunAllOptions, ruleset: Ruleset): Promise<StageCounts> {
   const { counts } = await runStage(stage, {
     ...options.flags,
+    rules: stage.usesRules ? ruleset : undefined,
     cwd: options.root,
     root: options.root,
     recordedAt: options.recordedAt,
@@ -99,6 +103,7 @@ export async function runAll(options: RunAllOptions): Promise<RunAllResult> {
     throw ioError(options.root, cause);
   });
   const gitSha = gitShaOf(options.root, realRoot);
+  const ruleset = await rulesetOf(options.rules, { cwd: options.root, root: options.root }); // a bad rules file fails before any work
   const reportDir = path.join(options.root, LAYOUT.reports, options.runId);
   await ensureFolder(reportDir);
   const { stageReceipt, runSummary, driftReport: driftSchema } = validators();
@@ -116,7 +121,7 @@ export async function runAll(options: RunAllOptions): Promise<RunAllResult> {
     let counts: StageCounts;
     let validation: StageValidation;
     try {
-      counts = await runOnLayout(stage, options);
+      counts = await runOnLayout(stage, options, ruleset);
       validation = validateStage(stage, counts);
     } catch (error) {
       if (!(error instanceof DistillError) || error.code !== 'DS_IO') throw error;

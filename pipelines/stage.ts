@@ -10,6 +10,8 @@ import type { InputSource } from '../src/io/line-source.js';
 import { displayPath } from '../src/io/paths.js';
 import { LAYOUT } from '../src/layout.js';
 import { camelCase } from '../src/options.js';
+import { builtinRuleset, type Ruleset } from '../src/core/ruleset.js';
+import { loadRuleset } from '../src/io/rules-file.js';
 import { collectStage } from '../src/stages/collect.js';
 import { preferenceStage } from '../src/stages/preference.js';
 import { ragStage } from '../src/stages/rag.js';
@@ -23,6 +25,8 @@ import { evidencePath, planInputs, placeOf, planStage, type CommonOptions, type 
  * name (`includePartial`, `repoRoot`, `source`…), as its definition declares them.
  */
 export interface StageCommandOptions extends CommonOptions {
+  /** A rules file (scoring rules and instruction templates), or one already loaded, for the stages they decide; the built-in rules by default. */
+  rules?: string | Ruleset;
   /** The written view (`--format`); default the stage's first (the record itself). */
   format?: string;
   /** The evidence file or folder for a joining stage; default `<root>/data/evidence`. */
@@ -58,13 +62,23 @@ export function stageFlags(stage: StageDefinition, options: object): Record<stri
   return Object.fromEntries(Object.keys(stage.flags).map((name) => [camelCase(name), values[camelCase(name)]]));
 }
 
-function runOptions(stage: StageDefinition, options: StageCommandOptions, plan: StagePlan, inputs: AsyncIterable<InputSource>, flags = stageFlags(stage, options)): StageRunOptions {
-  return { flags, recordedAt: plan.recordedAt, view: viewOf(stage, options.format), inputs, maxLineBytes: plan.maxLineBytes, progress: options.progress };
+function runOptions(stage: StageDefinition, options: StageCommandOptions, plan: StagePlan, inputs: AsyncIterable<InputSource>, ruleset: Ruleset, flags = stageFlags(stage, options)): StageRunOptions {
+  return { flags, ruleset, recordedAt: plan.recordedAt, view: viewOf(stage, options.format), inputs, maxLineBytes: plan.maxLineBytes, progress: options.progress };
 }
 
 /** Runs one stage as its command does: on the standard layout under `root`, or as a filter on inputs or stdin. */
+/** The ruleset a run uses: the rules file given (loaded and checked once), else the built-in one. */
+export async function rulesetOf(rules: string | Ruleset | undefined, place: { cwd: string; root: string }): Promise<Ruleset> {
+  if (rules === undefined) return builtinRuleset();
+  if (typeof rules !== 'string') return rules;
+  const absolute = path.resolve(place.cwd, rules);
+  return loadRuleset(absolute, { display: displayPath(place.root, absolute) });
+}
+
 export async function runStage(stage: StageDefinition, options: StageCommandOptions): Promise<StageResult> {
   const place = placeOf(options);
+  if (options.rules !== undefined && !stage.usesRules) throw usageError(`${stage.name} takes no rules file: the rules decide scores and instructions`);
+  const ruleset = await rulesetOf(options.rules, place);
   const evidence = stage.kind === 'tree' ? undefined : evidencePath(place, options.evidence);
   const plan = await planStage(options, stage.name, {
     stdinIsTerminal: options.stdinIsTerminal ?? false,
@@ -75,9 +89,9 @@ export async function runStage(stage: StageDefinition, options: StageCommandOpti
   switch (stage.kind) {
     case 'dataset':
     case 'pairs':
-      return runExport(stage, options, plan, evidence!);
+      return runExport(stage, options, plan, evidence!, ruleset);
     case 'tree':
-      return runTreeStage(stage, options, plan);
+      return runTreeStage(stage, options, plan, ruleset);
   }
 }
 
@@ -88,8 +102,8 @@ async function beginProgress(stage: StageDefinition, options: StageCommandOption
   options.progress.begin(stage.name, await inputBytes(reads).catch(() => undefined));
 }
 
-async function runExport(stage: DatasetStage | PairStage, options: StageCommandOptions, plan: StagePlan, evidencePath: string): Promise<StageResult> {
-  const run = runOptions(stage, options, plan, planInputs(plan, LAYOUT_INPUT[stage.reads]));
+async function runExport(stage: DatasetStage | PairStage, options: StageCommandOptions, plan: StagePlan, evidencePath: string, ruleset: Ruleset): Promise<StageResult> {
+  const run = runOptions(stage, options, plan, planInputs(plan, LAYOUT_INPUT[stage.reads]), ruleset);
   const targets = { output: plan.output, quarantine: plan.quarantine };
   const evidence = { evidence: evidencePath, root: plan.root, maxLineBytes: plan.maxLineBytes, onIndexReady: options.onIndexReady, progress: options.progress };
   return withEvidence(evidence, async (lookup, index) => {
@@ -99,11 +113,11 @@ async function runExport(stage: DatasetStage | PairStage, options: StageCommandO
   });
 }
 
-async function runTreeStage(stage: TreeStage, options: StageCommandOptions, plan: StagePlan): Promise<StageResult> {
+async function runTreeStage(stage: TreeStage, options: StageCommandOptions, plan: StagePlan, ruleset: Ruleset): Promise<StageResult> {
   await beginProgress(stage, options, plan);
   if (plan.filter) {
     if (stage.name === 'collect' && (options as CollectCommandOptions).source === undefined) throw usageError('collect as a filter needs --source NAME (the _kb source the rows come from)');
-    const counts = await runTreeFilter(stage, runOptions(stage, options, plan, planInputs(plan, LAYOUT_INPUT[stage.reads])), { output: plan.output, quarantine: plan.quarantine });
+    const counts = await runTreeFilter(stage, runOptions(stage, options, plan, planInputs(plan, LAYOUT_INPUT[stage.reads]), ruleset), { output: plan.output, quarantine: plan.quarantine });
     return { counts };
   }
   const inputRoot = path.join(plan.root, LAYOUT_INPUT[stage.reads]);
@@ -114,7 +128,7 @@ async function runTreeStage(stage: TreeStage, options: StageCommandOptions, plan
     throw usageError('--source names the source of rows collect reads as a filter (inputs or stdin); on the standard layout each data/_kb file names its own');
   }
   if (options.out !== undefined) throw usageError(`${stage.name} on the standard layout rebuilds ${stage.writes}; --out applies when it reads rows from inputs or stdin`);
-  const counts = await runTree(stage, runOptions(stage, options, plan, inputs), { quarantine: plan.quarantine, tree, relativeOf });
+  const counts = await runTree(stage, runOptions(stage, options, plan, inputs, ruleset), { quarantine: plan.quarantine, tree, relativeOf });
   return { counts };
 }
 

@@ -49,13 +49,16 @@ export interface EvidenceRecord {
   provenance: RecordProvenance;
 }
 
+/** `v1.0.0` for the built-in rules; `<name>@<version>+<12 hex>` for a rules file's own (docs/rules.md). */
+export type ScorerVersion = 'v1.0.0' | `${string}@${string}+${string}`;
+
 export interface ScoredRun {
   schema_version: 1;
   evidence_run_id: string;
   task_id: string;
   category: Category;
   reasons: string[];
-  scorer_version: 'v1.0.0';
+  scorer_version: ScorerVersion;
   source_class: SourceClass;
   provenance: RecordProvenance;
 }

@@ -7,6 +7,7 @@ export const OUTPUT = {
   quarantine: option('path', 'FILE', 'write rejected rows to FILE (default: <root>/exports/quarantine/<stage>.jsonl)'),
 };
 export const FOLLOW_SYMLINKS = { 'follow-symlinks': flag('write through an output path that is a symbolic link (refused otherwise)') };
+export const RULES = { rules: option('path', 'FILE', 'a rules file: scoring rules and instruction templates (default: the built-in rules; see rules show --builtin)') };
 export const EVIDENCE = { evidence: option('path', 'PATH', 'evidence file or folder to join with (default: <root>/data/evidence)') };
 export const RECORDED_AT = { 'recorded-at': option('timestamp', 'TS', 'pin recorded_at (ISO-8601) for byte-identical reruns (default: now)') };
 export const MAX_LINE_BYTES = { 'max-line-bytes': option('size', 'SIZE', 'longest accepted line, e.g. 65536, 64KiB, 64MiB (default: 64MiB); longer → line_too_long') };

@@ -4,6 +4,7 @@ import { exportAllCommand } from './commands/export-all.js';
 import { healthCommand, indexCommand, readCommand, reportCommand } from './commands/inspect.js';
 import { runAllCommand } from './commands/run-all.js';
 import { stageCommand } from './commands/stage.js';
+import { RULES_COMMANDS } from './commands/rules.js';
 import { VECTORS_COMMANDS } from './commands/vectors.js';
 
 /** The command table: every command, once. The stages' commands come from the stage registry. */
@@ -16,6 +17,7 @@ export const COMMANDS: readonly Command[] = [
   reportCommand,
   healthCommand,
   indexCommand,
+  ...RULES_COMMANDS,
   ...VECTORS_COMMANDS,
 ];
 

@@ -1,6 +1,6 @@
 import type { JoinedEvidence } from '../records.js';
 import { reject, type Rejection } from './rejection.js';
-import { stemOf } from './stem.js';
+import { builtinRuleset, type Ruleset } from './ruleset.js';
 import { isBlank } from './text.js';
 
 /** Roles whose output is a response worth imitating (SPEC §1). */
@@ -8,31 +8,12 @@ export const INSTRUCTABLE_ROLES: ReadonlySet<string> = new Set(['executor', 'rev
 
 const CONTEXT_SEPARATOR = ' \u00b7 ';
 
-type Template = (evidence: JoinedEvidence, file: string) => string;
-
-const withoutPrefix = (value: string, prefix: string): string => (value.startsWith(prefix) ? value.slice(prefix.length) : value);
-
-/** The instruction of each source stem (SPEC §2 step 6); values go in verbatim. */
-const TEMPLATES: ReadonlyMap<string, Template> = new Map<string, Template>([
-  ['scrum_reviews', (_, f) => `Review the file '${f}' against the PRD + change-proposal context. Produce a forensic audit with findings, severity, confidence, patches.`],
-  ['mode_experiments', (e, f) => `Run task_class='${e.task_id}' for file '${f}'. Produce the mode-runner's expected output shape.`],
-  ['auto_apply', (_, f) => `Auto-apply: emit a 6-line surgical patch for '${f}' based on the latest scrum review findings.`],
-  ['audits', (e) => `Audit phase '${withoutPrefix(e.task_id, 'phase:')}' and report findings with severity.`],
-  ['observer_reviews', (_, f) => `Observer-review the latest attempt on '${f}'. Verdict: accept | reject | cycle.`],
-  ['contract_analyses', (e) => {
-    const permit = withoutPrefix(e.task_id, 'permit:');
-    return e.contractor !== ''
-      ? `Analyze contractor '${e.contractor}' for permit '${permit}'. Recommend with risk markers.`
-      : `Analyze permit '${permit}'. Recommend with risk markers.`;
-  }],
-  ['outcomes', () => 'Run scenario; report per-event outcome with citations.'],
-]);
-
-export function instructionFor(evidence: JoinedEvidence): string {
-  const stem = stemOf(evidence.source_file);
-  const file = evidence.source_files[0] ?? '';
-  const template = TEMPLATES.get(stem);
-  return template ? template(evidence, file) : `Source '${stem}' run; produce the appropriate output for this task type.`;
+/**
+ * The instruction of a row (SPEC §2 step 6): the template of the rule that its source matches, from
+ * the built-in ruleset unless another is given; values go in verbatim.
+ */
+export function instructionFor(evidence: JoinedEvidence, ruleset: Ruleset = builtinRuleset()): string {
+  return ruleset.instruction(evidence);
 }
 
 export function contextFor(evidence: JoinedEvidence): string {

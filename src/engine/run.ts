@@ -16,7 +16,8 @@ import { withOutputs } from './outputs.js';
 import { QuarantineWriter } from './quarantine.js';
 import type { RowFunction } from './row.js';
 import { BATCH_HIGH_WATER_MARK, FanOutStage, joinLines, RowStage, type FanOutBranch, type RowBranch } from './row-stage.js';
-import type { DatasetStage, PairOutcome, PairStage, RunContext, TreeStage } from './stage.js';
+import type { Ruleset } from '../core/ruleset.js';
+import type { DatasetStage, PairOutcome, PairStage, RunContext, StageDefinition, TreeStage } from './stage.js';
 
 /** How a run reads its inputs. */
 export interface ReadOptions {
@@ -38,12 +39,23 @@ export interface StageTargets {
 export interface StageRunOptions extends ReadOptions {
   flags: Readonly<Record<string, unknown>>;
   recordedAt: string;
+  ruleset: Ruleset;
   view: string;
   inputs: AsyncIterable<InputSource>;
 }
 
 /** The run context a stage's factory sees: the flags as its own declaration types them. */
-const contextOf = (run: { flags: Readonly<Record<string, unknown>>; recordedAt: string }): RunContext<never> => ({ flags: run.flags as never, recordedAt: run.recordedAt });
+const contextOf = (run: { flags: Readonly<Record<string, unknown>>; recordedAt: string; ruleset: Ruleset }): RunContext<never> => ({
+  flags: run.flags as never,
+  recordedAt: run.recordedAt,
+  ruleset: run.ruleset,
+});
+
+/** A counts object for a stage run: a rules file that decides its output is one of its inputs. */
+function countsFor<C extends StageCounts>(stage: StageDefinition, ruleset: Ruleset, counts: C): C {
+  if (stage.usesRules && ruleset.source !== null) counts.inputs.push({ ...ruleset.source });
+  return counts;
+}
 
 /**
  * Line batches of `inputs`, each input's digest recorded into `counts` once read. Ends early, as if
@@ -70,7 +82,7 @@ const branchOf = <T>(row: RowFunction<T>, quarantine: QuarantineWriter, counts: 
 
 /** A dataset export (sft, rag): rows through the gate chain into one output; both outputs committed together, on success only. */
 export async function runDataset(stage: DatasetStage, run: StageRunOptions, targets: StageTargets, lookup: EvidenceLookup): Promise<StageCounts> {
-  const counts = new StageCounts();
+  const counts = countsFor(stage, run.ruleset, new StageCounts());
   const row = stage.rows({ ...contextOf(run), view: run.view, lookup });
   await withOutputs([targets.output, targets.quarantine], counts, async ({ writables: [output, quarantineSink], stopped }) => {
     const quarantine = new QuarantineWriter(quarantineSink!, stage.name, run.recordedAt);
@@ -81,7 +93,7 @@ export async function runDataset(stage: DatasetStage, run: StageRunOptions, targ
 
 /** A tree stage as a filter: its rows' lines to one output (partitions are not applied). */
 export async function runTreeFilter(stage: TreeStage, run: StageRunOptions, targets: StageTargets): Promise<StageCounts> {
-  const counts = new StageCounts();
+  const counts = countsFor(stage, run.ruleset, new StageCounts());
   const rowFor = stage.rows(contextOf(run));
   const lineOf = (value: string | PartitionedLine): string => (typeof value === 'string' ? value : value.line);
   await withOutputs([targets.output, targets.quarantine], counts, async ({ writables: [output, quarantineSink], stopped }) => {
@@ -106,7 +118,7 @@ export async function runTree(
   run: StageRunOptions,
   targets: { quarantine: OutputTarget; tree: { path: string; display: string } | undefined; relativeOf: (input: InputSource) => string },
 ): Promise<StageCounts> {
-  const counts = new StageCounts();
+  const counts = countsFor(stage, run.ruleset, new StageCounts());
   const layout = targets.tree;
   const tree = layout === undefined ? undefined : await AtomicTree.create(layout.path, layout.display);
   const rowFor = stage.rows(contextOf(run));
@@ -183,7 +195,7 @@ function startPairing(counts: PairCounts): void {
 
 /** A pairing export (preference): rows gated and spilled in one pass, then paired into the output. */
 export async function runPairs(stage: PairStage, run: StageRunOptions, targets: StageTargets, lookup: EvidenceLookup): Promise<PairCounts> {
-  const counts = new PairCounts();
+  const counts = countsFor(stage, run.ruleset, new PairCounts());
   const pairer = stage.pairer({ ...contextOf(run), view: run.view, lookup });
   await withOutputs([targets.output, targets.quarantine], counts, async ({ writables: [output, quarantineSink], stopped }) => {
     const quarantine = new QuarantineWriter(quarantineSink!, stage.name, run.recordedAt);
@@ -206,8 +218,12 @@ export interface FanOutExport {
  * parsed once and fed to every gate chain; pairing stages then pair from their spilled rows. Every
  * output is committed together, only when all succeeded. Byte-identical to the exports run alone.
  */
-export async function runFanOut(exports: readonly FanOutExport[], run: ReadOptions & { recordedAt: string; inputs: AsyncIterable<InputSource> }, lookup: EvidenceLookup): Promise<StageCounts[]> {
-  const counts = exports.map(({ stage }) => (stage.kind === 'pairs' ? new PairCounts() : new StageCounts()));
+export async function runFanOut(
+  exports: readonly FanOutExport[],
+  run: ReadOptions & { recordedAt: string; ruleset: Ruleset; inputs: AsyncIterable<InputSource> },
+  lookup: EvidenceLookup,
+): Promise<StageCounts[]> {
+  const counts = exports.map(({ stage }) => countsFor(stage, run.ruleset, stage.kind === 'pairs' ? new PairCounts() : new StageCounts()));
   const targets = exports.flatMap(({ targets: t }) => [t.output, t.quarantine]);
   const all = new StageCounts(); // digests of every output, handed to each export's counts below
   await withOutputs(targets, all, async ({ writables, stopped }) => {
@@ -215,7 +231,7 @@ export async function runFanOut(exports: readonly FanOutExport[], run: ReadOptio
     const branches = exports.map(({ stage, flags }, n): FanOutBranch<unknown> => {
       const output = writables[2 * n]!;
       const quarantine = new QuarantineWriter(writables[2 * n + 1]!, stage.name as StageName, run.recordedAt);
-      const context = { ...contextOf({ flags, recordedAt: run.recordedAt }), view: stage.views[0]!, lookup };
+      const context = { ...contextOf({ flags, recordedAt: run.recordedAt, ruleset: run.ruleset }), view: stage.views[0]!, lookup };
       if (stage.kind === 'pairs') {
         const pairer = stage.pairer(context);
         pairers.set(n, { pairer, quarantine });
@@ -227,7 +243,8 @@ export async function runFanOut(exports: readonly FanOutExport[], run: ReadOptio
       return { ...branchOf(stage.rows(context), quarantine, counts[n]!, stage.sampleMetric), accept };
     });
     await pipeline(batchesOf(run.inputs, counts[0]!, run, stopped), new FanOutStage(branches));
-    for (const other of counts.slice(1)) other.inputs.push(...counts[0]!.inputs);
+    const read = counts[0]!.inputs.filter((digest) => digest.path !== run.ruleset.source?.path);
+    for (const other of counts.slice(1)) other.inputs.push(...read);
     for (const [n, { pairer, quarantine }] of pairers) {
       startPairing(counts[n] as PairCounts);
       await writePairs(pairer.pairs(), writables[2 * n]!, quarantine, counts[n] as PairCounts);

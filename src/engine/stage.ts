@@ -1,4 +1,5 @@
 import type { Rejection } from '../core/rejection.js';
+import type { Ruleset } from '../core/ruleset.js';
 import type { InputSource } from '../io/line-source.js';
 import type { PartitionedLine } from '../io/partition-writer.js';
 import type { OptionTable, OptionValues } from '../options.js';
@@ -35,11 +36,15 @@ interface StageCommon<F extends OptionTable> {
   /** The receipt sample its kept rows feed (text lengths, keyed by the kept row's id). */
   sampleMetric: string | undefined;
   split: SplitKey;
+  /** Whether the scoring rules decide its output (score) or its instructions (sft, preference): a rules file given is then one of its inputs. */
+  usesRules: boolean;
 }
 
 export interface RunContext<F extends OptionTable> {
   flags: OptionValues<F>;
   recordedAt: string;
+  /** The scoring rules and instruction templates of the run: the built-in ones unless a rules file was given. */
+  ruleset: Ruleset;
 }
 
 /** A dataset export (sft, rag): scored runs joined with their evidence → one JSONL dataset. */

@@ -48,6 +48,18 @@ function compileValidators(): Validators {
   };
 }
 
+let rulesCompiled: ValidateFunction | undefined;
+
+/**
+ * The rules-file schema, compiled once. Its own ajv instance: a lint lists every problem of a file
+ * at once (allErrors) and names the fields an object may have (verbose), and a bound is an integer
+ * or a signal reference (a union type).
+ */
+export function rulesValidator(): ValidateFunction {
+  rulesCompiled ??= new Ajv({ allErrors: true, verbose: true, strict: true, allowUnionTypes: true }).compile(loadSchema('./rules.schema.json'));
+  return rulesCompiled;
+}
+
 /** Readable one-line messages for a quarantine row's `errors`. */
 export function describeErrors(errors: ErrorObject[] | null | undefined): string[] {
   if (!errors || errors.length === 0) return ['does not match its schema'];

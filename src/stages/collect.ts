@@ -91,6 +91,7 @@ export const collectStage: TreeStage<typeof COLLECT_FLAGS> = {
   filterOnly: ['source'],
   flags: COLLECT_FLAGS,
   sampleMetric: EVIDENCE_TEXT_LENGTH,
+  usesRules: false,
   split: { by: 'rows', duplicatesBy: 'run-id' },
   invariants: [rowsAddUp],
   rows: ({ flags, recordedAt }) => {

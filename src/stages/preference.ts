@@ -3,6 +3,7 @@ import { admitScoredRun } from '../core/gates.js';
 import { IdSet } from '../core/id-set.js';
 import { shortId } from '../core/ids.js';
 import { reject, Rejection } from '../core/rejection.js';
+import { builtinRuleset, type Ruleset } from '../core/ruleset.js';
 import { instructionFor } from '../core/synthesis.js';
 import { keep, type RowFunction } from '../engine/row.js';
 import { pairRowsAddUp, type PairOutcome, type PairStage, type Pairer } from '../engine/stage.js';
@@ -63,12 +64,19 @@ const PREFERENCE_VIEWS: Readonly<Record<PreferenceFormat, (sample: PreferenceSam
     `"non_preferred_output":[{"role":"assistant","content":${rejectedJson}}]}\n`,
 };
 
-export function buildPreferenceSample(chosen: PreferenceRow, rejected: PreferenceRow, chosenEvidence: JoinedEvidence, rejectedEvidence: JoinedEvidence, recordedAt: string): PreferenceSample {
+export function buildPreferenceSample(
+  chosen: PreferenceRow,
+  rejected: PreferenceRow,
+  chosenEvidence: JoinedEvidence,
+  rejectedEvidence: JoinedEvidence,
+  recordedAt: string,
+  ruleset: Ruleset = builtinRuleset(),
+): PreferenceSample {
   return {
     schema_version: 1,
     id: shortId('pref-', chosen.evidence_run_id, rejected.evidence_run_id),
     task_id: chosen.task_id,
-    prompt: instructionFor(chosenEvidence),
+    prompt: instructionFor(chosenEvidence, ruleset),
     chosen: chosenEvidence.text,
     rejected: rejectedEvidence.text,
     chosen_run_id: chosen.evidence_run_id,
@@ -87,6 +95,8 @@ export interface PairingContext {
   written: IdSet;
   recordedAt: string;
   format: PreferenceFormat;
+  /** Whose instruction templates write the prompt; the built-in ones by default. */
+  ruleset?: Ruleset;
 }
 
 /** What happened to candidate pair k of a task. */
@@ -130,7 +140,7 @@ export function* pairTask(accepted: PreferenceRow[], rejections: PreferenceRow[]
       yield quarantined(reject('invalid_preference_pairing', 'chosen and rejected texts are equal'));
       continue;
     }
-    const sample = buildPreferenceSample(chosen, rejected, chosenEvidence, rejectedEvidence, context.recordedAt);
+    const sample = buildPreferenceSample(chosen, rejected, chosenEvidence, rejectedEvidence, context.recordedAt, context.ruleset);
     if (!context.validate(sample)) {
       yield quarantined(reject('schema_violation', ...describeErrors(context.validate.errors)));
       continue;
@@ -213,7 +223,8 @@ export const preferenceStage: PairStage<typeof PREFERENCE_FLAGS> = {
   flags: PREFERENCE_FLAGS,
   views: PREFERENCE_FORMATS,
   sampleMetric: undefined,
+  usesRules: true,
   split: { by: 'task' },
   invariants: [pairRowsAddUp],
-  pairer: ({ recordedAt, view, lookup }) => new PreferencePairer({ lookup, recordedAt, format: view as PreferenceFormat }),
+  pairer: ({ recordedAt, ruleset, view, lookup }) => new PreferencePairer({ lookup, recordedAt, ruleset, format: view as PreferenceFormat }),
 };

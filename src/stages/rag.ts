@@ -94,6 +94,7 @@ export const ragStage: DatasetStage<typeof RAG_FLAGS> = {
   flags: RAG_FLAGS,
   views: ['spec'],
   sampleMetric: 'rag_content_length',
+  usesRules: false,
   split: { by: 'rows', duplicatesBy: 'written-id' },
   invariants: [rowsAddUp, noRejectedPlaybook],
   rows: ({ flags, recordedAt, lookup }) => ragRow({ recordedAt, includeReview: flags.includeReview, inRepo: repoFileCheck(flags.repoRoot) }, lookup),

@@ -1,19 +1,21 @@
 import { isJsonObject } from '../core/gates.js';
 import { reject } from '../core/rejection.js';
+import { builtinRuleset, type Scorer } from '../core/ruleset.js';
 import { toScoredRun } from '../core/scorer.js';
 import { keep, type RowFunction } from '../engine/row.js';
 import { rowsAddUp, type TreeStage } from '../engine/stage.js';
 import { LAYOUT } from '../layout.js';
 import { describeErrors, validators } from '../schemas/validators.js';
 
-/** Score one evidence row: the EvidenceRecord schema, then the pure scorer. */
-export function scoreRow(recordedAt: string): RowFunction {
+/** Score one evidence row: the EvidenceRecord schema, then the pure scorer (the built-in rules unless `scorer` is given). */
+export function scoreRow(recordedAt: string, scorer: Scorer = builtinRuleset().scorer): RowFunction {
   const { evidenceRecord } = validators();
   return (value) => {
     if (!isJsonObject(value)) return reject('schema_violation', 'row is not a JSON object');
     if (!evidenceRecord(value)) return reject('schema_violation', ...describeErrors(evidenceRecord.errors));
-    const scored = toScoredRun(value, recordedAt);
-    return keep(`${JSON.stringify(scored)}\n`, scored.category);
+    const scored = toScoredRun(value, recordedAt, scorer);
+    return keep(`${JSON.stringify(scored)}
+`, scored.category);
   };
 }
 
@@ -31,10 +33,11 @@ export const scoreStage: TreeStage<typeof SCORE_FLAGS> = {
   filterOnly: [],
   flags: SCORE_FLAGS,
   sampleMetric: undefined,
+  usesRules: true,
   split: { by: 'rows', duplicatesBy: 'none' },
   invariants: [rowsAddUp],
-  rows: ({ recordedAt }) => {
-    const row = scoreRow(recordedAt);
+  rows: ({ recordedAt, ruleset }) => {
+    const row = scoreRow(recordedAt, ruleset.scorer);
     return () => row;
   },
 };

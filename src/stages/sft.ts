@@ -1,4 +1,5 @@
 import { SFT_FORBIDDEN_CATEGORIES, sftFirewall } from '../core/gates.js';
+import { builtinRuleset, type Ruleset } from '../core/ruleset.js';
 import { shortId } from '../core/ids.js';
 import { contextFor, instructionFor, sftSynthesisCheck, sourceFileCheck, type RepoFileCheck } from '../core/synthesis.js';
 import type { RowFunction } from '../engine/row.js';
@@ -13,6 +14,8 @@ import { exportProvenance, serializeTail } from './sample-parts.js';
 
 export interface SftOptions {
   recordedAt: string;
+  /** Whose instruction templates write the instruction; the built-in ones by default. */
+  ruleset?: Ruleset;
   includePartial: boolean;
   /** With --repo-root: whether a source file exists in the repository. */
   inRepo: RepoFileCheck | undefined;
@@ -24,11 +27,11 @@ export const SFT_FORMATS = ['spec', 'messages', 'prompt-completion', 'alpaca'] a
 export type SftFormat = (typeof SFT_FORMATS)[number];
 
 /** The SftSample of a scored row that passed every gate up to synthesis (SPEC §1 field order). */
-export function buildSftSample(run: ScoredRun, evidence: JoinedEvidence, recordedAt: string): SftSample {
+export function buildSftSample(run: ScoredRun, evidence: JoinedEvidence, recordedAt: string, ruleset: Ruleset = builtinRuleset()): SftSample {
   return {
     schema_version: 1,
     id: shortId('sft-', run.evidence_run_id, run.provenance.sig_hash),
-    instruction: instructionFor(evidence),
+    instruction: instructionFor(evidence, ruleset),
     context: contextFor(evidence),
     response: evidence.text,
     source_run_id: run.evidence_run_id,
@@ -76,7 +79,7 @@ export function sftRow(options: SftOptions, lookup: EvidenceLookup): RowFunction
   const definition: ExportDefinition<SftSample> = {
     firewall: sftFirewall(options),
     synthesisCheck: sftSynthesisCheck(sourceFileCheck(options)),
-    build: (run, evidence) => buildSftSample(run, evidence, options.recordedAt),
+    build: (run, evidence) => buildSftSample(run, evidence, options.recordedAt, options.ruleset),
     validate: validators().sftSample,
     serialize: SFT_VIEWS[options.format ?? 'spec'],
   };
@@ -106,8 +109,9 @@ export const sftStage: DatasetStage<typeof SFT_FLAGS> = {
   flags: SFT_FLAGS,
   views: SFT_FORMATS,
   sampleMetric: 'sft_response_length',
+  usesRules: true,
   split: { by: 'rows', duplicatesBy: 'written-id' },
   invariants: [rowsAddUp, noForbiddenCategory],
-  rows: ({ flags, recordedAt, view, lookup }) =>
-    sftRow({ recordedAt, includePartial: flags.includePartial, inRepo: repoFileCheck(flags.repoRoot), format: view as SftFormat }, lookup),
+  rows: ({ flags, recordedAt, ruleset, view, lookup }) =>
+    sftRow({ recordedAt, ruleset, includePartial: flags.includePartial, inRepo: repoFileCheck(flags.repoRoot), format: view as SftFormat }, lookup),
 };
