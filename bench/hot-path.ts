@@ -19,6 +19,7 @@ import { contextFor, instructionFor, sftSynthesisCheck, sourceFileCheck } from '
 import { EvidenceIndex } from '../src/io/evidence-index.js';
 import { READ_CHUNK_BYTES } from '../src/io/line-source.js';
 import { LineSplitter } from '../src/io/line-splitter.js';
+import { evidenceText } from '../src/core/evidence-text.js';
 import type { EvidenceRecord, JoinedEvidence, ScoredRun } from '../src/records.js';
 import { validators } from '../src/schemas/validators.js';
 import { buildSftSample, serializeSftSample, sftRow } from '../src/stages/sft.js';
@@ -70,8 +71,7 @@ const toJoined = (e: EvidenceRecord): JoinedEvidence => ({
   pathway_fingerprints_seen: e.retrieved_context?.pathway_fingerprints_seen ?? 0,
   contractor: '',
   source_file: e.provenance.source_file,
-  text: e.text,
-  textJson: JSON.stringify(e.text),
+  text: evidenceText(e.text),
 });
 
 function check(condition: boolean, what: string): void {
@@ -97,9 +97,9 @@ async function main(json: boolean): Promise<void> {
 
   // Counts and bytes checked before timing.
   check(scored.every((s) => s.category === 'accepted'), 'every scored row is accepted');
-  check(samples.every((s, n) => serializeSftSample(s, joinedList[n]!.textJson) === `${JSON.stringify(s)}\n`), 'template serializer = JSON.stringify');
+  check(samples.every((s, n) => serializeSftSample(s, joinedList[n]!.text.json).toString() === `${JSON.stringify({ ...s, response: evidence[n]!.text })}\n`), 'template serializer = JSON.stringify');
   check(samples.every((s) => sftSample(s)), 'every sample validates');
-  check(evidence.every((e) => index.get(e.run_id)?.textJson === JSON.stringify(e.text)), 'LMDB join returns every text');
+  check(evidence.every((e) => Buffer.from(index.get(e.run_id)!.text.json).toString() === JSON.stringify(e.text)), 'the index join returns every text');
   const parsed = scoredLines.map((line) => JSON.parse(line) as unknown);
   const rowWithMap = sftRow(options, (id) => joined.get(id));
   check(parsed.every((value) => !(rowWithMap(value, { source_file: '-', line_offset: 0 }) instanceof Rejection)), 'sftRow writes every row');
@@ -114,14 +114,14 @@ async function main(json: boolean): Promise<void> {
     .add('JSON.parse (scored line)', () => void scoredLines.forEach((line) => JSON.parse(line)))
     .add('provenance + schema gates', () => void parsed.forEach((value) => admitScoredRun(value)))
     .add('SFT firewall', () => void scored.forEach((s) => firewall(s.category)))
-    .add('evidence join (LMDB get + decode)', () => void scored.forEach((s) => index.get(s.evidence_run_id)))
+    .add('evidence join (index lookup + text read)', () => void scored.forEach((s) => index.get(s.evidence_run_id)))
     .add('synthesis (checks + instruction + context)', () => void joinedList.forEach((e) => (synthesis(e), instructionFor(e), contextFor(e))))
     .add('build SftSample', () => void scored.forEach((s, n) => buildSftSample(s, joinedList[n]!, RECORDED_AT)))
     .add('output validation (ajv)', () => void samples.forEach((s) => sftSample(s)))
-    .add('serialize: template + pre-escaped text', () => void samples.forEach((s, n) => serializeSftSample(s, joinedList[n]!.textJson)))
-    .add('serialize: JSON.stringify', () => void samples.forEach((s) => JSON.stringify(s)))
+    .add('serialize: template + the text\'s bytes', () => void samples.forEach((s, n) => serializeSftSample(s, joinedList[n]!.text.json)))
+    .add('serialize: JSON.stringify', () => void samples.forEach((s, n) => JSON.stringify({ ...s, response: evidence[n]!.text })))
     .add('whole sftRow, Map lookup', () => passThroughFreshRow((id) => joined.get(id)))
-    .add('whole sftRow, LMDB lookup', () => passThroughFreshRow((id) => index.get(id)));
+    .add('whole sftRow, index lookup', () => passThroughFreshRow((id) => index.get(id)));
   for (const [source, signals] of SOURCES) {
     const records = evidenceRecords(source, signals);
     check(records.every((r) => scoreEvidence(r).reasons.length > 0), `scorer decides ${source}`);

@@ -13,6 +13,7 @@ import { instructionFor } from '../src/core/synthesis.js';
 import type { JoinedEvidence } from '../src/records.js';
 import type { EvidenceRecord } from '../src/records.js';
 import { handWrittenInstruction, handWrittenScore } from '../test/hand-written-oracle.js';
+import { evidenceText } from '../src/core/evidence-text.js';
 
 const RECORDS = 1000;
 const ROUNDS = 400;
@@ -51,8 +52,7 @@ function joined(n: number): JoinedEvidence {
     pathway_fingerprints_seen: 0,
     contractor: n % 2 === 0 ? '' : 'Acme',
     source_file: `data/_kb/${sources[n % sources.length]!}.jsonl`,
-    text: 't',
-    textJson: '"t"',
+    text: evidenceText('t'),
   };
 }
 

@@ -13,12 +13,15 @@ export interface EvidenceOptions {
   progress?: ProgressSink | undefined;
 }
 
-/** Opens (building or refreshing) the evidence index, runs `work` with its lookup, and always closes it. */
-export async function withEvidence<R>(options: EvidenceOptions, work: (lookup: EvidenceLookup, index: IndexReport) => Promise<R>): Promise<R> {
+/**
+ * Opens (building or refreshing) the evidence index, runs `work` with its lookup and a check that
+ * the evidence did not change while it was read (to call before committing), and always closes it.
+ */
+export async function withEvidence<R>(options: EvidenceOptions, work: (lookup: EvidenceLookup, index: IndexReport, unchanged: () => void) => Promise<R>): Promise<R> {
   const { index, report } = await EvidenceIndex.open(options.evidence, { root: options.root, maxLineBytes: options.maxLineBytes, progress: options.progress });
   try {
     options.onIndexReady?.(report);
-    return await work((runId) => index.get(runId), report);
+    return await work((runId) => index.get(runId), report, () => index.verifyUnchanged());
   } finally {
     await index.close();
   }

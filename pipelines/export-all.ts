@@ -75,10 +75,10 @@ export async function runExportAll(options: ExportAllOptions): Promise<ExportAll
   const ruleset = await rulesetOf(options.rules, { cwd, root });
   const maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
   const recordedAt = options.recordedAt ?? new Date().toISOString();
-  return withEvidence({ evidence, root, maxLineBytes, onIndexReady: options.onIndexReady, progress: options.progress }, async (lookup, index) => {
+  return withEvidence({ evidence, root, maxLineBytes, onIndexReady: options.onIndexReady, progress: options.progress }, async (lookup, index, unchanged) => {
     const sources = resolveInputs(filter ? (inputs.length > 0 ? inputs : [STDIN_PATH]) : [path.join(root, LAYOUT.scoredRuns)], root);
     options.progress?.begin('export-all', await inputBytes(filter ? (inputs.length > 0 ? inputs : [STDIN_PATH]) : [path.join(root, LAYOUT.scoredRuns)]).catch(() => undefined));
-    const counts = await runFanOut(exports, { recordedAt, ruleset, maxLineBytes, progress: options.progress, inputs: sources }, lastAnswerCached(lookup));
+    const counts = await runFanOut(exports, { recordedAt, ruleset, maxLineBytes, progress: options.progress, inputs: sources, beforeCommit: unchanged }, lastAnswerCached(lookup));
     return { counts: new Map(EXPORT_STAGES.map((stage, n) => [stage.name, counts[n]!])), index };
   });
 }

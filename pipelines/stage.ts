@@ -106,9 +106,10 @@ async function runExport(stage: DatasetStage | PairStage, options: StageCommandO
   const run = runOptions(stage, options, plan, planInputs(plan, LAYOUT_INPUT[stage.reads]), ruleset);
   const targets = { output: plan.output, quarantine: plan.quarantine };
   const evidence = { evidence: evidencePath, root: plan.root, maxLineBytes: plan.maxLineBytes, onIndexReady: options.onIndexReady, progress: options.progress };
-  return withEvidence(evidence, async (lookup, index) => {
+  return withEvidence(evidence, async (lookup, index, unchanged) => {
     await beginProgress(stage, options, plan);
-    const counts = stage.kind === 'pairs' ? await runPairs(stage, run, targets, lookup) : await runDataset(stage, run, targets, lookup);
+    const joined = { ...run, beforeCommit: unchanged };
+    const counts = stage.kind === 'pairs' ? await runPairs(stage, joined, targets, lookup) : await runDataset(stage, joined, targets, lookup);
     return { counts, index };
   });
 }

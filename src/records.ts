@@ -120,6 +120,23 @@ export interface QuarantineRecord {
   source_record: unknown;
 }
 
+/**
+ * An evidence text as the exports write it: its JSON bytes (read from the evidence file as they
+ * stand) and the facts worked out when the evidence was indexed, so a join never decodes it.
+ */
+export interface EvidenceText {
+  /** The text as JSON.stringify writes it, quotes included, in UTF-8. */
+  readonly json: Uint8Array;
+  /** Its length in UTF-16 units (what JavaScript's `length` counts). */
+  readonly units: number;
+  /** trim() leaves nothing. */
+  readonly blank: boolean;
+  /** The RAG title: the first non-blank line, cut to 120 code points. */
+  readonly title: string;
+  /** Bytes of `json` (opening quote included, closing quote not) that embedding_text keeps; 0 when it keeps the whole text. */
+  readonly embeddingPrefix: number;
+}
+
 /** What the exports need of one evidence record (the join's projection); absent optional fields read as empty. */
 export interface JoinedEvidence {
   task_id: string;
@@ -132,9 +149,7 @@ export interface JoinedEvidence {
   contractor: string;
   /** The evidence's provenance.source_file (the `_kb` file), which picks the instruction template. */
   source_file: string;
-  text: string;
-  /** JSON.stringify(text), kept from index time so exports write it without re-escaping. */
-  textJson: string;
+  text: EvidenceText;
 }
 
 /** Looks evidence up by run_id: the on-disk index in production, a Map in unit tests. */

@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, open as openFile, readdir, rm, stat, truncate, utimes, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { EvidenceIndex } from '../src/io/evidence-index.js';
+import { DistillError } from '../src/errors.js';
+import { EvidenceIndex, type IndexReport } from '../src/io/evidence-index.js';
+import type { JoinedEvidence } from '../src/records.js';
 import { removeDir, tempDir } from './helpers.js';
 
 const SIG = 'a'.repeat(64);
@@ -33,6 +36,9 @@ async function withEvidence(files: Record<string, string[]>, body: (dir: string)
   }
 }
 
+/** The decoded text of a joined row (the join itself never decodes it). */
+const textOf = (e: JoinedEvidence | undefined): string | undefined => (e === undefined ? undefined : (JSON.parse(Buffer.from(e.text.json).toString()) as string));
+
 const open = (dir: string) => EvidenceIndex.open(dir, { root: dir, maxLineBytes: 1 << 20 });
 
 test('joins by run_id; first row in walk order wins; bad rows are counted, never joinable', async () => {
@@ -44,8 +50,8 @@ test('joins by run_id; first row in walk order wins; bad rows are counted, never
     async (dir) => {
       const { index, report } = await open(dir);
       try {
-        assert.equal(index.get('dup')?.text, 'first');
-        assert.equal(index.get('only-b')?.text, 'text of only-b');
+        assert.equal(textOf(index.get('dup')), 'first');
+        assert.equal(textOf(index.get('only-b')), 'text of only-b');
         assert.equal(index.get('bad'), undefined);
         assert.equal(index.get('nobody'), undefined);
         assert.deepEqual({ files: report.files, rows: report.rows, unjoinable: report.unjoinable }, { files: 2, rows: 6, unjoinable: 2 });
@@ -92,12 +98,13 @@ test('texts and run ids survive the store exactly: non-ASCII, escapes, U+2028, l
     try {
       texts.forEach((text, n) => {
         const e = index.get(`t${n}`)!;
-        assert.equal(e.text, text);
-        assert.equal(e.textJson, JSON.stringify(text));
+        assert.equal(textOf(e), text);
+        assert.equal(Buffer.from(e.text.json).toString(), JSON.stringify(text));
+        assert.equal(e.text.units, text.length);
       });
-      assert.equal(index.get('id-\ud800')!.text, 'text of id-\ud800');
-      assert.equal(index.get('id-\ufffd')!.text, 'replacement char');
-      assert.equal(index.get(longId)!.text, 'long id');
+      assert.equal(textOf(index.get('id-\ud800')!), 'text of id-\ud800');
+      assert.equal(textOf(index.get('id-\ufffd')!), 'replacement char');
+      assert.equal(textOf(index.get(longId)!), 'long id');
     } finally {
       await index.close();
     }
@@ -112,13 +119,13 @@ test('refreshes incrementally: unchanged → nothing read; appended file → onl
 
     const unchanged = await open(dir);
     assert.equal(unchanged.report.filesRead, 0);
-    assert.equal(unchanged.index.get('b')!.text, 'text of b');
+    assert.equal(textOf(unchanged.index.get('b')), 'text of b');
     await unchanged.index.close();
 
     await writeFile(path.join(dir, '3.jsonl'), evidenceLine('c'));
     const appended = await open(dir);
     assert.equal(appended.report.filesRead, 1);
-    assert.equal(appended.index.get('c')!.text, 'text of c');
+    assert.equal(textOf(appended.index.get('c')), 'text of c');
     await appended.index.close();
 
     await writeFile(path.join(dir, '2.jsonl'), `${evidenceLine('b2')}\n${evidenceLine('a', { text: 'loses to 1.jsonl' })}`);
@@ -126,9 +133,9 @@ test('refreshes incrementally: unchanged → nothing read; appended file → onl
     try {
       assert.equal(changed.report.filesRead, 2);
       assert.equal(changed.index.get('b'), undefined);
-      assert.equal(changed.index.get('b2')!.text, 'text of b2');
-      assert.equal(changed.index.get('a')!.text, 'text of a');
-      assert.equal(changed.index.get('c')!.text, 'text of c');
+      assert.equal(textOf(changed.index.get('b2')), 'text of b2');
+      assert.equal(textOf(changed.index.get('a')), 'text of a');
+      assert.equal(textOf(changed.index.get('c')), 'text of c');
       assert.equal(changed.report.rows, 4);
     } finally {
       await changed.index.close();
@@ -140,10 +147,200 @@ test('an evidence file (not a folder) is indexed beside it', async () => {
   await withEvidence({ 'one.jsonl': [evidenceLine('solo')] }, async (dir) => {
     const { index, report } = await EvidenceIndex.open(path.join(dir, 'one.jsonl'), { root: dir, maxLineBytes: 1024 });
     try {
-      assert.equal(index.get('solo')!.text, 'text of solo');
+      assert.equal(textOf(index.get('solo')), 'text of solo');
       assert.equal(report.indexPath, path.join(dir, '.one.jsonl.distill-index'));
     } finally {
       await index.close();
     }
+  });
+});
+
+const read = async (dir: string, options: { maxLineBytes?: number } = {}): Promise<{ index: EvidenceIndex; report: IndexReport }> =>
+  EvidenceIndex.open(dir, { root: dir, maxLineBytes: options.maxLineBytes ?? 1 << 20 });
+
+async function joined(dir: string, runId: string, maxLineBytes?: number): Promise<string | undefined> {
+  const { index } = await read(dir, maxLineBytes === undefined ? {} : { maxLineBytes });
+  try {
+    return textOf(index.get(runId));
+  } finally {
+    await index.close();
+  }
+}
+
+test('an index built with a small --max-line-bytes is rebuilt for a larger one; a larger one serves a smaller limit exactly', async () => {
+  const long = evidenceLine('r', { text: 'x'.repeat(400) });
+  const short = evidenceLine('r', { text: 'short twin' });
+  await withEvidence({ '1.jsonl': [long], '2.jsonl': [short, evidenceLine('s')] }, async (dir) => {
+    // The short twin's line is 314 bytes, the long one's 704.
+    assert.equal(await joined(dir, 'r', 400), 'short twin'); // the long line is too long: its later twin wins
+    assert.equal(await joined(dir, 'r'), 'x'.repeat(400)); // a plain run is not served the 400-byte index
+    assert.equal(await joined(dir, 'r', 400), 'short twin'); // and the larger index serves 400 exactly
+    assert.equal(await joined(dir, 's', 400), 'text of s');
+    assert.equal(await joined(dir, 'r', 300), undefined); // no line of r fits 300 bytes
+  });
+});
+
+test('a file rewritten at the same size with its mtime restored is re-read, never joined stale', async () => {
+  await withEvidence({ 'e.jsonl': [evidenceLine('a', { text: 'old text' })] }, async (dir) => {
+    assert.equal(await joined(dir, 'a'), 'old text');
+    const file = path.join(dir, 'e.jsonl');
+    const before = await stat(file);
+    await writeFile(file, evidenceLine('a', { text: 'new text' }));
+    await utimes(file, before.atime, before.mtime); // same size, same mtime (touch -r / cp -p)
+    assert.equal((await stat(file)).size, before.size);
+    const { index, report } = await read(dir);
+    try {
+      assert.equal(report.filesRead, 1);
+      assert.equal(textOf(index.get('a')), 'new text');
+    } finally {
+      await index.close();
+    }
+  });
+});
+
+test('a file whose times moved but whose bytes did not (touch, a copy) is kept by its content CRC, not re-read', async () => {
+  await withEvidence({ 'e.jsonl': [evidenceLine('a')] }, async (dir) => {
+    await (await read(dir)).index.close();
+    const later = new Date(Date.now() + 60_000);
+    await utimes(path.join(dir, 'e.jsonl'), later, later);
+    const { index, report } = await read(dir);
+    try {
+      assert.equal(report.filesRead, 0);
+      assert.equal(textOf(index.get('a')), 'text of a');
+    } finally {
+      await index.close();
+    }
+  });
+});
+
+test('a damaged index — emptied, truncated, garbage, deleted, or a garbage manifest — is rebuilt, never trusted or crashed on', async () => {
+  const lines = Array.from({ length: 200 }, (_, n) => evidenceLine(`run-${n}`, { text: `text ${n} ${'y'.repeat(n)}` }));
+  await withEvidence({ 'e.jsonl': lines }, async (dir) => {
+    await (await read(dir)).index.close();
+    const folder = path.join(dir, '.distill-index');
+    const indexFile = async (): Promise<string> => path.join(folder, (await readdir(folder)).find((name) => name.endsWith('.idx'))!);
+    const damages: Array<[string, () => Promise<void>]> = [
+      ['emptied', async () => writeFile(await indexFile(), '')],
+      ['truncated', async () => truncate(await indexFile(), 500)],
+      ['garbage at its start', async () => {
+        const file = await indexFile();
+        const handle = await openFile(file, 'r+');
+        await handle.write(Buffer.alloc(64, 0xab), 0, 64, 0);
+        await handle.close();
+      }],
+      ['a byte flipped in an entry', async () => {
+        const file = await indexFile();
+        const handle = await openFile(file, 'r+');
+        const size = (await handle.stat()).size;
+        const byte = Buffer.alloc(1);
+        await handle.read(byte, 0, 1, size - 10);
+        byte[0] = byte[0]! ^ 0xff;
+        await handle.write(byte, 0, 1, size - 10);
+        await handle.close();
+      }],
+      ['deleted', async () => rm(await indexFile())],
+      ['manifest garbage', async () => writeFile(path.join(folder, 'manifest.json'), '\u0000{not json')],
+    ];
+    for (const [damage, inflict] of damages) {
+      await inflict();
+      const { index, report } = await read(dir);
+      try {
+        assert.equal(report.filesRead, 1, damage);
+        for (const n of [0, 57, 199]) assert.equal(textOf(index.get(`run-${n}`)), `text ${n} ${'y'.repeat(n)}`, damage);
+      } finally {
+        await index.close();
+      }
+    }
+  });
+});
+
+test('two builds at once: one builds, the other waits and reads the same generation; a lock left by a killed builder is taken over', async () => {
+  const lines = Array.from({ length: 2000 }, (_, n) => evidenceLine(`run-${n}`));
+  await withEvidence({ 'a.jsonl': lines.slice(0, 1000), 'b.jsonl': lines.slice(1000) }, async (dir) => {
+    const folder = path.join(dir, '.distill-index');
+    await mkdir(folder, { recursive: true });
+    await writeFile(path.join(folder, 'writer.lock'), JSON.stringify({ pid: 2 ** 22 + 12345, host: os.hostname(), started: '1', purpose: 'a killed build', since: '2026-01-01T00:00:00Z' }));
+    const [first, second] = await Promise.all([read(dir), read(dir)]);
+    try {
+      assert.equal(first.report.filesRead + second.report.filesRead, 2); // built once
+      for (const { index } of [first, second]) for (const n of [0, 999, 1000, 1999]) assert.equal(textOf(index.get(`run-${n}`)), `text of run-${n}`);
+      assert.deepEqual((await readdir(folder)).filter((name) => name.endsWith('.lock')), []);
+    } finally {
+      await first.index.close();
+      await second.index.close();
+    }
+  });
+});
+
+test('a reader keeps the generation it opened while a refresh replaces it', async () => {
+  await withEvidence({ '1.jsonl': [evidenceLine('a')] }, async (dir) => {
+    const old = await read(dir);
+    try {
+      await writeFile(path.join(dir, '2.jsonl'), evidenceLine('b'));
+      const fresh = await read(dir);
+      assert.equal(textOf(fresh.index.get('b')), 'text of b');
+      await fresh.index.close();
+      assert.equal(textOf(old.index.get('a')), 'text of a'); // its generation file is gone, its descriptor is not
+    } finally {
+      await old.index.close();
+    }
+  });
+});
+
+test('an evidence file that changes while a join reads it stops the run before anything is committed', async () => {
+  await withEvidence({ 'e.jsonl': [evidenceLine('a')] }, async (dir) => {
+    const { index } = await read(dir);
+    try {
+      assert.equal(textOf(index.get('a')), 'text of a');
+      await appendFile(path.join(dir, 'e.jsonl'), `\n${evidenceLine('b')}`);
+      assert.throws(() => index.verifyUnchanged(), (error: unknown) => error instanceof DistillError && error.code === 'DS_IO' && /changed while it was being joined/.test(error.message));
+    } finally {
+      await index.close();
+    }
+  });
+});
+
+test('texts whose bytes are not JSON.stringify\'s own are written as it would write them; bytes that are not UTF-8 read as U+FFFD', async () => {
+  const base = JSON.parse(evidenceLine('x')) as Record<string, unknown>;
+  const withLiteral = (runId: string, literal: string): string => JSON.stringify({ ...base, run_id: runId, text: '@' }).replace('"@"', literal);
+  const lines = [withLiteral('escaped', '"\\u0041\\/\\u00e9"'), withLiteral('upper', '"\\u001F"')];
+  await withEvidence({ 'e.jsonl': lines }, async (dir) => {
+    await appendFile(path.join(dir, 'e.jsonl'), Buffer.concat([Buffer.from(`\n${withLiteral('bad-utf8', '"a@b"').split('@')[0]}`), Buffer.from([0xff, 0xfe]), Buffer.from(`b"${withLiteral('bad-utf8', '"a@b"').split('@')[1]!.slice(2)}`)]));
+    const { index } = await read(dir);
+    try {
+      assert.equal(Buffer.from(index.get('escaped')!.text.json).toString(), JSON.stringify('A/é'));
+      assert.equal(Buffer.from(index.get('upper')!.text.json).toString(), JSON.stringify('\u001f'));
+      assert.equal(textOf(index.get('bad-utf8')), 'a\ufffd\ufffdb');
+    } finally {
+      await index.close();
+    }
+  });
+});
+
+test('a text of 17 MiB joins like any other (the text is read from the evidence, never copied)', async () => {
+  const text = `${'z'.repeat(17 << 20)}end`;
+  await withEvidence({ 'e.jsonl': [evidenceLine('big', { text }), evidenceLine('small')] }, async (dir) => {
+    const { index } = await EvidenceIndex.open(dir, { root: dir, maxLineBytes: 64 << 20 });
+    try {
+      const e = index.get('big')!;
+      assert.equal(e.text.units, text.length);
+      assert.equal(e.text.json.length, text.length + 2);
+      assert.equal(e.text.embeddingPrefix, 2001);
+      assert.equal(textOf(index.get('small')), 'text of small');
+    } finally {
+      await index.close();
+    }
+  });
+});
+
+test('what the index keeps beside the evidence is a small fraction of it (no text is copied)', async () => {
+  const lines = Array.from({ length: 500 }, (_, n) => evidenceLine(`run-${n}`, { text: `${'lorem ipsum dolor sit amet '.repeat(100)}${n}`, source_files: ['src/a.ts'] }));
+  await withEvidence({ 'e.jsonl': lines }, async (dir) => {
+    await (await read(dir)).index.close();
+    const folder = path.join(dir, '.distill-index');
+    let kept = 0;
+    for (const name of await readdir(folder)) kept += (await stat(path.join(folder, name))).size;
+    const evidence = (await stat(path.join(dir, 'e.jsonl'))).size;
+    assert.ok(kept < evidence * 0.1, `${kept} bytes kept for ${evidence} bytes of evidence`);
   });
 });

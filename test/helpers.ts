@@ -3,6 +3,7 @@ import { cp, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { evidenceText } from '../src/core/evidence-text.js';
 import type { JoinedEvidence } from '../src/records.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -62,9 +63,9 @@ export async function listFiles(dir: string): Promise<string[]> {
 
 export const readText = (file: string): Promise<string> => readFile(file, 'utf8');
 
-/** A JoinedEvidence with defaults, for unit tests of the gates. */
-export function evidence(overrides: Partial<JoinedEvidence> = {}): JoinedEvidence {
-  const text = overrides.text ?? 'A response.';
+/** A JoinedEvidence with defaults, for unit tests of the gates; `text` is given as a string. */
+export function evidence(overrides: Partial<Omit<JoinedEvidence, 'text'>> & { text?: string } = {}): JoinedEvidence {
+  const { text = 'A response.', ...rest } = overrides;
   return {
     task_id: 'task-1',
     model_role: 'executor',
@@ -74,8 +75,7 @@ export function evidence(overrides: Partial<JoinedEvidence> = {}): JoinedEvidenc
     pathway_fingerprints_seen: 0,
     contractor: '',
     source_file: 'data/_kb/scrum_reviews.jsonl',
-    ...overrides,
-    text,
-    textJson: JSON.stringify(text),
+    ...rest,
+    text: evidenceText(text),
   };
 }

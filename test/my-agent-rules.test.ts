@@ -74,7 +74,7 @@ test('my_agent through the SFT export with the user rules: a non-empty dataset o
       for (const [n, run] of scored.entries()) {
         const out = row(JSON.parse(JSON.stringify(run)), { source_file: 'data/scored-runs/my_agent.jsonl', line_offset: n });
         if (out instanceof Rejection) reasons.push(`${run.evidence_run_id}:${out.reason}`);
-        else written.push(JSON.parse(out.value) as SftSample);
+        else written.push(JSON.parse(Buffer.from(out.value).toString()) as SftSample);
       }
       assert.deepEqual(written.map((s) => [s.source_run_id, s.quality_score, s.response]), [
         ['my-001', 'accepted', 'Raised the session timeout to 30 minutes and added a regression test.'],

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { QuarantineRecord, RagSample, ScoredRun } from '../src/records.js';
-import { buildRagSample, ragTags } from '../src/stages/rag.js';
+import type { JoinedEvidence, QuarantineRecord, RagSample, ScoredRun } from '../src/records.js';
+import { buildRagSample, ragTags, serializeRagSample } from '../src/stages/rag.js';
 import { evidence, fixtureCopy, GOLDEN, readText, removeDir, runCli } from './helpers.js';
 
 const PINNED = ['--recorded-at', '2026-05-02T00:00:00.000Z', '--max-line-bytes', '65536'];
@@ -86,12 +86,16 @@ describe('RagSample synthesis', () => {
 
   test('title is the first non-blank line cut to 120 code points; embedding_text is the text cut to 2000', () => {
     const text = `\n \r\n${'a'.repeat(119)}😀tail\r\nsecond`;
-    const sample = buildRagSample(scored(), evidence({ text }), '2026-05-02T00:00:00.000Z');
+    const written = (joined: JoinedEvidence): RagSample => JSON.parse(Buffer.from(serializeRagSample(buildRagSample(scored(), joined, 't'), joined.text)).toString()) as RagSample;
+    const sample = written(evidence({ text }));
     assert.equal(sample.title, `${'a'.repeat(119)}😀`);
     assert.equal(sample.content, text);
     assert.equal(sample.embedding_text, text);
     const long = `${'é'.repeat(1999)}😀${'z'.repeat(10)}`;
-    assert.equal(buildRagSample(scored(), evidence({ text: long }), '2026-05-02T00:00:00.000Z').embedding_text, `${'é'.repeat(1999)}😀`);
+    assert.equal(written(evidence({ text: long })).embedding_text, `${'é'.repeat(1999)}😀`);
+    assert.equal(written(evidence({ text: long })).content, long);
+    const loneCut = `${'x'.repeat(1999)}\ud800${'z'.repeat(3)}`;
+    assert.equal(written(evidence({ text: loneCut })).embedding_text, `${'x'.repeat(1999)}\ud800`);
     const lone = `${'x'.repeat(119)}\ud800\udc00`;
     assert.equal(buildRagSample(scored(), evidence({ text: lone }), 't').title, lone);
     const loneHigh = `${'x'.repeat(119)}\ud800${'y'.repeat(5)}`;

@@ -22,6 +22,7 @@ test('the template serializer writes exactly JSON.stringify(sample) + "\\n"', ()
       created_at: recordedAt,
       provenance: { source_file: text(15), line_offset: Math.floor(random() * 1e9), sig_hash: 'f'.repeat(64), recorded_at: recordedAt },
     };
-    assert.equal(serializeSftSample(sample, JSON.stringify(sample.response)), `${JSON.stringify(sample)}\n`);
+    const written = serializeSftSample({ ...sample, response: '' }, Buffer.from(JSON.stringify(sample.response)));
+    assert.equal(written.toString('utf8'), `${JSON.stringify(sample)}\n`);
   }
 });

@@ -1,7 +1,6 @@
 import type { JoinedEvidence } from '../records.js';
 import { reject, type Rejection } from './rejection.js';
 import { builtinRuleset, type Ruleset } from './ruleset.js';
-import { isBlank } from './text.js';
 
 /** Roles whose output is a response worth imitating (SPEC §1). */
 export const INSTRUCTABLE_ROLES: ReadonlySet<string> = new Set(['executor', 'reviewer', 'applier']);
@@ -59,7 +58,7 @@ export function sourceFileCheck(options: { inRepo: RepoFileCheck | undefined }):
 export function sftSynthesisCheck(checkFiles: SourceFileCheck): (evidence: JoinedEvidence) => Rejection | undefined {
   return (evidence) => {
     if (!INSTRUCTABLE_ROLES.has(evidence.model_role)) return reject('not_instructable', `model_role '${evidence.model_role}' is not instructable`);
-    if (isBlank(evidence.text)) return reject('empty_content', 'evidence text is blank');
+    if (evidence.text.blank) return reject('empty_content', 'evidence text is blank');
     return checkFiles(evidence);
   };
 }
@@ -67,7 +66,7 @@ export function sftSynthesisCheck(checkFiles: SourceFileCheck): (evidence: Joine
 /** RAG synthesis checks: non-blank text, real source files. */
 export function ragSynthesisCheck(checkFiles: SourceFileCheck): (evidence: JoinedEvidence) => Rejection | undefined {
   return (evidence) => {
-    if (isBlank(evidence.text)) return reject('empty_content', 'evidence text is blank');
+    if (evidence.text.blank) return reject('empty_content', 'evidence text is blank');
     return checkFiles(evidence);
   };
 }

@@ -16,8 +16,9 @@ export interface RowBranch<T> {
   sampleMetric: string | undefined;
 }
 
-/** One output chunk for a batch of lines (most stages). */
-export const joinLines = (lines: string[]): string => lines.join('');
+/** One output chunk for a batch of lines (most stages): a stage's lines are all strings, or all bytes. */
+export const joinLines = (lines: ReadonlyArray<string | Uint8Array>): string | Buffer =>
+  typeof lines[0] === 'string' ? (lines as string[]).join('') : Buffer.concat(lines as Uint8Array[]);
 
 /** Object-mode buffering between stages: a batch is one read chunk of lines (64 KiB), a few in flight. */
 export const BATCH_HIGH_WATER_MARK = 2;

@@ -38,6 +38,8 @@ export interface StageTargets {
  */
 export interface StageRunOptions extends ReadOptions {
   flags: Readonly<Record<string, unknown>>;
+  /** Checked before the outputs are committed (the evidence read did not change meanwhile). */
+  beforeCommit?: (() => void) | undefined;
   recordedAt: string;
   ruleset: Ruleset;
   view: string;
@@ -87,7 +89,7 @@ export async function runDataset(stage: DatasetStage, run: StageRunOptions, targ
   await withOutputs([targets.output, targets.quarantine], counts, async ({ writables: [output, quarantineSink], stopped }) => {
     const quarantine = new QuarantineWriter(quarantineSink!, stage.name, run.recordedAt);
     await pipeline(batchesOf(run.inputs, counts, run, stopped), new RowStage(branchOf(row, quarantine, counts, stage.sampleMetric), joinLines), output!, { end: false });
-  });
+  }, undefined, run.beforeCommit);
   return counts;
 }
 
@@ -202,7 +204,7 @@ export async function runPairs(stage: PairStage, run: StageRunOptions, targets: 
     await pipeline(batchesOf(run.inputs, counts, run, stopped), new FanOutStage([pairBranch(pairer, quarantine, counts)]));
     startPairing(counts);
     await writePairs(pairer.pairs(), output!, quarantine, counts);
-  });
+  }, undefined, run.beforeCommit);
   return counts;
 }
 
@@ -220,7 +222,7 @@ export interface FanOutExport {
  */
 export async function runFanOut(
   exports: readonly FanOutExport[],
-  run: ReadOptions & { recordedAt: string; ruleset: Ruleset; inputs: AsyncIterable<InputSource> },
+  run: ReadOptions & { recordedAt: string; ruleset: Ruleset; inputs: AsyncIterable<InputSource>; beforeCommit?: () => void },
   lookup: EvidenceLookup,
 ): Promise<StageCounts[]> {
   const counts = exports.map(({ stage }) => countsFor(stage, run.ruleset, stage.kind === 'pairs' ? new PairCounts() : new StageCounts()));
@@ -249,7 +251,7 @@ export async function runFanOut(
       startPairing(counts[n] as PairCounts);
       await writePairs(pairer.pairs(), writables[2 * n]!, quarantine, counts[n] as PairCounts);
     }
-  });
+  }, undefined, run.beforeCommit);
   // Each export's receipt lists its own two outputs.
   exports.forEach(({ targets: t }, n) => {
     const mine = new Set([t.output, t.quarantine].map((target) => ('display' in target ? target.display : undefined)));

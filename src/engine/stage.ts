@@ -54,7 +54,7 @@ export interface DatasetStage<F extends OptionTable = OptionTable> extends Stage
   views: readonly string[];
   invariants: readonly Invariant[];
   /** The gate chain of a run, specialised once for its options. */
-  rows(context: RunContext<F> & { view: string; lookup: EvidenceLookup }): RowFunction<string>;
+  rows(context: RunContext<F> & { view: string; lookup: EvidenceLookup }): RowFunction<Uint8Array>;
 }
 
 /** The pairing entry of a kept row; null for a valid row that is never paired. */
@@ -71,7 +71,7 @@ export interface Pairer<Entry> {
  * broken promise) and how many of its rows are in a written pair for the first time.
  */
 export type PairOutcome =
-  | { kind: 'written'; line: string; chosenRunId: string; rejectedRunId: string; newlyPaired: number }
+  | { kind: 'written'; line: Uint8Array; chosenRunId: string; rejectedRunId: string; newlyPaired: number }
   | { kind: 'quarantined'; rejection: Rejection; record: unknown; location: SourceLocation };
 
 /** A pairing export (preference): rows gated and spilled, then paired a group at a time. */

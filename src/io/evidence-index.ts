@@ -1,17 +1,19 @@
 import { createHash } from 'node:crypto';
-import { readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { closeSync, fstatSync, openSync, readSync, type Stats } from 'node:fs';
+import { open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { open, TransactionFlags, type Database } from 'lmdb';
+import { crc32 } from 'node:zlib';
 import { sha256Hex } from '../core/canonical.js';
+import { analyseEvidenceLine, textOfLine, type EvidenceProjection } from '../core/evidence-line.js';
+import { evidenceText } from '../core/evidence-text.js';
+import { DistillError, ioError } from '../errors.js';
 import type { ProgressSink } from '../progress.js';
-import { ioError } from '../errors.js';
-import type { EvidenceRecord, JoinedEvidence } from '../records.js';
-import { validators } from '../schemas/validators.js';
-import { openLines } from './line-source.js';
+import type { EvidenceText, JoinedEvidence } from '../records.js';
+import { ensureFolder } from './folders.js';
+import { acquireLock } from './lock.js';
 import { displayPath } from './paths.js';
 import { walkInputFiles, type InputFile } from './walk.js';
-import { ensureFolder } from './folders.js';
 
 export interface IndexReport {
   indexPath: string;
@@ -24,88 +26,467 @@ export interface IndexReport {
   durationMs: number;
 }
 
-/** Per-file fingerprint kept in the manifest; a file is re-read only when it changes. */
+/**
+ * What the index knows of one evidence file: where it is in walk order (its position is the file's
+ * ordinal in the entries), how to tell that it changed (size, mtime, ctime — which no user-space
+ * tool can set back — inode and device), the CRC-32 of its content (so a copy or a `touch` is told
+ * from a change without a rebuild), and its row counts.
+ */
 interface IndexedFile {
   path: string;
   size: number;
   mtimeMs: number;
+  ctimeMs: number;
   ino: number;
-  sha256: string;
+  dev: number;
+  crc32: number;
   rows: number;
   unjoinable: number;
 }
 
 interface Manifest {
-  format: typeof MANIFEST_FORMAT;
-  /** False while a refresh is under way: entries past `files` may be left from a killed build. */
-  clean: boolean;
+  format: typeof FORMAT;
+  /** The longest line the build accepted: it serves runs with that limit or a smaller one. */
+  maxLineBytes: number;
+  /** The index file of this generation, its size and CRC-32 (checked on open). */
+  index: { file: string; bytes: number; crc32: number };
   files: IndexedFile[];
 }
 
-const MANIFEST_FORMAT = 1;
+const FORMAT = 'distill-stream-evidence-index/2';
 const MANIFEST_NAME = 'manifest.json';
-/** The LMDB file inside the index folder (a name with an extension: LMDB then keeps it as one file). */
-const STORE_FILE = 'evidence.mdb';
+const LOCK_NAME = 'writer.lock';
 const INDEX_DIR_NAME = '.distill-index';
-/** Rows written per write transaction: one commit per 4 MB keeps the pending rows small. */
-const COMMIT_BYTES = 4 << 20;
-/**
- * Batches commit without waiting for the disk (an fsync per batch took 18% of a build); the build
- * awaits `flushed` once before the manifest marks the index clean, so a crash never leaves a
- * clean manifest over unflushed pages.
- */
-const COMMIT_WITHOUT_FLUSH = TransactionFlags.SYNCHRONOUS_COMMIT | TransactionFlags.NO_SYNC_FLUSH;
-const DELETE_CHUNK = 10_000;
-/** Keys past this length are hashed: LMDB keys are limited to ~2 KB. */
-const MAX_PLAIN_KEY_BYTES = 1024;
-/** Hashed keys are a tag byte plus a 32-byte digest: odd length, so never equal to a UTF-16LE key. */
-const HASHED_KEY_TAG = 0xff;
-const ORDINAL_BYTES = 4;
-const NEWLINE = 0x0a;
+const MAGIC = Buffer.from('DSEVIDX2');
+const HEADER_BYTES = 64;
 
 /**
- * The evidence join: an LMDB store keyed by run_id beside the evidence, so memory does not grow with
- * the evidence set. The first row for a run_id in walk order wins; rows that do not parse or fail the
- * schema are counted, never joinable. Refreshing re-reads only files changed or added since the
- * last build (from the first changed file in walk order on, which keeps first-wins exact).
+ * Entry layout (little endian): u32 entry bytes, u32 key high, u32 key low, u32 file ordinal,
+ * u32 line offset high, u32 line offset low, u32 line length, u32 text start in the line, u32 text
+ * end (0, 0: re-serialise from the line), u32 UTF-16 units, u32 embedding prefix, u8 flags
+ * (bit 0: blank), u8 0, u16 projection bytes, then the projection as JSON.
+ */
+const ENTRY_FIXED = 48;
+const FLAG_BLANK = 1;
+/** Entries a bucket holds on average: one read of ~6 KB finds a run id. */
+const ENTRIES_PER_BUCKET = 32;
+/** Bytes of entries per spill partition while building: one partition is sorted in memory at a time. */
+const PARTITION_BYTES = 16 << 20;
+const READ_CHUNK = 1 << 20;
+const NEWLINE = 0x0a;
+const CR = 0x0d;
+
+/** A run id's 64-bit key: the first 8 bytes of sha256 of its UTF-16 units (lone surrogates stay distinct). */
+function keyOf(runId: string): [number, number] {
+  const digest = createHash('sha256').update(Buffer.from(runId, 'utf16le')).digest();
+  return [digest.readUInt32BE(0), digest.readUInt32BE(4)];
+}
+
+const isBlankByte = (byte: number): boolean => byte === 0x20 || byte === 0x09 || byte === CR;
+
+function isBlankLine(bytes: Buffer, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (!isBlankByte(bytes[i]!)) return false;
+  return true;
+}
+
+type Projected = EvidenceProjection & { title: string };
+
+function encodeEntry(key: [number, number], ordinal: number, offset: number, length: number, analysed: NonNullable<ReturnType<typeof analyseEvidenceLine>>): Buffer {
+  const { projection, facts, literal } = analysed;
+  const meta = Buffer.from(
+    JSON.stringify([
+      projection.run_id,
+      projection.task_id,
+      projection.model_role,
+      projection.model_name,
+      projection.source_files,
+      projection.matrix_corpora,
+      projection.pathway_fingerprints_seen,
+      projection.contractor,
+      projection.source_file,
+      facts.title,
+    ]),
+  );
+  const entry = Buffer.allocUnsafe(ENTRY_FIXED + meta.length);
+  entry.writeUInt32LE(entry.length, 0);
+  entry.writeUInt32LE(key[0], 4);
+  entry.writeUInt32LE(key[1], 8);
+  entry.writeUInt32LE(ordinal, 12);
+  entry.writeUInt32LE(Math.floor(offset / 2 ** 32), 16);
+  entry.writeUInt32LE(offset % 2 ** 32, 20);
+  entry.writeUInt32LE(length, 24);
+  entry.writeUInt32LE(literal?.start ?? 0, 28);
+  entry.writeUInt32LE(literal?.end ?? 0, 32);
+  entry.writeUInt32LE(facts.units, 36);
+  entry.writeUInt32LE(facts.embeddingPrefix, 40);
+  entry.writeUInt8(facts.blank ? FLAG_BLANK : 0, 44);
+  entry.writeUInt8(0, 45);
+  entry.writeUInt16LE(meta.length, 46);
+  meta.copy(entry, ENTRY_FIXED);
+  if (meta.length > 0xffff) throw new DistillError('DS_IO', `an evidence row's projected fields take ${meta.length} bytes (at most 65535)`);
+  return entry;
+}
+
+function decodeProjection(entry: Buffer, at: number): Projected {
+  const length = entry.readUInt16LE(at + 46);
+  const [run_id, task_id, model_role, model_name, source_files, matrix_corpora, pathway_fingerprints_seen, contractor, source_file, title] = JSON.parse(
+    entry.toString('utf8', at + ENTRY_FIXED, at + ENTRY_FIXED + length),
+  ) as [string, string, string, string, string[], string[], number, string, string, string];
+  return { run_id, task_id, model_role, model_name, source_files, matrix_corpora, pathway_fingerprints_seen, contractor, source_file, title };
+}
+
+/** Total order of entries: key, then walk position (file, then offset) — so the first row of a run id comes first. */
+function compareEntries(a: Buffer, aAt: number, b: Buffer, bAt: number): number {
+  for (const field of [4, 8, 12, 16, 20]) {
+    const x = a.readUInt32LE(aAt + field);
+    const y = b.readUInt32LE(bAt + field);
+    if (x !== y) return x - y;
+  }
+  return 0;
+}
+
+/** The evidence files in walk order, with the name each has in the manifest. */
+interface EvidenceLayout {
+  root: string;
+  isFolder: boolean;
+  files: InputFile[];
+  relative: (file: InputFile) => string;
+}
+
+async function evidenceLayout(evidencePath: string, label: string): Promise<EvidenceLayout> {
+  const root = path.resolve(evidencePath);
+  const info = await stat(root).catch((cause: unknown) => {
+    throw ioError(label, cause);
+  });
+  const base = info.isDirectory() ? root : path.dirname(root);
+  const files: InputFile[] = [];
+  for await (const file of walkInputFiles(root)) files.push(file); // stats only: a few hundred bytes a file
+  return { root, isFolder: info.isDirectory(), files, relative: (file) => path.relative(base, file.absolute) };
+}
+
+/** Beside the evidence when it is writable, else in the temp folder under a name derived from its path. */
+async function indexLocation(layout: EvidenceLayout): Promise<string> {
+  const beside = layout.isFolder ? path.join(layout.root, INDEX_DIR_NAME) : path.join(path.dirname(layout.root), `.${path.basename(layout.root)}${INDEX_DIR_NAME}`);
+  try {
+    await ensureFolder(beside);
+    return beside;
+  } catch {
+    const fallback = path.join(os.tmpdir(), 'distill-stream-index', sha256Hex(layout.root).slice(0, 16));
+    await ensureFolder(fallback);
+    return fallback;
+  }
+}
+
+async function readManifest(file: string): Promise<Manifest | undefined> {
+  const text = await readFile(file, 'utf8').catch(() => undefined); // none: build from scratch
+  if (text === undefined) return undefined;
+  try {
+    const manifest = JSON.parse(text) as Manifest;
+    return manifest.format === FORMAT && Array.isArray(manifest.files) && typeof manifest.index?.file === 'string' ? manifest : undefined;
+  } catch {
+    return undefined; // damaged: only costs a rebuild
+  }
+}
+
+const sameStat = (known: IndexedFile, now: Pick<Stats, 'size' | 'mtimeMs' | 'ctimeMs' | 'ino' | 'dev'>): boolean =>
+  known.size === now.size && known.mtimeMs === now.mtimeMs && known.ctimeMs === now.ctimeMs && known.ino === now.ino && known.dev === now.dev;
+
+/** CRC-32 of a file's bytes, read in 1 MiB chunks. */
+async function fileCrc(file: string): Promise<number> {
+  const handle = await open(file, 'r');
+  try {
+    const chunk = Buffer.allocUnsafe(READ_CHUNK);
+    let crc = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(chunk, 0, READ_CHUNK, null);
+      if (bytesRead === 0) return crc;
+      crc = crc32(chunk.subarray(0, bytesRead), crc);
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * How many files at the start of the walk the manifest still describes: same name, same stat, or —
+ * when only times or the inode moved (a copy, `touch`) — the same size and content CRC. The first
+ * file that differs ends the prefix: later rows may win a run id from it, so the rest is re-read.
+ */
+async function unchangedPrefix(manifest: Manifest, layout: EvidenceLayout, fresh: IndexedFile[]): Promise<number> {
+  let n = 0;
+  for (; n < manifest.files.length && n < layout.files.length; n++) {
+    const known = manifest.files[n]!;
+    const now = layout.files[n]!;
+    if (known.path !== layout.relative(now)) break;
+    if (!sameStat(known, now)) {
+      if (known.size !== now.size || (await fileCrc(now.absolute).catch(() => -1)) !== known.crc32) break;
+    }
+    fresh.push({ ...known, size: now.size, mtimeMs: now.mtimeMs, ctimeMs: now.ctimeMs, ino: now.ino, dev: now.dev });
+  }
+  return n;
+}
+
+/**
+ * Spills entries into partitions by their key's top bits while building, so the final sort holds
+ * one partition in memory at a time.
+ */
+class Partitions {
+  private readonly buffers: Buffer[][];
+  private readonly sizes: number[];
+  private readonly files: string[];
+
+  constructor(
+    folder: string,
+    readonly bits: number,
+  ) {
+    const count = 1 << bits;
+    this.buffers = Array.from({ length: count }, () => []);
+    this.sizes = Array.from({ length: count }, () => 0);
+    this.files = Array.from({ length: count }, (_, n) => path.join(folder, `part-${n}`));
+  }
+
+  private partitionOf(entry: Buffer): number {
+    return this.bits === 0 ? 0 : entry.readUInt32LE(4) >>> (32 - this.bits);
+  }
+
+  async add(entry: Buffer): Promise<void> {
+    const p = this.partitionOf(entry);
+    this.buffers[p]!.push(entry);
+    this.sizes[p]! += entry.length;
+    if (this.sizes[p]! >= 1 << 16) await this.flush(p);
+  }
+
+  private async flush(p: number): Promise<void> {
+    if (this.buffers[p]!.length === 0) return;
+    const handle = await open(this.files[p]!, 'a');
+    try {
+      await handle.write(Buffer.concat(this.buffers[p]!));
+    } finally {
+      await handle.close();
+    }
+    this.buffers[p] = [];
+    this.sizes[p] = 0;
+  }
+
+  /** Each partition's entries sorted (key, file, offset), in key order across partitions. */
+  async *sorted(): AsyncGenerator<{ bytes: Buffer; offsets: number[] }> {
+    for (let p = 0; p < this.buffers.length; p++) {
+      await this.flush(p);
+      const bytes = await readFile(this.files[p]!).catch(() => Buffer.alloc(0)); // one partition: a bounded spill of ours
+      const offsets: number[] = [];
+      for (let at = 0; at < bytes.length; at += bytes.readUInt32LE(at)) offsets.push(at);
+      offsets.sort((a, b) => compareEntries(bytes, a, bytes, b));
+      yield { bytes, offsets };
+    }
+  }
+}
+
+/**
+ * Reads the lines of one evidence file with their byte offsets (the line rules of every input: split
+ * on LF, a CR before it belongs to the terminator, blank lines are no rows, a line longer than the
+ * limit is a row that can never be joined) and spills an entry per joinable row.
+ */
+async function scanFile(
+  file: InputFile,
+  ordinal: number,
+  maxLineBytes: number,
+  partitions: Partitions,
+  progress: ProgressSink | undefined,
+): Promise<{ crc32: number; rows: number; unjoinable: number }> {
+  const handle = await open(file.absolute, 'r');
+  const counts = { crc32: 0, rows: 0, unjoinable: 0 };
+  // The current line: its start offset, its bytes while within the limit (+1 for a CR that may end
+  // it), or — once past it — only whether it is blank so far.
+  let lineStart = 0;
+  let held: Buffer[] = [];
+  let heldBytes = 0;
+  let overflow = false;
+  let blankSoFar = true;
+  const take = (segment: Buffer): void => {
+    if (overflow) {
+      blankSoFar &&= isBlankLine(segment, 0, segment.length);
+      return;
+    }
+    held.push(segment);
+    heldBytes += segment.length;
+    if (heldBytes > maxLineBytes + 1) {
+      const bytes = Buffer.concat(held);
+      blankSoFar = isBlankLine(bytes, 0, bytes.length);
+      overflow = true;
+      held = [];
+    }
+  };
+  const finishLine = async (): Promise<void> => {
+    if (overflow) {
+      if (!blankSoFar) {
+        counts.rows++;
+        counts.unjoinable++; // longer than --max-line-bytes: quarantined by every stage, never joined
+      }
+    } else {
+      const bytes = held.length === 1 ? held[0]! : Buffer.concat(held);
+      let end = bytes.length;
+      if (end > 0 && bytes[end - 1] === CR) end--;
+      if (!isBlankLine(bytes, 0, end)) {
+        counts.rows++;
+        const analysed = end > maxLineBytes ? undefined : analyseEvidenceLine(bytes.subarray(0, end));
+        if (analysed === undefined) counts.unjoinable++;
+        else await partitions.add(encodeEntry(keyOf(analysed.projection.run_id), ordinal, lineStart, end, analysed));
+      }
+    }
+    held = [];
+    heldBytes = 0;
+    overflow = false;
+    blankSoFar = true;
+  };
+  try {
+    const chunk = Buffer.allocUnsafe(READ_CHUNK);
+    for (let position = 0; ; ) {
+      const { bytesRead } = await handle.read(chunk, 0, READ_CHUNK, position);
+      if (bytesRead === 0) break;
+      const data = chunk.subarray(0, bytesRead);
+      counts.crc32 = crc32(data, counts.crc32);
+      progress?.bytes(bytesRead);
+      let start = 0;
+      for (let lf = data.indexOf(NEWLINE); lf !== -1; lf = data.indexOf(NEWLINE, start)) {
+        // A line inside the chunk is not copied; a held start of a line was (the chunk is reused).
+        take(held.length === 0 ? data.subarray(start, lf) : Buffer.from(data.subarray(start, lf)));
+        await finishLine();
+        start = lf + 1;
+        lineStart = position + start;
+      }
+      if (start < data.length) take(Buffer.from(data.subarray(start)));
+      position += bytesRead;
+    }
+    if (heldBytes > 0 || overflow) await finishLine();
+  } finally {
+    await handle.close();
+  }
+  return counts;
+}
+
+/** An open generation's index file: its bucket directory in memory, its entries read on demand. */
+interface OpenIndex {
+  fd: number;
+  bucketBits: number;
+  /** Byte offset where each bucket's entries start (and one past the last bucket). */
+  buckets: Float64Array;
+}
+
+/** Closes a checked index file; whether there was one. */
+function closeIndex(index: OpenIndex | undefined): boolean {
+  if (index !== undefined) closeSync(index.fd);
+  return index !== undefined;
+}
+
+const readExactly = (fd: number, length: number, position: number, label: string): Buffer => {
+  const bytes = Buffer.allocUnsafe(length);
+  let done = 0;
+  while (done < length) {
+    const n = readSync(fd, bytes, done, length - done, position + done);
+    if (n === 0) throw new DistillError('DS_IO', `${label}: ended early (it was cut short or changed while read)`, { path: label });
+    done += n;
+  }
+  return bytes;
+};
+
+/** Opens and checks an index file: magic, header, and a CRC-32 over everything the manifest recorded. */
+async function openIndexFile(file: string, expected: Manifest['index']): Promise<OpenIndex | undefined> {
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(file, 'r');
+    const { size } = await handle.stat();
+    if (size !== expected.bytes || size < HEADER_BYTES) return undefined;
+    let crc = 0;
+    const chunk = Buffer.allocUnsafe(READ_CHUNK);
+    const header = Buffer.allocUnsafe(HEADER_BYTES);
+    for (let position = 0; position < size; ) {
+      const { bytesRead } = await handle.read(chunk, 0, READ_CHUNK, position);
+      if (bytesRead === 0) return undefined;
+      if (position === 0) chunk.copy(header, 0, 0, HEADER_BYTES);
+      crc = crc32(chunk.subarray(0, bytesRead), crc);
+      position += bytesRead;
+    }
+    if (crc !== expected.crc32 || !header.subarray(0, MAGIC.length).equals(MAGIC)) return undefined;
+    const bucketBits = header.readUInt32LE(8);
+    if (bucketBits > 28) return undefined;
+    const count = 2 ** bucketBits + 1;
+    const directory = Buffer.allocUnsafe(count * 8);
+    const { bytesRead } = await handle.read(directory, 0, directory.length, HEADER_BYTES);
+    if (bytesRead !== directory.length) return undefined;
+    const buckets = new Float64Array(count);
+    for (let n = 0; n < count; n++) buckets[n] = directory.readDoubleLE(n * 8);
+    for (let n = 1; n < count; n++) if (!(buckets[n]! >= buckets[n - 1]!) || buckets[n]! > size) return undefined;
+    const fd = openSync(file, 'r');
+    return { fd, bucketBits, buckets };
+  } catch {
+    return undefined; // missing or unreadable: rebuilt
+  } finally {
+    await handle?.close();
+  }
+}
+
+/**
+ * The evidence join. An index beside the evidence maps each run_id to where its row's line is and
+ * what the exports need of it (a few projected fields and the text's facts — length, blankness,
+ * title, embedding cut); the text is read from the evidence file itself at join time and written
+ * out as its bytes stand, so nothing is copied and nothing decoded. The index holds a small
+ * fraction of the evidence's bytes (no text), is read with positional reads (never mapped: memory
+ * stays flat), and is checked on open (a damaged one is rebuilt, never trusted).
+ *
+ * Every joinable row of a run_id is kept, in walk order; a lookup takes the first whose line fits
+ * the run's --max-line-bytes, so an index built with a larger limit serves a smaller one exactly.
+ * Builds are one at a time (a lock a killed builder cannot leave stuck); each writes a new
+ * generation and commits the manifest last, so a reader always sees one whole generation, and an
+ * evidence file that changed since the build — even at the same size and mtime — is re-read.
  */
 export class EvidenceIndex {
-  private constructor(private readonly db: Database<Buffer, Buffer>) {}
+  private readonly evidenceFds = new Map<number, number>();
 
-  static async open(evidencePath: string, options: { root: string; maxLineBytes: number; progress?: ProgressSink | undefined }): Promise<{ index: EvidenceIndex; report: IndexReport }> {
+  private constructor(
+    private readonly index: OpenIndex,
+    private readonly manifest: Manifest,
+    private readonly layout: EvidenceLayout,
+    private readonly maxLineBytes: number,
+    private readonly label: string,
+  ) {}
+
+  static async open(
+    evidencePath: string,
+    options: { root: string; maxLineBytes: number; progress?: ProgressSink | undefined; label?: string },
+  ): Promise<{ index: EvidenceIndex; report: IndexReport }> {
     const started = performance.now();
-    const layout = await indexLayout(evidencePath, options.root);
-    const indexPath = await indexLocation(layout.evidenceRoot, layout.isFolder);
-    const db = open<Buffer, Buffer>({ path: path.join(indexPath, STORE_FILE), encoding: 'binary', keyEncoding: 'binary', compression: false });
-    const index = new EvidenceIndex(db);
-    const manifestPath = path.join(indexPath, MANIFEST_NAME);
-    const previous = await readManifest(manifestPath);
-    const files = await layout.files();
-    const unchanged = unchangedPrefix(previous, files, layout.relative);
+    const label = options.label ?? (displayPath(options.root, path.resolve(evidencePath)) || evidencePath);
+    const layout = await evidenceLayout(evidencePath, label);
+    const folder = await indexLocation(layout);
+    const manifestPath = path.join(folder, MANIFEST_NAME);
     let filesRead = 0;
-    if (!(previous.clean && unchanged === previous.files.length && unchanged === files.length)) {
-      await writeManifest(manifestPath, { format: MANIFEST_FORMAT, clean: false, files: previous.files.slice(0, unchanged) });
-      if (unchanged < previous.files.length || !previous.clean) await index.removeFrom(unchanged);
-      const refreshed = previous.files.slice(0, unchanged);
-      options.progress?.begin('index', files.slice(unchanged).reduce((sum, file) => sum + file.size, 0));
-      for (let ordinal = unchanged; ordinal < files.length; ordinal++) {
-        const file = files[ordinal]!;
-        refreshed.push(await index.indexFile(file, ordinal, layout.relative(file), displayPath(options.root, file.absolute), options.maxLineBytes, options.progress));
-        filesRead++;
+    for (let attempt = 0; ; attempt++) {
+      const manifest = await readManifest(manifestPath);
+      const current = manifest === undefined ? undefined : await usable(manifest, layout, options.maxLineBytes, folder);
+      if (current !== undefined) {
+        const index = new EvidenceIndex(current.index, current.manifest, layout, options.maxLineBytes, label);
+        const report: IndexReport = {
+          indexPath: folder,
+          files: layout.files.length,
+          filesRead,
+          rows: current.manifest.files.reduce((sum, f) => sum + f.rows, 0),
+          unjoinable: current.manifest.files.reduce((sum, f) => sum + f.unjoinable, 0),
+          durationMs: performance.now() - started,
+        };
+        return { index, report };
       }
-      await db.flushed;
-      await writeManifest(manifestPath, { format: MANIFEST_FORMAT, clean: true, files: refreshed });
-      previous.files = refreshed;
+      if (attempt > 2) throw new DistillError('DS_IO', `${label}: the evidence index in ${folder} could not be built (its files keep changing)`, { path: label });
+      const lock = await acquireLock(path.join(folder, LOCK_NAME), { purpose: 'building the evidence index', wait: true, label: path.join(folder, LOCK_NAME) });
+      try {
+        // Another build may have finished while we waited for the lock.
+        const now = await readManifest(manifestPath);
+        if (now === undefined || (await usable(now, layout, options.maxLineBytes, folder)) === undefined) {
+          filesRead += await build(folder, layout, now, Math.max(options.maxLineBytes, now?.maxLineBytes ?? 0), options.progress, label);
+        }
+      } finally {
+        await lock.release();
+      }
     }
-    const report: IndexReport = {
-      indexPath,
-      files: files.length,
-      filesRead,
-      rows: previous.files.reduce((sum, f) => sum + f.rows, 0),
-      unjoinable: previous.files.reduce((sum, f) => sum + f.unjoinable, 0),
-      durationMs: performance.now() - started,
-    };
-    return { index, report };
   }
 
   /**
@@ -113,191 +494,225 @@ export class EvidenceIndex {
    * evidence files a refresh would read (0 when fresh), or undefined when there is no index yet.
    */
   static async staleFiles(evidencePath: string, root: string): Promise<number | undefined> {
-    const layout = await indexLayout(evidencePath, root);
-    const manifest = await readManifest(path.join(await indexLocation(layout.evidenceRoot, layout.isFolder), MANIFEST_NAME));
-    if (manifest.files.length === 0 && !manifest.clean) return undefined;
-    const files = await layout.files();
-    const unchanged = unchangedPrefix(manifest, files, layout.relative);
-    return manifest.clean ? files.length - unchanged + (manifest.files.length - unchanged) : files.length;
+    const layout = await evidenceLayout(evidencePath, displayPath(root, path.resolve(evidencePath)));
+    const manifest = await readManifest(path.join(await indexLocation(layout), MANIFEST_NAME));
+    if (manifest === undefined) return undefined;
+    const unchanged = await unchangedPrefix(manifest, layout, []);
+    return layout.files.length - unchanged + (manifest.files.length === unchanged ? 0 : manifest.files.length - unchanged);
   }
 
-  /** The evidence for a run_id, or undefined when no joinable row has it. */
+  /** The evidence for a run_id: its first joinable row in walk order whose line fits this run's limit. */
   get(runId: string): JoinedEvidence | undefined {
-    const value = this.db.getBinaryFast(keyOf(runId));
-    return value === undefined ? undefined : decodeEvidence(value);
+    const [high, low] = keyOf(runId);
+    const bucket = high >>> (32 - this.index.bucketBits) || 0;
+    const start = this.index.buckets[this.index.bucketBits === 0 ? 0 : bucket]!;
+    const end = this.index.buckets[(this.index.bucketBits === 0 ? 0 : bucket) + 1]!;
+    if (end === start) return undefined;
+    const entries = readExactly(this.index.fd, end - start, start, this.label);
+    for (let at = 0; at < entries.length; at += entries.readUInt32LE(at)) {
+      if (entries.readUInt32LE(at + 4) !== high || entries.readUInt32LE(at + 8) !== low) continue;
+      if (entries.readUInt32LE(at + 24) > this.maxLineBytes) continue;
+      const projected = decodeProjection(entries, at);
+      if (projected.run_id !== runId) continue; // a 64-bit key shared by another run id
+      return { ...projected, text: this.textOf(entries, at, projected.title) };
+    }
+    return undefined;
+  }
+
+  /** The text of an entry: its JSON bytes read from the evidence file, and its facts from the index. */
+  private textOf(entries: Buffer, at: number, title: string): EvidenceText {
+    const ordinal = entries.readUInt32LE(at + 12);
+    const offset = entries.readUInt32LE(at + 16) * 2 ** 32 + entries.readUInt32LE(at + 20);
+    const length = entries.readUInt32LE(at + 24);
+    const textStart = entries.readUInt32LE(at + 28);
+    const textEnd = entries.readUInt32LE(at + 32);
+    const facts = { units: entries.readUInt32LE(at + 36), embeddingPrefix: entries.readUInt32LE(at + 40), blank: (entries.readUInt8(at + 44) & FLAG_BLANK) !== 0, title };
+    const file = this.manifest.files[ordinal];
+    if (file === undefined) throw new DistillError('DS_IO', `${this.label}: the evidence index names a file it does not list`, { path: this.label });
+    const fd = this.evidenceFd(ordinal);
+    if (textEnd > 0) return { ...facts, json: readExactly(fd, textEnd - textStart, offset + textStart, file.path) };
+    // Text bytes that are not JSON.stringify's own (escapes written another way, bytes not UTF-8): serialised again.
+    return { ...evidenceText(textOfLine(readExactly(fd, length, offset, file.path))), title };
+  }
+
+  /** An evidence file opened once, and checked to be the file the index describes. */
+  private evidenceFd(ordinal: number): number {
+    const known = this.evidenceFds.get(ordinal);
+    if (known !== undefined) return known;
+    const file = this.manifest.files[ordinal]!;
+    const absolute = this.layout.files[ordinal]!.absolute;
+    let fd: number;
+    try {
+      fd = openSync(absolute, 'r');
+    } catch (cause) {
+      throw ioError(file.path, cause);
+    }
+    this.evidenceFds.set(ordinal, fd);
+    if (!sameStat(file, fstatSync(fd))) throw changed(file.path);
+    return fd;
+  }
+
+  /**
+   * Confirms that no evidence file read by this join changed while it was read (the outputs are
+   * committed only after): a changed file means rows may mix two versions, so the run stops.
+   */
+  verifyUnchanged(): void {
+    for (const [ordinal, fd] of this.evidenceFds) {
+      const file = this.manifest.files[ordinal]!;
+      if (!sameStat(file, fstatSync(fd))) throw changed(file.path);
+    }
   }
 
   async close(): Promise<void> {
-    await this.db.close();
-  }
-
-  private async indexFile(file: InputFile, ordinal: number, relativePath: string, display: string, maxLineBytes: number, progress: ProgressSink | undefined): Promise<IndexedFile> {
-    const { evidenceRecord } = validators();
-    const hash = createHash('sha256');
-    const entry: IndexedFile = { path: relativePath, size: file.size, mtimeMs: file.mtimeMs, ino: file.ino, sha256: '', rows: 0, unjoinable: 0 };
-    let pending: Array<[Buffer, Buffer]> = [];
-    let pendingBytes = 0;
-    const commit = (): void => {
-      const batch = pending;
-      this.db.transactionSync(() => {
-        for (const [key, value] of batch) if (this.db.getBinaryFast(key) === undefined) this.db.put(key, value);
-      }, COMMIT_WITHOUT_FLUSH);
-      pending = [];
-      pendingBytes = 0;
-    };
-    const onRawChunk = (chunk: Buffer): void => {
-      hash.update(chunk);
-      progress?.bytes(chunk.length);
-    };
-    const lines = await openLines({ display, absolute: file.absolute }, { maxLineBytes, onRawChunk });
-    for await (const batch of lines) {
-      for (const line of batch) {
-        entry.rows++;
-        const record = line.tooLong ? undefined : parseOrUndefined(line.text);
-        if (record === undefined || !evidenceRecord(record)) {
-          entry.unjoinable++;
-          continue;
-        }
-        const value = encodeEvidence(record, ordinal);
-        pending.push([keyOf(record.run_id), value]);
-        pendingBytes += value.length;
-      }
-      if (pendingBytes >= COMMIT_BYTES) commit();
-    }
-    if (pending.length > 0) commit();
-    entry.sha256 = hash.digest('hex');
-    return entry;
-  }
-
-  /** Drops the entries of files at walk position `ordinal` and later, in bounded chunks. */
-  private async removeFrom(ordinal: number): Promise<void> {
-    if (ordinal === 0) {
-      await this.db.clearAsync();
-      return;
-    }
-    for (;;) {
-      const doomed: Buffer[] = [];
-      for (const { key, value } of this.db.getRange()) {
-        if (value.readUInt32LE(0) >= ordinal) doomed.push(Buffer.from(key));
-        if (doomed.length === DELETE_CHUNK) break;
-      }
-      if (doomed.length === 0) return;
-      this.db.transactionSync(() => {
-        for (const key of doomed) this.db.remove(key);
-      });
-    }
+    for (const fd of this.evidenceFds.values()) closeSync(fd);
+    this.evidenceFds.clear();
+    closeSync(this.index.fd);
   }
 }
 
-/** Where the evidence is, how its files are named in the manifest, and its files in walk order. */
-async function indexLayout(evidencePath: string, root: string): Promise<{ evidenceRoot: string; isFolder: boolean; relative: (file: InputFile) => string; files: () => Promise<InputFile[]> }> {
-  const evidenceRoot = path.resolve(evidencePath);
-  const info = await stat(evidenceRoot).catch((cause: unknown) => {
-    throw ioError(displayPath(root, evidenceRoot) || evidencePath, cause);
-  });
-  const base = info.isDirectory() ? evidenceRoot : path.dirname(evidenceRoot);
-  return {
-    evidenceRoot,
-    isFolder: info.isDirectory(),
-    relative: (file) => path.relative(base, file.absolute),
-    files: async () => {
-      const files: InputFile[] = [];
-      for await (const file of walkInputFiles(evidenceRoot)) files.push(file); // file stats only: a few hundred bytes each
-      return files;
-    },
-  };
-}
+const changed = (file: string): DistillError =>
+  new DistillError('DS_IO', `${file}: the evidence file changed while it was being joined; nothing was written — run again`, { path: file });
 
-function parseOrUndefined(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined; // counted as unjoinable by the caller
-  }
-}
-
-/** run_id as UTF-16LE bytes: lossless for any JavaScript string, lone surrogates included. */
-function keyOf(runId: string): Buffer {
-  const key = Buffer.from(runId, 'utf16le');
-  if (key.length <= MAX_PLAIN_KEY_BYTES) return key;
-  const digest = createHash('sha256').update(key).digest();
-  return Buffer.concat([Buffer.of(HASHED_KEY_TAG), digest]);
+/** The manifest's generation, opened, when it describes the evidence as it is now for this run's limit. */
+async function usable(manifest: Manifest, layout: EvidenceLayout, maxLineBytes: number, folder: string): Promise<{ manifest: Manifest; index: OpenIndex } | undefined> {
+  if (manifest.maxLineBytes < maxLineBytes) return undefined;
+  const fresh: IndexedFile[] = [];
+  const unchanged = await unchangedPrefix(manifest, layout, fresh);
+  if (unchanged !== layout.files.length || unchanged !== manifest.files.length) return undefined;
+  const index = await openIndexFile(path.join(folder, manifest.index.file), manifest.index);
+  if (index === undefined) return undefined;
+  return { manifest: { ...manifest, files: fresh }, index };
 }
 
 /**
- * Value layout: u32 walk ordinal of the file, JSON of the projected fields, "\n", JSON of the text.
- * JSON escapes lone surrogates, so the UTF-8 round trip is lossless; the "\n" cannot occur inside
- * either JSON (JSON.stringify escapes it).
+ * Builds a new generation: the entries of files still unchanged are carried over from the previous
+ * one, the rest of the evidence is read; entries are spilled by key, sorted a partition at a time
+ * and written under a bucket directory; the manifest is committed last. Returns the files read.
  */
-function encodeEvidence(record: EvidenceRecord, ordinal: number): Buffer {
-  const contractor = record.metadata !== undefined && Object.hasOwn(record.metadata, 'contractor') ? record.metadata['contractor'] : undefined;
-  const meta = JSON.stringify([
-    record.task_id,
-    record.model_role,
-    record.model_name ?? '',
-    record.source_files ?? [],
-    record.retrieved_context?.matrix_corpora ?? [],
-    record.retrieved_context?.pathway_fingerprints_seen ?? 0,
-    typeof contractor === 'string' ? contractor : '',
-    record.provenance.source_file,
-  ]);
-  const body = `${meta}\n${JSON.stringify(record.text)}`;
-  const value = Buffer.allocUnsafe(ORDINAL_BYTES + Buffer.byteLength(body));
-  value.writeUInt32LE(ordinal, 0);
-  value.write(body, ORDINAL_BYTES);
-  return value;
-}
-
-type StoredMeta = [string, string, string, string[], string[], number, string, string];
-
-function decodeEvidence(value: Buffer): JoinedEvidence {
-  const split = value.indexOf(NEWLINE, ORDINAL_BYTES);
-  const [task_id, model_role, model_name, source_files, matrix_corpora, pathway_fingerprints_seen, contractor, source_file] = JSON.parse(
-    value.toString('utf8', ORDINAL_BYTES, split),
-  ) as StoredMeta;
-  const textJson = value.toString('utf8', split + 1);
-  const text = JSON.parse(textJson) as string;
-  return { task_id, model_role, model_name, source_files, matrix_corpora, pathway_fingerprints_seen, contractor, source_file, text, textJson };
-}
-
-function unchangedPrefix(previous: Manifest, files: InputFile[], relative: (file: InputFile) => string): number {
-  let n = 0;
-  while (n < previous.files.length && n < files.length) {
-    const before = previous.files[n]!;
-    const now = files[n]!;
-    if (before.path !== relative(now) || before.size !== now.size || before.mtimeMs !== now.mtimeMs || before.ino !== now.ino) break;
-    n++;
-  }
-  return n;
-}
-
-async function readManifest(manifestPath: string): Promise<Manifest> {
-  const empty: Manifest = { format: MANIFEST_FORMAT, clean: false, files: [] };
-  const text = await readFile(manifestPath, 'utf8').catch(() => undefined); // no manifest: build from scratch
-  if (text === undefined) return empty;
+async function build(folder: string, layout: EvidenceLayout, previous: Manifest | undefined, maxLineBytes: number, progress: ProgressSink | undefined, label: string): Promise<number> {
+  const files: IndexedFile[] = [];
+  // Entries are carried over only from a previous generation built the same way that still opens whole.
+  const reusable = previous !== undefined && previous.maxLineBytes === maxLineBytes && (await openIndexFile(path.join(folder, previous.index.file), previous.index).then(closeIndex));
+  const unchanged = reusable ? await unchangedPrefix(previous, layout, files) : 0;
+  const evidenceBytes = layout.files.reduce((sum, file) => sum + file.size, 0);
+  const spill = path.join(folder, `.build-${process.pid}-${Date.now().toString(36)}`);
+  await rm(spill, { recursive: true, force: true });
+  await ensureFolder(spill);
   try {
-    const manifest = JSON.parse(text) as Manifest;
-    return manifest.format === MANIFEST_FORMAT && Array.isArray(manifest.files) ? manifest : empty;
-  } catch {
-    return empty; // a damaged manifest only costs a rebuild
+    const partitions = new Partitions(spill, Math.min(8, Math.max(0, Math.ceil(Math.log2(evidenceBytes / 10 / PARTITION_BYTES)))));
+    if (unchanged > 0) await carryOver(path.join(folder, previous!.index.file), previous!.index, unchanged, partitions, label);
+    progress?.begin('index', layout.files.slice(unchanged).reduce((sum, file) => sum + file.size, 0));
+    for (let ordinal = unchanged; ordinal < layout.files.length; ordinal++) {
+      const file = layout.files[ordinal]!;
+      const scanned = await scanFile(file, ordinal, maxLineBytes, partitions, progress).catch((cause: unknown) => {
+        throw ioError(displayPath(layout.root, file.absolute) || file.absolute, cause);
+      });
+      const now = await stat(file.absolute);
+      if (now.size !== file.size || now.mtimeMs !== file.mtimeMs) throw changed(layout.relative(file));
+      files.push({ path: layout.relative(file), size: now.size, mtimeMs: now.mtimeMs, ctimeMs: now.ctimeMs, ino: now.ino, dev: now.dev, ...scanned });
+    }
+    const name = `evidence-${process.pid}-${Date.now().toString(36)}.idx`;
+    const written = await writeIndexFile(path.join(folder, name), partitions);
+    const manifest: Manifest = { format: FORMAT, maxLineBytes, index: { file: name, ...written }, files };
+    const temp = path.join(folder, `.${MANIFEST_NAME}.${process.pid}.tmp`);
+    const handle = await open(temp, 'w');
+    try {
+      await handle.writeFile(JSON.stringify(manifest));
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, path.join(folder, MANIFEST_NAME));
+    // Older generations: a reader that still has one open keeps reading it; new readers see this one.
+    for (const other of await readdir(folder)) if (other.endsWith('.idx') && other !== name) await rm(path.join(folder, other), { force: true });
+    return layout.files.length - unchanged;
+  } finally {
+    await rm(spill, { recursive: true, force: true });
   }
 }
 
-async function writeManifest(manifestPath: string, manifest: Manifest): Promise<void> {
-  const temp = `${manifestPath}.${process.pid}.tmp`;
-  await writeFile(temp, JSON.stringify(manifest));
-  await rename(temp, manifestPath);
-}
-
-/** Beside the evidence when it is writable, else in the temp folder under a name derived from its path. */
-async function indexLocation(evidenceRoot: string, isFolder: boolean): Promise<string> {
-  const beside = isFolder ? path.join(evidenceRoot, INDEX_DIR_NAME) : path.join(path.dirname(evidenceRoot), `.${path.basename(evidenceRoot)}${INDEX_DIR_NAME}`);
+/** Re-spills the entries of the first `count` files from the previous generation (no evidence read). */
+async function carryOver(file: string, expected: Manifest['index'], count: number, partitions: Partitions, label: string): Promise<void> {
+  const previous = await openIndexFile(file, expected);
+  if (previous === undefined) throw new DistillError('DS_IO', `${label}: the previous evidence index is damaged`, { path: label });
   try {
-    await ensureFolder(beside);
-    return beside;
-  } catch {
-    const fallback = path.join(os.tmpdir(), 'distill-stream-index', sha256Hex(evidenceRoot).slice(0, 16));
-    await ensureFolder(fallback);
-    return fallback;
+    const last = previous.buckets[previous.buckets.length - 1]!;
+    for (let position = previous.buckets[0]!; position < last; ) {
+      const bytes = readExactly(previous.fd, Math.min(READ_CHUNK, last - position), position, file);
+      let at = 0;
+      while (at + 4 <= bytes.length && at + bytes.readUInt32LE(at) <= bytes.length) {
+        const length = bytes.readUInt32LE(at);
+        if (bytes.readUInt32LE(at + 12) < count) await partitions.add(Buffer.from(bytes.subarray(at, at + length)));
+        at += length;
+      }
+      if (at === 0) throw new DistillError('DS_IO', `${file}: an entry larger than a read`, { path: file });
+      position += at;
+    }
+  } finally {
+    closeSync(previous.fd);
   }
 }
+
+/** Writes the sorted entries under a header and a bucket directory; returns the file's size and CRC-32. */
+async function writeIndexFile(file: string, partitions: Partitions): Promise<{ bytes: number; crc32: number }> {
+  // Entries go to a body file first: the directory's size depends on how many there are.
+  const body = `${file}.body`;
+  const handle = await open(body, 'w');
+  const keys: number[] = [];
+  const offsets: number[] = [];
+  let size = 0;
+  try {
+    for await (const { bytes, offsets: order } of partitions.sorted()) {
+      const out = Buffer.allocUnsafe(bytes.length);
+      let at = 0;
+      for (const offset of order) {
+        const length = bytes.readUInt32LE(offset);
+        bytes.copy(out, at, offset, offset + length);
+        keys.push(bytes.readUInt32LE(offset + 4));
+        offsets.push(size + at);
+        at += length;
+      }
+      await handle.write(out, 0, at);
+      size += at;
+    }
+  } finally {
+    await handle.close();
+  }
+  const bucketBits = Math.min(28, Math.max(0, Math.ceil(Math.log2(Math.max(1, keys.length / ENTRIES_PER_BUCKET)))));
+  const count = 2 ** bucketBits;
+  const bodyStart = HEADER_BYTES + (count + 1) * 8;
+  const directory = Buffer.alloc((count + 1) * 8);
+  for (let bucket = 0, entry = 0; bucket <= count; bucket++) {
+    while (entry < keys.length && (bucketBits === 0 ? 0 : keys[entry]! >>> (32 - bucketBits)) < bucket) entry++;
+    directory.writeDoubleLE(bodyStart + (entry < offsets.length ? offsets[entry]! : size), bucket * 8);
+  }
+  directory.writeDoubleLE(bodyStart + size, count * 8);
+  const header = Buffer.alloc(HEADER_BYTES);
+  MAGIC.copy(header, 0);
+  header.writeUInt32LE(bucketBits, 8);
+  header.writeUInt32LE(keys.length, 12);
+  const out = await open(file, 'w');
+  let crc = crc32(directory, crc32(header));
+  try {
+    await out.write(header);
+    await out.write(directory);
+    const source = await open(body, 'r');
+    try {
+      const chunk = Buffer.allocUnsafe(READ_CHUNK);
+      for (;;) {
+        const { bytesRead } = await source.read(chunk, 0, READ_CHUNK, null);
+        if (bytesRead === 0) break;
+        crc = crc32(chunk.subarray(0, bytesRead), crc);
+        await out.write(chunk, 0, bytesRead);
+      }
+    } finally {
+      await source.close();
+    }
+    await out.sync();
+  } finally {
+    await out.close();
+    await rm(body, { force: true });
+  }
+  return { bytes: bodyStart + size, crc32: crc };
+}
+

@@ -7,6 +7,7 @@ export interface InputFile {
   absolute: string;
   size: number;
   mtimeMs: number;
+  ctimeMs: number;
   ino: number;
   dev: number;
 }
@@ -26,7 +27,7 @@ export async function* walkInputFiles(target: string): AsyncGenerator<InputFile>
     throw ioError(target, cause);
   });
   if (!info.isDirectory()) {
-    yield { absolute, size: info.size, mtimeMs: info.mtimeMs, ino: info.ino, dev: info.dev };
+    yield { absolute, size: info.size, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs, ino: info.ino, dev: info.dev };
     return;
   }
   yield* walkFolder(absolute, new Set());
@@ -45,7 +46,7 @@ async function* walkFolder(folder: string, ancestors: Set<string>): AsyncGenerat
     if (info === undefined) continue;
     if (info.isDirectory()) yield* walkFolder(child, ancestors);
     else if (info.isFile() && isJsonlName(name)) {
-      yield { absolute: child, size: info.size, mtimeMs: info.mtimeMs, ino: info.ino, dev: info.dev };
+      yield { absolute: child, size: info.size, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs, ino: info.ino, dev: info.dev };
     }
   }
   ancestors.delete(real);

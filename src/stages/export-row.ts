@@ -3,7 +3,7 @@ import { admitScoredRun, type Firewall } from '../core/gates.js';
 import { IdSet } from '../core/id-set.js';
 import { reject, Rejection } from '../core/rejection.js';
 import { keep, type RowFunction } from '../engine/row.js';
-import type { EvidenceLookup, JoinedEvidence, ScoredRun } from '../records.js';
+import type { EvidenceLookup, EvidenceText, JoinedEvidence, ScoredRun } from '../records.js';
 import { describeErrors } from '../schemas/validators.js';
 import { idDigits } from './sample-parts.js';
 
@@ -13,8 +13,8 @@ export interface ExportDefinition<S extends { id: string }> {
   synthesisCheck: (evidence: JoinedEvidence) => Rejection | undefined;
   build: (run: ScoredRun, evidence: JoinedEvidence) => S;
   validate: ValidateFunction<S>;
-  /** The sample as its view writes it, plus "\\n"; `textJson` is the evidence text already serialised. */
-  serialize: (sample: S, textJson: string) => string;
+  /** The sample as its view writes it, plus "\\n", with the evidence text's JSON bytes in place of its text fields. */
+  serialize: (sample: S, text: EvidenceText) => Uint8Array;
 }
 
 export const evidenceNotFound = (runId: string): Rejection => reject('evidence_not_found', `no evidence with run_id ${JSON.stringify(runId)}`);
@@ -25,7 +25,7 @@ export const evidenceNotFound = (runId: string): Rejection => reject('evidence_n
  * earlier gate take an id), serialisation. A kept row carries its category and, for the receipt's
  * sample, the written text's length keyed by the sample id.
  */
-export function exportRow<S extends { id: string }>(definition: ExportDefinition<S>, lookup: EvidenceLookup): RowFunction {
+export function exportRow<S extends { id: string }>(definition: ExportDefinition<S>, lookup: EvidenceLookup): RowFunction<Uint8Array> {
   const { firewall, synthesisCheck, build, validate, serialize } = definition;
   const written = new IdSet();
   return (value) => {
@@ -40,6 +40,6 @@ export function exportRow<S extends { id: string }>(definition: ExportDefinition
     const sample = build(run, evidence);
     if (!validate(sample)) return reject('schema_violation', ...describeErrors(validate.errors));
     if (!written.add(idDigits(sample.id))) return reject('duplicate_id', `id ${sample.id} was already written in this run`);
-    return keep(serialize(sample, evidence.textJson), run.category, { key: sample.id, value: evidence.text.length });
+    return keep(serialize(sample, evidence.text), run.category, { key: sample.id, value: evidence.text.units });
   };
 }

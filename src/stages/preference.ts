@@ -12,7 +12,7 @@ import { LAYOUT } from '../layout.js';
 import type { Category, EvidenceLookup, JoinedEvidence, PreferenceSample, RecordProvenance, ScoredRun, SourceLocation } from '../records.js';
 import { describeErrors, validators } from '../schemas/validators.js';
 import { evidenceNotFound } from './export-row.js';
-import { idDigits, serializeTail } from './sample-parts.js';
+import { assemble, idDigits, serializeTail } from './sample-parts.js';
 
 /** Pairs written per task at most (SPEC §5). */
 export const MAX_PAIRS_PER_TASK = 5;
@@ -49,26 +49,31 @@ export const comparePreferenceRows = (a: PreferenceRow, b: PreferenceRow): numbe
 export const PREFERENCE_FORMATS = ['spec', 'dpo', 'openai-dpo'] as const;
 export type PreferenceFormat = (typeof PREFERENCE_FORMATS)[number];
 
-/** Views of a validated pair; chosen and rejected are the texts serialised at index time. */
-const PREFERENCE_VIEWS: Readonly<Record<PreferenceFormat, (sample: PreferenceSample, chosenJson: string, rejectedJson: string) => string>> = {
+/** Views of a validated pair; chosen and rejected are the texts' JSON bytes as the evidence holds them. */
+const PREFERENCE_VIEWS: Readonly<Record<PreferenceFormat, (sample: PreferenceSample, chosenJson: Uint8Array, rejectedJson: Uint8Array) => Buffer>> = {
   spec: (s, chosenJson, rejectedJson) =>
-    `{"schema_version":1,"id":"${s.id}","task_id":${JSON.stringify(s.task_id)},"prompt":${JSON.stringify(s.prompt)},` +
-    `"chosen":${chosenJson},"rejected":${rejectedJson},"chosen_run_id":${JSON.stringify(s.chosen_run_id)},` +
-    `"rejected_run_id":${JSON.stringify(s.rejected_run_id)},"chosen_category":"${s.chosen_category}",` +
-    `"rejected_category":"${s.rejected_category}",` +
-    serializeTail(s.created_at, s.provenance),
-  dpo: (s, chosenJson, rejectedJson) => `{"prompt":${JSON.stringify(s.prompt)},"chosen":${chosenJson},"rejected":${rejectedJson}}\n`,
+    assemble([
+      `{"schema_version":1,"id":"${s.id}","task_id":${JSON.stringify(s.task_id)},"prompt":${JSON.stringify(s.prompt)},"chosen":`,
+      chosenJson,
+      ',"rejected":',
+      rejectedJson,
+      `,"chosen_run_id":${JSON.stringify(s.chosen_run_id)},"rejected_run_id":${JSON.stringify(s.rejected_run_id)},"chosen_category":"${s.chosen_category}","rejected_category":"${s.rejected_category}",${serializeTail(s.created_at, s.provenance)}`,
+    ]),
+  dpo: (s, chosenJson, rejectedJson) => assemble([`{"prompt":${JSON.stringify(s.prompt)},"chosen":`, chosenJson, ',"rejected":', rejectedJson, '}\n']),
   'openai-dpo': (s, chosenJson, rejectedJson) =>
-    `{"input":{"messages":[{"role":"user","content":${JSON.stringify(s.prompt)}}]},` +
-    `"preferred_output":[{"role":"assistant","content":${chosenJson}}],` +
-    `"non_preferred_output":[{"role":"assistant","content":${rejectedJson}}]}\n`,
+    assemble([
+      `{"input":{"messages":[{"role":"user","content":${JSON.stringify(s.prompt)}}]},"preferred_output":[{"role":"assistant","content":`,
+      chosenJson,
+      '}],"non_preferred_output":[{"role":"assistant","content":',
+      rejectedJson,
+      '}]}\n',
+    ]),
 };
 
 export function buildPreferenceSample(
   chosen: PreferenceRow,
   rejected: PreferenceRow,
   chosenEvidence: JoinedEvidence,
-  rejectedEvidence: JoinedEvidence,
   recordedAt: string,
   ruleset: Ruleset = builtinRuleset(),
 ): PreferenceSample {
@@ -77,8 +82,8 @@ export function buildPreferenceSample(
     id: shortId('pref-', chosen.evidence_run_id, rejected.evidence_run_id),
     task_id: chosen.task_id,
     prompt: instructionFor(chosenEvidence, ruleset),
-    chosen: chosenEvidence.text,
-    rejected: rejectedEvidence.text,
+    chosen: '',
+    rejected: '',
     chosen_run_id: chosen.evidence_run_id,
     rejected_run_id: rejected.evidence_run_id,
     chosen_category: chosen.category,
@@ -101,7 +106,7 @@ export interface PairingContext {
 
 /** What happened to candidate pair k of a task. */
 export type TaskPairOutcome =
-  | { kind: 'written'; line: string; chosen: PreferenceRow; rejected: PreferenceRow }
+  | { kind: 'written'; line: Uint8Array; chosen: PreferenceRow; rejected: PreferenceRow }
   | { kind: 'quarantined'; rejection: Rejection; chosen: PreferenceRow; record: { task_id: string; k: number; chosen_run_id: string; rejected_run_id: string } };
 
 /**
@@ -136,11 +141,11 @@ export function* pairTask(accepted: PreferenceRow[], rejections: PreferenceRow[]
       yield quarantined(evidenceNotFound(rejected.evidence_run_id));
       continue;
     }
-    if (chosenEvidence.textJson === rejectedEvidence.textJson) {
+    if (Buffer.from(chosenEvidence.text.json).equals(rejectedEvidence.text.json)) {
       yield quarantined(reject('invalid_preference_pairing', 'chosen and rejected texts are equal'));
       continue;
     }
-    const sample = buildPreferenceSample(chosen, rejected, chosenEvidence, rejectedEvidence, context.recordedAt, context.ruleset);
+    const sample = buildPreferenceSample(chosen, rejected, chosenEvidence, context.recordedAt, context.ruleset);
     if (!context.validate(sample)) {
       yield quarantined(reject('schema_violation', ...describeErrors(context.validate.errors)));
       continue;
@@ -150,7 +155,7 @@ export function* pairTask(accepted: PreferenceRow[], rejections: PreferenceRow[]
       continue;
     }
     writtenPairs++;
-    yield { kind: 'written', line: view(sample, chosenEvidence.textJson, rejectedEvidence.textJson), chosen, rejected };
+    yield { kind: 'written', line: view(sample, chosenEvidence.text.json, rejectedEvidence.text.json), chosen, rejected };
   }
 }
 

@@ -1,16 +1,16 @@
 import { ragFirewall } from '../core/gates.js';
 import { shortId } from '../core/ids.js';
 import { ragSynthesisCheck, sourceFileCheck, type RepoFileCheck } from '../core/synthesis.js';
-import { cutCodePoints, firstNonBlankLine } from '../core/text.js';
+import { embeddingJson } from '../core/evidence-text.js';
 import type { RowFunction } from '../engine/row.js';
 import { rowsAddUp, type DatasetStage } from '../engine/stage.js';
 import { repoFileCheck } from '../io/repo-files.js';
 import { LAYOUT } from '../layout.js';
 import { flag } from '../options.js';
-import type { EvidenceLookup, JoinedEvidence, RagSample, ScoredRun } from '../records.js';
+import type { EvidenceLookup, EvidenceText, JoinedEvidence, RagSample, ScoredRun } from '../records.js';
 import { validators } from '../schemas/validators.js';
 import { exportRow, type ExportDefinition } from './export-row.js';
-import { exportProvenance, serializeTail } from './sample-parts.js';
+import { assemble, exportProvenance, serializeTail } from './sample-parts.js';
 import { REPO_ROOT_FLAG } from './sft.js';
 
 export interface RagOptions {
@@ -20,8 +20,6 @@ export interface RagOptions {
   inRepo: RepoFileCheck | undefined;
 }
 
-export const TITLE_CODE_POINTS = 120;
-export const EMBEDDING_CODE_POINTS = 2000;
 
 /** `task:<task_id up to its first ':'>`, `category:<c>`, then role, model and first file when non-empty (SPEC §1). */
 export function ragTags(evidence: JoinedEvidence, category: string): string[] {
@@ -34,37 +32,41 @@ export function ragTags(evidence: JoinedEvidence, category: string): string[] {
   return tags;
 }
 
+/**
+ * The RagSample of a scored row that passed every gate, fields in written order. `content` and
+ * `embedding_text` are left "": the serializer writes the evidence text's JSON bytes (whole, and cut
+ * to 2000 code points) in their place; the title was worked out when the evidence was indexed.
+ */
 export function buildRagSample(run: ScoredRun, evidence: JoinedEvidence, recordedAt: string): RagSample {
   const category = run.category as RagSample['success_score'];
   return {
     schema_version: 1,
     id: shortId('rag-', run.evidence_run_id, run.provenance.sig_hash),
-    title: cutCodePoints(firstNonBlankLine(evidence.text), TITLE_CODE_POINTS),
-    content: evidence.text,
+    title: evidence.text.title,
+    content: '',
     tags: ragTags(evidence, category),
     source_run_id: run.evidence_run_id,
     success_score: category,
     source_category: category,
-    embedding_text: cutCodePoints(evidence.text, EMBEDDING_CODE_POINTS),
+    embedding_text: '',
     created_at: recordedAt,
     provenance: exportProvenance(run, recordedAt),
   };
 }
 
-/** JSON.stringify(sample) + "\n", reusing the text serialised at index time for content (and embedding_text when uncut). */
-export function serializeRagSample(sample: RagSample, contentJson: string): string {
-  const embeddingJson = sample.embedding_text.length === sample.content.length ? contentJson : JSON.stringify(sample.embedding_text);
-  return (
-    `{"schema_version":1,"id":"${sample.id}","title":${JSON.stringify(sample.title)},"content":${contentJson},` +
-    `"tags":${JSON.stringify(sample.tags)},"source_run_id":${JSON.stringify(sample.source_run_id)},` +
-    `"success_score":"${sample.success_score}","source_category":"${sample.source_category}",` +
-    `"embedding_text":${embeddingJson},` +
-    serializeTail(sample.created_at, sample.provenance)
-  );
+/** JSON.stringify(sample with its texts) + "\n": content and embedding_text are the text's JSON bytes, whole and cut. */
+export function serializeRagSample(sample: RagSample, text: EvidenceText): Buffer {
+  return assemble([
+    `{"schema_version":1,"id":"${sample.id}","title":${JSON.stringify(sample.title)},"content":`,
+    text.json,
+    `,"tags":${JSON.stringify(sample.tags)},"source_run_id":${JSON.stringify(sample.source_run_id)},"success_score":"${sample.success_score}","source_category":"${sample.source_category}","embedding_text":`,
+    embeddingJson(text),
+    `,${serializeTail(sample.created_at, sample.provenance)}`,
+  ]);
 }
 
 /** The RAG export's gate chain after parsing (the RAG firewall and synthesis). */
-export function ragRow(options: RagOptions, lookup: EvidenceLookup): RowFunction {
+export function ragRow(options: RagOptions, lookup: EvidenceLookup): RowFunction<Uint8Array> {
   const definition: ExportDefinition<RagSample> = {
     firewall: ragFirewall(options),
     synthesisCheck: ragSynthesisCheck(sourceFileCheck(options)),

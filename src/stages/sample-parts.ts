@@ -21,5 +21,24 @@ export function serializeTail(createdAt: string, p: RecordProvenance): string {
   );
 }
 
+/**
+ * One output line from its parts: strings encoded as UTF-8, byte parts (texts read from the
+ * evidence as they stand) copied in — the long texts are never decoded or re-escaped.
+ */
+export function assemble(parts: ReadonlyArray<string | Uint8Array>): Buffer {
+  let length = 0;
+  for (const part of parts) length += typeof part === 'string' ? Buffer.byteLength(part) : part.length;
+  const out = Buffer.allocUnsafe(length);
+  let at = 0;
+  for (const part of parts) {
+    if (typeof part === 'string') at += out.write(part, at);
+    else {
+      out.set(part, at);
+      at += part.length;
+    }
+  }
+  return out;
+}
+
 /** The hex tail of a short id (what IdSet stores). */
 export const idDigits = (id: string): string => id.slice(id.indexOf('-') + 1);

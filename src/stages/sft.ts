@@ -10,7 +10,7 @@ import { flag, option } from '../options.js';
 import type { EvidenceLookup, JoinedEvidence, ScoredRun, SftSample } from '../records.js';
 import { validators } from '../schemas/validators.js';
 import { exportRow, type ExportDefinition } from './export-row.js';
-import { exportProvenance, serializeTail } from './sample-parts.js';
+import { assemble, exportProvenance, serializeTail } from './sample-parts.js';
 
 export interface SftOptions {
   recordedAt: string;
@@ -26,14 +26,18 @@ export interface SftOptions {
 export const SFT_FORMATS = ['spec', 'messages', 'prompt-completion', 'alpaca'] as const;
 export type SftFormat = (typeof SFT_FORMATS)[number];
 
-/** The SftSample of a scored row that passed every gate up to synthesis (SPEC §1 field order). */
+/**
+ * The SftSample of a scored row that passed every gate up to synthesis, fields in written order.
+ * `response` is left "": the serializer writes the evidence text's JSON bytes in its place (the
+ * schema asks only that it be a string, which a text always is).
+ */
 export function buildSftSample(run: ScoredRun, evidence: JoinedEvidence, recordedAt: string, ruleset: Ruleset = builtinRuleset()): SftSample {
   return {
     schema_version: 1,
     id: shortId('sft-', run.evidence_run_id, run.provenance.sig_hash),
     instruction: instructionFor(evidence, ruleset),
     context: contextFor(evidence),
-    response: evidence.text,
+    response: '',
     source_run_id: run.evidence_run_id,
     quality_score: run.category as SftSample['quality_score'],
     created_at: recordedAt,
@@ -42,17 +46,17 @@ export function buildSftSample(run: ScoredRun, evidence: JoinedEvidence, recorde
 }
 
 /**
- * JSON.stringify(sample) + "\n", written by template: the response is the evidence text already
- * serialised at index time, so the long string is never re-escaped. Fields that the schema pins
- * (id, enums, sig_hash, integers) need no escaping. A test holds it equal to JSON.stringify.
+ * JSON.stringify(sample with its response) + "\n", written by template around the response's JSON
+ * bytes as the evidence holds them, so the long text is never decoded or re-escaped. Fields that
+ * the schema pins (id, enums, sig_hash, integers) need no escaping. A test holds it equal to
+ * JSON.stringify.
  */
-export function serializeSftSample(sample: SftSample, responseJson: string): string {
-  return (
-    `{"schema_version":1,"id":"${sample.id}","instruction":${JSON.stringify(sample.instruction)},` +
-    `"context":${JSON.stringify(sample.context)},"response":${responseJson},` +
-    `"source_run_id":${JSON.stringify(sample.source_run_id)},"quality_score":"${sample.quality_score}",` +
-    serializeTail(sample.created_at, sample.provenance)
-  );
+export function serializeSftSample(sample: SftSample, responseJson: Uint8Array): Buffer {
+  return assemble([
+    `{"schema_version":1,"id":"${sample.id}","instruction":${JSON.stringify(sample.instruction)},"context":${JSON.stringify(sample.context)},"response":`,
+    responseJson,
+    `,"source_run_id":${JSON.stringify(sample.source_run_id)},"quality_score":"${sample.quality_score}",${serializeTail(sample.created_at, sample.provenance)}`,
+  ]);
 }
 
 /**
@@ -60,28 +64,28 @@ export function serializeSftSample(sample: SftSample, responseJson: string): str
  * non-empty; `prompt-completion` appends it to the instruction after a blank line; `alpaca` keeps it
  * as `input`. The response is the text serialised at index time in every view.
  */
-const SFT_VIEWS: Readonly<Record<SftFormat, (sample: SftSample, responseJson: string) => string>> = {
+const SFT_VIEWS: Readonly<Record<SftFormat, (sample: SftSample, responseJson: Uint8Array) => Buffer>> = {
   spec: serializeSftSample,
   messages: (sample, responseJson) => {
     const system = sample.context === '' ? '' : `{"role":"system","content":${JSON.stringify(sample.context)}},`;
-    return `{"messages":[${system}{"role":"user","content":${JSON.stringify(sample.instruction)}},{"role":"assistant","content":${responseJson}}]}\n`;
+    return assemble([`{"messages":[${system}{"role":"user","content":${JSON.stringify(sample.instruction)}},{"role":"assistant","content":`, responseJson, '}]}\n']);
   },
   'prompt-completion': (sample, responseJson) => {
     const prompt = sample.context === '' ? sample.instruction : `${sample.instruction}\n\n${sample.context}`;
-    return `{"prompt":${JSON.stringify(prompt)},"completion":${responseJson}}\n`;
+    return assemble([`{"prompt":${JSON.stringify(prompt)},"completion":`, responseJson, '}\n']);
   },
-  alpaca: (sample, responseJson) =>
-    `{"instruction":${JSON.stringify(sample.instruction)},"input":${JSON.stringify(sample.context)},"output":${responseJson}}\n`,
+  alpaca: (sample, responseJson) => assemble([`{"instruction":${JSON.stringify(sample.instruction)},"input":${JSON.stringify(sample.context)},"output":`, responseJson, '}\n']),
 };
 
 /** The SFT export's gate chain after parsing, specialised once for the run's options. */
-export function sftRow(options: SftOptions, lookup: EvidenceLookup): RowFunction {
+export function sftRow(options: SftOptions, lookup: EvidenceLookup): RowFunction<Uint8Array> {
+  const view = SFT_VIEWS[options.format ?? 'spec'];
   const definition: ExportDefinition<SftSample> = {
     firewall: sftFirewall(options),
     synthesisCheck: sftSynthesisCheck(sourceFileCheck(options)),
     build: (run, evidence) => buildSftSample(run, evidence, options.recordedAt, options.ruleset),
     validate: validators().sftSample,
-    serialize: SFT_VIEWS[options.format ?? 'spec'],
+    serialize: (sample, text) => view(sample, text.json),
   };
   return exportRow(definition, lookup);
 }

@@ -1,0 +1,124 @@
+import { readFileSync } from 'node:fs';
+import { open, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { DistillError, ioError } from '../errors.js';
+import { isRunning } from './temp-path.js';
+
+/** Who holds a lock: written into the lock file, so a second writer can name the holder. */
+export interface LockHolder {
+  pid: number;
+  host: string;
+  /** The holder's start time in clock ticks since boot (Linux), so a reused pid is not taken for the holder. */
+  started: string;
+  /** What it is doing, for the message a second writer prints. */
+  purpose: string;
+  since: string;
+}
+
+/** A holder on another host refreshes its lock this often; one not refreshed for STALE_MS is gone. */
+const HEARTBEAT_MS = 5_000;
+const STALE_MS = 60_000;
+const POLL_MS = 100;
+
+/** Field 22 of /proc/<pid>/stat: when the process started, which a reused pid does not share. */
+function startTicks(pid: number): string {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? '';
+  } catch {
+    return ''; // no /proc (not Linux): liveness rests on the pid alone
+  }
+}
+
+const SELF: Omit<LockHolder, 'purpose' | 'since'> = { pid: process.pid, host: os.hostname(), started: startTicks(process.pid) };
+
+/** Whether the holder of a lock is gone: a dead (or reused) pid on this host, or a heartbeat that stopped elsewhere. */
+async function isStale(file: string, holder: LockHolder | undefined): Promise<boolean> {
+  if (holder === undefined) {
+    // Unreadable: a holder killed between creating and writing it, or a foreign file. Old enough: stale.
+    const info = await stat(file).catch(() => undefined);
+    return info === undefined || Date.now() - info.mtimeMs > STALE_MS;
+  }
+  if (holder.host !== SELF.host) {
+    const info = await stat(file).catch(() => undefined);
+    return info === undefined || Date.now() - info.mtimeMs > STALE_MS;
+  }
+  if (!isRunning(holder.pid)) return true;
+  return holder.started !== '' && startTicks(holder.pid) !== '' && startTicks(holder.pid) !== holder.started;
+}
+
+async function readHolder(file: string): Promise<LockHolder | undefined> {
+  try {
+    const holder = JSON.parse(await readFile(file, 'utf8')) as LockHolder;
+    return typeof holder.pid === 'number' && typeof holder.host === 'string' ? holder : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export const describeHolder = (holder: LockHolder): string => `pid ${holder.pid} on ${holder.host} (${holder.purpose}, since ${holder.since})`;
+
+/** A held lock; `release` gives it up (once). */
+export interface Lock {
+  release(): Promise<void>;
+}
+
+/**
+ * An exclusive lock that a killed holder cannot leave stuck: the lock file is created exclusively
+ * and names its holder; a holder that is gone (a dead pid on this host, a pid reused by another
+ * process, or no heartbeat from another host for a minute) is taken over by renaming its file away
+ * first, so two takers never both win. With `wait`, a live holder is waited for; without, the
+ * attempt fails with a message naming the holder.
+ */
+export async function acquireLock(file: string, options: { purpose: string; wait: boolean; label?: string }): Promise<Lock> {
+  const label = options.label ?? file;
+  const holder: LockHolder = { ...SELF, purpose: options.purpose, since: new Date().toISOString() };
+  const body = `${JSON.stringify(holder)}\n`;
+  for (;;) {
+    try {
+      const handle = await open(file, 'wx');
+      try {
+        await handle.writeFile(body);
+      } finally {
+        await handle.close();
+      }
+      return held(file, body);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw ioError(label, error);
+    }
+    const current = await readHolder(file);
+    if (await isStale(file, current)) {
+      // Whoever renames the stale file away takes over; a loser's rename fails and it retries.
+      const aside = path.join(path.dirname(file), `.${path.basename(file)}.stale.${process.pid}`);
+      await rename(file, aside).then(
+        () => rm(aside, { force: true }),
+        () => undefined,
+      );
+      continue;
+    }
+    if (!options.wait) {
+      throw new DistillError('DS_IO', `${label} is held by ${current === undefined ? 'another process' : describeHolder(current)}; wait for it to finish, or remove the lock if that process is gone`, { path: label });
+    }
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+}
+
+function held(file: string, body: string): Lock {
+  // Another host can only tell we are alive by the lock's mtime.
+  const heartbeat = setInterval(() => {
+    const now = new Date();
+    utimes(file, now, now).catch(() => undefined);
+  }, HEARTBEAT_MS);
+  heartbeat.unref();
+  let released = false;
+  return {
+    release: async () => {
+      if (released) return;
+      released = true;
+      clearInterval(heartbeat);
+      const current = await readFile(file, 'utf8').catch(() => undefined);
+      if (current === body) await rm(file, { force: true }); // never remove a lock someone took over
+    },
+  };
+}
