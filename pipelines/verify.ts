@@ -187,22 +187,19 @@ class ReceiptAudit {
     }
     this.files++;
     for (const { audit } of task.expected) audit.found.set(task.path, { ...digest, path: task.path });
-    const seen = new Set<string>();
-    for (const { digest: expected } of task.expected) {
-      const key = `${expected.bytes}:${expected.sha256}`;
-      if (seen.has(key)) continue;
-      seen.add(key);
-      if (expected.bytes !== digest.bytes || expected.sha256 !== digest.sha256) this.mismatches.push(mismatch(where.display, 'content', describeDigest(expected), describeDigest(digest)));
-    }
+    this.contentMismatches(task, where.display, digest);
     this.mismatches.push(...rowMismatches);
   }
 
-  private contentMismatches(task: FileTask, display: string, found: string): void {
+  /** One content mismatch per distinct digest the receipts expect of the file that `found` (a digest, or what is there instead) is not. */
+  private contentMismatches(task: FileTask, display: string, found: { bytes: number; sha256: string } | string): void {
     const seen = new Set<string>();
     for (const { digest } of task.expected) {
       const expected = describeDigest(digest);
-      if (!seen.has(expected)) this.mismatches.push(mismatch(display, 'content', expected, found));
+      if (seen.has(expected)) continue;
       seen.add(expected);
+      if (typeof found === 'string') this.mismatches.push(mismatch(display, 'content', expected, found));
+      else if (digest.bytes !== found.bytes || digest.sha256 !== found.sha256) this.mismatches.push(mismatch(display, 'content', expected, describeDigest(found)));
     }
   }
 
@@ -277,13 +274,13 @@ class ReceiptAudit {
     if (inRead && audit.inputRows !== counts.in) this.mismatches.push(mismatch(audit.file, 'record_counts.in', String(counts.in), `${audit.inputRows} rows in its ${inputs.length} input files`));
     const rowsRead = read(rowFiles, 'record_counts.out, by_category');
     if (rowsRead) {
-      const where = rowFiles.length === 1 ? rowFiles[0]! : `${rowFiles.length} files under ${stage.writes}`;
+      const where = rowFiles.length === 1 ? this.display(rowFiles[0]!) : `${rowFiles.length} files under ${stage.writes}`;
       if (audit.rows !== counts.out) this.mismatches.push(mismatch(audit.file, 'record_counts.out', String(counts.out), `${audit.rows} rows in ${where}`));
       this.compareKeys(audit.file, 'by_category', counts.by_category, audit.byCategory, where);
     }
     const quarantineRead = read(quarantine, 'record_counts.quarantined, by_reason');
     if (quarantineRead && quarantine.length > 0) {
-      const where = quarantine.join(', ');
+      const where = quarantine.map((file) => this.display(file)).join(', ');
       const expected = stage.kind === 'pairs' ? Object.values(counts.by_reason).reduce((sum, n) => sum + n, 0) : counts.quarantined;
       const check = stage.kind === 'pairs' ? 'quarantine rows' : 'record_counts.quarantined';
       const said = stage.kind === 'pairs' ? `${expected} (the sum of by_reason: rows and pairs)` : String(expected);
@@ -301,6 +298,11 @@ class ReceiptAudit {
     for (const [category, n] of audit.byCategory) found.byCategory.set(category as Category, n);
     for (const [reason, n] of audit.byReason) found.byReason.set(reason as QuarantineReason, n);
     for (const invariant of stage.invariants) for (const error of invariant(found)) this.mismatches.push(mismatch(audit.file, 'invariant', 'the stage\'s promises to hold on the files', error));
+  }
+
+  /** The name messages give a file a receipt lists: where it was read from. */
+  private display(file: string): string {
+    return this.locate(file)?.display ?? file;
   }
 
   /** One mismatch per key whose count differs, keys in string order (a key missing on one side counts 0). */

@@ -137,6 +137,13 @@ describe('verify a run', () => {
     assert.equal(named(result, RAG, 'content')?.found, 'no such file', lines(result));
   });
 
+  test('a file changed into bytes that look like gzip but do not decompress is a mismatch, not an I/O error', async () => {
+    const root = await copyOfRun();
+    await writeFile(path.join(root, PREFERENCE), Buffer.from([0x1f, 0x8b, 0x78, 0x78]));
+    const result = await verifyRun({ root, runId: 'r1' });
+    assert.equal(named(result, PREFERENCE, 'content')?.found, 'bytes that start like gzip but do not decompress', lines(result));
+  });
+
   test('a row added to a dataset is named: its bytes, its count, and the counts that no longer add up', async () => {
     const root = await copyOfRun();
     const last = (await readFile(path.join(root, SFT), 'utf8')).trimEnd().split('\n').at(-1)!;
@@ -254,7 +261,7 @@ describe('verify a dataset shipped alone', () => {
     const result = await verifyDataset({ cwd: dir, dataset: 'playbooks.jsonl', receipt: 'export-rag.json' });
     assert.equal(result.passed, false);
     assert.ok(named(result, 'playbooks.jsonl', 'content'), lines(result));
-    assert.equal(named(result, 'export-rag.json', 'record_counts.out')?.found, '20 rows in exports/rag/playbooks.jsonl');
+    assert.equal(named(result, 'export-rag.json', 'record_counts.out')?.found, '20 rows in playbooks.jsonl');
     const stranger = await verifyDataset({ cwd: dir, dataset: 'other.jsonl', receipt: 'export-rag.json' });
     assert.equal(named(stranger, 'other.jsonl', 'output')?.found, 'no output of this name or these bytes');
   });
