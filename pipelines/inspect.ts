@@ -1,21 +1,30 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { ioError } from '../src/errors.js';
+import { ioError, usageError } from '../src/errors.js';
 import { EvidenceIndex } from '../src/io/evidence-index.js';
-import { LAYOUT } from '../src/layout.js';
+import { isRunId, LAYOUT, RUN_ID_RULE } from '../src/layout.js';
 import { latestRun, readReport } from '../src/report/drift.js';
-import type { RunSummary } from '../src/receipts.js';
+import { fileSha256, fileState } from '../src/io/digest.js';
+import { isInsideRootPath } from '../src/io/paths.js';
+import type { FileDigest, RunSummary } from '../src/receipts.js';
 import { validators } from '../src/schemas/validators.js';
+import { listRuns, mismatchLine, readRunFolder, type RunFolder, type RunState } from './runs.js';
 
-/** The summary of a run by id, or of the run that finished last (`read --latest`). */
-export async function readRunSummary(root: string, runId: string | 'latest'): Promise<{ summary: RunSummary; markdown: string; dir: string }> {
+/**
+ * The summary of a run by id, or of the run that finished last (`read --latest`), with what its
+ * folder says of it: a summary whose receipts are missing or of another run is no passed run,
+ * whatever it says (see RunFolder).
+ */
+export async function readRunSummary(root: string, runId: string | 'latest'): Promise<{ summary: RunSummary; markdown: string; dir: string; state: RunState; problems: string[] }> {
   const reports = path.join(root, LAYOUT.reports);
+  if (runId !== 'latest' && !isRunId(runId)) throw usageError(`--run-id ${JSON.stringify(runId)} is not a run id (${RUN_ID_RULE})`);
   const run = runId === 'latest' ? await latestRun(reports) : await runById(reports, runId);
   if (run === undefined) {
     throw runId === 'latest' ? ioError(LAYOUT.reports, new Error('no run has finished yet')) : ioError(`${LAYOUT.reports}/${runId}`, new Error('no summary.json'));
   }
+  const folder = await readRunFolder(root, path.basename(run.dir));
   const markdown = await readFile(path.join(run.dir, 'summary.md'), 'utf8').catch(() => '');
-  return { ...run, markdown };
+  return { ...run, markdown, state: folder.state, problems: [...folder.unreadable.map((error) => error.message), ...folder.problems.map(mismatchLine)] };
 }
 
 async function runById(reports: string, runId: string): Promise<{ dir: string; summary: RunSummary } | undefined> {
@@ -31,8 +40,9 @@ export interface HealthCheck {
 }
 
 /**
- * What needs a person (`health`): the standard layout, the evidence index's freshness, and the last
- * run's status and drift severity. Any `fail` makes the command exit non-zero.
+ * What needs a person (`health`): the standard layout, the evidence index's freshness, the last
+ * run's status (a newer run without a summary too) and drift severity, and whether the files on
+ * disk are still those the last run's receipts list. Any `fail` makes the command exit non-zero.
  */
 export async function checkHealth(root: string): Promise<HealthCheck[]> {
   const checks: HealthCheck[] = [];
@@ -56,14 +66,61 @@ export async function checkHealth(root: string): Promise<HealthCheck[]> {
     return checks;
   }
   const { summary, dir } = last;
-  checks.push({ check: 'last run', status: summary.overall_passed ? 'ok' : 'fail', detail: `${summary.run_id} ${summary.overall_passed ? 'passed' : 'FAILED'} at ${summary.finished_at}` });
+  const folder = await readRunFolder(root, path.basename(dir));
+  checks.push(lastRunCheck(summary, folder));
+  const unfinished = await newerUnfinished(root, folder.runId).catch((error: unknown) => failedCheck(checks, 'unfinished run', error));
+  if (unfinished) checks.push({ check: 'unfinished run', status: 'warn', detail: `${unfinished} is newer and has no summary.json (killed, or still running)` });
   const drift = await readReport(path.join(dir, 'drift.json'), validators().driftReport).catch((error: unknown) => failedCheck(checks, 'drift', error));
   if (drift === undefined) checks.push({ check: 'drift', status: 'warn', detail: 'no drift report' });
   else if (drift !== null) {
     const status = drift.severity === 'alert' ? 'fail' : drift.severity === 'warn' ? 'warn' : 'ok';
     checks.push({ check: 'drift', status, detail: `${drift.severity}${drift.flags.length > 0 ? `: ${drift.flags.join(', ')}` : ''}` });
   }
+  if (folder.receipts.length > 0) {
+    const exportsMatch = await exportsCheck(root, folder).catch((error: unknown) => failedCheck(checks, 'exports', error));
+    if (exportsMatch !== null) checks.push(exportsMatch);
+  }
   return checks;
+}
+
+/** The last finished run: passed or failed as its summary says, unless its folder is incomplete or inconsistent. */
+function lastRunCheck(summary: RunSummary, folder: RunFolder): HealthCheck {
+  const said = `${summary.run_id} ${summary.overall_passed ? 'passed' : 'FAILED'} at ${summary.finished_at}`;
+  if (folder.state === 'passed' || folder.state === 'failed') return { check: 'last run', status: folder.state === 'passed' ? 'ok' : 'fail', detail: said };
+  const first = folder.unreadable[0]?.message ?? mismatchLine(folder.problems[0]!);
+  return { check: 'last run', status: 'fail', detail: `${summary.run_id} ${folder.state} (its summary says ${summary.overall_passed ? 'passed' : 'FAILED'} at ${summary.finished_at}): ${first}` };
+}
+
+/** A run newer than the last finished one that has no summary (killed, or still going), if any. */
+async function newerUnfinished(root: string, lastRunId: string): Promise<string | undefined> {
+  for (const run of await listRuns({ root })) {
+    if (run.run_id === lastRunId) return undefined;
+    if (run.finished_at === null) return run.run_id;
+  }
+  return undefined;
+}
+
+/**
+ * Whether the files the last run wrote are still the ones its receipts list: sizes first (a stat
+ * each, and a rewrite nearly always changes a size), then sha256 streamed for the files whose size
+ * holds. Warns naming the first file that differs; `verify` lists every difference.
+ */
+async function exportsCheck(root: string, folder: RunFolder): Promise<HealthCheck> {
+  const advice = `run distill-stream verify --root ${root} --latest, or run-all again`;
+  const listed = new Map<string, { digest: FileDigest; receipt: string }>();
+  for (const { file, receipt } of folder.receipts) {
+    for (const digest of receipt.outputs) if (isInsideRootPath(digest.path) && !listed.has(digest.path)) listed.set(digest.path, { digest, receipt: path.posix.basename(file) });
+  }
+  const warn = (detail: string): HealthCheck => ({ check: 'exports', status: 'warn', detail: `${detail}; ${advice}` });
+  for (const { digest, receipt } of listed.values()) {
+    const state = await fileState(path.join(root, digest.path), digest.path);
+    if (state.kind !== 'file') return warn(`${digest.path} is missing, but run ${folder.runId}'s ${receipt} lists it`);
+    if (state.bytes !== digest.bytes) return warn(`${digest.path} has ${state.bytes} bytes, run ${folder.runId}'s ${receipt} says ${digest.bytes}`);
+  }
+  for (const { digest, receipt } of listed.values()) {
+    if ((await fileSha256(path.join(root, digest.path), digest.path)) !== digest.sha256) return warn(`${digest.path} no longer has the sha256 run ${folder.runId}'s ${receipt} lists`);
+  }
+  return { check: 'exports', status: 'ok', detail: `match the latest run ${folder.runId} (${listed.size} files)` };
 }
 
 /** Records `error` as a failed check; null tells the caller the check is done. */

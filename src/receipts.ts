@@ -121,3 +121,16 @@ export interface BaselineEntry {
   recorded_at: string;
   metrics: Record<string, number>;
 }
+
+/**
+ * One thing an audit (verify) found that does not hold: the file it is about (root-relative, as
+ * receipts name files), the 1-based line when it is about one row, what was checked, what the
+ * receipts or the stage's promises say, and what is there.
+ */
+export interface Mismatch {
+  file: string;
+  line: number | null;
+  check: string;
+  expected: string;
+  found: string;
+}

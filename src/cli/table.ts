@@ -4,6 +4,7 @@ import { exportAllCommand } from './commands/export-all.js';
 import { healthCommand, indexCommand, readCommand, reportCommand } from './commands/inspect.js';
 import { runAllCommand } from './commands/run-all.js';
 import { stageCommand } from './commands/stage.js';
+import { runsCommand, verifyCommand } from './commands/verify.js';
 import { RULES_COMMANDS } from './commands/rules.js';
 import { VECTORS_COMMANDS } from './commands/vectors.js';
 
@@ -14,6 +15,8 @@ export const COMMANDS: readonly Command[] = [
   ...STAGES.filter((stage) => !EXPORT_STAGES.includes(stage as never)).map(stageCommand),
   runAllCommand,
   readCommand,
+  runsCommand,
+  verifyCommand,
   reportCommand,
   healthCommand,
   indexCommand,

@@ -5,8 +5,10 @@ import type { PartitionedLine } from '../io/partition-writer.js';
 import type { OptionTable, OptionValues } from '../options.js';
 import type { EvidenceLookup, SourceLocation, StageName } from '../records.js';
 import type { RunStage } from '../receipts.js';
+import { quarantineFile } from '../layout.js';
 import type { PairCounts, StageCounts } from './counts.js';
 import type { RowFunction } from './row.js';
+import type { WrittenRows } from './written.js';
 
 /** What a stage reads on the standard layout. */
 export type StageReads = 'kb' | 'evidence' | 'scored-runs';
@@ -38,6 +40,8 @@ interface StageCommon<F extends OptionTable> {
   split: SplitKey;
   /** Whether the scoring rules decide its output (score) or its instructions (sft, preference): a rules file given is then one of its inputs. */
   usesRules: boolean;
+  /** How an audit re-checks each row it wrote (on the layout, in its first view): schema, category counted, its promises on one row. */
+  written: WrittenRows;
 }
 
 export interface RunContext<F extends OptionTable> {
@@ -108,3 +112,10 @@ export const pairRowsAddUp: Invariant<PairCounts> = (counts) => {
   const accounted = counts.quarantined + counts.paired + counts.unpaired;
   return counts.in === accounted ? [] : [`counts do not add up: in=${counts.in} but quarantined + paired + unpaired = ${accounted}`];
 };
+
+/** What an output file a stage's receipt lists is: the rows it writes on the layout, its quarantine, or neither. */
+export function outputKind(stage: StageDefinition, file: string): 'rows' | 'quarantine' | undefined {
+  if (file === quarantineFile(stage.name)) return 'quarantine';
+  const rows = stage.kind === 'tree' ? file.startsWith(`${stage.writes}/`) : file === stage.writes;
+  return rows ? 'rows' : undefined;
+}

@@ -8,3 +8,7 @@ export function displayPath(root: string, absolute: string): string {
 
 /** The name stdin goes by in records and receipts. */
 export const STDIN_PATH = '-';
+
+/** Whether a root-relative path a report names stays inside the root (a receipt is not trusted to point anywhere). */
+export const isInsideRootPath = (relative: string): boolean =>
+  relative !== '' && !path.posix.isAbsolute(relative) && path.posix.normalize(relative) === relative && relative !== '..' && !relative.startsWith('../') && !relative.includes('\0');

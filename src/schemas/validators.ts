@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { Ajv, type AnySchemaObject, type ErrorObject, type ValidateFunction } from 'ajv';
 import { isIsoTimestamp } from '../timestamp.js';
-import type { EvidenceRecord, PreferenceSample, RagSample, ScoredRun, SftSample } from '../records.js';
+import type { EvidenceRecord, PreferenceSample, QuarantineRecord, RagSample, ScoredRun, SftSample } from '../records.js';
 import type { BaselineEntry, DriftReport, RunSummary, StageReceipt } from '../receipts.js';
 
 const loadSchema = createRequire(import.meta.url) as (id: string) => AnySchemaObject;
@@ -15,7 +15,10 @@ export interface Validators {
   sftSample: ValidateFunction<SftSample>;
   ragSample: ValidateFunction<RagSample>;
   preferenceSample: ValidateFunction<PreferenceSample>;
+  quarantineRecord: ValidateFunction<QuarantineRecord>;
   stageReceipt: ValidateFunction<StageReceipt>;
+  /** A StageReceipt that may carry fields a later version adds (a merged sharded run's): what an audit reads. */
+  openStageReceipt: ValidateFunction<StageReceipt>;
   runSummary: ValidateFunction<RunSummary>;
   driftReport: ValidateFunction<DriftReport>;
   baselineEntry: ValidateFunction<BaselineEntry>;
@@ -34,6 +37,7 @@ function compileValidators(): Validators {
   ajv.addFormat('iso-timestamp', { type: 'string', validate: isIsoTimestamp });
   for (const name of SHARED_SCHEMAS) ajv.addSchema(loadSchema(`./${name}.schema.json`));
   const compile = <T>(name: string): ValidateFunction<T> => ajv.compile<T>(loadSchema(`./${name}.schema.json`));
+  const receipt = loadSchema('./stage-receipt.schema.json');
   return {
     evidenceRaw: compile('evidence-raw'),
     evidenceRecord: compile('evidence-record'),
@@ -41,7 +45,9 @@ function compileValidators(): Validators {
     sftSample: compile('sft-sample'),
     ragSample: compile('rag-sample'),
     preferenceSample: compile('preference-sample'),
+    quarantineRecord: compile('quarantine-record'),
     stageReceipt: compile('stage-receipt'),
+    openStageReceipt: ajv.compile<StageReceipt>({ ...receipt, $id: 'stage-receipt-open.schema.json', additionalProperties: true }),
     runSummary: compile('run-summary'),
     driftReport: compile('drift-report'),
     baselineEntry: compile('baseline-entry'),

@@ -4,6 +4,7 @@ import { IdSet } from '../core/id-set.js';
 import { reject, Rejection } from '../core/rejection.js';
 import { keep, type RowFunction } from '../engine/row.js';
 import { rowsAddUp, type TreeStage } from '../engine/stage.js';
+import { writtenRows } from '../engine/written.js';
 import type { PartitionedLine } from '../io/partition-writer.js';
 import { LAYOUT } from '../layout.js';
 import { option } from '../options.js';
@@ -94,6 +95,7 @@ export const collectStage: TreeStage<typeof COLLECT_FLAGS> = {
   usesRules: false,
   split: { by: 'rows', duplicatesBy: 'run-id' },
   invariants: [rowsAddUp],
+  written: writtenRows('evidenceRecord'),
   rows: ({ flags, recordedAt }) => {
     const taken = new IdSet();
     // On the standard layout each _kb file names its source; as a filter, --source names it.

@@ -7,6 +7,7 @@ import { builtinRuleset, type Ruleset } from '../core/ruleset.js';
 import { instructionFor } from '../core/synthesis.js';
 import { keep, type RowFunction } from '../engine/row.js';
 import { pairRowsAddUp, type PairOutcome, type PairStage, type Pairer } from '../engine/stage.js';
+import { writtenRows, type RowFields, type RowProblem } from '../engine/written.js';
 import { ExternalSorter } from '../io/external-sort.js';
 import { LAYOUT } from '../layout.js';
 import type { Category, EvidenceLookup, JoinedEvidence, PreferenceSample, RecordProvenance, ScoredRun, SourceLocation } from '../records.js';
@@ -217,6 +218,16 @@ function* taskOutcomes(accepted: PreferenceRow[], rejections: PreferenceRow[], c
 
 const PREFERENCE_FLAGS = {};
 
+/** The pairing promises checked again on a written pair: two runs, two texts. */
+function pairPromises(row: RowFields<PreferenceSample>): RowProblem[] {
+  const problems: RowProblem[] = [];
+  if (typeof row.chosen_run_id === 'string' && row.chosen_run_id === row.rejected_run_id) {
+    problems.push({ check: 'self-pair', expected: 'chosen and rejected from two runs', found: `both from run ${JSON.stringify(row.chosen_run_id)}` });
+  }
+  if (typeof row.chosen === 'string' && row.chosen === row.rejected) problems.push({ check: 'equal texts', expected: 'chosen and rejected texts that differ', found: 'the same text' });
+  return problems;
+}
+
 /** The preference export: chosen/rejected pairs per task. */
 export const preferenceStage: PairStage<typeof PREFERENCE_FLAGS> = {
   kind: 'pairs',
@@ -231,5 +242,6 @@ export const preferenceStage: PairStage<typeof PREFERENCE_FLAGS> = {
   usesRules: true,
   split: { by: 'task' },
   invariants: [pairRowsAddUp],
+  written: writtenRows('preferenceSample', { promises: pairPromises }),
   pairer: ({ recordedAt, ruleset, view, lookup }) => new PreferencePairer({ lookup, recordedAt, ruleset, format: view as PreferenceFormat }),
 };

@@ -4,6 +4,7 @@ import { ragSynthesisCheck, sourceFileCheck, type RepoFileCheck } from '../core/
 import { embeddingJson } from '../core/evidence-text.js';
 import type { RowFunction } from '../engine/row.js';
 import { rowsAddUp, type DatasetStage } from '../engine/stage.js';
+import { writtenRows } from '../engine/written.js';
 import { repoFileCheck } from '../io/repo-files.js';
 import { LAYOUT } from '../layout.js';
 import { flag } from '../options.js';
@@ -99,5 +100,12 @@ export const ragStage: DatasetStage<typeof RAG_FLAGS> = {
   usesRules: false,
   split: { by: 'rows', duplicatesBy: 'written-id' },
   invariants: [rowsAddUp, noRejectedPlaybook],
+  written: writtenRows('ragSample', {
+    countedAs: (row) => row.success_score,
+    promises: (row) =>
+      row.success_score === 'rejected' || row.source_category === 'rejected'
+        ? [{ check: 'firewall', expected: 'a playbook of a run that is not rejected', found: `success_score ${String(row.success_score)}, source_category ${String(row.source_category)}` }]
+        : [],
+  }),
   rows: ({ flags, recordedAt, lookup }) => ragRow({ recordedAt, includeReview: flags.includeReview, inRepo: repoFileCheck(flags.repoRoot) }, lookup),
 };

@@ -4,6 +4,7 @@ import { builtinRuleset, type Scorer } from '../core/ruleset.js';
 import { toScoredRun } from '../core/scorer.js';
 import { keep, type RowFunction } from '../engine/row.js';
 import { rowsAddUp, type TreeStage } from '../engine/stage.js';
+import { writtenRows } from '../engine/written.js';
 import { LAYOUT } from '../layout.js';
 import { describeErrors, validators } from '../schemas/validators.js';
 
@@ -36,6 +37,7 @@ export const scoreStage: TreeStage<typeof SCORE_FLAGS> = {
   usesRules: true,
   split: { by: 'rows', duplicatesBy: 'none' },
   invariants: [rowsAddUp],
+  written: writtenRows('scoredRun', { countedAs: (row) => row.category }),
   rows: ({ recordedAt, ruleset }) => {
     const row = scoreRow(recordedAt, ruleset.scorer);
     return () => row;

@@ -4,6 +4,7 @@ import { shortId } from '../core/ids.js';
 import { contextFor, instructionFor, sftSynthesisCheck, sourceFileCheck, type RepoFileCheck } from '../core/synthesis.js';
 import type { RowFunction } from '../engine/row.js';
 import { rowsAddUp, type DatasetStage } from '../engine/stage.js';
+import { writtenRows } from '../engine/written.js';
 import { repoFileCheck } from '../io/repo-files.js';
 import { LAYOUT } from '../layout.js';
 import { flag, option } from '../options.js';
@@ -116,6 +117,13 @@ export const sftStage: DatasetStage<typeof SFT_FLAGS> = {
   usesRules: true,
   split: { by: 'rows', duplicatesBy: 'written-id' },
   invariants: [rowsAddUp, noForbiddenCategory],
+  written: writtenRows('sftSample', {
+    countedAs: (row) => row.quality_score,
+    promises: (row) =>
+      SFT_FORBIDDEN_CATEGORIES.has(row.quality_score as SftSample['quality_score'])
+        ? [{ check: 'firewall', expected: 'quality_score accepted or partially_accepted', found: String(row.quality_score) }]
+        : [],
+  }),
   rows: ({ flags, recordedAt, ruleset, view, lookup }) =>
     sftRow({ recordedAt, ruleset, includePartial: flags.includePartial, inRepo: repoFileCheck(flags.repoRoot), format: view as SftFormat }, lookup),
 };

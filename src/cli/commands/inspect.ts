@@ -17,23 +17,29 @@ export const readCommand: Command = {
   group: 'Runs',
   summary: 'print a run\'s summary',
   operands: '',
-  description: ['Prints summary.md of a run under <root>/reports/distillation (or summary.json with --json).'],
+  description: [
+    'Prints summary.md of a run under <root>/reports/distillation (or summary.json with --json). Exits 1,',
+    'with a line on stderr, when the run is incomplete or inconsistent (see distill-stream runs).',
+  ],
   options: { ...ROOT, 'run-id': option('string', 'ID', 'the run to print'), latest: flag('the run that finished last'), json: flag('print summary.json instead'), ...HELP },
   examples: ['distill-stream read --root . --latest', 'distill-stream read --root . --run-id nightly-42 --json'],
   takesOperands: false,
-  run: async ({ args, cwd, stdout }) => {
+  run: async ({ args, cwd, stdout, terminal }) => {
     const runId = args.values['runId'] as string | undefined;
     if ((runId === undefined) === (args.values['latest'] !== true)) throw usageError('read needs exactly one of --run-id ID and --latest');
-    const { summary, markdown } = await readRunSummary(rootOf(cwd, args.values), runId ?? 'latest');
+    const { summary, markdown, state, problems } = await readRunSummary(rootOf(cwd, args.values), runId ?? 'latest');
     stdout.write(args.values['json'] === true ? `${JSON.stringify(summary, null, 2)}\n` : markdown);
-    return 0;
+    if (state === 'passed' || state === 'failed') return 0;
+    // The summary is printed as written, but it does not describe the run's reports: never a pass.
+    terminal.line(`distill-stream: run ${summary.run_id} is ${state}, whatever its summary says: ${problems[0]}`);
+    return EXIT_CODE.DS_VALIDATION;
   },
 };
 
 export const healthCommand: Command = {
   name: 'health',
   group: 'Runs',
-  summary: 'check the layout, the evidence index and the last run',
+  summary: 'check the layout, the evidence index, the last run and its files',
   operands: '',
   description: ['One line per check on stdout: ok, warn or fail. Exits 1 when a check fails (a person is needed).'],
   options: { ...ROOT, json: flag('print the checks as a JSON array'), ...HELP },

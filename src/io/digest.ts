@@ -1,0 +1,31 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { ioError } from '../errors.js';
+import { READ_CHUNK_BYTES } from './line-source.js';
+
+/** What is at a path a receipt names: a file and its size, nothing, or something that is not a file. */
+export type FileState = { kind: 'file'; bytes: number } | { kind: 'missing' } | { kind: 'not-a-file' };
+
+/** Stats `absolute`; a missing file (or a missing folder on its way) is an answer, any other failure an I/O error naming `display`. */
+export async function fileState(absolute: string, display: string): Promise<FileState> {
+  try {
+    const info = await stat(absolute);
+    return info.isFile() ? { kind: 'file', bytes: info.size } : { kind: 'not-a-file' };
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return { kind: 'missing' };
+    throw ioError(display, error);
+  }
+}
+
+/** sha256 of a file's bytes, streamed a chunk at a time (for a file whose rows need no look). */
+export async function fileSha256(absolute: string, display: string): Promise<string> {
+  const hash = createHash('sha256');
+  try {
+    for await (const chunk of createReadStream(absolute, { highWaterMark: READ_CHUNK_BYTES })) hash.update(chunk as Buffer);
+  } catch (error) {
+    throw ioError(display, error);
+  }
+  return hash.digest('hex');
+}
