@@ -11,7 +11,7 @@ import type { OutputTarget } from '../src/io/sink.js';
 import { LAYOUT, quarantineFile } from '../src/layout.js';
 import { EXPORT_STAGES } from '../src/stages/registry.js';
 import { withEvidence } from './evidence.js';
-import { evidencePath, planReads, type CommonOptions } from './plan.js';
+import { evidencePath, planReads, requireFolder, type CommonOptions } from './plan.js';
 import { rulesetOf, stageFlags } from './stage.js';
 import type { Ruleset } from '../src/core/ruleset.js';
 
@@ -61,6 +61,7 @@ function lastAnswerCached(lookup: EvidenceLookup): EvidenceLookup {
  */
 export async function runExportAll(options: ExportAllOptions): Promise<ExportAllResult> {
   const { cwd, root, filter, inputs } = planReads(options, options.stdinIsTerminal ?? false);
+  if (!filter) await requireFolder(root, LAYOUT.scoredRuns);
   const evidence = evidencePath({ cwd, root }, options.evidence);
   const place = { cwd: root, root, followSymlinks: options.followSymlinks ?? false };
   const layoutOutput = (relative: string, option: string): Promise<OutputTarget> => (options.dryRun ? Promise.resolve(DISCARD) : resolveOutput({ given: relative, option }, place));

@@ -1,5 +1,6 @@
 import path from 'node:path';
-import { usageError } from '../src/errors.js';
+import { stat } from 'node:fs/promises';
+import { ioError, usageError } from '../src/errors.js';
 import { resolveInputs } from '../src/io/inputs.js';
 import type { InputSource } from '../src/io/line-source.js';
 import { DEFAULT_MAX_LINE_BYTES } from '../src/io/line-splitter.js';
@@ -32,6 +33,8 @@ export interface CommonOptions {
   maxLineBytes?: number;
   /** Count everything, write nothing. */
   dryRun?: boolean;
+  /** Processes to run the work in (local shards, for inputs large enough); default 1. */
+  jobs?: number;
   /** Told the bytes and rows read as they stream (a progress line). */
   progress?: ProgressSink;
 }
@@ -85,6 +88,7 @@ export async function planStage(
   context: { stdinIsTerminal: boolean; layoutInput: string; layoutOutput: string | undefined; reads: ReadonlyArray<{ path: string; option: string }> },
 ): Promise<StagePlan> {
   const { cwd, root, filter, inputs } = planReads(options, context.stdinIsTerminal);
+  if (!filter) await requireFolder(root, context.layoutInput);
   const followSymlinks = options.followSymlinks ?? false;
   // A path given resolves against the working folder; a default one is named relative to the root.
   const resolve = async (given: string | undefined, fallback: string | undefined, option: string, otherwise: OutputTarget): Promise<OutputTarget> => {
@@ -106,6 +110,18 @@ export async function planStage(
     recordedAt: options.recordedAt ?? new Date().toISOString(),
     maxLineBytes: options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
   };
+}
+
+/**
+ * A stage on the standard layout needs its input folder there: checked before anything is written,
+ * so a mistyped --root is named and leaves no folders behind.
+ */
+export async function requireFolder(root: string, relative: string): Promise<void> {
+  const folder = path.join(root, relative);
+  const info = await stat(folder).catch((cause: unknown) => {
+    throw ioError(displayPath(root, folder), cause, `--root ${root}:`);
+  });
+  if (!info.isDirectory()) throw ioError(displayPath(root, folder), Object.assign(new Error('not a folder'), { code: 'ENOTDIR' }), `--root ${root}:`);
 }
 
 /** A standard-layout file as an output target. */

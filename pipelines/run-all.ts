@@ -15,6 +15,7 @@ import { writeRunReport } from '../src/report/page/write.js';
 import { buildReceipt } from '../src/report/receipt.js';
 import { validators } from '../src/schemas/validators.js';
 import { EXPORT_STAGES, STAGES } from '../src/stages/registry.js';
+import { requireFolder } from './plan.js';
 import { rulesetOf, runStage } from './stage.js';
 import type { Ruleset } from '../src/core/ruleset.js';
 import { ensureFolder } from '../src/io/folders.js';
@@ -100,8 +101,9 @@ export async function runAll(options: RunAllOptions): Promise<RunAllResult> {
   const baselinesFile = path.join(options.root, LAYOUT.kb, BASELINES_FILE);
   const priorBaseline = await readLastBaseline(baselinesFile); // a truncated lineage fails before any work
   const realRoot = await realpath(options.root).catch((cause: unknown) => {
-    throw ioError(options.root, cause);
+    throw ioError(options.root, cause, '--root');
   });
+  await requireFolder(options.root, LAYOUT.kb); // a mistyped --root is named, and nothing is made in it
   const gitSha = gitShaOf(options.root, realRoot);
   const ruleset = await rulesetOf(options.rules, { cwd: options.root, root: options.root }); // a bad rules file fails before any work
   const reportDir = path.join(options.root, LAYOUT.reports, options.runId);

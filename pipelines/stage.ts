@@ -4,11 +4,11 @@ import { runDataset, runPairs, runTree, runTreeFilter, type StageRunOptions } fr
 import type { DatasetStage, PairStage, StageDefinition, TreeStage } from '../src/engine/stage.js';
 import { usageError } from '../src/errors.js';
 import type { IndexReport } from '../src/io/evidence-index.js';
+import { AtomicTree } from '../src/io/atomic-tree.js';
 import { inputBytes, resolveInputs, singleInput } from '../src/io/inputs.js';
 import { kbSourceFiles } from '../src/io/kb.js';
 import type { InputSource } from '../src/io/line-source.js';
 import { displayPath } from '../src/io/paths.js';
-import { LAYOUT } from '../src/layout.js';
 import { camelCase } from '../src/options.js';
 import { builtinRuleset, type Ruleset } from '../src/core/ruleset.js';
 import { loadRuleset } from '../src/io/rules-file.js';
@@ -18,7 +18,14 @@ import { ragStage } from '../src/stages/rag.js';
 import { scoreStage } from '../src/stages/score.js';
 import { sftStage } from '../src/stages/sft.js';
 import { withEvidence } from './evidence.js';
-import { evidencePath, planInputs, placeOf, planStage, type CommonOptions, type StagePlan } from './plan.js';
+import { evidencePath, planInputs, placeOf, planReads, planStage, type CommonOptions, type StagePlan } from './plan.js';
+import { localWork, mergeShards, MIN_SHARD_BYTES, runShardsLocally, writePlan, type ShardPlan, type ShardRunContext } from './shards.js';
+import { DEFAULT_MAX_LINE_BYTES } from '../src/io/line-splitter.js';
+import { resolveOutput } from '../src/io/output-target.js';
+import { STDIN_PATH } from '../src/io/paths.js';
+import type { OutputTarget } from '../src/io/sink.js';
+import { LAYOUT, quarantineFile } from '../src/layout.js';
+import { EXPORT_STAGES, stageNamed } from '../src/stages/registry.js';
 
 /**
  * A stage command's options: the shared ones, its view, and the stage's own flags by camelCased
@@ -77,6 +84,8 @@ export async function rulesetOf(rules: string | Ruleset | undefined, place: { cw
 
 export async function runStage(stage: StageDefinition, options: StageCommandOptions): Promise<StageResult> {
   const place = placeOf(options);
+  const sharded = await shardCount(stage, options);
+  if (sharded > 1) return runStageSharded(stage, options, sharded);
   if (options.rules !== undefined && !stage.usesRules) throw usageError(`${stage.name} takes no rules file: the rules decide scores and instructions`);
   const ruleset = await rulesetOf(options.rules, place);
   const evidence = stage.kind === 'tree' ? undefined : evidencePath(place, options.evidence);
@@ -92,6 +101,104 @@ export async function runStage(stage: StageDefinition, options: StageCommandOpti
       return runExport(stage, options, plan, evidence!, ruleset);
     case 'tree':
       return runTreeStage(stage, options, plan, ruleset);
+  }
+}
+
+/**
+ * How many local shards a run takes: as many as --jobs allows while each gets at least
+ * MIN_SHARD_BYTES of input (a process and a merge cost more than a small input saves), and one
+ * for stdin, a dry run, or a tree stage used as a filter.
+ */
+async function shardCount(stage: StageDefinition, options: StageCommandOptions): Promise<number> {
+  const jobs = options.jobs ?? 1;
+  if (jobs <= 1 || options.dryRun) return 1;
+  const { root, filter, inputs } = planReads(options, options.stdinIsTerminal ?? false);
+  if (filter && (inputs.length === 0 || inputs.includes(STDIN_PATH) || stage.kind === 'tree')) return 1;
+  const reads = filter ? inputs : stage.reads === 'kb' ? await kbSourceFiles(root).catch(() => []) : [path.join(root, LAYOUT_INPUT[stage.reads])];
+  const bytes = (await inputBytes(reads).catch(() => undefined)) ?? 0;
+  return Math.max(1, Math.min(jobs, Math.floor(bytes / MIN_SHARD_BYTES)));
+}
+
+/** A command's options as a plan pins them: serialisable, every path absolute, recorded_at fixed. */
+export function planOptionsOf(command: string, options: StageCommandOptions): Record<string, unknown> {
+  const { cwd, root } = placeOf(options);
+  const absolute = (file: unknown): string | undefined => (typeof file === 'string' ? path.resolve(cwd, file) : undefined);
+  const stages = command === 'export-all' ? EXPORT_STAGES : [stageNamed(command)!];
+  return {
+    ...Object.assign({}, ...stages.map((stage) => stageFlags(stage, options))),
+    cwd,
+    root,
+    inputs: (options.inputs ?? []).map((input) => (input === STDIN_PATH ? input : path.resolve(cwd, input))),
+    ...(options.root === undefined ? { rootGiven: false } : {}),
+    out: options.out,
+    quarantine: options.quarantine,
+    followSymlinks: options.followSymlinks,
+    evidence: stages[0]!.kind === 'tree' ? undefined : evidencePath({ cwd, root }, options.evidence),
+    rules: typeof options.rules === 'string' ? absolute(options.rules) : undefined,
+    format: options.format,
+    recordedAt: options.recordedAt ?? new Date().toISOString(),
+    maxLineBytes: options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
+  };
+}
+
+/** The command options a plan pinned, as runStage takes them. */
+export function commandOptionsOf(plan: ShardPlan): StageCommandOptions {
+  const { rootGiven, ...options } = plan.options;
+  return { ...(options as StageCommandOptions), ...(rootGiven === false ? { root: undefined } : {}) };
+}
+
+/** How a shard of a plan runs its stage: the pinned options' ruleset, flags, view and tree paths. */
+export async function shardContextOf(plan: ShardPlan): Promise<ShardRunContext> {
+  const options = commandOptionsOf(plan);
+  const place = placeOf(options);
+  const ruleset = await rulesetOf(options.rules, place);
+  return {
+    ruleset,
+    flagsOf: (stage) => stageFlags(stage, options),
+    viewOf: (stage) => viewOf(stage, options.format),
+    relativeOf: (stage, input) => displayPath(path.join(place.root, LAYOUT_INPUT[stage.reads]), input.absolute!),
+  };
+}
+
+/** Merges a plan's shards into the outputs its command writes (and the index it joined). */
+export async function mergePlan(plan: ShardPlan): Promise<Map<string, StageCounts>> {
+  const options = commandOptionsOf(plan);
+  const place = placeOf(options);
+  const ruleset = await rulesetOf(options.rules, place);
+  const outputs = new Map<string, { output: OutputTarget; quarantine: OutputTarget }>();
+  let tree: { path: string; display: string } | undefined;
+  for (const stage of plan.command === 'export-all' ? EXPORT_STAGES : [stageNamed(plan.command)!]) {
+    if (plan.command === 'export-all') {
+      outputs.set(stage.name, { output: await resolveOutput({ given: stage.writes, option: `the ${stage.name} dataset` }, { cwd: place.root, root: place.root, followSymlinks: options.followSymlinks ?? false }), quarantine: await resolveOutput({ given: quarantineFile(stage.name), option: `the ${stage.name} quarantine` }, { cwd: place.root, root: place.root, followSymlinks: options.followSymlinks ?? false }) });
+      continue;
+    }
+    const stagePlan = await planStage(options, stage.name, {
+      stdinIsTerminal: false,
+      layoutInput: LAYOUT_INPUT[stage.reads],
+      layoutOutput: stage.kind === 'tree' ? undefined : stage.writes,
+      reads: options.evidence === undefined ? [] : [{ path: options.evidence, option: '--evidence' }],
+    });
+    outputs.set(stage.name, { output: stagePlan.output, quarantine: stagePlan.quarantine });
+    if (stage.kind === 'tree') tree = { path: path.join(place.root, stage.writes), display: stage.writes };
+  }
+  return mergeShards(plan, {
+    outputs,
+    ...(tree === undefined ? {} : { tree }),
+    pairerOf: (stage, lookup) => stage.pairer({ flags: stageFlags(stage, options) as never, recordedAt: options.recordedAt!, ruleset, view: viewOf(stage, options.format), lookup }),
+  });
+}
+
+/** A stage run as local shards: planned, each shard a process (--jobs at a time), merged — the same bytes as one process. */
+async function runStageSharded(stage: StageDefinition, options: StageCommandOptions, shards: number): Promise<StageResult> {
+  const { planFile, work, remove } = await localWork();
+  try {
+    const plan = await writePlan(stage.name, planOptionsOf(stage.name, options), shards, planFile, work, options.progress);
+    options.progress?.begin(stage.name, plan.inputs.reduce((sum, file) => sum + file.size, 0));
+    await runShardsLocally(planFile, plan, options.jobs ?? 1);
+    const counts = await mergePlan(plan);
+    return { counts: counts.get(stage.name)! };
+  } finally {
+    await remove();
   }
 }
 
@@ -121,14 +228,15 @@ async function runTreeStage(stage: TreeStage, options: StageCommandOptions, plan
     const counts = await runTreeFilter(stage, runOptions(stage, options, plan, planInputs(plan, LAYOUT_INPUT[stage.reads]), ruleset), { output: plan.output, quarantine: plan.quarantine });
     return { counts };
   }
-  const inputRoot = path.join(plan.root, LAYOUT_INPUT[stage.reads]);
-  const inputs = stage.reads === 'kb' ? kbInputs(plan.root) : resolveInputs([inputRoot], plan.root);
-  const tree = options.dryRun ? undefined : { path: path.join(plan.root, stage.writes), display: stage.writes };
-  const relativeOf = (input: InputSource): string => displayPath(inputRoot, input.absolute!);
   if (stage.name === 'collect' && (options as CollectCommandOptions).source !== undefined) {
     throw usageError('--source names the source of rows collect reads as a filter (inputs or stdin); on the standard layout each data/_kb file names its own');
   }
   if (options.out !== undefined) throw usageError(`${stage.name} on the standard layout rebuilds ${stage.writes}; --out applies when it reads rows from inputs or stdin`);
+  const inputRoot = path.join(plan.root, LAYOUT_INPUT[stage.reads]);
+  const inputs = stage.reads === 'kb' ? kbInputs(plan.root) : resolveInputs([inputRoot], plan.root);
+  const atomic = options.dryRun ? undefined : await AtomicTree.create(path.join(plan.root, stage.writes), stage.writes);
+  const tree = atomic === undefined ? undefined : { folder: atomic.tempPath, display: stage.writes, commit: atomic };
+  const relativeOf = (input: InputSource): string => displayPath(inputRoot, input.absolute!);
   const counts = await runTree(stage, runOptions(stage, options, plan, inputs, ruleset), { quarantine: plan.quarantine, tree, relativeOf });
   return { counts };
 }

@@ -14,6 +14,8 @@ export type OptionKind =
   | 'size'
   /** A positive integer. */
   | 'count'
+  /** A non-negative integer (a 0-based index). */
+  | 'index'
   /** A non-negative number. */
   | 'number'
   /** An ISO-8601 timestamp. */
@@ -37,7 +39,7 @@ type CamelCase<S extends string> = S extends `${infer Head}-${infer Tail}` ? `${
 
 type ValueOf<S extends OptionSpec> = S['kind'] extends 'boolean'
   ? boolean
-  : S['kind'] extends 'size' | 'count' | 'number'
+  : S['kind'] extends 'size' | 'count' | 'index' | 'number'
     ? number | undefined
     : S extends { choices: readonly (infer C)[] }
       ? C | undefined

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
@@ -217,6 +217,7 @@ describe('command line contract', () => {
   test('missing evidence exits 3 naming it', async () => {
     const dir = await tempDir();
     try {
+      await mkdir(path.join(dir, 'data/scored-runs'), { recursive: true });
       const result = await runCli(['sft', '--root', dir]);
       assert.equal(result.code, 3);
       assert.match(result.stderr, /data\/evidence/);

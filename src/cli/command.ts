@@ -13,6 +13,8 @@ export interface Session {
   terminal: Terminal;
   stdinIsTerminal: boolean;
   toolVersion: string;
+  /** The command table, for a command that runs another (`plan -- CMD …`). */
+  commandNamed: (name: string) => Command | undefined;
 }
 
 /**

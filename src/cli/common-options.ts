@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { flag, option, type OptionTable } from '../options.js';
 
 /** Options several commands share, declared once. */
@@ -13,7 +14,11 @@ export const RECORDED_AT = { 'recorded-at': option('timestamp', 'TS', 'pin recor
 export const MAX_LINE_BYTES = { 'max-line-bytes': option('size', 'SIZE', 'longest accepted line, e.g. 65536, 64KiB, 64MiB (default: 64MiB); longer → line_too_long') };
 export const DRY_RUN = { 'dry-run': flag('count everything, write nothing') };
 export const JSON_SUMMARY = { json: flag('print the summary line as JSON on stderr') };
+export const JOBS = { jobs: option('count', 'N', 'processes to run in: large inputs are cut into N shards and merged, byte for byte as one (default: the number of cores)') };
 export const HELP = { help: flag('show this command\'s help', { short: 'h' }) };
 
 /** What every row stage takes: where it reads and writes, and how it counts. */
-export const STAGE_COMMON: OptionTable = { ...ROOT, ...OUTPUT, ...FOLLOW_SYMLINKS, ...RECORDED_AT, ...MAX_LINE_BYTES, ...DRY_RUN, ...JSON_SUMMARY };
+export const STAGE_COMMON: OptionTable = { ...ROOT, ...OUTPUT, ...FOLLOW_SYMLINKS, ...RECORDED_AT, ...MAX_LINE_BYTES, ...DRY_RUN, ...JOBS, ...JSON_SUMMARY };
+
+/** --jobs as given, or every core: the default uses the machine. */
+export const jobsOf = (values: Record<string, unknown>): number => (values['jobs'] as number | undefined) ?? os.availableParallelism();

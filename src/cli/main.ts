@@ -57,7 +57,7 @@ export async function main(argv: readonly string[], io: { stdout: NodeJS.Writabl
     }
     if (!command.takesOperands && args.positionals.length > 0) throw usageError(`${command.name} takes no arguments (got '${args.positionals[0]}')`);
     if (!command.takesRest && args.rest !== undefined) throw usageError(`${command.name} takes nothing after --`);
-    return await command.run({ args, cwd: io.cwd, env: io.env, stdout: io.stdout, terminal, stdinIsTerminal: io.stdinIsTerminal, toolVersion: version });
+    return await command.run({ args, cwd: io.cwd, env: io.env, stdout: io.stdout, terminal, stdinIsTerminal: io.stdinIsTerminal, toolVersion: version, commandNamed });
   } catch (error) {
     if (isBrokenPipe(error)) return 0;
     if (error instanceof DistillError && error.code !== 'DS_INTERNAL') {

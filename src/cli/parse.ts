@@ -30,9 +30,11 @@ function parseValue(name: string, spec: OptionSpec, text: string): unknown {
   switch (spec.kind) {
     case 'size':
       return parseSize(text) ?? bad('a size (e.g. 65536, 64KiB, 64MiB, 1MB)');
-    case 'count': {
+    case 'count':
+    case 'index': {
       const n = Number(text);
-      return /^\d+$/.test(text) && Number.isSafeInteger(n) && n >= 1 ? n : bad('a positive integer');
+      const least = spec.kind === 'count' ? 1 : 0;
+      return /^\d+$/.test(text) && Number.isSafeInteger(n) && n >= least ? n : bad(least === 1 ? 'a positive integer' : 'a non-negative integer');
     }
     case 'number': {
       const n = Number(text);

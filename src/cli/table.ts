@@ -6,6 +6,7 @@ import { runAllCommand } from './commands/run-all.js';
 import { stageCommand } from './commands/stage.js';
 import { runsCommand, verifyCommand } from './commands/verify.js';
 import { RULES_COMMANDS } from './commands/rules.js';
+import { mergeCommand, planCommand, shardCommand } from './commands/shards.js';
 import { VECTORS_COMMANDS } from './commands/vectors.js';
 
 /** The command table: every command, once. The stages' commands come from the stage registry. */
@@ -20,6 +21,9 @@ export const COMMANDS: readonly Command[] = [
   reportCommand,
   healthCommand,
   indexCommand,
+  planCommand,
+  shardCommand,
+  mergeCommand,
   ...RULES_COMMANDS,
   ...VECTORS_COMMANDS,
 ];

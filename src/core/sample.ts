@@ -42,6 +42,11 @@ export class SmallestHashSample {
     for (const entry of other.heap) this.offer(entry);
   }
 
+  /** The kept records as [id, value], ordered by (hash, id, value): what a shard hands on to be merged. */
+  entries(): Array<[id: string, value: number]> {
+    return [...this.heap].sort(compare).map((entry) => [entry.id, entry.value]);
+  }
+
   /** The kept values, ordered by (hash, id, value). */
   values(): number[] {
     return [...this.heap].sort(compare).map((entry) => entry.value);

@@ -38,6 +38,13 @@ export class StageCounts {
     sample.add(id, value);
   }
 
+  /** Each metric's kept records as [id, value] (a shard's, to be merged). */
+  sampleEntries(): Record<string, Array<[string, number]>> {
+    const entries: Record<string, Array<[string, number]>> = {};
+    for (const metric of [...this.samples.keys()].sort()) entries[metric] = this.samples.get(metric)!.entries();
+    return entries;
+  }
+
   /** Each metric's sampled values, metrics in string order (for the receipt). */
   sampleValues(): Record<string, number[]> {
     const values: Record<string, number[]> = {};

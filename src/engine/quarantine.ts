@@ -20,6 +20,21 @@ function recordJson(value: unknown): string {
   }
 }
 
+/** One quarantine row as written, "\n" included. */
+export function quarantineRow(prefix: string, recordedAtJson: string, reason: QuarantineReason, errors: readonly string[], sourceRecord: unknown, location: SourceLocation): string {
+  return (
+    `${prefix}"${reason}","errors":${JSON.stringify(errors)},"recorded_at":${recordedAtJson},` +
+    `"source_provenance":{"source_file":${JSON.stringify(location.source_file)},"line_offset":${location.line_offset}},` +
+    `"source_record":${recordJson(sourceRecord)}}\n`
+  );
+}
+
+/** The fixed start of a stage's quarantine rows and its recorded_at as JSON. */
+export const quarantineParts = (stage: StageName, recordedAt: string): [prefix: string, recordedAtJson: string] => [
+  `{"schema_version":1,"stage":${JSON.stringify(stage)},"reason":`,
+  JSON.stringify(recordedAt),
+];
+
 /**
  * Serialises quarantine rows in input order and writes them a batch at a time with the same
  * backpressure as the main output: `flush` calls back only once the sink can take more. It writes;
@@ -35,16 +50,14 @@ export class QuarantineWriter {
     stage: StageName,
     recordedAt: string,
   ) {
-    this.prefix = `{"schema_version":1,"stage":${JSON.stringify(stage)},"reason":`;
-    this.recordedAtJson = JSON.stringify(recordedAt);
+    [this.prefix, this.recordedAtJson] = quarantineParts(stage, recordedAt);
   }
 
-  add(reason: QuarantineReason, errors: readonly string[], sourceRecord: unknown, location: SourceLocation): void {
-    const record = recordJson(sourceRecord);
-    this.pending +=
-      `${this.prefix}"${reason}","errors":${JSON.stringify(errors)},"recorded_at":${this.recordedAtJson},` +
-      `"source_provenance":{"source_file":${JSON.stringify(location.source_file)},"line_offset":${location.line_offset}},` +
-      `"source_record":${record}}\n`;
+  /** Queues one row; returns it (its bytes are what a shard's position record counts). */
+  add(reason: QuarantineReason, errors: readonly string[], sourceRecord: unknown, location: SourceLocation): string {
+    const row = quarantineRow(this.prefix, this.recordedAtJson, reason, errors, sourceRecord, location);
+    this.pending += row;
+    return row;
   }
 
   flushed(): Promise<void> {

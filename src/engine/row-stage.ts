@@ -5,7 +5,16 @@ import type { LineBatch } from '../io/inputs.js';
 import type { SourceLocation } from '../records.js';
 import type { StageCounts } from './counts.js';
 import { rawExcerpt, type QuarantineWriter } from './quarantine.js';
-import type { RowFunction } from './row.js';
+import type { Kept, RowFunction } from './row.js';
+
+/**
+ * What a shard keeps of each row it decided, besides the rows themselves: enough for the merge to
+ * settle what only the whole input can decide (a duplicate across shards) in input order.
+ */
+export interface RowRecorder {
+  kept(location: SourceLocation, kept: Kept<unknown>, bytes: number): void;
+  quarantined(location: SourceLocation, bytes: number): void;
+}
 
 /** One consumer of parsed rows: its gate chain, its quarantine, its counters and the metric it samples. */
 export interface RowBranch<T> {
@@ -14,6 +23,16 @@ export interface RowBranch<T> {
   counts: StageCounts;
   /** The receipt metric a kept row's sample value goes to. */
   sampleMetric: string | undefined;
+  /** A shard's recorder of what it decided (none in one process). */
+  recorder?: RowRecorder | undefined;
+}
+
+/** Bytes of a kept value as it is written: a line, its bytes, or a partitioned line's line; a pairing entry writes none. */
+function bytesOf(value: unknown): number {
+  if (typeof value === 'string') return Buffer.byteLength(value);
+  if (value instanceof Uint8Array) return value.length;
+  const line = typeof value === 'object' && value !== null ? (value as { line?: unknown }).line : undefined;
+  return typeof line === 'string' ? Buffer.byteLength(line) : 0;
 }
 
 /** One output chunk for a batch of lines (most stages): a stage's lines are all strings, or all bytes. */
@@ -57,6 +76,7 @@ export function routeBatch(batch: LineBatch, branches: ReadonlyArray<RowBranch<u
       counts.out++;
       if (result.category !== undefined) counts.countCategory(result.category);
       if (result.sampleKey !== undefined) counts.sample(branch.sampleMetric!, result.sampleKey, result.sampleValue);
+      branch.recorder?.kept(location, result, bytesOf(result.value));
       outputs[n]!.push(result.value);
     });
   }
@@ -66,7 +86,8 @@ export function routeBatch(batch: LineBatch, branches: ReadonlyArray<RowBranch<u
 function quarantineRow(branch: RowBranch<unknown>, reason: Rejection['reason'], errors: readonly string[], record: unknown, location: SourceLocation): void {
   branch.counts.quarantined++;
   branch.counts.countReason(reason);
-  branch.quarantine.add(reason, errors, record, location);
+  const row = branch.quarantine.add(reason, errors, record, location);
+  branch.recorder?.quarantined(location, Buffer.byteLength(row));
 }
 
 /**

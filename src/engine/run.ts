@@ -2,7 +2,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import path from 'node:path';
 import { ioError } from '../errors.js';
-import { AtomicTree } from '../io/atomic-tree.js';
+import type { AtomicTree } from '../io/atomic-tree.js';
 import { ensureFolder } from '../io/folders.js';
 import { drained } from '../io/drain.js';
 import { readLineBatches, singleInput, type LineBatch } from '../io/inputs.js';
@@ -15,7 +15,7 @@ import { PairCounts, StageCounts } from './counts.js';
 import { withOutputs } from './outputs.js';
 import { QuarantineWriter } from './quarantine.js';
 import type { RowFunction } from './row.js';
-import { BATCH_HIGH_WATER_MARK, FanOutStage, joinLines, RowStage, type FanOutBranch, type RowBranch } from './row-stage.js';
+import { BATCH_HIGH_WATER_MARK, FanOutStage, joinLines, RowStage, type FanOutBranch, type RowBranch, type RowRecorder } from './row-stage.js';
 import type { Ruleset } from '../core/ruleset.js';
 import type { DatasetStage, PairOutcome, PairStage, RunContext, StageDefinition, TreeStage } from './stage.js';
 
@@ -24,6 +24,16 @@ export interface ReadOptions {
   maxLineBytes: number;
   /** Told the bytes and rows read as they stream (a progress line). */
   progress?: ProgressSink | undefined;
+}
+
+/**
+ * Where a tree stage writes its files: a folder (an atomic tree's temp folder, committed with the
+ * quarantine; or a shard's own folder), and the tree's name in receipts.
+ */
+export interface TreeTarget {
+  folder: string;
+  display: string;
+  commit?: AtomicTree;
 }
 
 /** Where one stage run writes. */
@@ -38,6 +48,10 @@ export interface StageTargets {
  */
 export interface StageRunOptions extends ReadOptions {
   flags: Readonly<Record<string, unknown>>;
+  /** A shard's recorder of what it decided, for the merge (none in one process). */
+  recorder?: RowRecorder | undefined;
+  /** A shard of a pairing stage: pass 1 only, its sorted entries written as JSON lines in place of pairs (the merge pairs). */
+  passOneOnly?: boolean | undefined;
   /** Checked before the outputs are committed (the evidence read did not change meanwhile). */
   beforeCommit?: (() => void) | undefined;
   recordedAt: string;
@@ -80,7 +94,13 @@ async function* until(batches: AsyncGenerator<LineBatch>, stopped: () => boolean
   }
 }
 
-const branchOf = <T>(row: RowFunction<T>, quarantine: QuarantineWriter, counts: StageCounts, sampleMetric: string | undefined): RowBranch<T> => ({ row, quarantine, counts, sampleMetric });
+const branchOf = <T>(row: RowFunction<T>, quarantine: QuarantineWriter, counts: StageCounts, sampleMetric: string | undefined, recorder?: RowRecorder): RowBranch<T> => ({
+  row,
+  quarantine,
+  counts,
+  sampleMetric,
+  recorder,
+});
 
 /** A dataset export (sft, rag): rows through the gate chain into one output; both outputs committed together, on success only. */
 export async function runDataset(stage: DatasetStage, run: StageRunOptions, targets: StageTargets, lookup: EvidenceLookup): Promise<StageCounts> {
@@ -88,7 +108,7 @@ export async function runDataset(stage: DatasetStage, run: StageRunOptions, targ
   const row = stage.rows({ ...contextOf(run), view: run.view, lookup });
   await withOutputs([targets.output, targets.quarantine], counts, async ({ writables: [output, quarantineSink], stopped }) => {
     const quarantine = new QuarantineWriter(quarantineSink!, stage.name, run.recordedAt);
-    await pipeline(batchesOf(run.inputs, counts, run, stopped), new RowStage(branchOf(row, quarantine, counts, stage.sampleMetric), joinLines), output!, { end: false });
+    await pipeline(batchesOf(run.inputs, counts, run, stopped), new RowStage(branchOf(row, quarantine, counts, stage.sampleMetric, run.recorder), joinLines), output!, { end: false });
   }, undefined, run.beforeCommit);
   return counts;
 }
@@ -118,31 +138,31 @@ export async function runTreeFilter(stage: TreeStage, run: StageRunOptions, targ
 export async function runTree(
   stage: TreeStage,
   run: StageRunOptions,
-  targets: { quarantine: OutputTarget; tree: { path: string; display: string } | undefined; relativeOf: (input: InputSource) => string },
+  targets: { quarantine: OutputTarget; tree: TreeTarget | undefined; relativeOf: (input: InputSource) => string },
 ): Promise<StageCounts> {
   const counts = countsFor(stage, run.ruleset, new StageCounts());
-  const layout = targets.tree;
-  const tree = layout === undefined ? undefined : await AtomicTree.create(layout.path, layout.display);
+  const tree = targets.tree;
   const rowFor = stage.rows(contextOf(run));
-  const displayOf = (relative: string): string => `${layout?.display}/${relative}`;
-  const treeCommit = tree === undefined ? undefined : { entries: () => [tree.entry()], abort: () => tree.abort() };
+  const displayOf = (relative: string): string => `${tree?.display}/${relative}`;
+  const pathOf = (relative: string): string => path.join(tree!.folder, relative);
+  const treeCommit = tree?.commit === undefined ? undefined : { entries: () => [tree.commit!.entry()], abort: () => tree.commit!.abort() };
   await withOutputs(
     [targets.quarantine],
     counts,
     async ({ writables: [quarantineSink] }) => {
       const quarantine = new QuarantineWriter(quarantineSink!, stage.name, run.recordedAt);
       for await (const input of run.inputs) {
-        const branch = branchOf(rowFor(input), quarantine, counts, stage.sampleMetric);
+        const branch = branchOf(rowFor(input), quarantine, counts, stage.sampleMetric, run.recorder);
         const batches = batchesOf(singleInput(input), counts, run, () => false);
         if (stage.layout === 'partitioned') {
-          const writer = tree === undefined ? undefined : new PartitionWriter(tree.tempPath, displayOf);
+          const writer = tree === undefined ? undefined : new PartitionWriter(tree.folder, displayOf);
           await pipeline(batches, new RowStage(branch as RowBranch<PartitionedLine>, (values) => values), writer ?? discard());
           if (writer) counts.outputs.push(...writer.digests());
           continue;
         }
         const relative = targets.relativeOf(input);
-        const target: OutputTarget = tree === undefined ? { kind: 'discard' } : { kind: 'direct', path: tree.pathOf(relative), display: displayOf(relative), label: displayOf(relative) };
-        if (tree !== undefined) await ensureFolder(path.dirname(tree.pathOf(relative))).catch((cause: unknown) => {
+        const target: OutputTarget = tree === undefined ? { kind: 'discard' } : { kind: 'direct', path: pathOf(relative), display: displayOf(relative), label: displayOf(relative) };
+        if (tree !== undefined) await ensureFolder(path.dirname(pathOf(relative))).catch((cause: unknown) => {
           throw ioError(displayOf(relative), cause);
         });
         const sink = await openSink(target);
@@ -168,7 +188,7 @@ const discard = (): Writable => new Writable({ objectMode: true, write: (_chunk,
  * Pass 2 of a pairing stage: each candidate pair is written or quarantined (after the row
  * quarantines), counted here; a written self-pair is a broken promise.
  */
-async function writePairs(outcomes: AsyncIterable<PairOutcome>, output: Writable, quarantine: QuarantineWriter, counts: PairCounts): Promise<void> {
+export async function writePairs(outcomes: AsyncIterable<PairOutcome>, output: Writable, quarantine: QuarantineWriter, counts: PairCounts): Promise<void> {
   for await (const outcome of outcomes) {
     if (outcome.kind === 'quarantined') {
       counts.quarantinedPairs++;
@@ -185,12 +205,17 @@ async function writePairs(outcomes: AsyncIterable<PairOutcome>, output: Writable
 }
 
 /** Pass 1 of a pairing stage as a branch: kept rows are valid rows, spilled for pairing. */
-function pairBranch(pairer: ReturnType<PairStage['pairer']>, quarantine: QuarantineWriter, counts: PairCounts): FanOutBranch<unknown> {
-  return { ...branchOf(pairer.admit, quarantine, counts, undefined), accept: (entries) => pairer.spill(entries) };
+function pairBranch(pairer: ReturnType<PairStage['pairer']>, quarantine: QuarantineWriter, counts: PairCounts, recorder?: RowRecorder): FanOutBranch<unknown> {
+  return { ...branchOf(pairer.admit, quarantine, counts, undefined, recorder), accept: (entries) => pairer.spill(entries) };
+}
+
+/** A shard's pass 1 result: the sorted entries as JSON lines, for the merge to pair. */
+export async function writeSortedEntries(entries: AsyncIterable<unknown>, output: Writable): Promise<void> {
+  for await (const entry of entries) if (!output.write(`${JSON.stringify(entry)}\n`)) await drained(output);
 }
 
 /** Pass 1 counted valid rows as kept; the stage's output is pairs. */
-function startPairing(counts: PairCounts): void {
+export function startPairing(counts: PairCounts): void {
   counts.validRows = counts.out;
   counts.out = 0;
 }
@@ -201,9 +226,10 @@ export async function runPairs(stage: PairStage, run: StageRunOptions, targets: 
   const pairer = stage.pairer({ ...contextOf(run), view: run.view, lookup });
   await withOutputs([targets.output, targets.quarantine], counts, async ({ writables: [output, quarantineSink], stopped }) => {
     const quarantine = new QuarantineWriter(quarantineSink!, stage.name, run.recordedAt);
-    await pipeline(batchesOf(run.inputs, counts, run, stopped), new FanOutStage([pairBranch(pairer, quarantine, counts)]));
+    await pipeline(batchesOf(run.inputs, counts, run, stopped), new FanOutStage([pairBranch(pairer, quarantine, counts, run.recorder)]));
     startPairing(counts);
-    await writePairs(pairer.pairs(), output!, quarantine, counts);
+    if (run.passOneOnly) await writeSortedEntries(pairer.sorted(), output!);
+    else await writePairs(pairer.pairs(pairer.sorted()), output!, quarantine, counts);
   }, undefined, run.beforeCommit);
   return counts;
 }
@@ -213,6 +239,8 @@ export interface FanOutExport {
   stage: DatasetStage | PairStage;
   flags: Readonly<Record<string, unknown>>;
   targets: StageTargets;
+  /** A shard's recorder for this export. */
+  recorder?: RowRecorder | undefined;
 }
 
 /**
@@ -222,7 +250,7 @@ export interface FanOutExport {
  */
 export async function runFanOut(
   exports: readonly FanOutExport[],
-  run: ReadOptions & { recordedAt: string; ruleset: Ruleset; inputs: AsyncIterable<InputSource>; beforeCommit?: () => void },
+  run: ReadOptions & { recordedAt: string; ruleset: Ruleset; inputs: AsyncIterable<InputSource>; beforeCommit?: () => void; passOneOnly?: boolean },
   lookup: EvidenceLookup,
 ): Promise<StageCounts[]> {
   const counts = exports.map(({ stage }) => countsFor(stage, run.ruleset, stage.kind === 'pairs' ? new PairCounts() : new StageCounts()));
@@ -230,26 +258,27 @@ export async function runFanOut(
   const all = new StageCounts(); // digests of every output, handed to each export's counts below
   await withOutputs(targets, all, async ({ writables, stopped }) => {
     const pairers = new Map<number, { pairer: ReturnType<PairStage['pairer']>; quarantine: QuarantineWriter }>();
-    const branches = exports.map(({ stage, flags }, n): FanOutBranch<unknown> => {
+    const branches = exports.map(({ stage, flags, recorder }, n): FanOutBranch<unknown> => {
       const output = writables[2 * n]!;
       const quarantine = new QuarantineWriter(writables[2 * n + 1]!, stage.name as StageName, run.recordedAt);
       const context = { ...contextOf({ flags, recordedAt: run.recordedAt, ruleset: run.ruleset }), view: stage.views[0]!, lookup };
       if (stage.kind === 'pairs') {
         const pairer = stage.pairer(context);
         pairers.set(n, { pairer, quarantine });
-        return pairBranch(pairer, quarantine, counts[n] as PairCounts);
+        return pairBranch(pairer, quarantine, counts[n] as PairCounts, recorder);
       }
       const accept = async (lines: unknown[]): Promise<void> => {
         if (!output.write(joinLines(lines as string[]))) await drained(output);
       };
-      return { ...branchOf(stage.rows(context), quarantine, counts[n]!, stage.sampleMetric), accept };
+      return { ...branchOf(stage.rows(context), quarantine, counts[n]!, stage.sampleMetric, recorder), accept };
     });
     await pipeline(batchesOf(run.inputs, counts[0]!, run, stopped), new FanOutStage(branches));
     const read = counts[0]!.inputs.filter((digest) => digest.path !== run.ruleset.source?.path);
     for (const other of counts.slice(1)) other.inputs.push(...read);
     for (const [n, { pairer, quarantine }] of pairers) {
       startPairing(counts[n] as PairCounts);
-      await writePairs(pairer.pairs(), writables[2 * n]!, quarantine, counts[n] as PairCounts);
+      if (run.passOneOnly) await writeSortedEntries(pairer.sorted(), writables[2 * n]!);
+      else await writePairs(pairer.pairs(pairer.sorted()), writables[2 * n]!, quarantine, counts[n] as PairCounts);
     }
   }, undefined, run.beforeCommit);
   // Each export's receipt lists its own two outputs.

@@ -18,7 +18,14 @@ export type StageReads = 'kb' | 'evidence' | 'scored-runs';
  * duplicates are settled at merge by the key named); `task` — rows are gated anywhere, but pairing
  * needs every row of a task together, so it happens at merge.
  */
-export type SplitKey = { by: 'rows'; duplicatesBy: 'written-id' | 'run-id' | 'none' } | { by: 'task' };
+export type SplitKey =
+  | {
+      by: 'rows';
+      duplicatesBy: 'written-id' | 'run-id' | 'none';
+      /** The error of a duplicate the merge finds, worded as the stage words one (from the row's key and parsed record). */
+      duplicateError?: (key: string, record: unknown) => string;
+    }
+  | { by: 'task' };
 
 /** One of a stage's own promises, checked into its receipt: the errors it found (none: it holds). */
 export type Invariant<C extends StageCounts = StageCounts> = (counts: C) => string[];
@@ -66,8 +73,14 @@ export interface Pairer<Entry> {
   admit: RowFunction<Entry | null>;
   /** Spills kept entries (the engine counts them as valid rows); resolves when it may continue. */
   spill(entries: Array<Entry | null>): Promise<void>;
-  /** Pass 2: candidate pairs in output order. */
-  pairs(): AsyncIterable<PairOutcome>;
+  /** Pass 1's entries in pairing order. */
+  sorted(): AsyncIterable<Entry>;
+  /** Pass 2 over entries in pairing order (one pass's, or several shards' merged): candidate pairs in output order. */
+  pairs(sorted: AsyncIterable<Entry>): AsyncIterable<PairOutcome>;
+  /** The pairing order (a total order), for merging shards' sorted entries. */
+  compare(a: Entry, b: Entry): number;
+  /** An entry of a later shard, its input position moved past the `rows` valid rows of earlier shards. */
+  shifted(entry: Entry, rows: number): Entry;
 }
 
 /**

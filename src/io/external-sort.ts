@@ -64,24 +64,28 @@ export class ExternalSorter<T> {
     this.buffer = [];
   }
 
-  /** k-way merge of the sorted runs; ties go to the earlier run, so equal entries keep their order. */
-  private async *merge(): AsyncGenerator<T> {
-    const readers = this.runFiles.map((file) => entriesOf<T>(file));
-    const heads: Array<T | undefined> = [];
-    for (const reader of readers) heads.push((await reader.next()).value);
-    for (;;) {
-      let best = -1;
-      for (let i = 0; i < heads.length; i++) {
-        if (heads[i] !== undefined && (best === -1 || this.compare(heads[i]!, heads[best]!) < 0)) best = i;
-      }
-      if (best === -1) return;
-      yield heads[best]!;
-      heads[best] = (await readers[best]!.next()).value;
-    }
+  private merge(): AsyncGenerator<T> {
+    return mergeSorted(this.runFiles.map((file) => entriesOf<T>(file)), this.compare);
   }
 }
 
-async function* entriesOf<T>(file: string): AsyncGenerator<T, undefined> {
+/** k-way merge of sorted sequences; ties go to the earlier sequence, so equal entries keep their order. */
+export async function* mergeSorted<T>(sources: ReadonlyArray<AsyncIterator<T, undefined>>, compare: (a: T, b: T) => number): AsyncGenerator<T> {
+  const heads: Array<T | undefined> = [];
+  for (const source of sources) heads.push((await source.next()).value);
+  for (;;) {
+    let best = -1;
+    for (let i = 0; i < heads.length; i++) {
+      if (heads[i] !== undefined && (best === -1 || compare(heads[i]!, heads[best]!) < 0)) best = i;
+    }
+    if (best === -1) return;
+    yield heads[best]!;
+    heads[best] = (await sources[best]!.next()).value;
+  }
+}
+
+/** The entries of a JSON-lines file written by a sort (or a shard), in order. */
+export async function* entriesOf<T>(file: string): AsyncGenerator<T, undefined> {
   const lines = pipeline(createReadStream(file, { highWaterMark: RUN_READ_CHUNK_BYTES }), new LineSplitter({ maxLineBytes: Number.MAX_SAFE_INTEGER }), () => {});
   for await (const batch of lines as AsyncIterable<Array<{ text: string }>>) for (const line of batch) yield JSON.parse(line.text) as T;
   return undefined;

@@ -8,6 +8,15 @@ import { LineSplitter, type RawLine } from './line-splitter.js';
 export interface InputSource {
   display: string;
   absolute: string | null;
+  /** A piece of the file (a shard's): bytes [start, end), starting at line `firstLine`. */
+  range?: ByteRange;
+}
+
+/** A piece of a file cut at line starts, so its lines keep their numbers. */
+export interface ByteRange {
+  start: number;
+  end: number;
+  firstLine: number;
 }
 
 export interface LineReadOptions {
@@ -30,14 +39,18 @@ export const READ_CHUNK_BYTES = 64 << 10;
  * (files and stdin alike). Any read or decompression error surfaces as DS_IO naming the input.
  */
 export async function openLines(source: InputSource, options: LineReadOptions): Promise<AsyncIterable<RawLine[]>> {
+  const range = source.range;
   const raw: Readable =
-    source.absolute === null ? process.stdin : createReadStream(source.absolute, { highWaterMark: READ_CHUNK_BYTES });
+    source.absolute === null
+      ? process.stdin
+      : createReadStream(source.absolute, { highWaterMark: READ_CHUNK_BYTES, ...(range === undefined ? {} : { start: range.start, end: range.end - 1 }) });
   const { head, stream: input } = await peekHead(raw, 2).catch((cause: unknown) => {
     throw ioError(source.display, cause);
   });
   if (options.onRawChunk) input.on('data', options.onRawChunk);
-  const splitter = new LineSplitter({ maxLineBytes: options.maxLineBytes });
-  const isGzip = head.length >= 2 && head[0] === GZIP_MAGIC_0 && head[1] === GZIP_MAGIC_1;
+  const splitter = new LineSplitter({ maxLineBytes: options.maxLineBytes, firstLine: range?.firstLine ?? 0 });
+  // Only whole files are compressed: a piece of a plain file may start with any bytes.
+  const isGzip = range === undefined && head.length >= 2 && head[0] === GZIP_MAGIC_0 && head[1] === GZIP_MAGIC_1;
   const onDone = (): void => {}; // errors reach the consumer through the splitter, wrapped below
   const lines = isGzip ? pipeline(input, createGunzip(), splitter, onDone) : pipeline(input, splitter, onDone);
   return wrapErrors(lines, source.display);

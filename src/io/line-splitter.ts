@@ -15,6 +15,8 @@ export interface RawLine {
 
 export interface LineSplitterOptions {
   maxLineBytes?: number;
+  /** The number of the first line (a piece of a file cut at a line start keeps its lines' numbers). */
+  firstLine?: number;
 }
 
 /** Batches the readable side may hold before the splitter stops taking input: 2 keep both cores busy, more only hold strings (16 cost collect ~120 MB). */
@@ -62,6 +64,7 @@ export class LineSplitter extends Transform {
   constructor(options: LineSplitterOptions = {}) {
     super({ readableObjectMode: true, writableObjectMode: false, readableHighWaterMark: READABLE_HIGH_WATER_BATCHES });
     this.maxLineBytes = maxLineBytesOf(options);
+    this.lineNumber = options.firstLine ?? 0;
   }
 
   /** Bytes of the current partial line kept in memory (tests assert it stays bounded). */

@@ -68,13 +68,16 @@ export function collectRow(options: { source: string; kbFile: string; recordedAt
     const record = toEvidenceRecord(value, { source_file: options.kbFile, line_offset: location.line_offset }, options.recordedAt);
     if (record instanceof Rejection) return record;
     if (!options.taken.add(idKey(record.run_id))) {
-      return reject('duplicate_id', `run_id ${JSON.stringify(record.run_id)} was taken by an earlier row`);
+      return reject('duplicate_id', takenRunIdError(record.run_id));
     }
     return keep({ partition: `${utcDatePath(record.created_at)}/${file}`, line: `${JSON.stringify(record)}\n` }, undefined, { key: record.run_id, value: record.text.length });
   };
 }
 
 const JSONL = '.jsonl';
+
+/** A run_id an earlier valid row took. */
+const takenRunIdError = (runId: string): string => `run_id ${JSON.stringify(runId)} was taken by an earlier row`;
 
 const COLLECT_FLAGS = {
   source: option('string', 'NAME', 'as a filter: the _kb source the rows come from (data/_kb/NAME.jsonl)'),
@@ -93,7 +96,7 @@ export const collectStage: TreeStage<typeof COLLECT_FLAGS> = {
   flags: COLLECT_FLAGS,
   sampleMetric: EVIDENCE_TEXT_LENGTH,
   usesRules: false,
-  split: { by: 'rows', duplicatesBy: 'run-id' },
+  split: { by: 'rows', duplicatesBy: 'run-id', duplicateError: (_key, raw) => takenRunIdError((raw as { run_id: string }).run_id) },
   invariants: [rowsAddUp],
   written: writtenRows('evidenceRecord'),
   rows: ({ flags, recordedAt }) => {

@@ -17,6 +17,9 @@ export interface ExportDefinition<S extends { id: string }> {
   serialize: (sample: S, text: EvidenceText) => Uint8Array;
 }
 
+/** A sample id written twice. */
+export const duplicateIdError = (id: string): string => `id ${id} was already written in this run`;
+
 export const evidenceNotFound = (runId: string): Rejection => reject('evidence_not_found', `no evidence with run_id ${JSON.stringify(runId)}`);
 
 /**
@@ -39,7 +42,7 @@ export function exportRow<S extends { id: string }>(definition: ExportDefinition
     if (unfit) return unfit;
     const sample = build(run, evidence);
     if (!validate(sample)) return reject('schema_violation', ...describeErrors(validate.errors));
-    if (!written.add(idDigits(sample.id))) return reject('duplicate_id', `id ${sample.id} was already written in this run`);
+    if (!written.add(idDigits(sample.id))) return reject('duplicate_id', duplicateIdError(sample.id));
     return keep(serialize(sample, evidence.text), run.category, { key: sample.id, value: evidence.text.units });
   };
 }

@@ -12,7 +12,7 @@ import { ExternalSorter } from '../io/external-sort.js';
 import { LAYOUT } from '../layout.js';
 import type { Category, EvidenceLookup, JoinedEvidence, PreferenceSample, RecordProvenance, ScoredRun, SourceLocation } from '../records.js';
 import { describeErrors, validators } from '../schemas/validators.js';
-import { evidenceNotFound } from './export-row.js';
+import { duplicateIdError, evidenceNotFound } from './export-row.js';
 import { assemble, idDigits, serializeTail } from './sample-parts.js';
 
 /** Pairs written per task at most (SPEC §5). */
@@ -152,7 +152,7 @@ export function* pairTask(accepted: PreferenceRow[], rejections: PreferenceRow[]
       continue;
     }
     if (!context.written.add(idDigits(sample.id))) {
-      yield quarantined(reject('duplicate_id', `id ${sample.id} was already written in this run`));
+      yield quarantined(reject('duplicate_id', duplicateIdError(sample.id)));
       continue;
     }
     writtenPairs++;
@@ -184,12 +184,22 @@ export class PreferencePairer implements Pairer<PreferenceRow> {
     for (const row of rows) if (row !== null) await this.sorter.add(row);
   };
 
-  async *pairs(): AsyncGenerator<PairOutcome> {
+  sorted(): AsyncIterable<PreferenceRow> {
+    return this.sorter.sorted();
+  }
+
+  readonly compare = comparePreferenceRows;
+
+  shifted(row: PreferenceRow, rows: number): PreferenceRow {
+    return { ...row, seq: row.seq + rows };
+  }
+
+  async *pairs(sorted: AsyncIterable<PreferenceRow>): AsyncGenerator<PairOutcome> {
     const context: PairingContext = { ...this.context, validate: validators().preferenceSample, written: new IdSet() };
     let task: string | undefined;
     let accepted: PreferenceRow[] = [];
     let rejections: PreferenceRow[] = [];
-    for await (const row of this.sorter.sorted()) {
+    for await (const row of sorted) {
       if (row.task_id !== task) {
         yield* taskOutcomes(accepted, rejections, context);
         task = row.task_id;

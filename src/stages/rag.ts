@@ -10,7 +10,7 @@ import { LAYOUT } from '../layout.js';
 import { flag } from '../options.js';
 import type { EvidenceLookup, EvidenceText, JoinedEvidence, RagSample, ScoredRun } from '../records.js';
 import { validators } from '../schemas/validators.js';
-import { exportRow, type ExportDefinition } from './export-row.js';
+import { duplicateIdError, exportRow, type ExportDefinition } from './export-row.js';
 import { assemble, exportProvenance, serializeTail } from './sample-parts.js';
 import { REPO_ROOT_FLAG } from './sft.js';
 
@@ -98,7 +98,7 @@ export const ragStage: DatasetStage<typeof RAG_FLAGS> = {
   views: ['spec'],
   sampleMetric: 'rag_content_length',
   usesRules: false,
-  split: { by: 'rows', duplicatesBy: 'written-id' },
+  split: { by: 'rows', duplicatesBy: 'written-id', duplicateError: (key) => duplicateIdError(`rag-${key}`) },
   invariants: [rowsAddUp, noRejectedPlaybook],
   written: writtenRows('ragSample', {
     countedAs: (row) => row.success_score,

@@ -10,7 +10,7 @@ import { LAYOUT } from '../layout.js';
 import { flag, option } from '../options.js';
 import type { EvidenceLookup, JoinedEvidence, ScoredRun, SftSample } from '../records.js';
 import { validators } from '../schemas/validators.js';
-import { exportRow, type ExportDefinition } from './export-row.js';
+import { duplicateIdError, exportRow, type ExportDefinition } from './export-row.js';
 import { assemble, exportProvenance, serializeTail } from './sample-parts.js';
 
 export interface SftOptions {
@@ -115,7 +115,7 @@ export const sftStage: DatasetStage<typeof SFT_FLAGS> = {
   views: SFT_FORMATS,
   sampleMetric: 'sft_response_length',
   usesRules: true,
-  split: { by: 'rows', duplicatesBy: 'written-id' },
+  split: { by: 'rows', duplicatesBy: 'written-id', duplicateError: (key) => duplicateIdError(`sft-${key}`) },
   invariants: [rowsAddUp, noForbiddenCategory],
   written: writtenRows('sftSample', {
     countedAs: (row) => row.quality_score,

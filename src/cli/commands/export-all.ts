@@ -1,7 +1,7 @@
 import { runExportAll } from '../../../pipelines/export-all.js';
 import type { OptionTable } from '../../options.js';
 import { EXPORT_STAGES } from '../../stages/registry.js';
-import { DRY_RUN, EVIDENCE, FOLLOW_SYMLINKS, RULES, HELP, JSON_SUMMARY, MAX_LINE_BYTES, RECORDED_AT, ROOT } from '../common-options.js';
+import { DRY_RUN, EVIDENCE, FOLLOW_SYMLINKS, JOBS, jobsOf, RULES, HELP, JSON_SUMMARY, MAX_LINE_BYTES, RECORDED_AT, ROOT } from '../common-options.js';
 import type { Command } from '../command.js';
 import { printIndexLine, printStageSummary } from '../summary.js';
 
@@ -18,13 +18,14 @@ export const exportAllCommand: Command = {
     'inputs) and writes every dataset and its quarantine to the standard paths under --root,',
     'byte-identical to the exports run one by one. Outputs are committed only when all succeed.',
   ],
-  options: { ...ROOT, ...EVIDENCE, ...RULES, ...FOLLOW_SYMLINKS, ...RECORDED_AT, ...MAX_LINE_BYTES, ...DRY_RUN, ...JSON_SUMMARY, ...EXPORT_FLAGS, ...HELP },
+  options: { ...ROOT, ...EVIDENCE, ...RULES, ...FOLLOW_SYMLINKS, ...RECORDED_AT, ...MAX_LINE_BYTES, ...DRY_RUN, ...JOBS, ...JSON_SUMMARY, ...EXPORT_FLAGS, ...HELP },
   examples: ['distill-stream export-all --root .', 'distill-stream export-all --root . --include-partial --include-review'],
   takesOperands: true,
   run: async ({ args, cwd, terminal, stdinIsTerminal }) => {
     const json = args.values['json'] === true;
     const { counts } = await runExportAll({
       ...args.values,
+      jobs: jobsOf(args.values),
       cwd,
       inputs: args.positionals,
       stdinIsTerminal,

@@ -4,7 +4,7 @@ import { runAll } from '../../../pipelines/run-all.js';
 import { EXIT_CODE, usageError } from '../../errors.js';
 import { flag, option, type OptionTable } from '../../options.js';
 import { STAGES } from '../../stages/registry.js';
-import { HELP, JSON_SUMMARY, MAX_LINE_BYTES, RECORDED_AT, ROOT, RULES } from '../common-options.js';
+import { HELP, JOBS, jobsOf, JSON_SUMMARY, MAX_LINE_BYTES, RECORDED_AT, ROOT, RULES } from '../common-options.js';
 import type { Command } from '../command.js';
 
 /** Every stage's gate flags, but those that only apply to a stage run as a filter. */
@@ -49,6 +49,7 @@ export const runAllCommand: Command = {
     'drift-threshold': option('number', 'X', 'relative count change that warns (default: 0.20, or DISTILL_DRIFT_THRESHOLD)'),
     'continue-on-failure': flag('run the later stages after a stage failed'),
     ...RULES,
+    ...JOBS,
     ...GATE_FLAGS,
     ...JSON_SUMMARY,
     ...HELP,
@@ -63,7 +64,7 @@ export const runAllCommand: Command = {
       recordedAt: (values['recordedAt'] as string | undefined) ?? new Date().toISOString(),
       toolVersion,
       maxLineBytes: values['maxLineBytes'] as number | undefined,
-      flags: values,
+      flags: { ...values, jobs: jobsOf(values) },
       rules: values['rules'] === undefined ? undefined : path.resolve(cwd, values['rules'] as string),
       continueOnFailure: values['continueOnFailure'] === true,
       driftThreshold: (values['driftThreshold'] as number | undefined) ?? thresholdFromEnv(env),

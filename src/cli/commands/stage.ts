@@ -1,7 +1,7 @@
 import { runStage } from '../../../pipelines/stage.js';
 import type { StageDefinition } from '../../engine/stage.js';
 import { choice, type OptionTable } from '../../options.js';
-import { EVIDENCE, HELP, RULES, STAGE_COMMON } from '../common-options.js';
+import { EVIDENCE, HELP, jobsOf, RULES, STAGE_COMMON } from '../common-options.js';
 import type { Command } from '../command.js';
 import { printIndexLine, printStageSummary } from '../summary.js';
 
@@ -50,6 +50,7 @@ export function stageCommand(stage: StageDefinition): Command {
       const json = args.values['json'] === true;
       const { counts, index } = await runStage(stage, {
         ...args.values,
+        jobs: jobsOf(args.values),
         cwd,
         inputs: args.positionals,
         stdinIsTerminal,

@@ -1,0 +1,437 @@
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import type { Writable } from 'node:stream';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pLimit from 'p-limit';
+import { isJsonObject } from '../src/core/gates.js';
+import type { Ruleset } from '../src/core/ruleset.js';
+import { PairCounts, StageCounts } from '../src/engine/counts.js';
+import { withOutputs } from '../src/engine/outputs.js';
+import { runDataset, runFanOut, runPairs, runTree, type StageRunOptions } from '../src/engine/run.js';
+import { copyInto, DUPLICATE_KEYS, mergeCounts, mergeDataset, mergePairs, mergePartitioned, ShardRecorder, shardCountsOf, treeFiles, type ShardCounts, type SourceRecordOf } from '../src/engine/shards.js';
+import type { DatasetStage, PairStage, StageDefinition, TreeStage } from '../src/engine/stage.js';
+import { DistillError, ioError, usageError } from '../src/errors.js';
+import { AtomicTree } from '../src/io/atomic-tree.js';
+import { ensureFolder } from '../src/io/folders.js';
+import type { InputSource } from '../src/io/line-source.js';
+import { openLines } from '../src/io/line-source.js';
+import { rawExcerpt } from '../src/engine/quarantine.js';
+import { cutIntoPieces, type Piece, type PlannedFile } from '../src/io/pieces.js';
+import { displayPath, STDIN_PATH } from '../src/io/paths.js';
+import { openSink, type OutputTarget } from '../src/io/sink.js';
+import { walkInputFiles } from '../src/io/walk.js';
+import { kbSourceFiles } from '../src/io/kb.js';
+import { LAYOUT } from '../src/layout.js';
+import type { FileDigest } from '../src/receipts.js';
+import type { EvidenceLookup, StageName } from '../src/records.js';
+import type { ProgressSink } from '../src/progress.js';
+import { EXPORT_STAGES, stageNamed } from '../src/stages/registry.js';
+import { withEvidence } from './evidence.js';
+
+/**
+ * One command's work cut into shards: the command and its options pinned, its inputs in walk order
+ * with what tells that they changed, and each shard's pieces. Written by `plan`, read by every
+ * `shard` and by the `merge`; the same contract serves local `--jobs N` runs.
+ */
+export interface ShardPlan {
+  format: typeof PLAN_FORMAT;
+  /** sft, rag, preference, export-all, collect or score. */
+  command: string;
+  /** The command's options (camelCased, paths absolute), recorded_at pinned. */
+  options: Record<string, unknown>;
+  inputs: PlannedFile[];
+  /** Files cut across shards, hashed by the plan (no shard reads all of one). */
+  hashed: Record<string, FileDigest>;
+  shards: Piece[][];
+  /** Where shards write their results (shard-<i>/ and shard-<i>.done). */
+  work: string;
+}
+
+const PLAN_FORMAT = 'distill-stream-plan/1';
+/** Commands a plan can shard. */
+export const SHARDABLE = ['sft', 'rag', 'preference', 'export-all', 'collect', 'score'] as const;
+/**
+ * Below this many input bytes a shard costs more (a process, a merge) than it saves. Test seam:
+ * DISTILL_STREAM_MIN_SHARD_BYTES lets small inputs run as local shards.
+ */
+export const MIN_SHARD_BYTES = Number(process.env['DISTILL_STREAM_MIN_SHARD_BYTES'] ?? 32 << 20);
+
+const CLI_JS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli.js');
+
+/** The stages a command runs: one, or every export for export-all. */
+function stagesOf(command: string): StageDefinition[] {
+  if (command === 'export-all') return [...EXPORT_STAGES];
+  const stage = stageNamed(command);
+  if (stage === undefined) throw usageError(`${command} cannot be sharded (one of ${SHARDABLE.join(', ')})`);
+  return [stage];
+}
+
+/** The files a command reads, in walk order: its named inputs, or its layout folder. */
+async function inputFilesOf(command: string, options: Record<string, unknown>): Promise<PlannedFile[]> {
+  const root = options['root'] as string;
+  const named = (options['inputs'] as string[] | undefined) ?? [];
+  if (named.includes(STDIN_PATH)) throw usageError('rows on stdin cannot be cut into shards: name files or folders');
+  const stage = stagesOf(command)[0]!;
+  const files: PlannedFile[] = [];
+  const take = async (target: string): Promise<void> => {
+    for await (const file of walkInputFiles(target)) files.push({ path: file.absolute, display: displayPath(root, file.absolute), size: file.size, mtimeMs: file.mtimeMs });
+  };
+  if (named.length > 0) for (const input of named) await take(input);
+  else if (stage.reads === 'kb') for (const file of await kbSourceFiles(root)) await take(file);
+  else await take(path.join(root, stage.reads === 'evidence' ? LAYOUT.evidence : LAYOUT.scoredRuns));
+  return files;
+}
+
+/** The sha256 of a plan's content: a shard's done marker names the plan it ran. */
+const planHash = (plan: ShardPlan): string => createHash('sha256').update(JSON.stringify(plan)).digest('hex');
+
+/**
+ * Writes a plan for `command` run with `options` (already resolved: absolute paths, root): the
+ * inputs cut into `shards` pieces balanced by bytes, recorded_at pinned, and — for the exports —
+ * the evidence index built now, so shards only read it.
+ */
+export async function writePlan(command: string, options: Record<string, unknown>, shards: number, file: string, work: string, progress?: ProgressSink): Promise<ShardPlan> {
+  const stages = stagesOf(command);
+  const pinned: Record<string, unknown> = { ...options, recordedAt: options['recordedAt'] ?? new Date().toISOString() };
+  const inputs = await inputFilesOf(command, pinned);
+  const { shards: pieces, hashed } = await cutIntoPieces(inputs, shards);
+  if (stages.some((stage) => stage.kind !== 'tree')) {
+    const evidence = pinned['evidence'] as string;
+    await withEvidence({ evidence, root: pinned['root'] as string, maxLineBytes: pinned['maxLineBytes'] as number, progress }, async () => undefined);
+  }
+  const plan: ShardPlan = { format: PLAN_FORMAT, command, options: pinned, inputs, hashed: Object.fromEntries([...hashed].map(([n, digest]) => [String(n), digest])), shards: pieces, work };
+  await ensureFolder(path.dirname(file));
+  const temp = `${file}.${process.pid}.tmp`;
+  await writeFile(temp, `${JSON.stringify(plan, null, 2)}\n`);
+  await rename(temp, file);
+  return plan;
+}
+
+export async function readPlan(file: string): Promise<ShardPlan> {
+  const text = await readFile(file, 'utf8').catch((cause: unknown) => {
+    throw ioError(file, cause);
+  }); // a plan is a small file of ours
+  let plan: unknown;
+  try {
+    plan = JSON.parse(text);
+  } catch {
+    throw new DistillError('DS_USAGE', `${file} is not a shard plan (not JSON)`, { path: file });
+  }
+  if (!isJsonObject(plan) || plan['format'] !== PLAN_FORMAT) throw new DistillError('DS_USAGE', `${file} is not a shard plan of this version`, { path: file });
+  return plan as unknown as ShardPlan;
+}
+
+/** Refuses a plan whose inputs changed since it was written, naming the first that did. */
+async function checkInputs(plan: ShardPlan, files: Iterable<number>): Promise<void> {
+  for (const n of files) {
+    const file = plan.inputs[n]!;
+    const now = await stat(file.path).catch(() => undefined);
+    if (now === undefined) throw new DistillError('DS_IO', `${file.display} is gone since the plan was written; write a new plan`, { path: file.display });
+    if (now.size !== file.size || now.mtimeMs !== file.mtimeMs) {
+      throw new DistillError('DS_IO', `${file.display} changed since the plan was written (${file.size} → ${now.size} bytes, mtime ${new Date(file.mtimeMs).toISOString()} → ${new Date(now.mtimeMs).toISOString()}); write a new plan`, { path: file.display });
+    }
+  }
+}
+
+const shardFolder = (plan: ShardPlan, index: number): string => path.join(plan.work, `shard-${String(index).padStart(5, '0')}`);
+const doneMarker = (plan: ShardPlan, index: number): string => `${shardFolder(plan, index)}.done`;
+
+/** A shard's input pieces as inputs (a whole file is read whole: hashed, and gunzipped when it is gzip). */
+function piecesOf(plan: ShardPlan, index: number): InputSource[] {
+  return plan.shards[index]!.map((piece) => {
+    const file = plan.inputs[piece.file]!;
+    const whole = piece.start === 0 && piece.end === file.size;
+    return { display: file.display, absolute: file.path, ...(whole ? {} : { range: { start: piece.start, end: piece.end, firstLine: piece.firstLine } }) };
+  });
+}
+
+async function* listed(sources: readonly InputSource[]): AsyncGenerator<InputSource> {
+  yield* sources;
+}
+
+const direct = (file: string): OutputTarget => ({ kind: 'direct', path: file, display: path.basename(file), label: file });
+
+export interface ShardRunContext {
+  ruleset: Ruleset;
+  flagsOf: (stage: StageDefinition) => Record<string, unknown>;
+  viewOf: (stage: StageDefinition) => string;
+  relativeOf: (stage: StageDefinition, input: InputSource) => string;
+}
+
+/**
+ * Runs shard `index` of a plan: its pieces through the command's stages into its own folder,
+ * committed whole by a rename, then the done marker. A done shard is not run again; a killed one
+ * leaves only a hidden temp folder, never a part or marker that looks complete.
+ */
+export async function runShard(plan: ShardPlan, index: number, context: ShardRunContext): Promise<'ran' | 'done already'> {
+  if (!Number.isInteger(index) || index < 0 || index >= plan.shards.length) throw usageError(`--shard ${index} is not a shard of this plan (0…${plan.shards.length - 1})`);
+  const marker = doneMarker(plan, index);
+  const hash = planHash(plan);
+  const done = await readFile(marker, 'utf8').catch(() => undefined);
+  if (done !== undefined) {
+    if (done.trim() === hash) return 'done already';
+    throw new DistillError('DS_IO', `${marker} was written for another plan; remove the work folder ${plan.work} or use a new one`, { path: marker });
+  }
+  await checkInputs(plan, plan.shards[index]!.map((piece) => piece.file));
+  const folder = shardFolder(plan, index);
+  const temp = path.join(plan.work, `.shard-${index}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  await ensureFolder(temp);
+  try {
+    const stages = stagesOf(plan.command);
+    const ordinal = new Map(plan.inputs.map((file, n) => [file.display, n]));
+    const ordinalOf = (display: string): number => ordinal.get(display) ?? 0;
+    const sources = piecesOf(plan, index);
+    const options = plan.options;
+    const base = { recordedAt: options['recordedAt'] as string, ruleset: context.ruleset, maxLineBytes: options['maxLineBytes'] as number };
+    const results: ShardCounts[] = [];
+    if (stages.every((stage) => stage.kind === 'tree')) {
+      const stage = stages[0] as TreeStage;
+      const recorder = new ShardRecorder(temp, ordinalOf, stage.split.by === 'rows' && stage.split.duplicatesBy !== 'none' ? DUPLICATE_KEYS[stage.split.duplicatesBy] : undefined);
+      const run: StageRunOptions = { ...base, flags: context.flagsOf(stage), view: 'spec', inputs: listed(sources), recorder };
+      const counts = await runTree(stage, run, { quarantine: direct(path.join(temp, 'quarantine')), tree: { folder: path.join(temp, 'tree'), display: stage.writes }, relativeOf: (input) => context.relativeOf(stage, input) });
+      await recorder.close();
+      results.push(shardCountsOf(stage.name, counts, recorder.partitions));
+    } else {
+      await withEvidence({ evidence: options['evidence'] as string, root: options['root'] as string, maxLineBytes: base.maxLineBytes }, async (lookup, _index, unchanged) => {
+        const exports = stages as Array<DatasetStage | PairStage>;
+        const folders = exports.map((stage) => (exports.length === 1 ? temp : path.join(temp, stage.name)));
+        for (const folder of folders) await ensureFolder(folder);
+        const recorders = exports.map((stage, n) => new ShardRecorder(folders[n]!, ordinalOf, stage.split.by === 'rows' && stage.split.duplicatesBy !== 'none' ? DUPLICATE_KEYS[stage.split.duplicatesBy] : undefined));
+        const targetsOf = (n: number) => ({ output: direct(path.join(folders[n]!, 'out')), quarantine: direct(path.join(folders[n]!, 'quarantine')) });
+        let counts: StageCounts[];
+        if (exports.length === 1) {
+          const stage = exports[0]!;
+          const run: StageRunOptions = { ...base, flags: context.flagsOf(stage), view: context.viewOf(stage), inputs: listed(sources), recorder: recorders[0], passOneOnly: true, beforeCommit: unchanged };
+          counts = [stage.kind === 'pairs' ? await runPairs(stage, run, targetsOf(0), lookup) : await runDataset(stage, run, targetsOf(0), lookup)];
+        } else {
+          const fanOut = exports.map((stage, n) => ({ stage, flags: context.flagsOf(stage), targets: targetsOf(n), recorder: recorders[n] }));
+          counts = await runFanOut(fanOut, { ...base, inputs: listed(sources), passOneOnly: true, beforeCommit: unchanged }, lastAnswerCached(lookup));
+        }
+        for (const recorder of recorders) await recorder.close();
+        exports.forEach((stage, n) => results.push(shardCountsOf(stage.name, counts[n]!)));
+      });
+    }
+    await writeFile(path.join(temp, 'result.json'), JSON.stringify(results));
+    await rm(folder, { recursive: true, force: true }); // a part of a killed earlier attempt: never done, never trusted
+    await rename(temp, folder);
+    await writeFile(`${marker}.tmp`, `${hash}\n`);
+    await rename(`${marker}.tmp`, marker);
+    return 'ran';
+  } catch (error) {
+    await rm(temp, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+/** Remembers the last lookup: export-all's branches ask for the same run one after the other. */
+function lastAnswerCached(lookup: EvidenceLookup): EvidenceLookup {
+  let lastRunId: string | undefined;
+  let last: ReturnType<EvidenceLookup>;
+  return (runId) => {
+    if (runId !== lastRunId) {
+      last = lookup(runId);
+      lastRunId = runId;
+    }
+    return last;
+  };
+}
+
+/** `--array=1,3-4`: the indexes as Slurm ranges. */
+export function arrayExpression(indexes: readonly number[]): string {
+  const parts: string[] = [];
+  for (let n = 0; n < indexes.length; ) {
+    let end = n;
+    while (end + 1 < indexes.length && indexes[end + 1] === indexes[end]! + 1) end++;
+    parts.push(end === n ? String(indexes[n]) : `${indexes[n]}-${indexes[end]}`);
+    n = end + 1;
+  }
+  return parts.join(',');
+}
+
+/** The shards a plan still needs: no done marker for this plan. */
+export async function missingShards(plan: ShardPlan): Promise<number[]> {
+  const hash = planHash(plan);
+  const missing: number[] = [];
+  for (let n = 0; n < plan.shards.length; n++) {
+    const done = await readFile(doneMarker(plan, n), 'utf8').catch(() => undefined);
+    if (done?.trim() !== hash) missing.push(n);
+  }
+  return missing;
+}
+
+/** A shard's results, as its result.json holds them. */
+async function shardResults(plan: ShardPlan): Promise<ShardCounts[][]> {
+  const results: ShardCounts[][] = [];
+  for (let n = 0; n < plan.shards.length; n++) results.push(JSON.parse(await readFile(path.join(shardFolder(plan, n), 'result.json'), 'utf8')) as ShardCounts[]);
+  return results;
+}
+
+/** Where the merge writes each stage, and how a row is read again. */
+export interface MergeTargets {
+  outputs: Map<string, { output: OutputTarget; quarantine: OutputTarget }>;
+  /** A tree stage's tree (collect, score): where it is rebuilt. */
+  tree?: { path: string; display: string };
+  pairerOf: (stage: PairStage, lookup: EvidenceLookup) => ReturnType<PairStage['pairer']>;
+}
+
+/** Each input file's digest for the receipt: the plan's for a file cut across shards, else the shard's that read it. */
+function inputDigests(plan: ShardPlan, results: ShardCounts[][], stage: StageName, extra: FileDigest[]): FileDigest[] {
+  const byPath = new Map<string, FileDigest>();
+  for (const shard of results) for (const digest of shard.find((r) => r.stage === stage)?.inputs ?? []) byPath.set(digest.path, digest);
+  for (const digest of Object.values(plan.hashed)) byPath.set(digest.path, digest);
+  for (const digest of extra) byPath.set(digest.path, digest);
+  return [...byPath.values()];
+}
+
+/** Reads an input row again by its file and line (a duplicate the merge found), parsed as the stage parsed it. */
+function sourceRecordReader(plan: ShardPlan): SourceRecordOf {
+  return async (file, line) => {
+    const planned = plan.inputs[file]!;
+    const piece = plan.shards.flat().filter((p) => p.file === file && p.firstLine <= line).at(-1)!;
+    const lines = await openLines({ display: planned.display, absolute: planned.path, ...(piece.start === 0 ? {} : { range: { start: piece.start, end: planned.size, firstLine: piece.firstLine } }) }, { maxLineBytes: plan.options['maxLineBytes'] as number });
+    for await (const batch of lines) {
+      for (const raw of batch) {
+        if (raw.line !== line) continue;
+        let record: unknown;
+        try {
+          record = JSON.parse(raw.text);
+        } catch {
+          record = rawExcerpt(raw.text);
+        }
+        return { record, location: { source_file: planned.display, line_offset: line } };
+      }
+    }
+    throw new DistillError('DS_IO', `${planned.display}: line ${line} is gone since it was read`, { path: planned.display });
+  };
+}
+
+/**
+ * Merges a plan's shards into the command's outputs, committed together, with counts equal to one
+ * process's. Refuses while a shard is missing, naming the indexes and the `--array=` that resubmits
+ * exactly those.
+ */
+export async function mergeShards(plan: ShardPlan, targets: MergeTargets): Promise<Map<string, StageCounts>> {
+  const missing = await missingShards(plan);
+  if (missing.length > 0) {
+    throw new DistillError('DS_IO', `shards ${missing.join(', ')} of ${plan.shards.length} are not done; resubmit them with --array=${arrayExpression(missing)}`);
+  }
+  await checkInputs(plan, plan.inputs.keys());
+  const results = await shardResults(plan);
+  const stages = stagesOf(plan.command);
+  const recordedAt = plan.options['recordedAt'] as string;
+  const sourceRecordOf = sourceRecordReader(plan);
+  const counts = new Map<string, StageCounts>();
+  const shardsOf = (stage: StageDefinition): ShardCounts[] => results.map((shard) => shard.find((r) => r.stage === stage.name)!);
+  const foldersOf = (stage: StageDefinition): string[] => plan.shards.map((_, n) => (stages.length === 1 ? shardFolder(plan, n) : path.join(shardFolder(plan, n), stage.name)));
+  if (stages[0]!.kind === 'tree') {
+    const stage = stages[0] as TreeStage;
+    const stageCounts = new StageCounts();
+    const tree = await AtomicTree.create(targets.tree!.path, targets.tree!.display);
+    const { quarantine } = targets.outputs.get(stage.name)!;
+    await withOutputs(
+      [quarantine],
+      stageCounts,
+      async ({ writables: [q] }) => {
+        const folders = foldersOf(stage);
+        const writeFile = async (relative: string, work: (out: Writable) => Promise<void>): Promise<void> => {
+          const file = path.join(tree.tempPath, relative);
+          await ensureFolder(path.dirname(file));
+          const sink = await openSink({ kind: 'direct', path: file, display: `${targets.tree!.display}/${relative}`, label: relative });
+          await work(sink.input);
+          const { digest } = await sink.finish();
+          stageCounts.outputs.push(digest!);
+        };
+        if (stage.layout === 'partitioned') {
+          await mergePartitioned(folders, shardsOf(stage), { stage: stage.name, recordedAt, duplicateError: duplicateErrorOf(stage), sourceRecordOf }, writeFile, q!, stageCounts);
+        } else {
+          mergeCounts(shardsOf(stage), stageCounts);
+          const relatives = [...new Set((await Promise.all(folders.map(treeFiles))).flat())].sort();
+          for (const relative of relatives) {
+            await writeFile(relative, async (out) => {
+              for (const folder of folders) {
+                const part = path.join(folder, 'tree', relative);
+                if (await stat(part).then(() => true, () => false)) await copyInto(part, out);
+              }
+            });
+          }
+          for (const folder of folders) await copyInto(path.join(folder, 'quarantine'), q!);
+        }
+      },
+      { entries: () => [tree.entry()], abort: () => tree.abort() },
+    );
+    stageCounts.inputs.push(...inputDigests(plan, results, stage.name, []));
+    counts.set(stage.name, stageCounts);
+    return counts;
+  }
+  const exports = stages as Array<DatasetStage | PairStage>;
+  const all = new StageCounts();
+  const perStage = exports.map((stage) => (stage.kind === 'pairs' ? new PairCounts() : new StageCounts()));
+  await withEvidence({ evidence: plan.options['evidence'] as string, root: plan.options['root'] as string, maxLineBytes: plan.options['maxLineBytes'] as number }, async (lookup, _index, unchanged) => {
+    const list = exports.flatMap((stage) => [targets.outputs.get(stage.name)!.output, targets.outputs.get(stage.name)!.quarantine]);
+    await withOutputs(
+      list,
+      all,
+      async ({ writables }) => {
+        for (const [n, stage] of exports.entries()) {
+          const [output, quarantine] = [writables[2 * n]!, writables[2 * n + 1]!];
+          if (stage.kind === 'pairs') {
+            await mergePairs(foldersOf(stage), shardsOf(stage), targets.pairerOf(stage, lookup), { stage: stage.name, recordedAt }, output, quarantine, perStage[n] as PairCounts);
+          } else {
+            await mergeDataset(foldersOf(stage), shardsOf(stage), { stage: stage.name, recordedAt, duplicateKey: stage.split.by === 'rows' ? stage.split.duplicatesBy : 'none', duplicateError: duplicateErrorOf(stage), sourceRecordOf }, output, quarantine, perStage[n]!);
+          }
+        }
+      },
+      undefined,
+      unchanged,
+    );
+  });
+  exports.forEach((stage, n) => {
+    const stageCounts = perStage[n]!;
+    const mine = new Set([targets.outputs.get(stage.name)!.output, targets.outputs.get(stage.name)!.quarantine].map((target) => ('display' in target ? target.display : undefined)));
+    stageCounts.outputs.push(...all.outputs.filter((digest) => mine.has(digest.path)));
+    stageCounts.inputs.push(...inputDigests(plan, results, stage.name, []));
+    counts.set(stage.name, stageCounts);
+  });
+  return counts;
+}
+
+/** How a stage words a duplicate the merge finds. */
+const duplicateErrorOf = (stage: StageDefinition): ((key: string, record: unknown) => string) =>
+  (stage.split.by === 'rows' ? stage.split.duplicateError : undefined) ?? ((key) => `${key} was already written in this run`);
+
+/** Runs a plan's shards as local processes, at most `jobs` at once (p-limit bounds the pool). */
+export async function runShardsLocally(planFile: string, plan: ShardPlan, jobs: number): Promise<void> {
+  const limit = pLimit(jobs);
+  const failures: string[] = [];
+  await Promise.all(
+    plan.shards.map((_, index) =>
+      limit(
+        () =>
+          new Promise<void>((resolve) => {
+            const child = spawn(process.execPath, [CLI_JS, 'shard', planFile, '--shard', String(index)], { stdio: ['ignore', 'ignore', 'pipe'] });
+            const stderr: Buffer[] = [];
+            child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+            child.on('close', (code) => {
+              if (code !== 0) failures.push(`shard ${index}: ${Buffer.concat(stderr).toString('utf8').trim() || `exit ${code}`}`);
+              resolve();
+            });
+          }),
+      ),
+    ),
+  );
+  if (failures.length > 0) {
+    // A shard's own error (an I/O error naming the path, most likely) is the run's.
+    throw new DistillError('DS_IO', failures.join('\n').replace(/^shard \d+: distill-stream: /gm, ''));
+  }
+}
+
+/** A fresh work folder for a local run's shards, in the temp folder. */
+export async function localWork(): Promise<{ planFile: string; work: string; remove: () => Promise<void> }> {
+  const work = path.join(os.tmpdir(), `distill-shards-${process.pid}-${randomBytes(4).toString('hex')}`);
+  await ensureFolder(work);
+  return { planFile: path.join(work, 'plan.json'), work, remove: () => rm(work, { recursive: true, force: true }) };
+}
+

@@ -1,0 +1,452 @@
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import type { Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import { sha256Hex } from '../core/canonical.js';
+import { IdSet } from '../core/id-set.js';
+import { SmallestHashSample } from '../core/sample.js';
+import { ioError } from '../errors.js';
+import { drained } from '../io/drain.js';
+import type { Category, QuarantineReason, SourceLocation, StageName } from '../records.js';
+import type { FileDigest } from '../receipts.js';
+import { PairCounts, StageCounts } from './counts.js';
+import { entriesOf, mergeSorted } from '../io/external-sort.js';
+import { QuarantineWriter, quarantineParts, quarantineRow } from './quarantine.js';
+import { writePairs } from './run.js';
+import type { Pairer } from './stage.js';
+import type { Kept } from './row.js';
+import type { RowRecorder } from './row-stage.js';
+
+/**
+ * Sharding: each shard runs a stage on its pieces of the input and writes, besides its parts of
+ * the outputs, what only the whole input can decide — which rows it kept under which duplicate key,
+ * and where its quarantine rows stand — so the merge settles cross-shard duplicates and keeps
+ * input order exactly, giving the bytes one process would.
+ */
+
+const CATEGORIES: readonly Category[] = ['accepted', 'partially_accepted', 'rejected', 'needs_human_review'];
+const NO_CATEGORY = 255;
+
+/** A kept row's record: duplicate key (64 bits), input position (file, line), category, bytes written, partition. */
+const KEPT_BYTES = 4 + 4 + 4 + 8 + 1 + 4 + 4;
+/** A quarantine row's record: input position and bytes. */
+const PLACED_BYTES = 4 + 8 + 4;
+
+/** The 64-bit key two rows share exactly when the stage calls them duplicates (16 hex digits). */
+export type DuplicateKey = (sampleKey: string) => string;
+
+/** sft/rag: the hex tail of the sample id; collect: the first 64 bits of sha256 of the run_id's UTF-16 units. */
+export const DUPLICATE_KEYS: Readonly<Record<'written-id' | 'run-id', DuplicateKey>> = {
+  'written-id': (id) => id.slice(id.indexOf('-') + 1),
+  'run-id': (runId) => sha256Hex(Buffer.from(runId, 'utf16le')).slice(0, 16),
+};
+
+/** Appends fixed-size records to a file, a buffer at a time. */
+class RecordFile {
+  private readonly stream: WriteStream;
+  private chunk: Buffer;
+  private at = 0;
+
+  constructor(
+    file: string,
+    private readonly size: number,
+  ) {
+    this.stream = createWriteStream(file);
+    this.chunk = Buffer.allocUnsafe(size * 4096);
+  }
+
+  next(): { buffer: Buffer; at: number } {
+    if (this.at + this.size > this.chunk.length) this.flush();
+    const at = this.at;
+    this.at += this.size;
+    return { buffer: this.chunk, at };
+  }
+
+  private flush(): void {
+    if (this.at === 0) return;
+    this.stream.write(this.chunk.subarray(0, this.at));
+    this.chunk = Buffer.allocUnsafe(this.chunk.length);
+    this.at = 0;
+  }
+
+  async close(): Promise<void> {
+    this.flush();
+    this.stream.end();
+    await finished(this.stream);
+  }
+}
+
+/** What a shard records of each row it decided: see the module comment. */
+export class ShardRecorder implements RowRecorder {
+  private readonly kepts: RecordFile;
+  private readonly placed: RecordFile;
+  /** Partition names in the order first met (collect), by index. */
+  readonly partitions: string[] = [];
+  private readonly partitionIndex = new Map<string, number>();
+
+  constructor(
+    folder: string,
+    private readonly ordinalOf: (display: string) => number,
+    private readonly duplicateKey: DuplicateKey | undefined,
+  ) {
+    this.kepts = new RecordFile(path.join(folder, 'kept'), KEPT_BYTES);
+    this.placed = new RecordFile(path.join(folder, 'placed'), PLACED_BYTES);
+  }
+
+  kept(location: SourceLocation, kept: Kept<unknown>, bytes: number): void {
+    const { buffer, at } = this.kepts.next();
+    const key = kept.sampleKey === undefined || this.duplicateKey === undefined ? '0000000000000000' : this.duplicateKey(kept.sampleKey);
+    buffer.writeUInt32LE(parseInt(key.slice(0, 8), 16), at);
+    buffer.writeUInt32LE(parseInt(key.slice(8, 16), 16), at + 4);
+    buffer.writeUInt32LE(this.ordinalOf(location.source_file), at + 8);
+    buffer.writeDoubleLE(location.line_offset, at + 12);
+    buffer.writeUInt8(kept.category === undefined ? NO_CATEGORY : CATEGORIES.indexOf(kept.category), at + 20);
+    buffer.writeUInt32LE(bytes, at + 21);
+    buffer.writeUInt32LE(this.partitionOf(kept.value), at + 25);
+  }
+
+  quarantined(location: SourceLocation, bytes: number): void {
+    const { buffer, at } = this.placed.next();
+    buffer.writeUInt32LE(this.ordinalOf(location.source_file), at);
+    buffer.writeDoubleLE(location.line_offset, at + 4);
+    buffer.writeUInt32LE(bytes, at + 12);
+  }
+
+  private partitionOf(value: unknown): number {
+    const partition = typeof value === 'object' && value !== null ? (value as { partition?: unknown }).partition : undefined;
+    if (typeof partition !== 'string') return 0;
+    let index = this.partitionIndex.get(partition);
+    if (index === undefined) {
+      index = this.partitions.length;
+      this.partitions.push(partition);
+      this.partitionIndex.set(partition, index);
+    }
+    return index;
+  }
+
+  async close(): Promise<void> {
+    await this.kepts.close();
+    await this.placed.close();
+  }
+}
+
+/** One stage's result in a shard: its counts as the merge needs them. */
+export interface ShardCounts {
+  stage: StageName;
+  in: number;
+  out: number;
+  quarantined: number;
+  byReason: Partial<Record<QuarantineReason, number>>;
+  byCategory: Partial<Record<Category, number>>;
+  violations: string[];
+  /** Files the shard read whole (a file cut across shards is hashed by the plan). */
+  inputs: FileDigest[];
+  /** Each sample metric's kept records, [id, value]. */
+  samples: Record<string, Array<[string, number]>>;
+  /** Pairing stages: rows that passed the row gates (pass 1). */
+  validRows?: number;
+  /** Partitioned trees: partition names by index (as the kept records name them). */
+  partitions?: string[];
+}
+
+export function shardCountsOf(stage: StageName, counts: StageCounts, partitions?: string[]): ShardCounts {
+  return {
+    stage,
+    in: counts.in,
+    out: counts.out,
+    quarantined: counts.quarantined,
+    byReason: Object.fromEntries(counts.byReason),
+    byCategory: Object.fromEntries(counts.byCategory),
+    violations: [...counts.violations],
+    inputs: [...counts.inputs],
+    samples: counts.sampleEntries(),
+    ...(counts instanceof PairCounts ? { validRows: counts.validRows } : {}),
+    ...(partitions === undefined ? {} : { partitions }),
+  };
+}
+
+/** Sums the shards' counts into one stage's counts; samples merged with an id kept once (its earliest shard's value). */
+export function mergeCounts(shards: readonly ShardCounts[], counts: StageCounts): void {
+  const samples = new Map<string, { sample: SmallestHashSample; seen: Set<string> }>();
+  for (const shard of shards) {
+    counts.in += shard.in;
+    counts.out += shard.out;
+    counts.quarantined += shard.quarantined;
+    for (const [reason, n] of Object.entries(shard.byReason)) for (let i = 0; i < n!; i++) counts.countReason(reason as QuarantineReason);
+    for (const [category, n] of Object.entries(shard.byCategory)) for (let i = 0; i < n!; i++) counts.countCategory(category as Category);
+    counts.violations.push(...shard.violations);
+    if (counts instanceof PairCounts) counts.validRows += shard.validRows ?? 0;
+    for (const [metric, entries] of Object.entries(shard.samples)) {
+      let merged = samples.get(metric);
+      if (merged === undefined) samples.set(metric, (merged = { sample: new SmallestHashSample(), seen: new Set() }));
+      for (const [id, value] of entries) {
+        if (merged.seen.has(id)) continue; // a row a later shard repeats: one process would not have sampled it
+        merged.seen.add(id);
+        counts.sample(metric, id, value);
+      }
+    }
+  }
+}
+
+/** A shard's kept records, in input order. */
+async function* keptRecords(folder: string): AsyncGenerator<{ key: string; file: number; line: number; category: number; bytes: number; partition: number }> {
+  for await (const chunk of createReadStream(path.join(folder, 'kept'), { highWaterMark: KEPT_BYTES * 4096 }) as AsyncIterable<Buffer>) {
+    for (let at = 0; at + KEPT_BYTES <= chunk.length; at += KEPT_BYTES) {
+      yield {
+        key: chunk.readUInt32LE(at).toString(16).padStart(8, '0') + chunk.readUInt32LE(at + 4).toString(16).padStart(8, '0'),
+        file: chunk.readUInt32LE(at + 8),
+        line: chunk.readDoubleLE(at + 12),
+        category: chunk.readUInt8(at + 20),
+        bytes: chunk.readUInt32LE(at + 21),
+        partition: chunk.readUInt32LE(at + 25),
+      };
+    }
+  }
+}
+
+/** The source record of an input row, read again (a duplicate the merge found); undefined for stdin. */
+export type SourceRecordOf = (file: number, line: number) => Promise<{ record: unknown; location: SourceLocation }>;
+
+/** A kept row that turned out to repeat an earlier shard's: its place and what its quarantine row says. */
+interface Repeat {
+  file: number;
+  line: number;
+  category: number;
+  row: string;
+}
+
+/**
+ * Finds the rows of later shards that repeat an earlier shard's key (in input order a shard's
+ * rows all come after the previous shard's), and writes their quarantine rows. Returns, per shard,
+ * the set of kept-record indexes to drop.
+ */
+async function repeatsOf(folders: readonly string[], stage: StageName, recordedAt: string, sourceRecordOf: SourceRecordOf, counts: StageCounts, errorOf: (key: string, record: unknown) => string): Promise<Array<Map<number, Repeat>>> {
+  const taken = new IdSet();
+  const [prefix, recordedAtJson] = quarantineParts(stage, recordedAt);
+  const repeats: Array<Map<number, Repeat>> = [];
+  for (const folder of folders) {
+    const mine = new Map<number, Repeat>();
+    // Keys first seen in this shard are added after it: a repeat inside one shard was settled there.
+    const fresh: string[] = [];
+    let index = 0;
+    for await (const kept of keptRecords(folder)) {
+      if (taken.has(kept.key)) {
+        const { record, location } = await sourceRecordOf(kept.file, kept.line);
+        const row = quarantineRow(prefix, recordedAtJson, 'duplicate_id', [errorOf(kept.key, record)], record, location);
+        mine.set(index, { file: kept.file, line: kept.line, category: kept.category, row });
+        counts.out--;
+        counts.quarantined++;
+        counts.countReason('duplicate_id');
+        if (kept.category !== NO_CATEGORY) uncount(counts, CATEGORIES[kept.category]!);
+      } else fresh.push(kept.key);
+      index++;
+    }
+    for (const key of fresh) taken.add(key);
+    repeats.push(mine);
+  }
+  return repeats;
+}
+
+function uncount(counts: StageCounts, category: Category): void {
+  const n = counts.byCategory.get(category)! - 1;
+  if (n === 0) counts.byCategory.delete(category);
+  else counts.byCategory.set(category, n);
+}
+
+/** Copies a file's bytes to `out` with backpressure, dropping the byte ranges `skip` (sorted). */
+async function copyDropping(file: string, out: Writable, skip: ReadonlyArray<[number, number]>): Promise<void> {
+  let position = 0;
+  let next = 0;
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 16 }) as AsyncIterable<Buffer>) {
+    let from = 0;
+    while (from < chunk.length) {
+      const [skipStart, skipEnd] = skip[next] ?? [Infinity, Infinity];
+      const here = position + from;
+      if (here >= skipEnd) {
+        next++;
+        continue;
+      }
+      if (here >= skipStart) {
+        from = Math.min(chunk.length, skipEnd - position);
+        continue;
+      }
+      const until = Math.min(chunk.length, skipStart - position);
+      if (!out.write(chunk.subarray(from, until))) await drained(out);
+      from = until;
+    }
+    position += chunk.length;
+  }
+}
+
+/** The byte ranges, in a shard's part of an output, of the kept rows to drop (`which` filters by partition). */
+async function droppedRanges(folder: string, drop: ReadonlyMap<number, Repeat>, which: (partition: number) => boolean): Promise<Array<[number, number]>> {
+  const ranges: Array<[number, number]> = [];
+  if (drop.size === 0) return ranges;
+  let index = 0;
+  let at = 0;
+  for await (const kept of keptRecords(folder)) {
+    if (which(kept.partition)) {
+      if (drop.has(index)) ranges.push([at, at + kept.bytes]);
+      at += kept.bytes;
+    }
+    index++;
+  }
+  return ranges;
+}
+
+/** A shard's quarantine row places, in input order. */
+async function* placedRecords(folder: string): AsyncGenerator<{ file: number; line: number; bytes: number }> {
+  for await (const chunk of createReadStream(path.join(folder, 'placed'), { highWaterMark: PLACED_BYTES * 4096 }) as AsyncIterable<Buffer>) {
+    for (let at = 0; at + PLACED_BYTES <= chunk.length; at += PLACED_BYTES) yield { file: chunk.readUInt32LE(at), line: chunk.readDoubleLE(at + 4), bytes: chunk.readUInt32LE(at + 12) };
+  }
+}
+
+/** Reads a file's bytes a given count at a time, in order. */
+class ByteReader {
+  private readonly chunks: AsyncIterator<Buffer>;
+  private held: Buffer = Buffer.alloc(0);
+
+  constructor(file: string) {
+    this.chunks = (createReadStream(file, { highWaterMark: 1 << 16 }) as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+  }
+
+  async take(bytes: number): Promise<Buffer> {
+    const parts: Buffer[] = [];
+    let missing = bytes;
+    while (missing > 0) {
+      if (this.held.length === 0) {
+        const { value, done } = await this.chunks.next();
+        if (done) throw new Error('a shard part is shorter than its records say');
+        this.held = value;
+      }
+      const part = this.held.subarray(0, missing);
+      parts.push(part);
+      missing -= part.length;
+      this.held = this.held.subarray(part.length);
+    }
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  }
+
+  async close(): Promise<void> {
+    await this.chunks.return?.();
+  }
+}
+
+/**
+ * A shard's quarantine part with the merge's new rows for it (repeats of earlier shards) put in
+ * their input places: both are in input order, so they interleave by (file, line), streamed.
+ */
+async function writeQuarantine(folder: string, repeats: ReadonlyMap<number, Repeat>, out: Writable): Promise<void> {
+  if (repeats.size === 0) return copyDropping(path.join(folder, 'quarantine'), out, []);
+  const added = [...repeats.values()]; // repeats are rare: a few rows, not a stream
+  const part = new ByteReader(path.join(folder, 'quarantine'));
+  let next = 0;
+  try {
+    for await (const row of placedRecords(folder)) {
+      while (next < added.length && before(added[next]!, row)) if (!out.write(added[next++]!.row)) await drained(out);
+      if (!out.write(await part.take(row.bytes))) await drained(out);
+    }
+    for (; next < added.length; next++) if (!out.write(added[next]!.row)) await drained(out);
+  } catch (cause) {
+    throw ioError(folder, cause);
+  } finally {
+    await part.close();
+  }
+}
+
+const before = (a: { file: number; line: number }, b: { file: number; line: number }): boolean => a.file < b.file || (a.file === b.file && a.line < b.line);
+
+/**
+ * Merges a dataset stage's shards (sft, rag): each shard's output part, less the rows that repeat
+ * an earlier shard's sample id, and its quarantine part with those repeats put in place as
+ * duplicate_id rows — byte for byte what one process writes.
+ */
+export async function mergeDataset(
+  folders: readonly string[],
+  shards: readonly ShardCounts[],
+  context: { stage: StageName; recordedAt: string; duplicateKey: 'written-id' | 'run-id' | 'none'; duplicateError: (key: string, record: unknown) => string; sourceRecordOf: SourceRecordOf },
+  output: Writable,
+  quarantine: Writable,
+  counts: StageCounts,
+): Promise<void> {
+  mergeCounts(shards, counts);
+  const repeats = context.duplicateKey === 'none' ? folders.map(() => new Map<number, Repeat>()) : await repeatsOf(folders, context.stage, context.recordedAt, context.sourceRecordOf, counts, context.duplicateError);
+  for (const [n, folder] of folders.entries()) {
+    await copyDropping(path.join(folder, 'out'), output, await droppedRanges(folder, repeats[n]!, () => true));
+    await writeQuarantine(folder, repeats[n]!, quarantine);
+  }
+}
+
+/**
+ * Merges a partitioned tree's shards (collect): each partition file is its shards' parts in shard
+ * order less the rows that repeat an earlier shard's run_id, which become duplicate_id rows in the
+ * quarantine. `writePartition` opens the final file of a partition (its name relative to the tree).
+ */
+export async function mergePartitioned(
+  folders: readonly string[],
+  shards: readonly ShardCounts[],
+  context: { stage: StageName; recordedAt: string; duplicateError: (key: string, record: unknown) => string; sourceRecordOf: SourceRecordOf },
+  writePartition: (partition: string, work: (out: Writable) => Promise<void>) => Promise<void>,
+  quarantine: Writable,
+  counts: StageCounts,
+): Promise<void> {
+  mergeCounts(shards, counts);
+  const repeats = await repeatsOf(folders, context.stage, context.recordedAt, context.sourceRecordOf, counts, context.duplicateError);
+  const partitions = [...new Set(shards.flatMap((shard) => shard.partitions ?? []))].sort();
+  for (const partition of partitions) {
+    await writePartition(partition, async (out) => {
+      for (const [n, folder] of folders.entries()) {
+        const index = shards[n]!.partitions?.indexOf(partition) ?? -1;
+        if (index < 0) continue;
+        await copyDropping(path.join(folder, 'tree', partition), out, await droppedRanges(folder, repeats[n]!, (p) => p === index));
+      }
+    });
+  }
+  for (const [n, folder] of folders.entries()) await writeQuarantine(folder, repeats[n]!, quarantine);
+}
+
+/**
+ * Merges a pairing stage's shards (preference): the row quarantines in shard order, then the
+ * shards' sorted entries merged into one pairing order (each shard's input positions moved past
+ * the earlier shards' rows) and paired as one process would, pair quarantines after the rows'.
+ */
+export async function mergePairs(
+  folders: readonly string[],
+  shards: readonly ShardCounts[],
+  pairer: Pairer<unknown>,
+  context: { stage: StageName; recordedAt: string },
+  output: Writable,
+  quarantine: Writable,
+  counts: PairCounts,
+): Promise<void> {
+  mergeCounts(shards, counts);
+  for (const folder of folders) await copyInto(path.join(folder, 'quarantine'), quarantine);
+  let rowsBefore = 0;
+  const sources = folders.map((folder, n) => {
+    const shift = rowsBefore;
+    rowsBefore += shards[n]!.validRows ?? 0;
+    return shifted(entriesOf<unknown>(path.join(folder, 'out')), (entry) => pairer.shifted(entry, shift));
+  });
+  const writer = new QuarantineWriter(quarantine, context.stage, context.recordedAt);
+  await writePairs(pairer.pairs(mergeSorted(sources, (a, b) => pairer.compare(a, b))), output, writer, counts);
+  await writer.flushed();
+}
+
+async function* shifted<T>(entries: AsyncIterable<T>, shift: (entry: T) => T): AsyncGenerator<T, undefined> {
+  for await (const entry of entries) yield shift(entry);
+  return undefined;
+}
+
+/** The files of a mirrored tree part (score), relative to the tree, in string order. */
+export async function treeFiles(folder: string): Promise<string[]> {
+  const found = await readdir(path.join(folder, 'tree'), { recursive: true, withFileTypes: true }).catch(() => []);
+  return found
+    .filter((entry) => entry.isFile())
+    .map((entry) => path.relative(path.join(folder, 'tree'), path.join(entry.parentPath, entry.name)).split(path.sep).join('/'))
+    .sort();
+}
+
+/** Streams `file` into `out` with backpressure. */
+export const copyInto = (file: string, out: Writable): Promise<void> => copyDropping(file, out, []);
+
