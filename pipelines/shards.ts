@@ -93,11 +93,11 @@ const planHash = (plan: ShardPlan): string => createHash('sha256').update(JSON.s
  * inputs cut into `shards` pieces balanced by bytes, recorded_at pinned, and — for the exports —
  * the evidence index built now, so shards only read it.
  */
-export async function writePlan(command: string, options: Record<string, unknown>, shards: number, file: string, work: string, progress?: ProgressSink): Promise<ShardPlan> {
+export async function writePlan(command: string, options: Record<string, unknown>, shards: number, file: string, work: string, progress?: ProgressSink, minPieceBytes?: number): Promise<ShardPlan> {
   const stages = stagesOf(command);
   const pinned: Record<string, unknown> = { ...options, recordedAt: options['recordedAt'] ?? new Date().toISOString() };
   const inputs = await inputFilesOf(command, pinned);
-  const { shards: pieces, hashed } = await cutIntoPieces(inputs, shards);
+  const { shards: pieces, hashed } = await cutIntoPieces(inputs, shards, minPieceBytes);
   if (stages.some((stage) => stage.kind !== 'tree')) {
     const evidence = pinned['evidence'] as string;
     await withEvidence({ evidence, root: pinned['root'] as string, maxLineBytes: pinned['maxLineBytes'] as number, progress }, async () => undefined);

@@ -109,7 +109,7 @@ async function lineStartsAndHash(file: PlannedFile, offsets: readonly number[]):
  * numbers); inside a compressed or small file, or near a file's edge, it moves to the file's edge.
  * Files cut this way are hashed here; the others are hashed by the shard that reads them.
  */
-export async function cutIntoPieces(files: readonly PlannedFile[], count: number): Promise<{ shards: Piece[][]; hashed: Map<number, FileDigest> }> {
+export async function cutIntoPieces(files: readonly PlannedFile[], count: number, minPieceBytes = MIN_PIECE_BYTES): Promise<{ shards: Piece[][]; hashed: Map<number, FileDigest> }> {
   const total = files.reduce((sum, file) => sum + file.size, 0);
   const starts: number[] = [];
   for (let at = 0, n = 0; n < files.length; n++) {
@@ -132,10 +132,10 @@ export async function cutIntoPieces(files: readonly PlannedFile[], count: number
   for (const [n, offsets] of wanted) {
     const file = files[n]!;
     const edge = (offset: number): number => (offset < file.size / 2 ? 0 : file.size);
-    const inside = file.size >= 2 * MIN_PIECE_BYTES && !(await isCompressed(file).catch((cause: unknown) => {
+    const inside = file.size >= 2 * minPieceBytes && !(await isCompressed(file).catch((cause: unknown) => {
       throw ioError(file.display, cause);
     }));
-    const cutOffsets = inside ? offsets.filter((offset) => offset >= MIN_PIECE_BYTES && offset <= file.size - MIN_PIECE_BYTES) : [];
+    const cutOffsets = inside ? offsets.filter((offset) => offset >= minPieceBytes && offset <= file.size - minPieceBytes) : [];
     const found = cutOffsets.length === 0 ? { cuts: [], sha256: '' } : await lineStartsAndHash(file, cutOffsets).catch((cause: unknown) => {
       throw ioError(file.display, cause);
     });

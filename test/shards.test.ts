@@ -1,0 +1,215 @@
+import assert from 'node:assert/strict';
+import { appendFile, cp, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { mulberry32 } from '../data-fixtures/prng.js';
+import { runExportAll } from '../pipelines/export-all.js';
+import { missingShards, readPlan, runShard, writePlan, type ShardPlan } from '../pipelines/shards.js';
+import { mergePlan, planOptionsOf, runStage, shardContextOf, type StageCommandOptions } from '../pipelines/stage.js';
+import { sortedCounts, type StageCounts } from '../src/engine/counts.js';
+import { DistillError } from '../src/errors.js';
+import { cutIntoPieces, type PlannedFile } from '../src/io/pieces.js';
+import { stageNamed } from '../src/stages/registry.js';
+import { FIXTURE_ARCHIVE, removeDir, runCli, tempDir } from './helpers.js';
+
+const RECORDED_AT = '2026-05-02T00:00:00.000Z';
+const MAX_LINE_BYTES = 65536;
+
+/** Counts as a receipt shows them (order-free), to compare a sharded run with one process. */
+const countsOf = (counts: StageCounts): unknown => ({
+  in: counts.in,
+  out: counts.out,
+  quarantined: counts.quarantined,
+  byReason: sortedCounts(counts.byReason),
+  byCategory: sortedCounts(counts.byCategory),
+  samples: counts.sampleValues(),
+  inputs: [...counts.inputs].sort((a, b) => (a.path < b.path ? -1 : 1)),
+  outputs: [...counts.outputs].map((o) => ({ bytes: o.bytes, sha256: o.sha256 })).sort((a, b) => (a.sha256 < b.sha256 ? -1 : 1)),
+});
+
+/**
+ * A copy of the fixture archive made to cross shard edges: its hand-written scored rows (every kind
+ * of bad row) repeated in one big file, so duplicates fall in other shards than their first copy,
+ * and its raw logs repeated too, so collect meets run_ids taken by an earlier shard.
+ */
+async function archive(): Promise<string> {
+  const root = await tempDir('distill-shards-');
+  await cp(FIXTURE_ARCHIVE, root, { recursive: true });
+  const scored = path.join(root, 'data/scored-runs/2026/05/03/hand_written_rows.jsonl');
+  const rows = await readFile(scored);
+  for (let n = 0; n < 4; n++) await appendFile(scored, rows);
+  const kb = path.join(root, 'data/_kb/scrum_reviews.jsonl');
+  await appendFile(kb, await readFile(kb));
+  return root;
+}
+
+/** The bytes of every file under a folder, by relative path (hidden entries skipped). */
+async function snapshot(dir: string): Promise<Map<string, string>> {
+  const files = new Map<string, string>();
+  for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile()) continue;
+    const relative = path.relative(dir, path.join(entry.parentPath, entry.name));
+    if (relative.split(path.sep).some((part) => part.startsWith('.')) || relative.startsWith('reports')) continue;
+    files.set(relative, (await readFile(path.join(dir, relative))).toString('base64'));
+  }
+  return files;
+}
+
+/** Runs `command` through a plan of `shards` shards, every shard in this process, then the merge. */
+async function sharded(command: string, options: StageCommandOptions, shards: number): Promise<Map<string, StageCounts>> {
+  const work = await tempDir('distill-plan-');
+  try {
+    const planFile = path.join(work, 'plan.json');
+    await writePlan(command, planOptionsOf(command, options), shards, planFile, path.join(work, 'shards'), undefined, 64);
+    const plan = await readPlan(planFile);
+    const context = await shardContextOf(plan);
+    for (let n = shards - 1; n >= 0; n--) assert.equal(await runShard(plan, n, context), 'ran'); // any order
+    return await mergePlan(plan);
+  } finally {
+    await removeDir(work);
+  }
+}
+
+describe('a sharded run is byte for byte one process', () => {
+  let one: string;
+  let many: string;
+  before(async () => {
+    one = await archive();
+    many = await archive();
+  });
+  after(async () => {
+    await removeDir(one);
+    await removeDir(many);
+  });
+
+  const base = (root: string): StageCommandOptions => ({ cwd: root, root, recordedAt: RECORDED_AT, maxLineBytes: MAX_LINE_BYTES });
+
+  for (const [command, flags] of [
+    ['sft', { includePartial: true }],
+    ['rag', { includeReview: true }],
+    ['preference', {}],
+    ['collect', {}],
+    ['score', {}],
+  ] as const) {
+    test(`${command}: outputs, quarantine and counts equal one process's, for 2, 3 and 7 shards`, async () => {
+      const stage = stageNamed(command)!;
+      const single = (await runStage(stage, { ...base(one), ...flags })).counts;
+      const expected = await snapshot(one);
+      for (const shards of [2, 3, 7]) {
+        const merged = (await sharded(command, { ...base(many), ...flags }, shards)).get(command)!;
+        assert.deepEqual(countsOf(merged), countsOf(single), `${command} in ${shards} shards: counts`);
+        assert.deepEqual(await snapshot(many), expected, `${command} in ${shards} shards: bytes`);
+      }
+    });
+  }
+
+  test('export-all: every dataset and quarantine equal one process\'s', async () => {
+    const single = (await runExportAll({ ...base(one), includePartial: true, includeReview: true })).counts;
+    const expected = await snapshot(one);
+    const merged = await sharded('export-all', { ...base(many), includePartial: true, includeReview: true } as StageCommandOptions, 5);
+    for (const [stage, counts] of single) assert.deepEqual(countsOf(merged.get(stage)!), countsOf(counts), stage);
+    assert.deepEqual(await snapshot(many), expected);
+  });
+});
+
+describe('the shard contract', () => {
+  let root: string;
+  let work: string;
+  let plan: ShardPlan;
+  before(async () => {
+    root = await archive();
+    work = await tempDir('distill-plan-');
+    const options = { cwd: root, root, recordedAt: RECORDED_AT, maxLineBytes: MAX_LINE_BYTES };
+    plan = await writePlan('sft', planOptionsOf('sft', options), 4, path.join(work, 'plan.json'), path.join(work, 'shards'), undefined, 64);
+  });
+  after(async () => {
+    await removeDir(root);
+    await removeDir(work);
+  });
+
+  test('the merge refuses while shards are missing, naming them and the --array= that resubmits them', async () => {
+    const context = await shardContextOf(plan);
+    await runShard(plan, 0, context);
+    await runShard(plan, 2, context);
+    assert.deepEqual(await missingShards(plan), [1, 3]);
+    await assert.rejects(mergePlan(plan), (error: unknown) => error instanceof DistillError && /shards 1, 3 of 4 are not done; resubmit them with --array=1,3/.test(error.message));
+    // A killed attempt leaves only a hidden temp folder: not done, and cleared by the rerun.
+    await mkdir(path.join(plan.work, '.shard-1.999999.deadbeef.tmp'), { recursive: true });
+    assert.deepEqual(await missingShards(plan), [1, 3]);
+    assert.equal(await runShard(plan, 1, context), 'ran');
+    assert.equal(await runShard(plan, 1, context), 'done already');
+    await runShard(plan, 3, context);
+    assert.deepEqual(await missingShards(plan), []);
+    await mergePlan(plan);
+  });
+
+  test('a shard refuses a plan whose inputs changed, naming the file', async () => {
+    const file = plan.inputs[0]!;
+    await appendFile(file.path, '\n');
+    await rm(path.join(plan.work, 'shard-00000.done'), { force: true });
+    await assert.rejects(runShard(plan, 0, await shardContextOf(plan)), (error: unknown) => error instanceof DistillError && error.message.includes(file.display) && /changed since the plan was written/.test(error.message));
+  });
+
+  test('the shard index comes from the scheduler when --shard is absent', async () => {
+    const other = await tempDir('distill-plan-');
+    try {
+      const planFile = path.join(other, 'plan.json');
+      const fresh = await archive();
+      try {
+        const created = await runCli(['plan', '--shards', '2', '--out', planFile, '--', 'sft', '--root', fresh, '--recorded-at', RECORDED_AT]);
+        assert.equal(created.code, 0, created.stderr);
+        const first = await runCli(['shard', planFile], { env: { ...process.env, SLURM_ARRAY_TASK_ID: '1' } });
+        assert.equal(first.code, 0, first.stderr);
+        assert.match(first.stderr, /\[shard\] 1 of 2: ran/);
+        const merge = await runCli(['merge', planFile]);
+        assert.equal(merge.code, 3);
+        assert.match(merge.stderr, /--array=0/);
+        const second = await runCli(['shard', planFile], { env: { ...process.env, JOB_COMPLETION_INDEX: '0' } });
+        assert.equal(second.code, 0, second.stderr);
+        assert.equal((await runCli(['merge', planFile])).code, 0);
+      } finally {
+        await removeDir(fresh);
+      }
+    } finally {
+      await removeDir(other);
+    }
+  });
+});
+
+test('pieces cover every byte once, in order, cut at line starts, with their first line numbers', async () => {
+  const dir = await tempDir();
+  try {
+    const random = mulberry32(7);
+    const files: PlannedFile[] = [];
+    for (let n = 0; n < 6; n++) {
+      const lines = Array.from({ length: Math.floor(random() * 400) }, () => 'x'.repeat(Math.floor(random() * 90)) + (random() < 0.1 ? '\r' : ''));
+      const text = lines.join('\n') + (random() < 0.5 ? '\n' : '');
+      const file = path.join(dir, `f${n}.jsonl`);
+      await writeFile(file, text);
+      files.push({ path: file, display: `f${n}.jsonl`, size: Buffer.byteLength(text), mtimeMs: 0 });
+    }
+    for (const count of [1, 2, 3, 5, 9, 40]) {
+      const { shards } = await cutIntoPieces(files, count, 50);
+      assert.equal(shards.length, count);
+      const covered = files.map(() => [] as Array<[number, number]>);
+      for (const shard of shards) {
+        for (const piece of shard) {
+          covered[piece.file]!.push([piece.start, piece.end]);
+          const bytes = await readFile(files[piece.file]!.path);
+          assert.ok(piece.start === 0 || bytes[piece.start - 1] === 0x0a, `a cut at ${piece.start} is at a line start`);
+          assert.equal(piece.firstLine, bytes.subarray(0, piece.start).filter((byte) => byte === 0x0a).length);
+        }
+      }
+      covered.forEach((ranges, n) => {
+        let at = 0;
+        for (const [start, end] of ranges) {
+          assert.equal(start, at, `file ${n} in ${count} shards: contiguous`);
+          at = end;
+        }
+        assert.equal(at, files[n]!.size, `file ${n} in ${count} shards: whole`);
+      });
+    }
+  } finally {
+    await removeDir(dir);
+  }
+});
