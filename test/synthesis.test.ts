@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { SFT_FORBIDDEN_CATEGORIES, ragFirewall, sftFirewall } from '../src/core/gates.js';
-import { contextFor, instructionFor, ragSynthesisCheck, sftSynthesisCheck, sourceFileCheck } from '../src/core/synthesis.js';
+import { contextFor, instructionFor, notPlainPath, ragSynthesisCheck, sftSynthesisCheck, sourceFileCheck } from '../src/core/synthesis.js';
 import { repoFileCheck } from '../src/io/repo-files.js';
 import { evidence, removeDir, tempDir } from './helpers.js';
 
@@ -76,21 +76,66 @@ test('SFT synthesis checks run in SPEC order: role, then blank text, then file p
   assert.equal(rag(evidence({ model_role: 'planner', text: '' }))?.reason, 'empty_content');
 });
 
-test('hallucinated paths: absolute, a ".." segment, or missing under --repo-root', async () => {
+test('a plain relative path: each way out is refused as written, and "" names no path', () => {
+  const refused = [
+    '/etc/passwd',
+    '\\\\server\\share',
+    '\\Windows',
+    '~/.ssh/id_rsa',
+    '~root',
+    'C:\\Windows',
+    'c:relative',
+    'file:///etc/passwd',
+    'https://example.com/a.ts',
+    'git+ssh:repo',
+    'a/../b',
+    '..',
+    'src\\..\\..\\secret',
+    'a/..\\b',
+    '%2e%2e/secret',
+    'a%2Fb',
+    'a%5Cb',
+    '%2E',
+    'a\u0000b',
+    'line\nbreak',
+    'tab\there',
+    'del\u007f',
+    ' leading',
+    'trailing ',
+    'nbsp\u00a0',
+    '\ufeffbom',
+  ];
+  for (const entry of refused) assert.notEqual(notPlainPath(entry), undefined, JSON.stringify(entry));
+  const plain = ['', 'src/a.ts', 'a/..b/c', '...', 'b..', 'a/./b', 'dir/file name.ts', '1:2', '-:x', 'a%2', 'snake_case/x.py', 'ünïcode/é.ts'];
+  for (const entry of plain) assert.equal(notPlainPath(entry), undefined, JSON.stringify(entry));
+});
+
+test('hallucinated paths: any entry that is not plain rejects the row, "" among real paths passes', () => {
   const check = sourceFileCheck({ inRepo: undefined });
-  const reason = (files: string[]): string | undefined => check(evidence({ source_files: files }))?.reason;
-  assert.equal(reason(['/etc/passwd']), 'hallucinated_file_path');
-  assert.equal(reason(['a/../b']), 'hallucinated_file_path');
-  assert.equal(reason(['..']), 'hallucinated_file_path');
-  assert.equal(reason(['a/..b/c', '...', 'b..']), undefined);
+  const rejection = (files: string[]) => check(evidence({ source_files: files }));
+  assert.equal(rejection(['ok.ts', '/etc/passwd'])?.reason, 'hallucinated_file_path');
+  assert.equal(rejection(['/etc/passwd'])?.errors[0], "source file '/etc/passwd' is absolute");
+  assert.equal(rejection(['', 'ok.ts']), undefined);
+});
+
+test('--repo-root: an entry must exist under the root and its real path stay inside it', async () => {
   const repo = await tempDir();
+  const outside = await tempDir();
   try {
     await mkdir(path.join(repo, 'src'));
     await writeFile(path.join(repo, 'src', 'real.ts'), '');
+    await writeFile(path.join(outside, 'secret.txt'), '');
+    await symlink(outside, path.join(repo, 'escape'));
+    await symlink(path.join(repo, 'src', 'real.ts'), path.join(repo, 'alias.ts'));
     const inRepo = sourceFileCheck({ inRepo: repoFileCheck(repo) });
-    assert.equal(inRepo(evidence({ source_files: ['src/real.ts'] })), undefined);
-    assert.equal(inRepo(evidence({ source_files: ['src/real.ts', 'src/imagined.ts'] }))?.reason, 'hallucinated_file_path');
+    const reason = (files: string[]) => inRepo(evidence({ source_files: files }))?.reason;
+    assert.equal(reason(['src/real.ts', 'alias.ts', 'src', '']), undefined);
+    assert.equal(reason(['src/real.ts', 'src/imagined.ts']), 'hallucinated_file_path');
+    assert.equal(reason(['escape/secret.txt']), 'hallucinated_file_path');
+    assert.equal(reason(['escape']), 'hallucinated_file_path');
+    assert.throws(() => repoFileCheck(path.join(repo, 'missing')), /--repo-root .*missing/);
   } finally {
     await removeDir(repo);
+    await removeDir(outside);
   }
 });

@@ -28,15 +28,38 @@ export type SourceFileCheck = (evidence: JoinedEvidence) => Rejection | undefine
 /** Whether a source file entry exists in the repository (`--repo-root`); answered by the filesystem layer. */
 export type RepoFileCheck = (entry: string) => boolean;
 
+const SCHEME_OR_DRIVE = /^[A-Za-z][A-Za-z0-9+.-]*:/;
+const ENCODED_SEPARATOR_OR_DOT = /%(2e|2f|5c)/i;
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
+
 /**
- * Rejects source_files that point outside the repository: absolute paths, `..` segments, and with a
- * repository check, paths that do not exist in it. Existence answers are cached per run.
+ * Why a source file entry is not a plain relative path, or undefined when it is. `""` names no path
+ * and passes. The checks look at the entry as written, so a path that only escapes once decoded or
+ * normalised by some later tool is refused too.
+ */
+export function notPlainPath(entry: string): string | undefined {
+  if (entry === '') return undefined;
+  const first = entry[0];
+  if (first === '/' || first === '\\') return 'is absolute';
+  if (first === '~') return "starts with '~'";
+  if (SCHEME_OR_DRIVE.test(entry)) return 'starts with a scheme or drive letter';
+  if (entry.split(/[/\\]/).includes('..')) return "climbs out with '..'";
+  if (ENCODED_SEPARATOR_OR_DOT.test(entry)) return 'contains an encoded dot or separator';
+  if (CONTROL_CHARACTER.test(entry)) return 'contains a control character';
+  if (entry.trim() !== entry) return 'has leading or trailing white space';
+  return undefined;
+}
+
+/**
+ * Rejects source_files that are not plain relative paths and, with a repository check, paths that
+ * do not resolve inside it. Repository answers are cached per run.
  */
 export function sourceFileCheck(options: { inRepo: RepoFileCheck | undefined }): SourceFileCheck {
   const inRepo = options.inRepo;
   const exists = new Map<string, boolean>();
   const missingUnderRoot = (entry: string): boolean => {
-    if (inRepo === undefined) return false;
+    if (inRepo === undefined || entry === '') return false;
     let known = exists.get(entry);
     if (known === undefined) {
       known = inRepo(entry);
@@ -46,8 +69,8 @@ export function sourceFileCheck(options: { inRepo: RepoFileCheck | undefined }):
   };
   return (evidence) => {
     for (const entry of evidence.source_files) {
-      if (entry.startsWith('/')) return reject('hallucinated_file_path', `source file '${entry}' is absolute`);
-      if (entry.split('/').includes('..')) return reject('hallucinated_file_path', `source file '${entry}' climbs out with '..'`);
+      const why = notPlainPath(entry);
+      if (why !== undefined) return reject('hallucinated_file_path', `source file '${entry}' ${why}`);
       if (missingUnderRoot(entry)) return reject('hallucinated_file_path', `source file '${entry}' does not exist under the repo root`);
     }
     return undefined;
