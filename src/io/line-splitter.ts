@@ -11,6 +11,8 @@ export interface RawLine {
   text: string;
   /** UTF-8 length exceeded maxLineBytes. */
   tooLong: boolean;
+  /** Set when the input cannot be read as rows from here on (a broken JSON array): why, in words. */
+  unreadable?: string;
 }
 
 export interface LineSplitterOptions {
