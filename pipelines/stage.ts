@@ -16,7 +16,7 @@ import { collectStage } from '../src/stages/collect.js';
 import { preferenceStage } from '../src/stages/preference.js';
 import { ragStage } from '../src/stages/rag.js';
 import { scoreStage } from '../src/stages/score.js';
-import { sftStage } from '../src/stages/sft.js';
+import { sftStage, type ContextPlacement, type SftFormat } from '../src/stages/sft.js';
 import { withEvidence } from './evidence.js';
 import { evidencePath, planInputs, placeOf, planStage, type CommonOptions, type StagePlan } from './plan.js';
 
@@ -56,10 +56,11 @@ function viewOf(stage: StageDefinition, format: string | undefined): string {
   return format;
 }
 
-/** The stage's own flags picked out of the options by their camelCased names. */
+/** The stage's own flags (and its view's, when it has some) picked out of the options by their camelCased names. */
 export function stageFlags(stage: StageDefinition, options: object): Record<string, unknown> {
   const values = options as Record<string, unknown>;
-  return Object.fromEntries(Object.keys(stage.flags).map((name) => [camelCase(name), values[camelCase(name)]]));
+  const names = [...Object.keys(stage.flags), ...Object.keys(stage.kind === 'tree' ? {} : (stage.viewFlags ?? {}))];
+  return Object.fromEntries(names.map((name) => [camelCase(name), values[camelCase(name)]]));
 }
 
 function runOptions(stage: StageDefinition, options: StageCommandOptions, plan: StagePlan, inputs: AsyncIterable<InputSource>, ruleset: Ruleset, flags = stageFlags(stage, options)): StageRunOptions {
@@ -85,6 +86,7 @@ export async function runStage(stage: StageDefinition, options: StageCommandOpti
     layoutInput: LAYOUT_INPUT[stage.reads],
     layoutOutput: stage.kind === 'tree' ? undefined : stage.writes,
     reads: evidence === undefined ? [] : [{ path: evidence, option: '--evidence' }],
+    columns: stage.kind === 'tree' ? undefined : stage.columns[viewOf(stage, options.format)],
   });
   switch (stage.kind) {
     case 'dataset':
@@ -114,6 +116,7 @@ async function runExport(stage: DatasetStage | PairStage, options: StageCommandO
 }
 
 async function runTreeStage(stage: TreeStage, options: StageCommandOptions, plan: StagePlan, ruleset: Ruleset): Promise<StageResult> {
+  if (plan.output.kind === 'parts') throw usageError(`${stage.name} writes no dataset: --max-rows-per-file, --max-bytes-per-file and --split apply to sft, rag and preference`);
   await beginProgress(stage, options, plan);
   if (plan.filter) {
     if (stage.name === 'collect' && (options as CollectCommandOptions).source === undefined) throw usageError('collect as a filter needs --source NAME (the _kb source the rows come from)');
@@ -143,7 +146,11 @@ async function* kbInputs(root: string): AsyncGenerator<InputSource> {
 export interface SftCommandOptions extends StageCommandOptions {
   includePartial?: boolean;
   repoRoot?: string;
-  format?: 'spec' | 'messages' | 'prompt-completion' | 'alpaca';
+  format?: SftFormat;
+  /** Chat views: where the context goes (default: system for messages, none for the newer chat views). */
+  context?: ContextPlacement;
+  /** Chat views: the system turn's text. */
+  systemPrompt?: string;
 }
 export interface RagCommandOptions extends StageCommandOptions {
   includeReview?: boolean;

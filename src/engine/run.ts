@@ -8,7 +8,8 @@ import { drained } from '../io/drain.js';
 import { readLineBatches, singleInput, type LineBatch } from '../io/inputs.js';
 import type { InputSource } from '../io/line-source.js';
 import { PartitionWriter, type PartitionedLine } from '../io/partition-writer.js';
-import { openSink, type OutputTarget } from '../io/sink.js';
+import { openSink, type KeyedLine, type OutputTarget } from '../io/sink.js';
+import { Rejection } from '../core/rejection.js';
 import type { ProgressSink } from '../progress.js';
 import type { EvidenceLookup, StageName } from '../records.js';
 import { PairCounts, StageCounts } from './counts.js';
@@ -80,13 +81,26 @@ async function* until(batches: AsyncGenerator<LineBatch>, stopped: () => boolean
 
 const branchOf = <T>(row: RowFunction<T>, quarantine: QuarantineWriter, counts: StageCounts, sampleMetric: string | undefined): RowBranch<T> => ({ row, quarantine, counts, sampleMetric });
 
+/** A kept line with its sample's id (the key a kept row's length sample is filed under), for a set split by id. */
+function keyedRow(row: RowFunction): RowFunction<KeyedLine> {
+  return (value, location) => {
+    const kept = row(value, location);
+    return kept instanceof Rejection ? kept : { ...kept, value: { key: kept.sampleKey!, line: kept.value } };
+  };
+}
+
 /** A dataset export (sft, rag): rows through the gate chain into one output; both outputs committed together, on success only. */
 export async function runDataset(stage: DatasetStage, run: StageRunOptions, targets: StageTargets, lookup: EvidenceLookup): Promise<StageCounts> {
   const counts = countsFor(stage, run.ruleset, new StageCounts());
   const row = stage.rows({ ...contextOf(run), view: run.view, lookup });
+  // A set of parts takes each row with its id; any other output, a batch's lines as one chunk.
+  const rowStage = (quarantine: QuarantineWriter): RowStage<KeyedLine> | RowStage<string> =>
+    targets.output.kind === 'parts'
+      ? new RowStage(branchOf(keyedRow(row), quarantine, counts, stage.sampleMetric), (rows) => rows)
+      : new RowStage(branchOf(row, quarantine, counts, stage.sampleMetric), joinLines);
   await withOutputs([targets.output, targets.quarantine], counts, async ({ writables: [output, quarantineSink], stopped }) => {
     const quarantine = new QuarantineWriter(quarantineSink!, stage.name, run.recordedAt);
-    await pipeline(batchesOf(run.inputs, counts, run, stopped), new RowStage(branchOf(row, quarantine, counts, stage.sampleMetric), joinLines), output!, { end: false });
+    await pipeline(batchesOf(run.inputs, counts, run, stopped), rowStage(quarantine), output!, { end: false });
   });
   return counts;
 }
@@ -146,8 +160,7 @@ export async function runTree(
         const sink = await openSink(target);
         try {
           await pipeline(batches, new RowStage(branch as RowBranch<string>, joinLines), sink.input, { end: false });
-          const { digest } = await sink.finish();
-          if (digest) counts.outputs.push(digest);
+          counts.outputs.push(...(await sink.finish()).digests);
         } catch (error) {
           await sink.abort();
           throw error;
@@ -166,7 +179,8 @@ const discard = (): Writable => new Writable({ objectMode: true, write: (_chunk,
  * Pass 2 of a pairing stage: each candidate pair is written or quarantined (after the row
  * quarantines), counted here; a written self-pair is a broken promise.
  */
-async function writePairs(outcomes: AsyncIterable<PairOutcome>, output: Writable, quarantine: QuarantineWriter, counts: PairCounts): Promise<void> {
+async function writePairs(outcomes: AsyncIterable<PairOutcome>, output: Writable, quarantine: QuarantineWriter, counts: PairCounts, keyed = false): Promise<void> {
+  const chunkOf = keyed ? (pair: { id: string; line: string }): unknown => [{ key: pair.id, line: pair.line }] : (pair: { line: string }): unknown => pair.line;
   for await (const outcome of outcomes) {
     if (outcome.kind === 'quarantined') {
       counts.quarantinedPairs++;
@@ -178,7 +192,7 @@ async function writePairs(outcomes: AsyncIterable<PairOutcome>, output: Writable
     if (outcome.chosenRunId === outcome.rejectedRunId) counts.violations.push(`self-pair written for ${outcome.chosenRunId}`);
     counts.paired += outcome.newlyPaired;
     counts.out++;
-    if (!output.write(outcome.line)) await drained(output);
+    if (!output.write(chunkOf(outcome))) await drained(output);
   }
 }
 
@@ -201,7 +215,7 @@ export async function runPairs(stage: PairStage, run: StageRunOptions, targets: 
     const quarantine = new QuarantineWriter(quarantineSink!, stage.name, run.recordedAt);
     await pipeline(batchesOf(run.inputs, counts, run, stopped), new FanOutStage([pairBranch(pairer, quarantine, counts)]));
     startPairing(counts);
-    await writePairs(pairer.pairs(), output!, quarantine, counts);
+    await writePairs(pairer.pairs(), output!, quarantine, counts, targets.output.kind === 'parts');
   });
   return counts;
 }

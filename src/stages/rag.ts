@@ -10,7 +10,7 @@ import { flag } from '../options.js';
 import type { EvidenceLookup, JoinedEvidence, RagSample, ScoredRun } from '../records.js';
 import { validators } from '../schemas/validators.js';
 import { exportRow, type ExportDefinition } from './export-row.js';
-import { exportProvenance, serializeTail } from './sample-parts.js';
+import { exportProvenance, PROVENANCE_COLUMNS, serializeTail } from './sample-parts.js';
 import { REPO_ROOT_FLAG } from './sft.js';
 
 export interface RagOptions {
@@ -93,6 +93,21 @@ export const ragStage: DatasetStage<typeof RAG_FLAGS> = {
   writes: LAYOUT.rag,
   flags: RAG_FLAGS,
   views: ['spec'],
+  columns: {
+    spec: {
+      schema_version: 'int32',
+      id: 'string',
+      title: 'string',
+      content: 'text',
+      tags: ['string'],
+      source_run_id: 'string',
+      success_score: 'string',
+      source_category: 'string',
+      embedding_text: 'text',
+      created_at: 'string',
+      provenance: PROVENANCE_COLUMNS,
+    },
+  },
   sampleMetric: 'rag_content_length',
   usesRules: false,
   split: { by: 'rows', duplicatesBy: 'written-id' },

@@ -6,11 +6,13 @@ import type { RowFunction } from '../engine/row.js';
 import { rowsAddUp, type DatasetStage } from '../engine/stage.js';
 import { repoFileCheck } from '../io/repo-files.js';
 import { LAYOUT } from '../layout.js';
-import { flag, option } from '../options.js';
+import { choice, flag, option, type OptionValues } from '../options.js';
+import { usageError } from '../errors.js';
+import type { ColumnShape } from '../io/parquet.js';
 import type { EvidenceLookup, JoinedEvidence, ScoredRun, SftSample } from '../records.js';
 import { validators } from '../schemas/validators.js';
 import { exportRow, type ExportDefinition } from './export-row.js';
-import { exportProvenance, serializeTail } from './sample-parts.js';
+import { exportProvenance, PROVENANCE_COLUMNS, serializeTail, TURN_COLUMNS } from './sample-parts.js';
 
 export interface SftOptions {
   recordedAt: string;
@@ -21,10 +23,30 @@ export interface SftOptions {
   inRepo: RepoFileCheck | undefined;
   /** The view written per sample; gates, validation and ids are the same whatever the view. */
   format?: SftFormat;
+  /** Chat views: where the context goes and the system turn's own text. */
+  chat?: ChatOptions;
 }
 
-export const SFT_FORMATS = ['spec', 'messages', 'prompt-completion', 'alpaca'] as const;
+export const SFT_FORMATS = ['spec', 'messages', 'prompt-completion', 'alpaca', 'sharegpt', 'conversational-prompt-completion'] as const;
 export type SftFormat = (typeof SFT_FORMATS)[number];
+
+/** The views that write turns: they take --context and --system-prompt. */
+const CHAT_FORMATS: readonly SftFormat[] = ['messages', 'sharegpt', 'conversational-prompt-completion'];
+
+export const CONTEXT_PLACEMENTS = ['system', 'user', 'none'] as const;
+export type ContextPlacement = (typeof CONTEXT_PLACEMENTS)[number];
+
+/**
+ * Where a chat view puts the sample's context (the run's metadata: `model=…`, `matrix=…`) and what
+ * its system turn says. `messages` keeps the context in its system turn by default, as it always
+ * wrote; the newer chat views leave it out, since a model trained on it learns its own run metadata.
+ */
+export interface ChatOptions {
+  context: ContextPlacement | undefined;
+  systemPrompt: string | undefined;
+}
+
+const DEFAULT_CONTEXT: Partial<Record<SftFormat, ContextPlacement>> = { messages: 'system', sharegpt: 'none', 'conversational-prompt-completion': 'none' };
 
 /** The SftSample of a scored row that passed every gate up to synthesis (SPEC §1 field order). */
 export function buildSftSample(run: ScoredRun, evidence: JoinedEvidence, recordedAt: string, ruleset: Ruleset = builtinRuleset()): SftSample {
@@ -55,24 +77,90 @@ export function serializeSftSample(sample: SftSample, responseJson: string): str
   );
 }
 
+/** The turns of a chat view: an optional system turn, the user's, and the response. */
+interface Turns {
+  /** The system turn's content, or '' for none. */
+  system: string;
+  user: string;
+}
+
+/** How a chat view's turns are made from a sample, decided once for the run's options. */
+function turnsOf(format: SftFormat, chat: ChatOptions | undefined): (sample: SftSample) => Turns {
+  const placement = chat?.context ?? DEFAULT_CONTEXT[format] ?? 'none';
+  const prompt = chat?.systemPrompt ?? '';
+  const joined = (first: string, second: string): string => (first === '' ? second : second === '' ? first : `${first}\n\n${second}`);
+  if (placement === 'system') return (sample) => ({ system: joined(prompt, sample.context), user: sample.instruction });
+  if (placement === 'user') return (sample) => ({ system: prompt, user: joined(sample.instruction, sample.context) });
+  return (sample) => ({ system: prompt, user: sample.instruction });
+}
+
+type View = (sample: SftSample, responseJson: string) => string;
+
+/** `{"role":…,"content":…}` turns as JSON, the system turn only when it has content. */
+const roleTurns = (turns: Turns): string =>
+  `${turns.system === '' ? '' : `{"role":"system","content":${JSON.stringify(turns.system)}},`}{"role":"user","content":${JSON.stringify(turns.user)}}`;
+
 /**
- * Trainer-ready views of a validated sample. `messages` puts the context in a system turn when it is
- * non-empty; `prompt-completion` appends it to the instruction after a blank line; `alpaca` keeps it
- * as `input`. The response is the text serialised at index time in every view.
+ * Trainer-ready views of a validated sample, each specialised once. `prompt-completion` appends the
+ * context to the instruction after a blank line; `alpaca` keeps it as `input`. The chat views
+ * (OpenAI's chat format `messages`, LLaMA-Factory's `sharegpt`, TRL's conversational
+ * prompt-completion) place it as ChatOptions say. The response is the text serialised at index time
+ * in every view.
  */
-const SFT_VIEWS: Readonly<Record<SftFormat, (sample: SftSample, responseJson: string) => string>> = {
-  spec: serializeSftSample,
-  messages: (sample, responseJson) => {
-    const system = sample.context === '' ? '' : `{"role":"system","content":${JSON.stringify(sample.context)}},`;
-    return `{"messages":[${system}{"role":"user","content":${JSON.stringify(sample.instruction)}},{"role":"assistant","content":${responseJson}}]}\n`;
+function sftView(format: SftFormat, chat: ChatOptions | undefined): View {
+  const turns = turnsOf(format, chat);
+  switch (format) {
+    case 'spec':
+      return serializeSftSample;
+    case 'messages':
+      return (sample, responseJson) => `{"messages":[${roleTurns(turns(sample))},{"role":"assistant","content":${responseJson}}]}\n`;
+    case 'conversational-prompt-completion':
+      return (sample, responseJson) => `{"prompt":[${roleTurns(turns(sample))}],"completion":[{"role":"assistant","content":${responseJson}}]}\n`;
+    case 'sharegpt':
+      return (sample, responseJson) => {
+        const { system, user } = turns(sample);
+        const systemPart = system === '' ? '' : `,"system":${JSON.stringify(system)}`;
+        return `{"conversations":[{"from":"human","value":${JSON.stringify(user)}},{"from":"gpt","value":${responseJson}}]${systemPart}}\n`;
+      };
+    case 'prompt-completion':
+      return (sample, responseJson) => {
+        const prompt = sample.context === '' ? sample.instruction : `${sample.instruction}\n\n${sample.context}`;
+        return `{"prompt":${JSON.stringify(prompt)},"completion":${responseJson}}\n`;
+      };
+    case 'alpaca':
+      return (sample, responseJson) => `{"instruction":${JSON.stringify(sample.instruction)},"input":${JSON.stringify(sample.context)},"output":${responseJson}}\n`;
+  }
+}
+
+/** Each view's columns when written as Parquet. */
+export const SFT_COLUMNS: Readonly<Record<SftFormat, ColumnShape>> = {
+  spec: {
+    schema_version: 'int32',
+    id: 'string',
+    instruction: 'text',
+    context: 'text',
+    response: 'text',
+    source_run_id: 'string',
+    quality_score: 'string',
+    created_at: 'string',
+    provenance: PROVENANCE_COLUMNS,
   },
-  'prompt-completion': (sample, responseJson) => {
-    const prompt = sample.context === '' ? sample.instruction : `${sample.instruction}\n\n${sample.context}`;
-    return `{"prompt":${JSON.stringify(prompt)},"completion":${responseJson}}\n`;
-  },
-  alpaca: (sample, responseJson) =>
-    `{"instruction":${JSON.stringify(sample.instruction)},"input":${JSON.stringify(sample.context)},"output":${responseJson}}\n`,
+  messages: { messages: [TURN_COLUMNS] },
+  'prompt-completion': { prompt: 'text', completion: 'text' },
+  alpaca: { instruction: 'text', input: 'text', output: 'text' },
+  sharegpt: { conversations: [{ from: 'string', value: 'text' }], system: 'text?' },
+  'conversational-prompt-completion': { prompt: [TURN_COLUMNS], completion: [TURN_COLUMNS] },
 };
+
+/**
+ * The entry LLaMA-Factory's dataset_info.json needs to read a sharegpt or alpaca file named
+ * `fileName` (a folder of parts works too); undefined for the other views.
+ */
+export function llamaFactoryEntry(format: string, fileName: string): Record<string, unknown> | undefined {
+  if (format === 'sharegpt') return { file_name: fileName, formatting: 'sharegpt', columns: { messages: 'conversations', system: 'system' } };
+  if (format === 'alpaca') return { file_name: fileName, formatting: 'alpaca', columns: { prompt: 'instruction', query: 'input', response: 'output' } };
+  return undefined;
+}
 
 /** The SFT export's gate chain after parsing, specialised once for the run's options. */
 export function sftRow(options: SftOptions, lookup: EvidenceLookup): RowFunction {
@@ -81,7 +169,7 @@ export function sftRow(options: SftOptions, lookup: EvidenceLookup): RowFunction
     synthesisCheck: sftSynthesisCheck(sourceFileCheck(options)),
     build: (run, evidence) => buildSftSample(run, evidence, options.recordedAt, options.ruleset),
     validate: validators().sftSample,
-    serialize: SFT_VIEWS[options.format ?? 'spec'],
+    serialize: sftView(options.format ?? 'spec', options.chat),
   };
   return exportRow(definition, lookup);
 }
@@ -93,6 +181,19 @@ const SFT_FLAGS = {
   'include-partial': flag('admit partially_accepted runs'),
   'repo-root': REPO_ROOT_FLAG,
 };
+
+/** Options of the written view only (sft's own command; export-all writes the record itself). */
+const SFT_VIEW_FLAGS = {
+  context: choice(CONTEXT_PLACEMENTS, 'WHERE', `chat views: put the context in the ${CONTEXT_PLACEMENTS.join(', ')} turn (default: system for messages, none for sharegpt and conversational-prompt-completion)`),
+  'system-prompt': option('string', 'TEXT', 'chat views: the system turn\'s text (the context follows it with --context system)'),
+};
+
+/** The chat options of a run, refused for a view that writes no turns. */
+function chatOptionsOf(format: SftFormat, flags: OptionValues<typeof SFT_VIEW_FLAGS>): ChatOptions | undefined {
+  if (flags.context === undefined && flags.systemPrompt === undefined) return undefined;
+  if (!CHAT_FORMATS.includes(format)) throw usageError(`--context and --system-prompt apply to the chat views (${CHAT_FORMATS.join(', ')}), not --format ${format}`);
+  return { context: flags.context, systemPrompt: flags.systemPrompt };
+}
 
 /** The firewall re-checked on what was written: no forbidden category ever reaches SFT. */
 const noForbiddenCategory = (counts: { byCategory: ReadonlyMap<string, number> }): string[] =>
@@ -108,10 +209,15 @@ export const sftStage: DatasetStage<typeof SFT_FLAGS> = {
   writes: LAYOUT.sft,
   flags: SFT_FLAGS,
   views: SFT_FORMATS,
+  columns: SFT_COLUMNS,
+  viewFlags: SFT_VIEW_FLAGS,
   sampleMetric: 'sft_response_length',
   usesRules: true,
   split: { by: 'rows', duplicatesBy: 'written-id' },
   invariants: [rowsAddUp, noForbiddenCategory],
-  rows: ({ flags, recordedAt, ruleset, view, lookup }) =>
-    sftRow({ recordedAt, ruleset, includePartial: flags.includePartial, inRepo: repoFileCheck(flags.repoRoot), format: view as SftFormat }, lookup),
+  rows: ({ flags, recordedAt, ruleset, view, lookup }) => {
+    const format = view as SftFormat;
+    const chat = chatOptionsOf(format, flags as unknown as OptionValues<typeof SFT_VIEW_FLAGS>);
+    return sftRow({ recordedAt, ruleset, includePartial: flags.includePartial, inRepo: repoFileCheck(flags.repoRoot), format, ...(chat === undefined ? {} : { chat }) }, lookup);
+  },
 };

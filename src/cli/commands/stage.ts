@@ -1,7 +1,7 @@
 import { runStage } from '../../../pipelines/stage.js';
 import type { StageDefinition } from '../../engine/stage.js';
 import { choice, type OptionTable } from '../../options.js';
-import { EVIDENCE, HELP, RULES, STAGE_COMMON } from '../common-options.js';
+import { DATASET_FILES, EVIDENCE, HELP, RULES, STAGE_COMMON } from '../common-options.js';
 import type { Command } from '../command.js';
 import { printIndexLine, printStageSummary } from '../summary.js';
 
@@ -43,7 +43,15 @@ export function stageCommand(stage: StageDefinition): Command {
     summary: stage.summary,
     operands: '[inputs…]',
     description: DESCRIPTIONS[stage.kind],
-    options: { ...STAGE_COMMON, ...(joins ? EVIDENCE : {}), ...(stage.usesRules ? RULES : {}), ...stage.flags, ...views, ...HELP },
+    options: {
+      ...STAGE_COMMON,
+      ...(joins ? { ...EVIDENCE, ...DATASET_FILES } : {}),
+      ...(stage.usesRules ? RULES : {}),
+      ...stage.flags,
+      ...views,
+      ...(stage.kind === 'tree' ? {} : (stage.viewFlags ?? {})),
+      ...HELP,
+    },
     examples: EXAMPLES[stage.name] ?? [],
     takesOperands: true,
     run: async ({ args, cwd, terminal, stdinIsTerminal }) => {
