@@ -16,7 +16,8 @@ import { collectStage } from '../src/stages/collect.js';
 import { preferenceStage } from '../src/stages/preference.js';
 import { ragStage } from '../src/stages/rag.js';
 import { scoreStage } from '../src/stages/score.js';
-import { sftStage, type ContextPlacement, type SftFormat } from '../src/stages/sft.js';
+import { llamaFactoryEntry, sftStage, type ContextPlacement, type SftFormat } from '../src/stages/sft.js';
+import { extensionOf } from '../src/io/output-format.js';
 import { withEvidence } from './evidence.js';
 import { evidencePath, planInputs, placeOf, planStage, type CommonOptions, type StagePlan } from './plan.js';
 
@@ -41,6 +42,8 @@ export interface StageResult<C extends StageCounts = StageCounts> {
   counts: C;
   /** The evidence index a joining stage used. */
   index?: IndexReport;
+  /** For a sharegpt or alpaca file: the entries LLaMA-Factory's dataset_info.json needs to read it, by dataset name. */
+  datasetInfo?: Record<string, Record<string, unknown>>;
 }
 
 /** The layout folder each kind of input lives in. */
@@ -111,8 +114,29 @@ async function runExport(stage: DatasetStage | PairStage, options: StageCommandO
   return withEvidence(evidence, async (lookup, index) => {
     await beginProgress(stage, options, plan);
     const counts = stage.kind === 'pairs' ? await runPairs(stage, run, targets, lookup) : await runDataset(stage, run, targets, lookup);
-    return { counts, index };
+    const withSystem = (options as SftCommandOptions).systemPrompt !== undefined || (options as SftCommandOptions).context === 'system';
+    const datasetInfo = datasetInfoOf(run.view, plan.output, counts, withSystem);
+    return { counts, index, ...(datasetInfo === undefined ? {} : { datasetInfo }) };
   });
+}
+
+/**
+ * LLaMA-Factory's dataset_info.json entries for the files written, one per file named after it
+ * (`NAME`, or `NAME-train` and `NAME-validation`), with dataset_dir the folder they are in; none for
+ * a view it has no entry for, for stdout, or for a set of parts (which need a folder of their own).
+ */
+function datasetInfoOf(view: string, output: StagePlan['output'], counts: StageCounts, withSystem: boolean): Record<string, Record<string, unknown>> | undefined {
+  if (output.kind !== 'file' && output.kind !== 'parts') return undefined;
+  if (output.kind === 'parts' && (output.maxRows !== undefined || output.maxBytes !== undefined)) return undefined;
+  const entries: Record<string, Record<string, unknown>> = {};
+  const written = output.kind === 'file' ? [output.display] : counts.outputs.map((digest) => digest.path).filter((file) => path.posix.dirname(file) === path.posix.dirname(output.display));
+  for (const file of written) {
+    const name = path.posix.basename(file);
+    const entry = llamaFactoryEntry(view, name, withSystem);
+    if (entry === undefined) return undefined;
+    entries[name.slice(0, name.length - extensionOf(name).length)] = entry;
+  }
+  return entries;
 }
 
 async function runTreeStage(stage: TreeStage, options: StageCommandOptions, plan: StagePlan, ruleset: Ruleset): Promise<StageResult> {

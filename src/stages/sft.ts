@@ -154,10 +154,11 @@ export const SFT_COLUMNS: Readonly<Record<SftFormat, ColumnShape>> = {
 
 /**
  * The entry LLaMA-Factory's dataset_info.json needs to read a sharegpt or alpaca file named
- * `fileName` (a folder of parts works too); undefined for the other views.
+ * `fileName`; undefined for the other views. sharegpt maps its `system` column only when rows may
+ * have one (`withSystem`): a column named in the entry must exist in the file.
  */
-export function llamaFactoryEntry(format: string, fileName: string): Record<string, unknown> | undefined {
-  if (format === 'sharegpt') return { file_name: fileName, formatting: 'sharegpt', columns: { messages: 'conversations', system: 'system' } };
+export function llamaFactoryEntry(format: string, fileName: string, withSystem: boolean): Record<string, unknown> | undefined {
+  if (format === 'sharegpt') return { file_name: fileName, formatting: 'sharegpt', columns: { messages: 'conversations', ...(withSystem ? { system: 'system' } : {}) } };
   if (format === 'alpaca') return { file_name: fileName, formatting: 'alpaca', columns: { prompt: 'instruction', query: 'input', response: 'output' } };
   return undefined;
 }

@@ -56,7 +56,7 @@ export function stageCommand(stage: StageDefinition): Command {
     takesOperands: true,
     run: async ({ args, cwd, terminal, stdinIsTerminal }) => {
       const json = args.values['json'] === true;
-      const { counts, index } = await runStage(stage, {
+      const { counts, index, datasetInfo } = await runStage(stage, {
         ...args.values,
         cwd,
         inputs: args.positionals,
@@ -64,6 +64,7 @@ export function stageCommand(stage: StageDefinition): Command {
         progress: terminal,
         onIndexReady: (report) => printIndexLine(terminal, json, report),
       });
+      if (datasetInfo !== undefined) terminal.line(`[${stage.name}] LLaMA-Factory dataset_info.json entries (dataset_dir: the output's folder): ${JSON.stringify(datasetInfo)}`);
       printStageSummary(terminal, json, stage.name, counts, index);
       return 0;
     },
