@@ -33,6 +33,8 @@ class Family {
 
   constructor(
     readonly prefix: string,
+    /** A split's family owns its single file too (`NAME-train.EXT`); the unsplit output's `NAME.EXT` is never a part. */
+    private readonly ownsSingleFile: boolean,
     private readonly context: { folder: string; temp: string; extension: string; target: PartsTarget },
   ) {}
 
@@ -42,10 +44,10 @@ class Family {
     return sharded ? `${this.prefix}-${pad(n)}-of-${pad(count)}${this.context.extension}` : `${this.prefix}${this.context.extension}`;
   }
 
-  /** Older members of this family: a part of any set, and the single file. */
+  /** Older members of this family: a part of any set, and a split's single file. */
   isMember(name: string): boolean {
     const { extension } = this.context;
-    return name === `${this.prefix}${extension}` || new RegExp(`^${escapeRegExp(this.prefix)}-\\d{${PART_DIGITS},}-of-\\d{${PART_DIGITS},}${escapeRegExp(extension)}$`).test(name);
+    return (this.ownsSingleFile && name === `${this.prefix}${extension}`) || new RegExp(`^${escapeRegExp(this.prefix)}-\\d{${PART_DIGITS},}-of-\\d{${PART_DIGITS},}${escapeRegExp(extension)}$`).test(name);
   }
 
   /** Writes `lines` (with their UTF-8 lengths when a byte limit is set), starting a new part where a limit says so. */
@@ -124,7 +126,7 @@ export async function openParts(target: PartsTarget): Promise<OpenSink> {
   trackTemp(temp);
   const context = { folder, temp, extension, target };
   const splits = target.splits;
-  const families = new Map((splits ?? [{ name: '' }]).map(({ name }) => [name, new Family(name === '' ? stem : `${stem}-${name}`, context)]));
+  const families = new Map((splits ?? [{ name: '' }]).map(({ name }) => [name, new Family(name === '' ? stem : `${stem}-${name}`, name !== '', context)]));
   const only = families.get('')!;
   const choose = splits === undefined ? undefined : splitChooser(splits);
   const input = new Writable({
