@@ -30,32 +30,29 @@ export async function leftovers(folder: string): Promise<string[]> {
   return (await readdir(folder)).filter((name) => name.startsWith('.'));
 }
 
-/** Every row of a Parquet file as DuckDB reads it, each row as the JSON object DuckDB makes of it. */
-export async function duckdbRows(file: string): Promise<unknown[]> {
+/** The rows DuckDB's answer to `sql` holds, from an in-memory instance opened and closed around it. */
+async function duckdb(sql: string): Promise<Array<Record<string, unknown>>> {
   const { DuckDBInstance } = await import('@duckdb/node-api');
   const instance = await DuckDBInstance.create(':memory:');
   const connection = await instance.connect();
   try {
-    const reader = await connection.runAndReadAll(`SELECT to_json(t)::VARCHAR AS row FROM read_parquet('${file.replace(/'/g, "''")}') t`);
-    return reader.getRowObjects().map((row) => JSON.parse(row['row'] as string) as unknown);
+    return (await connection.runAndReadAll(sql)).getRowObjects() as Array<Record<string, unknown>>;
   } finally {
     connection.closeSync();
     instance.closeSync();
   }
 }
 
+const quoted = (file: string): string => `'${file.replace(/'/g, "''")}'`;
+
+/** Every row of a Parquet file as DuckDB reads it, each row as the JSON object DuckDB makes of it. */
+export async function duckdbRows(file: string): Promise<unknown[]> {
+  return (await duckdb(`SELECT to_json(t)::VARCHAR AS row FROM read_parquet(${quoted(file)}) t`)).map((row) => JSON.parse(row['row'] as string) as unknown);
+}
+
 /** Row groups of a Parquet file, as DuckDB's metadata lists them. */
 export async function duckdbRowGroups(file: string): Promise<number> {
-  const { DuckDBInstance } = await import('@duckdb/node-api');
-  const instance = await DuckDBInstance.create(':memory:');
-  const connection = await instance.connect();
-  try {
-    const reader = await connection.runAndReadAll(`SELECT count(DISTINCT row_group_id) AS groups FROM parquet_metadata('${file.replace(/'/g, "''")}')`);
-    return Number(reader.getRowObjects()[0]!['groups']);
-  } finally {
-    connection.closeSync();
-    instance.closeSync();
-  }
+  return Number((await duckdb(`SELECT count(DISTINCT row_group_id) AS groups FROM parquet_metadata(${quoted(file)})`))[0]!['groups']);
 }
 
 /** JSONL text as parsed rows; a null-valued field read back from Parquet equals an absent one. */

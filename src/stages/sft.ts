@@ -185,7 +185,7 @@ const SFT_FLAGS = {
 
 /** Options of the written view only (sft's own command; export-all writes the record itself). */
 const SFT_VIEW_FLAGS = {
-  context: choice(CONTEXT_PLACEMENTS, 'WHERE', `chat views: put the context in the ${CONTEXT_PLACEMENTS.join(', ')} turn (default: system for messages, none for sharegpt and conversational-prompt-completion)`),
+  context: choice(CONTEXT_PLACEMENTS, 'WHERE', 'chat views: the context goes into the system turn, after the instruction in the user turn, or nowhere: system, user, none (default: system for messages, none for the others)'),
   'system-prompt': option('string', 'TEXT', 'chat views: the system turn\'s text (the context follows it with --context system)'),
 };
 
