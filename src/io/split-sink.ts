@@ -30,13 +30,16 @@ class Family {
   private bytes = 0;
   /** Rows of the family, for the receipt's count per split. */
   total = 0;
+  private readonly partName: RegExp;
 
   constructor(
     readonly prefix: string,
     /** A split's family owns its single file too (`NAME-train.EXT`); the unsplit output's `NAME.EXT` is never a part. */
     private readonly ownsSingleFile: boolean,
     private readonly context: { folder: string; temp: string; extension: string; target: PartsTarget },
-  ) {}
+  ) {
+    this.partName = new RegExp(`^${escapeRegExp(prefix)}-\\d{${PART_DIGITS},}-of-\\d{${PART_DIGITS},}${escapeRegExp(context.extension)}$`);
+  }
 
   /** The final name of part `n` of `count`. */
   nameOf(n: number, count: number): string {
@@ -46,8 +49,7 @@ class Family {
 
   /** Older members of this family: a part of any set, and a split's single file. */
   isMember(name: string): boolean {
-    const { extension } = this.context;
-    return (this.ownsSingleFile && name === `${this.prefix}${extension}`) || new RegExp(`^${escapeRegExp(this.prefix)}-\\d{${PART_DIGITS},}-of-\\d{${PART_DIGITS},}${escapeRegExp(extension)}$`).test(name);
+    return (this.ownsSingleFile && name === `${this.prefix}${this.context.extension}`) || this.partName.test(name);
   }
 
   /** Writes `lines` (with their UTF-8 lengths when a byte limit is set), starting a new part where a limit says so. */
