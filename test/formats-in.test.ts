@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
@@ -84,12 +84,18 @@ describe('inputs: zstd', NEEDS_ZSTD, () => {
     }
   });
 
-  test('with no zstd on PATH: exit 3 naming the file and what to install', async () => {
+  test('with no zstd on PATH: exit 3 naming the file and what to install, for an input and for an output', async () => {
     const empty = await tempDir();
     try {
-      const result = await runCli([...sft, path.join(GOLDEN_INPUTS, 'scored-runs.jsonl.zst')], { env: { ...process.env, PATH: empty } });
-      assert.equal(result.code, 3, result.stderr);
-      assert.match(result.stderr, /scored-runs\.jsonl\.zst: it is zstd-compressed and no zstd decoder was found: install the zstd command \(Debian\/Ubuntu: apt-get install zstd\)/);
+      const env = { ...process.env, PATH: empty };
+      const input = await runCli([...sft, path.join(GOLDEN_INPUTS, 'scored-runs.jsonl.zst')], { env });
+      assert.equal(input.code, 3, input.stderr);
+      assert.match(input.stderr, /scored-runs\.jsonl\.zst: it is zstd-compressed and no zstd decoder was found: install the zstd command \(Debian\/Ubuntu: apt-get install zstd\)/);
+      const out = path.join(empty, 'out.jsonl.zst');
+      const output = await runCli([...sft, '--out', out, path.join(root, 'data/scored-runs')], { env });
+      assert.equal(output.code, 3, output.stderr);
+      assert.match(output.stderr, /^distill-stream: --out .*out\.jsonl\.zst: writing \.zst needs the zstd command, which was not found: install the zstd command/m);
+      assert.deepEqual(await readdir(empty), []);
     } finally {
       await removeDir(empty);
     }

@@ -40,7 +40,12 @@ function zstdFailure(label: string, doing: string, stderr: string, code: number 
   return new DistillError('DS_IO', `${label}: ${doing}: ${why}`, { path: label });
 }
 
-function zstdProcess(args: readonly string[], label: string, doing: string, missing: string): ZstdStream {
+/**
+ * `startFailureOnStream`: whether a failed start is also the stream's error. A decoder's stream is
+ * already in its pipeline when zstd fails to start; an encoder's is not yet (its `started` is
+ * awaited first), so there it is reported through `started` alone.
+ */
+function zstdProcess(args: readonly string[], label: string, doing: string, missing: string, startFailureOnStream: boolean): ZstdStream {
   const child = spawn(ZSTD, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (text: string) => {
@@ -78,16 +83,16 @@ function zstdProcess(args: readonly string[], label: string, doing: string, miss
     child.once('spawn', resolve);
     child.once('error', (error: NodeJS.ErrnoException) => {
       const failure = error.code === 'ENOENT' ? new DistillError('DS_IO', `${label}: ${missing}: ${INSTALL_HINT}`, { path: label, cause: error }) : new DistillError('DS_IO', `${label}: ${doing}: ${error.message}`, { path: label, cause: error });
-      duplex.destroy(failure);
+      duplex.destroy(startFailureOnStream ? failure : undefined);
       reject(failure);
     });
   });
-  started.catch(() => {}); // also reported through the stream
+  if (startFailureOnStream) started.catch(() => {}); // reported through the stream
   return { stream: duplex, started };
 }
 
 /** Decompresses one input; `label` is the input as the user named it. */
-export const zstdDecoder = (label: string): ZstdStream => zstdProcess(DECODE_ARGS, label, 'zstd could not decompress it', 'it is zstd-compressed and no zstd decoder was found');
+export const zstdDecoder = (label: string): ZstdStream => zstdProcess(DECODE_ARGS, label, 'zstd could not decompress it', 'it is zstd-compressed and no zstd decoder was found', true);
 
 /** Compresses one output; `label` is the output as the user named it (`--out train.jsonl.zst`). */
-export const zstdEncoder = (label: string): ZstdStream => zstdProcess(ENCODE_ARGS, label, 'zstd could not compress it', 'writing .zst needs the zstd command, which was not found');
+export const zstdEncoder = (label: string): ZstdStream => zstdProcess(ENCODE_ARGS, label, 'zstd could not compress it', 'writing .zst needs the zstd command, which was not found', false);
