@@ -13,8 +13,8 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream';
@@ -146,6 +146,80 @@ const INDEX: Phase = {
 /** The index brought up to date: a manifest check when it is, a full build when it is missing. */
 const INDEX_REFRESH: Phase = { ...INDEX, name: 'index-refresh', before: undefined, check: (summary, counts) => expectEqual(summary, 'rows', counts.evidence.rows) };
 
+/** The scored runs as the other input formats, made once per archive (untimed). */
+const FORMATS_DIR = 'formats';
+
+async function zstdTree(root: string): Promise<string> {
+  const tree = path.join(root, FORMATS_DIR, 'scored-zst');
+  if (await stat(tree).then(() => true, () => false)) return tree;
+  const temp = `${tree}.partial`;
+  await rm(temp, { recursive: true, force: true });
+  for await (const file of walkInputFiles(path.join(root, LAYOUT.scoredRuns))) {
+    const target = path.join(temp, path.relative(path.join(root, LAYOUT.scoredRuns), file.absolute));
+    await mkdir(path.dirname(target), { recursive: true });
+    const zstd = spawnSync('zstd', ['-q', '-3', '--single-thread', file.absolute, '-o', `${target}.zst`]);
+    if (zstd.status !== 0) throw new Error(`zstd: ${String(zstd.stderr)}`);
+  }
+  await rename(temp, tree);
+  return tree;
+}
+
+async function jsonArray(root: string): Promise<string> {
+  const file = path.join(root, FORMATS_DIR, 'scored-runs.json');
+  if (await stat(file).then(() => true, () => false)) return file;
+  await mkdir(path.dirname(file), { recursive: true });
+  const out = createWriteStream(`${file}.partial`);
+  let first = true;
+  out.write('[\n');
+  for await (const input of walkInputFiles(path.join(root, LAYOUT.scoredRuns))) {
+    const batches = pipeline(createReadStream(input.absolute, { highWaterMark: 1 << 20 }), new LineSplitter(), () => {});
+    for await (const batch of batches as AsyncIterable<RawLine[]>) {
+      for (const line of batch) {
+        try {
+          JSON.parse(line.text);
+        } catch {
+          continue; // a JSON array cannot hold a line that is not JSON
+        }
+        if (!out.write(`${first ? '' : ',\n'}${line.text}`)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
+        first = false;
+      }
+    }
+  }
+  await new Promise<void>((resolve, reject) => out.end('\n]\n', () => resolve()).once('error', reject));
+  await rename(`${file}.partial`, file);
+  return file;
+}
+
+/**
+ * The input and output formats, each as `sft --include-partial` over the same scored runs: the
+ * inputs made once per archive (untimed), the outputs written under <archive>/formats/out.
+ */
+const FORMAT_PHASES: readonly Phase[] = [
+  formatPhase('sft-zst-in', 'scored runs as *.jsonl.zst (decoded by the zstd command)', (bench) => [path.join(bench.root, FORMATS_DIR, 'scored-zst')], ({ root }) => zstdTree(root)),
+  formatPhase('sft-json-in', 'scored runs as one .json array (stream-json)', (bench) => [path.join(bench.root, FORMATS_DIR, 'scored-runs.json')], ({ root }) => jsonArray(root)),
+  formatPhase('sft-gz-out', 'dataset written as .jsonl.gz (zlib level 6)', (bench) => [bench.scored, '--out', formatOut(bench, 'sft.jsonl.gz')]),
+  formatPhase('sft-zst-out', 'dataset written as .jsonl.zst (the zstd command, level 3)', (bench) => [bench.scored, '--out', formatOut(bench, 'sft.jsonl.zst')]),
+  formatPhase('sft-parquet-out', 'dataset written as Parquet (hyparquet-writer, row groups of 10,000 rows)', (bench) => [bench.scored, '--out', formatOut(bench, 'sft.parquet')]),
+];
+
+function formatOut(bench: Bench, name: string): string {
+  return path.join(bench.root, FORMATS_DIR, 'out', name);
+}
+
+function formatPhase(name: string, about: string, args: (bench: Bench) => string[], prepare?: (bench: Bench) => Promise<unknown>): Phase {
+  return {
+    name,
+    about: `\`sft --include-partial\`, ${about}, index prebuilt; input = scored + evidence, records = scored rows`,
+    argv: (bench) => [CLI_JS, 'sft', '--root', bench.root, '--evidence', bench.evidence, '--recorded-at', GENERATOR_RECORDED_AT, '--include-partial', '--json', ...args(bench)],
+    input: (counts) => ({ bytes: scoredAndEvidence(counts).bytes, records: counts.scored.rows }),
+    before: async (bench) => {
+      await prepare?.(bench);
+      await bench.run(INDEX_REFRESH);
+    },
+    check: (summary, counts) => expectEqual(summary, 'read', counts.scored.rows),
+  };
+}
+
 /** Every phase, in run order; the floor first, as the others' baseline. A new stage is a new row. */
 const PHASES: readonly Phase[] = [
   {
@@ -164,6 +238,7 @@ const PHASES: readonly Phase[] = [
     before: async ({ run }) => void (await run(INDEX_REFRESH)),
     check: (summary, counts) => expectEqual(summary, 'read', counts.scored.rows),
   },
+  ...FORMAT_PHASES,
   joinedExport('rag', '`rag --include-review`', ['--include-review']),
   joinedExport('preference', '`preference` (external sort by task, texts fetched per pair)', []),
   joinedExport('export-all', '`export-all` (sft + rag + preference in one pass); summary checked on preference', ['--include-partial', '--include-review']),

@@ -3,12 +3,14 @@
  * `_kb` files, runs collect and score with a pinned recorded_at, then adds the hand-written scored
  * rows that only bad producers write. Run with `npm run fixtures`; commit the result.
  */
+import { execFileSync } from 'node:child_process';
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCollect, runPreference, runRag, runScore, runSft, type StageCommandOptions } from '../pipelines/stage.js';
 import { canonicalHash } from '../src/core/canonical.js';
+import { walkInputFiles } from '../src/io/walk.js';
 import { LAYOUT } from '../src/layout.js';
 import type { ScoredRun } from '../src/records.js';
 import { KB_SOURCES } from './kb-rows.js';
@@ -84,12 +86,12 @@ export async function buildFixtureArchive(root: string): Promise<void> {
 export const GOLDEN_RECORDED_AT = '2026-05-02T00:00:00.000Z';
 export const FIXTURE_GOLDEN = path.join(FIXTURE_SOURCE_DIR, 'golden');
 
-/** The common part of every golden export run over a copy of the archive at `root`. */
-export function goldenRun(root: string, name: string): Omit<StageCommandOptions, 'format'> {
+/** The common part of every golden export run over a copy of the archive at `root`; `extension` chooses the output format. */
+export function goldenRun(root: string, name: string, extension = '.jsonl'): Omit<StageCommandOptions, 'format'> {
   return {
     root,
     inputs: [path.join(root, LAYOUT.scoredRuns)],
-    out: path.join(FIXTURE_GOLDEN, `${name}.jsonl`),
+    out: path.join(FIXTURE_GOLDEN, `${name}${extension}`),
     quarantine: path.join(FIXTURE_GOLDEN, `${name}.quarantine.jsonl`),
     recordedAt: GOLDEN_RECORDED_AT,
     maxLineBytes: FIXTURE_MAX_LINE_BYTES,
@@ -111,7 +113,42 @@ export const GOLDEN_RUNS: ReadonlyArray<[name: string, run: (root: string, name:
   ['preference', (root, name) => runPreference(goldenRun(root, name))],
   ['preference-dpo', (root, name) => runPreference({ ...goldenRun(root, name), format: 'dpo', quarantine: viewQuarantine(root, name) })],
   ['preference-openai-dpo', (root, name) => runPreference({ ...goldenRun(root, name), format: 'openai-dpo', quarantine: viewQuarantine(root, name) })],
+  ['sft-sharegpt', (root, name) => runSft({ ...goldenRun(root, name), includePartial: true, format: 'sharegpt', quarantine: viewQuarantine(root, name) })],
+  ['sft-conversational-prompt-completion', (root, name) => runSft({ ...goldenRun(root, name), includePartial: true, format: 'conversational-prompt-completion', quarantine: viewQuarantine(root, name) })],
+  ['sft-messages-system-prompt', (root, name) => runSft({ ...goldenRun(root, name), includePartial: true, format: 'messages', context: 'user', systemPrompt: GOLDEN_SYSTEM_PROMPT, quarantine: viewQuarantine(root, name) })],
+  // The output formats: each holds the rows of sft.jsonl.
+  ['sft', (root, name) => runSft({ ...goldenRun(root, name, '.jsonl.gz'), quarantine: viewQuarantine(root, name) })],
+  ['sft', (root, name) => runSft({ ...goldenRun(root, name, '.jsonl.zst'), quarantine: viewQuarantine(root, name) })],
+  ['sft', (root, name) => runSft({ ...goldenRun(root, name, '.parquet'), quarantine: viewQuarantine(root, name) })],
+  ['sft-parts', (root, name) => runSft({ ...goldenRun(root, name), maxRowsPerFile: 4, quarantine: viewQuarantine(root, name) })],
+  ['sft-split', (root, name) => runSft({ ...goldenRun(root, name), split: GOLDEN_SPLIT, quarantine: viewQuarantine(root, name) })],
 ];
+
+/** The system prompt of the golden chat view with one. */
+export const GOLDEN_SYSTEM_PROMPT = 'You are a careful code reviewer.';
+/** The split of the golden split set. */
+export const GOLDEN_SPLIT = 'train=0.8,validation=0.2';
+
+/** The golden inputs: every scored run of the archive, in walk order, as a zstd file and (the rows that parse) as one JSON array. */
+export const GOLDEN_INPUTS = path.join(FIXTURE_GOLDEN, 'inputs');
+
+async function buildGoldenInputs(root: string): Promise<void> {
+  const scored = path.join(root, LAYOUT.scoredRuns);
+  const lines: string[] = [];
+  for await (const file of walkInputFiles(scored)) lines.push(...(await readFile(file.absolute, 'utf8')).split('\n').filter((line) => line.trim() !== ''));
+  await mkdir(GOLDEN_INPUTS, { recursive: true });
+  const zst = path.join(GOLDEN_INPUTS, 'scored-runs.jsonl.zst');
+  execFileSync('zstd', ['-q', '-f', '-3', '--single-thread', '-o', zst], { input: `${lines.join('\n')}\n` });
+  const parsable = lines.filter((line) => {
+    try {
+      JSON.parse(line);
+      return true;
+    } catch {
+      return false; // a JSON array cannot hold a line that is not JSON
+    }
+  });
+  await writeFile(path.join(GOLDEN_INPUTS, 'scored-runs.json'), `[\n${parsable.join(',\n')}\n]\n`);
+}
 
 async function buildGoldens(): Promise<void> {
   const work = await mkdtemp(path.join(os.tmpdir(), 'distill-golden-'));
@@ -120,6 +157,7 @@ async function buildGoldens(): Promise<void> {
     await rm(FIXTURE_GOLDEN, { recursive: true, force: true });
     await mkdir(FIXTURE_GOLDEN, { recursive: true });
     for (const [name, run] of GOLDEN_RUNS) await run(work, name);
+    await buildGoldenInputs(work);
   } finally {
     await rm(work, { recursive: true, force: true });
   }

@@ -1,11 +1,13 @@
 import path from 'node:path';
 import { stat } from 'node:fs/promises';
+import { parseSplits } from '../src/core/splits.js';
 import { ioError, usageError } from '../src/errors.js';
 import { resolveInputs } from '../src/io/inputs.js';
 import type { InputSource } from '../src/io/line-source.js';
 import { DEFAULT_MAX_LINE_BYTES } from '../src/io/line-splitter.js';
 import { refuseCollisions, resolveOutput } from '../src/io/output-target.js';
 import { displayPath, STDIN_PATH } from '../src/io/paths.js';
+import type { ColumnShape } from '../src/io/parquet.js';
 import type { OutputTarget } from '../src/io/sink.js';
 import { LAYOUT, quarantineFile } from '../src/layout.js';
 import type { ProgressSink } from '../src/progress.js';
@@ -35,6 +37,12 @@ export interface CommonOptions {
   dryRun?: boolean;
   /** Processes to run the work in (local shards, for inputs large enough); default 1. */
   jobs?: number;
+  /** Dataset exports: write the dataset as parts of at most this many rows (`NAME-00000-of-0000K.EXT`). */
+  maxRowsPerFile?: number;
+  /** Dataset exports: … or of at most this many bytes of JSONL (before compression). */
+  maxBytesPerFile?: number;
+  /** Dataset exports: `train=0.98,validation=0.02` writes one file (or set of parts) per split, by sample id. */
+  split?: string;
   /** Told the bytes and rows read as they stream (a progress line). */
   progress?: ProgressSink;
 }
@@ -85,18 +93,25 @@ export function planReads(options: CommonOptions, stdinIsTerminal: boolean): { c
 export async function planStage(
   options: CommonOptions,
   stage: StageName,
-  context: { stdinIsTerminal: boolean; layoutInput: string; layoutOutput: string | undefined; reads: ReadonlyArray<{ path: string; option: string }> },
+  context: {
+    stdinIsTerminal: boolean;
+    layoutInput: string;
+    layoutOutput: string | undefined;
+    reads: ReadonlyArray<{ path: string; option: string }>;
+    /** The Parquet columns of the view written; none for a stage that writes no dataset. */
+    columns: ColumnShape | undefined;
+  },
 ): Promise<StagePlan> {
   const { cwd, root, filter, inputs } = planReads(options, context.stdinIsTerminal);
   if (!filter) await requireFolder(root, context.layoutInput);
   const followSymlinks = options.followSymlinks ?? false;
   // A path given resolves against the working folder; a default one is named relative to the root.
-  const resolve = async (given: string | undefined, fallback: string | undefined, option: string, otherwise: OutputTarget): Promise<OutputTarget> => {
+  const resolve = async (given: string | undefined, fallback: string | undefined, option: string, otherwise: OutputTarget, columns?: ColumnShape): Promise<OutputTarget> => {
     if (options.dryRun) return DISCARD;
-    if (given !== undefined) return resolveOutput({ given, option }, { cwd, root, followSymlinks });
-    return fallback === undefined ? otherwise : resolveOutput({ given: fallback, option: `${option} (default)` }, { cwd: root, root, followSymlinks });
+    if (given !== undefined) return resolveOutput({ given, option, columns }, { cwd, root, followSymlinks });
+    return fallback === undefined ? otherwise : resolveOutput({ given: fallback, option: `${option} (default)`, columns }, { cwd: root, root, followSymlinks });
   };
-  const output = await resolve(options.out, filter ? undefined : context.layoutOutput, '--out', { kind: 'stdout' });
+  const output = asParts(await resolve(options.out, filter ? undefined : context.layoutOutput, '--out', { kind: 'stdout' }, context.columns), options);
   const quarantine = await resolve(options.quarantine, quarantineFile(stage), '--quarantine', DISCARD);
   const reads = [...(filter ? inputs.map((input) => ({ path: input, option: '' })) : [{ path: path.join(root, context.layoutInput), option: '' }]), ...context.reads];
   await refuseCollisions([{ target: output }, { target: quarantine }], reads);
@@ -122,6 +137,22 @@ export async function requireFolder(root: string, relative: string): Promise<voi
     throw ioError(displayPath(root, folder), cause, `--root ${root}:`);
   });
   if (!info.isDirectory()) throw ioError(displayPath(root, folder), Object.assign(new Error('not a folder'), { code: 'ENOTDIR' }), `--root ${root}:`);
+}
+
+/**
+ * The dataset output as a set of files when `--max-rows-per-file`, `--max-bytes-per-file` or
+ * `--split` asks for one (named beside the file given); those need a file to name the set after.
+ */
+function asParts(target: OutputTarget, options: CommonOptions): OutputTarget {
+  const { maxRowsPerFile: maxRows, maxBytesPerFile: maxBytes } = options;
+  const splits = options.split === undefined ? undefined : parseSplits(options.split);
+  if (maxRows === undefined && maxBytes === undefined && splits === undefined) return target;
+  if (target.kind === 'discard') return target;
+  if (target.kind !== 'file') {
+    const flag = maxRows !== undefined ? '--max-rows-per-file' : maxBytes !== undefined ? '--max-bytes-per-file' : '--split';
+    throw usageError(`${flag} writes a set of files named after --out: give --out FILE (${target.kind === 'stdout' ? 'not stdout' : `${target.label} is not a regular file`})`);
+  }
+  return { kind: 'parts', path: target.path, display: target.display, label: target.label, maxRows, maxBytes, splits, ...(target.format === undefined ? {} : { format: target.format }) };
 }
 
 /** A standard-layout file as an output target. */

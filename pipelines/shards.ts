@@ -341,8 +341,7 @@ export async function mergeShards(plan: ShardPlan, targets: MergeTargets): Promi
           await ensureFolder(path.dirname(file));
           const sink = await openSink({ kind: 'direct', path: file, display: `${targets.tree!.display}/${relative}`, label: relative });
           await work(sink.input);
-          const { digest } = await sink.finish();
-          stageCounts.outputs.push(digest!);
+          stageCounts.outputs.push(...(await sink.finish()).digests);
         };
         if (stage.layout === 'partitioned') {
           await mergePartitioned(folders, shardsOf(stage), { stage: stage.name, recordedAt, duplicateError: duplicateErrorOf(stage), sourceRecordOf }, writeFile, q!, stageCounts);
@@ -367,6 +366,7 @@ export async function mergeShards(plan: ShardPlan, targets: MergeTargets): Promi
     return counts;
   }
   const exports = stages as Array<DatasetStage | PairStage>;
+  const keyedOf = (stage: StageDefinition): boolean => targets.outputs.get(stage.name)!.output.kind === 'parts';
   const all = new StageCounts();
   const perStage = exports.map((stage) => (stage.kind === 'pairs' ? new PairCounts() : new StageCounts()));
   await withEvidence({ evidence: plan.options['evidence'] as string, root: plan.options['root'] as string, maxLineBytes: plan.options['maxLineBytes'] as number }, async (lookup, _index, unchanged) => {
@@ -378,9 +378,10 @@ export async function mergeShards(plan: ShardPlan, targets: MergeTargets): Promi
         for (const [n, stage] of exports.entries()) {
           const [output, quarantine] = [writables[2 * n]!, writables[2 * n + 1]!];
           if (stage.kind === 'pairs') {
-            await mergePairs(foldersOf(stage), shardsOf(stage), targets.pairerOf(stage, lookup), { stage: stage.name, recordedAt }, output, quarantine, perStage[n] as PairCounts);
+            await mergePairs(foldersOf(stage), shardsOf(stage), targets.pairerOf(stage, lookup), { stage: stage.name, recordedAt, keyed: keyedOf(stage) }, output, quarantine, perStage[n] as PairCounts);
           } else {
-            await mergeDataset(foldersOf(stage), shardsOf(stage), { stage: stage.name, recordedAt, duplicateKey: stage.split.by === 'rows' ? stage.split.duplicatesBy : 'none', duplicateError: duplicateErrorOf(stage), sourceRecordOf }, output, quarantine, perStage[n]!);
+            const duplicateKey = stage.split.by === 'rows' ? stage.split.duplicatesBy : 'none';
+            await mergeDataset(foldersOf(stage), shardsOf(stage), { stage: stage.name, recordedAt, duplicateKey, duplicateError: duplicateErrorOf(stage), sourceRecordOf, keyed: keyedOf(stage) }, output, quarantine, perStage[n]!);
           }
         }
       },
@@ -391,7 +392,9 @@ export async function mergeShards(plan: ShardPlan, targets: MergeTargets): Promi
   exports.forEach((stage, n) => {
     const stageCounts = perStage[n]!;
     const mine = new Set([targets.outputs.get(stage.name)!.output, targets.outputs.get(stage.name)!.quarantine].map((target) => ('display' in target ? target.display : undefined)));
-    stageCounts.outputs.push(...all.outputs.filter((digest) => mine.has(digest.path)));
+    // One export owns every file written (a set of parts included) and the rows per split.
+    stageCounts.outputs.push(...(exports.length === 1 ? all.outputs : all.outputs.filter((digest) => mine.has(digest.path))));
+    if (exports.length === 1) for (const [split, rows] of all.bySplit) stageCounts.bySplit.set(split, rows);
     stageCounts.inputs.push(...inputDigests(plan, results, stage.name, []));
     counts.set(stage.name, stageCounts);
   });

@@ -16,7 +16,8 @@ import { collectStage } from '../src/stages/collect.js';
 import { preferenceStage } from '../src/stages/preference.js';
 import { ragStage } from '../src/stages/rag.js';
 import { scoreStage } from '../src/stages/score.js';
-import { sftStage } from '../src/stages/sft.js';
+import { llamaFactoryEntry, sftStage, type ContextPlacement, type SftFormat } from '../src/stages/sft.js';
+import { extensionOf } from '../src/io/output-format.js';
 import { withEvidence } from './evidence.js';
 import { evidencePath, planInputs, placeOf, planReads, planStage, type CommonOptions, type StagePlan } from './plan.js';
 import { localWork, mergeShards, MIN_SHARD_BYTES, runShardsLocally, writePlan, type ShardPlan, type ShardRunContext } from './shards.js';
@@ -48,6 +49,8 @@ export interface StageResult<C extends StageCounts = StageCounts> {
   counts: C;
   /** The evidence index a joining stage used. */
   index?: IndexReport;
+  /** For a sharegpt or alpaca file: the entries LLaMA-Factory's dataset_info.json needs to read it, by dataset name. */
+  datasetInfo?: Record<string, Record<string, unknown>>;
 }
 
 /** The layout folder each kind of input lives in. */
@@ -63,17 +66,17 @@ function viewOf(stage: StageDefinition, format: string | undefined): string {
   return format;
 }
 
-/** The stage's own flags picked out of the options by their camelCased names. */
+/** The stage's own flags (and its view's, when it has some) picked out of the options by their camelCased names. */
 export function stageFlags(stage: StageDefinition, options: object): Record<string, unknown> {
   const values = options as Record<string, unknown>;
-  return Object.fromEntries(Object.keys(stage.flags).map((name) => [camelCase(name), values[camelCase(name)]]));
+  const names = [...Object.keys(stage.flags), ...Object.keys(stage.kind === 'tree' ? {} : (stage.viewFlags ?? {}))];
+  return Object.fromEntries(names.map((name) => [camelCase(name), values[camelCase(name)]]));
 }
 
 function runOptions(stage: StageDefinition, options: StageCommandOptions, plan: StagePlan, inputs: AsyncIterable<InputSource>, ruleset: Ruleset, flags = stageFlags(stage, options)): StageRunOptions {
   return { flags, ruleset, recordedAt: plan.recordedAt, view: viewOf(stage, options.format), inputs, maxLineBytes: plan.maxLineBytes, progress: options.progress };
 }
 
-/** Runs one stage as its command does: on the standard layout under `root`, or as a filter on inputs or stdin. */
 /** The ruleset a run uses: the rules file given (loaded and checked once), else the built-in one. */
 export async function rulesetOf(rules: string | Ruleset | undefined, place: { cwd: string; root: string }): Promise<Ruleset> {
   if (rules === undefined) return builtinRuleset();
@@ -82,6 +85,7 @@ export async function rulesetOf(rules: string | Ruleset | undefined, place: { cw
   return loadRuleset(absolute, { display: displayPath(place.root, absolute) });
 }
 
+/** Runs one stage as its command does: on the standard layout under `root`, or as a filter on inputs or stdin. */
 export async function runStage(stage: StageDefinition, options: StageCommandOptions): Promise<StageResult> {
   const place = placeOf(options);
   const sharded = await shardCount(stage, options);
@@ -94,6 +98,7 @@ export async function runStage(stage: StageDefinition, options: StageCommandOpti
     layoutInput: LAYOUT_INPUT[stage.reads],
     layoutOutput: stage.kind === 'tree' ? undefined : stage.writes,
     reads: evidence === undefined ? [] : [{ path: evidence, option: '--evidence' }],
+    columns: stage.kind === 'tree' ? undefined : stage.columns[viewOf(stage, options.format)],
   });
   switch (stage.kind) {
     case 'dataset':
@@ -132,6 +137,9 @@ export function planOptionsOf(command: string, options: StageCommandOptions): Re
     ...(options.root === undefined ? { rootGiven: false } : {}),
     out: options.out,
     quarantine: options.quarantine,
+    maxRowsPerFile: options.maxRowsPerFile,
+    maxBytesPerFile: options.maxBytesPerFile,
+    split: options.split,
     followSymlinks: options.followSymlinks,
     evidence: stages[0]!.kind === 'tree' ? undefined : evidencePath({ cwd, root }, options.evidence),
     rules: typeof options.rules === 'string' ? absolute(options.rules) : undefined,
@@ -160,8 +168,13 @@ export async function shardContextOf(plan: ShardPlan): Promise<ShardRunContext> 
   };
 }
 
+/** What a merge wrote: each stage's counts, and a single export's dataset_info.json entries. */
+export interface MergeResult extends Pick<StageResult, 'datasetInfo'> {
+  counts: Map<string, StageCounts>;
+}
+
 /** Merges a plan's shards into the outputs its command writes (and the index it joined). */
-export async function mergePlan(plan: ShardPlan): Promise<Map<string, StageCounts>> {
+export async function mergePlan(plan: ShardPlan): Promise<MergeResult> {
   const options = commandOptionsOf(plan);
   const place = placeOf(options);
   const ruleset = await rulesetOf(options.rules, place);
@@ -177,15 +190,19 @@ export async function mergePlan(plan: ShardPlan): Promise<Map<string, StageCount
       layoutInput: LAYOUT_INPUT[stage.reads],
       layoutOutput: stage.kind === 'tree' ? undefined : stage.writes,
       reads: options.evidence === undefined ? [] : [{ path: options.evidence, option: '--evidence' }],
+      columns: stage.kind === 'tree' ? undefined : stage.columns[viewOf(stage, options.format)],
     });
     outputs.set(stage.name, { output: stagePlan.output, quarantine: stagePlan.quarantine });
     if (stage.kind === 'tree') tree = { path: path.join(place.root, stage.writes), display: stage.writes };
   }
-  return mergeShards(plan, {
+  const counts = await mergeShards(plan, {
     outputs,
     ...(tree === undefined ? {} : { tree }),
     pairerOf: (stage, lookup) => stage.pairer({ flags: stageFlags(stage, options) as never, recordedAt: options.recordedAt!, ruleset, view: viewOf(stage, options.format), lookup }),
   });
+  const single = plan.command === 'export-all' ? undefined : stageNamed(plan.command)!;
+  const info = single === undefined || single.kind === 'tree' ? {} : datasetInfoOf(viewOf(single, options.format), outputs.get(single.name)!.output, counts.get(single.name)!, options);
+  return { counts, ...info };
 }
 
 /** A stage run as local shards: planned, each shard a process (--jobs at a time), merged — the same bytes as one process. */
@@ -195,8 +212,8 @@ async function runStageSharded(stage: StageDefinition, options: StageCommandOpti
     const plan = await writePlan(stage.name, planOptionsOf(stage.name, options), shards, planFile, work, options.progress);
     options.progress?.begin(stage.name, plan.inputs.reduce((sum, file) => sum + file.size, 0));
     await runShardsLocally(planFile, plan, options.jobs ?? 1);
-    const counts = await mergePlan(plan);
-    return { counts: counts.get(stage.name)! };
+    const { counts, datasetInfo } = await mergePlan(plan);
+    return { counts: counts.get(stage.name)!, ...(datasetInfo === undefined ? {} : { datasetInfo }) };
   } finally {
     await remove();
   }
@@ -217,11 +234,36 @@ async function runExport(stage: DatasetStage | PairStage, options: StageCommandO
     await beginProgress(stage, options, plan);
     const joined = { ...run, beforeCommit: unchanged };
     const counts = stage.kind === 'pairs' ? await runPairs(stage, joined, targets, lookup) : await runDataset(stage, joined, targets, lookup);
-    return { counts, index };
+    return { counts, index, ...datasetInfoOf(run.view, plan.output, counts, options) };
   });
 }
 
+/**
+ * LLaMA-Factory's dataset_info.json entries for the files written, one per file named after it
+ * (`NAME`, or `NAME-train` and `NAME-validation`), with dataset_dir the folder they are in; none for
+ * a view it has no entry for, for stdout, or for a set of parts (which need a folder of their own).
+ * sharegpt maps a `system` column only when rows may have one.
+ */
+function datasetInfoOf(view: string, output: OutputTarget, counts: StageCounts, options: StageCommandOptions): Pick<StageResult, 'datasetInfo'> {
+  if (output.kind !== 'file' && output.kind !== 'parts') return {};
+  if (output.kind === 'parts' && (output.maxRows !== undefined || output.maxBytes !== undefined)) return {};
+  const chat = options as SftCommandOptions;
+  const withSystem = chat.systemPrompt !== undefined || chat.context === 'system';
+  const folder = path.posix.dirname(output.display);
+  const stem = path.posix.basename(output.display).slice(0, -extensionOf(output.display).length || undefined);
+  const written = output.kind === 'file' ? [output.display] : counts.outputs.map((digest) => digest.path).filter((file) => path.posix.dirname(file) === folder && path.posix.basename(file).startsWith(`${stem}-`));
+  const entries: Record<string, Record<string, unknown>> = {};
+  for (const file of written) {
+    const name = path.posix.basename(file);
+    const entry = llamaFactoryEntry(view, name, withSystem);
+    if (entry === undefined) return {};
+    entries[name.slice(0, name.length - extensionOf(name).length)] = entry;
+  }
+  return { datasetInfo: entries };
+}
+
 async function runTreeStage(stage: TreeStage, options: StageCommandOptions, plan: StagePlan, ruleset: Ruleset): Promise<StageResult> {
+  if (plan.output.kind === 'parts') throw usageError(`${stage.name} writes no dataset: --max-rows-per-file, --max-bytes-per-file and --split apply to sft, rag and preference`);
   await beginProgress(stage, options, plan);
   if (plan.filter) {
     if (stage.name === 'collect' && (options as CollectCommandOptions).source === undefined) throw usageError('collect as a filter needs --source NAME (the _kb source the rows come from)');
@@ -252,7 +294,11 @@ async function* kbInputs(root: string): AsyncGenerator<InputSource> {
 export interface SftCommandOptions extends StageCommandOptions {
   includePartial?: boolean;
   repoRoot?: string;
-  format?: 'spec' | 'messages' | 'prompt-completion' | 'alpaca';
+  format?: SftFormat;
+  /** Chat views: where the context goes (default: system for messages, none for the newer chat views). */
+  context?: ContextPlacement;
+  /** Chat views: the system turn's text. */
+  systemPrompt?: string;
 }
 export interface RagCommandOptions extends StageCommandOptions {
   includeReview?: boolean;

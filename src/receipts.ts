@@ -29,6 +29,8 @@ export interface RecordCounts {
   unpaired?: number;
   by_reason: Partial<Record<QuarantineReason, number>>;
   by_category: Partial<Record<Category, number>>;
+  /** Rows written to each split of `--split`, in the order given; absent when the output is not split. */
+  by_split?: Record<string, number>;
 }
 
 export interface StageReceipt {

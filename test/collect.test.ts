@@ -533,7 +533,7 @@ describe('collect: the tree', () => {
       const slow = path.join(root, 'data/_kb/b.jsonl');
       await writeFile(slow, '');
       await truncate(slow, 64 * 2 ** 30);
-      const child = spawn(process.execPath, [CLI, 'collect', '--root', root, '--recorded-at', RECORDED_AT, '--max-line-bytes', '1024'], { stdio: 'ignore' });
+      const child = spawn(process.execPath, [CLI, 'collect', '--root', root, '--recorded-at', RECORDED_AT, '--max-line-bytes', '1024', '--jobs', '1'], { stdio: 'ignore' });
       const closed = new Promise<NodeJS.Signals | null>((resolve) => child.on('close', (_code, signal) => resolve(signal)));
       const tempTrees = async (): Promise<string[]> => (await readdir(path.join(root, 'data'))).filter((name) => name.startsWith('.evidence.'));
       await poll(async () => {

@@ -64,7 +64,7 @@ async function sharded(command: string, options: StageCommandOptions, shards: nu
     const plan = await readPlan(planFile);
     const context = await shardContextOf(plan);
     for (let n = shards - 1; n >= 0; n--) assert.equal(await runShard(plan, n, context), 'ran'); // any order
-    return await mergePlan(plan);
+    return (await mergePlan(plan)).counts;
   } finally {
     await removeDir(work);
   }
@@ -100,6 +100,22 @@ describe('a sharded run is byte for byte one process', () => {
         assert.deepEqual(countsOf(merged), countsOf(single), `${command} in ${shards} shards: counts`);
         assert.deepEqual(await snapshot(many), expected, `${command} in ${shards} shards: bytes`);
       }
+    });
+  }
+
+  for (const [command, flags] of [
+    ['sft', { includePartial: true, format: 'sharegpt', split: 'train=0.7,validation=0.3', maxRowsPerFile: 3, out: 'sets/sft.jsonl.gz' }],
+    ['preference', { split: 'train=0.5,test=0.5', out: 'sets/pairs.parquet' }],
+  ] as const) {
+    test(`${command}: a set of splits and parts is the same files from shards (${flags.out})`, async () => {
+      const stage = stageNamed(command)!;
+      const single = (await runStage(stage, { ...base(one), ...flags } as StageCommandOptions)).counts;
+      assert.ok(single.bySplit.size > 0, 'rows per split are counted');
+      const expected = await snapshot(one);
+      const merged = (await sharded(command, { ...base(many), ...flags } as StageCommandOptions, 3)).get(command)!;
+      assert.deepEqual(countsOf(merged), countsOf(single));
+      assert.deepEqual(Object.fromEntries(merged.bySplit), Object.fromEntries(single.bySplit));
+      assert.deepEqual(await snapshot(many), expected);
     });
   }
 

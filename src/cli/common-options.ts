@@ -4,7 +4,7 @@ import { flag, option, type OptionTable } from '../options.js';
 /** Options several commands share, declared once. */
 export const ROOT = { root: option('path', 'DIR', 'the standard layout\'s root (default: the current folder)') };
 export const OUTPUT = {
-  out: option('path', 'FILE', 'write the dataset to FILE atomically; - is stdout (default: stdout, or the standard path with --root and no inputs)'),
+  out: option('path', 'FILE', 'write the dataset to FILE atomically, as .jsonl, .jsonl.gz, .jsonl.zst or (a dataset) .parquet by its name; - is stdout (default: stdout, or the standard path with --root and no inputs)'),
   quarantine: option('path', 'FILE', 'write rejected rows to FILE (default: <root>/exports/quarantine/<stage>.jsonl)'),
 };
 export const FOLLOW_SYMLINKS = { 'follow-symlinks': flag('write through an output path that is a symbolic link (refused otherwise)') };
@@ -22,3 +22,10 @@ export const STAGE_COMMON: OptionTable = { ...ROOT, ...OUTPUT, ...FOLLOW_SYMLINK
 
 /** --jobs as given, or every core: the default uses the machine. */
 export const jobsOf = (values: Record<string, unknown>): number => (values['jobs'] as number | undefined) ?? os.availableParallelism();
+
+/** How a dataset export writes its dataset as a set of files (not a stage that rebuilds a tree). */
+export const DATASET_FILES = {
+  'max-rows-per-file': option('count', 'N', 'write the dataset as parts of at most N rows: NAME-00000-of-0000K.EXT beside --out'),
+  'max-bytes-per-file': option('size', 'SIZE', 'write the dataset as parts of at most SIZE bytes of JSONL (before compression), e.g. 500MB'),
+  split: option('string', 'NAME=F,…', 'one file per split, each sample by a hash of its id, e.g. train=0.98,validation=0.02 (NAME-train.EXT beside --out)'),
+};

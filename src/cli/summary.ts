@@ -6,17 +6,24 @@ import type { Terminal } from './terminal.js';
 export function printStageSummary(terminal: Terminal, json: boolean, stage: string, counts: StageCounts, index?: IndexReport): void {
   const byReason = sortedCounts(counts.byReason);
   const pairs = counts instanceof PairCounts ? { unpaired: counts.unpaired, quarantined_pairs: counts.quarantinedPairs } : undefined;
+  const splits = counts.bySplit.size > 0 ? Object.fromEntries(counts.bySplit) : undefined;
   if (json) {
     const indexPart = index === undefined ? {} : { index: { files: index.files, rows: index.rows, unjoinable: index.unjoinable } };
-    terminal.line(JSON.stringify({ stage, read: counts.in, exported: counts.out, quarantined: counts.quarantined, ...pairs, by_reason: byReason, ...indexPart }));
+    terminal.line(JSON.stringify({ stage, read: counts.in, exported: counts.out, quarantined: counts.quarantined, ...pairs, by_reason: byReason, ...(splits ? { by_split: splits } : {}), ...indexPart }));
     return;
   }
   const reasons = Object.entries(byReason).map(([reason, n]) => `${reason}: ${n}`).join(', ');
   const pairPart = pairs === undefined ? '' : ` unpaired=${pairs.unpaired} quarantined_pairs=${pairs.quarantined_pairs}`;
-  terminal.line(`[${stage}] read=${counts.in} exported=${counts.out} quarantined=${counts.quarantined}${pairPart} {${reasons}}`);
+  const splitPart = splits === undefined ? '' : ` splits {${Object.entries(splits).map(([split, n]) => `${split}: ${n}`).join(', ')}}`;
+  terminal.line(`[${stage}] read=${counts.in} exported=${counts.out} quarantined=${counts.quarantined}${pairPart} {${reasons}}${splitPart}`);
 }
 
 /** `[index] files=… read=… rows=… unjoinable=… 12ms` (text mode only: the JSON summary carries the index). */
 export function printIndexLine(terminal: Terminal, json: boolean, index: IndexReport): void {
   if (!json) terminal.line(`[index] files=${index.files} read=${index.filesRead} rows=${index.rows} unjoinable=${index.unjoinable} ${Math.round(index.durationMs)}ms`);
+}
+
+/** The LLaMA-Factory dataset_info.json entries of a dataset written, printed for the user to paste (never written into their file). */
+export function printDatasetInfo(terminal: Terminal, stage: string, datasetInfo: Record<string, unknown> | undefined): void {
+  if (datasetInfo !== undefined) terminal.line(`[${stage}] LLaMA-Factory dataset_info.json entries (dataset_dir: the output's folder): ${JSON.stringify(datasetInfo)}`);
 }

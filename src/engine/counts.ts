@@ -16,6 +16,8 @@ export class StageCounts {
   readonly violations: string[] = [];
   readonly byReason = new Map<QuarantineReason, number>();
   readonly byCategory = new Map<Category, number>();
+  /** Rows written to each split of `--split`, in the order given; empty when the output is not split. */
+  readonly bySplit = new Map<string, number>();
   readonly inputs: FileDigest[] = [];
   readonly outputs: FileDigest[] = [];
   private readonly samples = new Map<string, SmallestHashSample>();

@@ -1,6 +1,7 @@
 import type { Writable } from 'node:stream';
 import { commitTogether } from '../io/commit.js';
-import { openSink, type OpenSink, type OutputTarget } from '../io/sink.js';
+import type { OpenSink, OutputTarget } from '../io/sink.js';
+import { openOutput } from '../io/split-sink.js';
 import type { CommitEntry } from '../io/commit.js';
 import type { StageCounts } from './counts.js';
 
@@ -26,14 +27,17 @@ export async function withOutputs<R>(
 ): Promise<R> {
   const sinks: OpenSink[] = [];
   try {
-    for (const target of targets) sinks.push(await openSink(target));
+    for (const target of targets) sinks.push(await openOutput(target));
     const result = await work({ writables: sinks.map((sink) => sink.input), stopped: () => sinks.some((sink) => sink.readerClosed) });
     beforeCommit?.();
     const finished = [];
     for (const sink of sinks) finished.push(await sink.finish());
-    const entries = [...finished.flatMap((f) => (f.entry ? [f.entry] : [])), ...(extra?.entries() ?? [])];
+    const entries = [...finished.flatMap((f) => f.entries), ...(extra?.entries() ?? [])];
     if (entries.length > 0) await commitTogether(entries);
-    for (const f of finished) if (f.digest) counts.outputs.push(f.digest);
+    for (const f of finished) {
+      counts.outputs.push(...f.digests);
+      for (const [split, rows] of f.rowsBySplit ?? []) counts.bySplit.set(split, rows);
+    }
     return result;
   } catch (error) {
     for (const sink of sinks) await sink.abort();

@@ -61,9 +61,10 @@ export function routeBatch(batch: LineBatch, branches: ReadonlyArray<RowBranch<u
       for (const branch of branches) quarantineRow(branch, 'line_too_long', TOO_LONG, rawExcerpt(line.text), location);
       continue;
     }
-    const parsed = parseJson(line.text);
+    const parsed = line.unreadable === undefined ? parseJson(line.text) : undefined;
     if (parsed === undefined) {
-      for (const branch of branches) quarantineRow(branch, 'schema_violation', NOT_JSON, rawExcerpt(line.text), location);
+      const errors = line.unreadable === undefined ? NOT_JSON : [line.unreadable];
+      for (const branch of branches) quarantineRow(branch, 'schema_violation', errors, rawExcerpt(line.text), location);
       continue;
     }
     branches.forEach((branch, n) => {

@@ -8,7 +8,8 @@ import { drained } from '../io/drain.js';
 import { readLineBatches, singleInput, type LineBatch } from '../io/inputs.js';
 import type { InputSource } from '../io/line-source.js';
 import { PartitionWriter, type PartitionedLine } from '../io/partition-writer.js';
-import { openSink, type OutputTarget } from '../io/sink.js';
+import { openSink, type KeyedLine, type OutputTarget } from '../io/sink.js';
+import { Rejection } from '../core/rejection.js';
 import type { ProgressSink } from '../progress.js';
 import type { EvidenceLookup, StageName } from '../records.js';
 import { PairCounts, StageCounts } from './counts.js';
@@ -102,13 +103,26 @@ const branchOf = <T>(row: RowFunction<T>, quarantine: QuarantineWriter, counts: 
   recorder,
 });
 
+/** A kept line with its sample's id (the key a kept row's length sample is filed under), for a set split by id. */
+function keyedRow(row: RowFunction<Uint8Array>): RowFunction<KeyedLine> {
+  return (value, location) => {
+    const kept = row(value, location);
+    return kept instanceof Rejection ? kept : { ...kept, value: { key: kept.sampleKey!, line: kept.value } };
+  };
+}
+
 /** A dataset export (sft, rag): rows through the gate chain into one output; both outputs committed together, on success only. */
 export async function runDataset(stage: DatasetStage, run: StageRunOptions, targets: StageTargets, lookup: EvidenceLookup): Promise<StageCounts> {
   const counts = countsFor(stage, run.ruleset, new StageCounts());
   const row = stage.rows({ ...contextOf(run), view: run.view, lookup });
+  // A set of parts takes each row with its id; any other output, a batch's lines as one chunk.
+  const rowStage = (quarantine: QuarantineWriter): RowStage<KeyedLine> | RowStage<Uint8Array> =>
+    targets.output.kind === 'parts'
+      ? new RowStage(branchOf(keyedRow(row), quarantine, counts, stage.sampleMetric, run.recorder), (rows) => rows)
+      : new RowStage(branchOf(row, quarantine, counts, stage.sampleMetric, run.recorder), joinLines);
   await withOutputs([targets.output, targets.quarantine], counts, async ({ writables: [output, quarantineSink], stopped }) => {
     const quarantine = new QuarantineWriter(quarantineSink!, stage.name, run.recordedAt);
-    await pipeline(batchesOf(run.inputs, counts, run, stopped), new RowStage(branchOf(row, quarantine, counts, stage.sampleMetric, run.recorder), joinLines), output!, { end: false });
+    await pipeline(batchesOf(run.inputs, counts, run, stopped), rowStage(quarantine), output!, { end: false });
   }, undefined, run.beforeCommit);
   return counts;
 }
@@ -168,8 +182,7 @@ export async function runTree(
         const sink = await openSink(target);
         try {
           await pipeline(batches, new RowStage(branch as RowBranch<string>, joinLines), sink.input, { end: false });
-          const { digest } = await sink.finish();
-          if (digest) counts.outputs.push(digest);
+          counts.outputs.push(...(await sink.finish()).digests);
         } catch (error) {
           await sink.abort();
           throw error;
@@ -188,7 +201,8 @@ const discard = (): Writable => new Writable({ objectMode: true, write: (_chunk,
  * Pass 2 of a pairing stage: each candidate pair is written or quarantined (after the row
  * quarantines), counted here; a written self-pair is a broken promise.
  */
-export async function writePairs(outcomes: AsyncIterable<PairOutcome>, output: Writable, quarantine: QuarantineWriter, counts: PairCounts): Promise<void> {
+export async function writePairs(outcomes: AsyncIterable<PairOutcome>, output: Writable, quarantine: QuarantineWriter, counts: PairCounts, keyed = false): Promise<void> {
+  const chunkOf = keyed ? (pair: { id: string; line: Uint8Array }): unknown => [{ key: pair.id, line: pair.line }] : (pair: { line: Uint8Array }): unknown => pair.line;
   for await (const outcome of outcomes) {
     if (outcome.kind === 'quarantined') {
       counts.quarantinedPairs++;
@@ -200,7 +214,7 @@ export async function writePairs(outcomes: AsyncIterable<PairOutcome>, output: W
     if (outcome.chosenRunId === outcome.rejectedRunId) counts.violations.push(`self-pair written for ${outcome.chosenRunId}`);
     counts.paired += outcome.newlyPaired;
     counts.out++;
-    if (!output.write(outcome.line)) await drained(output);
+    if (!output.write(chunkOf(outcome))) await drained(output);
   }
 }
 
@@ -229,7 +243,7 @@ export async function runPairs(stage: PairStage, run: StageRunOptions, targets: 
     await pipeline(batchesOf(run.inputs, counts, run, stopped), new FanOutStage([pairBranch(pairer, quarantine, counts, run.recorder)]));
     startPairing(counts);
     if (run.passOneOnly) await writeSortedEntries(pairer.sorted(), output!);
-    else await writePairs(pairer.pairs(pairer.sorted()), output!, quarantine, counts);
+    else await writePairs(pairer.pairs(pairer.sorted()), output!, quarantine, counts, targets.output.kind === 'parts');
   }, undefined, run.beforeCommit);
   return counts;
 }

@@ -360,12 +360,13 @@ const before = (a: { file: number; line: number }, b: { file: number; line: numb
 /**
  * Merges a dataset stage's shards (sft, rag): each shard's output part, less the rows that repeat
  * an earlier shard's sample id, and its quarantine part with those repeats put in place as
- * duplicate_id rows — byte for byte what one process writes.
+ * duplicate_id rows — byte for byte what one process writes. `keyed` outputs (a set of parts or
+ * splits) take each row with its sample id, which the kept records hold.
  */
 export async function mergeDataset(
   folders: readonly string[],
   shards: readonly ShardCounts[],
-  context: { stage: StageName; recordedAt: string; duplicateKey: 'written-id' | 'run-id' | 'none'; duplicateError: (key: string, record: unknown) => string; sourceRecordOf: SourceRecordOf },
+  context: { stage: StageName; recordedAt: string; duplicateKey: 'written-id' | 'run-id' | 'none'; duplicateError: (key: string, record: unknown) => string; sourceRecordOf: SourceRecordOf; keyed?: boolean },
   output: Writable,
   quarantine: Writable,
   counts: StageCounts,
@@ -373,8 +374,37 @@ export async function mergeDataset(
   mergeCounts(shards, counts);
   const repeats = context.duplicateKey === 'none' ? folders.map(() => new Map<number, Repeat>()) : await repeatsOf(folders, context.stage, context.recordedAt, context.sourceRecordOf, counts, context.duplicateError);
   for (const [n, folder] of folders.entries()) {
-    await copyDropping(path.join(folder, 'out'), output, await droppedRanges(folder, repeats[n]!, () => true));
+    if (context.keyed) await copyKeyed(folder, `${context.stage}-`, repeats[n]!, output);
+    else await copyDropping(path.join(folder, 'out'), output, await droppedRanges(folder, repeats[n]!, () => true));
     await writeQuarantine(folder, repeats[n]!, quarantine);
+  }
+}
+
+/** Rows handed to a keyed output at a time. */
+const KEYED_BATCH = 256;
+
+/**
+ * A shard's output part as KeyedLine batches, less the dropped rows: each kept record gives its
+ * row's bytes and the id's hex tail (the id is `prefix` + tail, as written-id keys are made).
+ */
+async function copyKeyed(folder: string, prefix: string, drop: ReadonlyMap<number, Repeat>, out: Writable): Promise<void> {
+  const part = new ByteReader(path.join(folder, 'out'));
+  let batch: Array<{ key: string; line: Uint8Array }> = [];
+  let index = 0;
+  try {
+    for await (const kept of keptRecords(folder)) {
+      const line = await part.take(kept.bytes);
+      if (!drop.has(index++)) batch.push({ key: prefix + kept.key, line });
+      if (batch.length === KEYED_BATCH) {
+        if (!out.write(batch)) await drained(out);
+        batch = [];
+      }
+    }
+    if (batch.length > 0 && !out.write(batch)) await drained(out);
+  } catch (cause) {
+    throw ioError(folder, cause);
+  } finally {
+    await part.close();
   }
 }
 
@@ -415,7 +445,7 @@ export async function mergePairs(
   folders: readonly string[],
   shards: readonly ShardCounts[],
   pairer: Pairer<unknown>,
-  context: { stage: StageName; recordedAt: string },
+  context: { stage: StageName; recordedAt: string; keyed?: boolean },
   output: Writable,
   quarantine: Writable,
   counts: PairCounts,
@@ -429,7 +459,7 @@ export async function mergePairs(
     return shifted(entriesOf<unknown>(path.join(folder, 'out')), (entry) => pairer.shifted(entry, shift));
   });
   const writer = new QuarantineWriter(quarantine, context.stage, context.recordedAt);
-  await writePairs(pairer.pairs(mergeSorted(sources, (a, b) => pairer.compare(a, b))), output, writer, counts);
+  await writePairs(pairer.pairs(mergeSorted(sources, (a, b) => pairer.compare(a, b))), output, writer, counts, context.keyed);
   await writer.flushed();
 }
 

@@ -1,6 +1,7 @@
 import type { Rejection } from '../core/rejection.js';
 import type { Ruleset } from '../core/ruleset.js';
 import type { InputSource } from '../io/line-source.js';
+import type { ColumnShape } from '../io/parquet.js';
 import type { PartitionedLine } from '../io/partition-writer.js';
 import type { OptionTable, OptionValues } from '../options.js';
 import type { EvidenceLookup, SourceLocation, StageName } from '../records.js';
@@ -63,6 +64,10 @@ export interface DatasetStage<F extends OptionTable = OptionTable> extends Stage
   kind: 'dataset';
   /** The views `--format` chooses from; the first is the default (the record itself). */
   views: readonly string[];
+  /** Each view's Parquet columns (`--out FILE.parquet`). */
+  columns: Readonly<Record<string, ColumnShape>>;
+  /** Options of the written view: only the stage's own command takes them (export-all writes the record itself). */
+  viewFlags?: OptionTable;
   invariants: readonly Invariant[];
   /** The gate chain of a run, specialised once for its options. */
   rows(context: RunContext<F> & { view: string; lookup: EvidenceLookup }): RowFunction<Uint8Array>;
@@ -88,13 +93,15 @@ export interface Pairer<Entry> {
  * broken promise) and how many of its rows are in a written pair for the first time.
  */
 export type PairOutcome =
-  | { kind: 'written'; line: Uint8Array; chosenRunId: string; rejectedRunId: string; newlyPaired: number }
+  | { kind: 'written'; id: string; line: Uint8Array; chosenRunId: string; rejectedRunId: string; newlyPaired: number }
   | { kind: 'quarantined'; rejection: Rejection; record: unknown; location: SourceLocation };
 
 /** A pairing export (preference): rows gated and spilled, then paired a group at a time. */
 export interface PairStage<F extends OptionTable = OptionTable> extends StageCommon<F> {
   kind: 'pairs';
   views: readonly string[];
+  columns: Readonly<Record<string, ColumnShape>>;
+  viewFlags?: OptionTable;
   invariants: readonly Invariant<PairCounts>[];
   pairer(context: RunContext<F> & { view: string; lookup: EvidenceLookup }): Pairer<unknown>;
 }

@@ -2,10 +2,18 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, renameSync, rmSync } from 'node:fs';
 import { open, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { killPoint } from './kill-point.js';
 import { isRunning, listFolder, readLeftover } from './temp-path.js';
 
-/** One step of a commit: a finished file put in place, or a rebuilt tree swapped in. */
-export type CommitEntry = { kind: 'file'; temp: string; final: string } | { kind: 'tree'; temp: string; final: string; retired: string };
+/**
+ * One step of a commit: a finished file put in place, a rebuilt tree swapped in, or a file (or temp
+ * folder) removed — only while `whileExists` still exists, when given: the old file of a name that a
+ * later step of the same commit fills again, so rolling a commit forward never removes the new one.
+ */
+export type CommitEntry =
+  | { kind: 'file'; temp: string; final: string }
+  | { kind: 'tree'; temp: string; final: string; retired: string }
+  | { kind: 'remove'; path: string; whileExists?: string };
 
 interface Journal {
   entries: CommitEntry[];
@@ -27,8 +35,15 @@ const ignoreMissing = (error: NodeJS.ErrnoException): void => {
   if (error.code !== 'ENOENT') throw error; // another process finished this step first
 };
 
+/** The temp an entry puts in place (what a signal must no longer remove), or the path it removes. */
+const tempOf = (entry: CommitEntry): string => (entry.kind === 'remove' ? entry.path : entry.temp);
+
 /** Carries out one entry; idempotent, so a journal can be rolled forward from any point. */
 async function apply(entry: CommitEntry): Promise<void> {
+  if (entry.kind === 'remove') {
+    if (entry.whileExists === undefined || (await exists(entry.whileExists))) await rm(entry.path, { recursive: true, force: true });
+    return;
+  }
   if (entry.kind === 'file') {
     if (await exists(entry.temp)) await rename(entry.temp, entry.final).catch(ignoreMissing);
     return;
@@ -41,6 +56,10 @@ async function apply(entry: CommitEntry): Promise<void> {
 }
 
 function applySync(entry: CommitEntry): void {
+  if (entry.kind === 'remove') {
+    if (entry.whileExists === undefined || existsSync(entry.whileExists)) rmSync(entry.path, { recursive: true, force: true });
+    return;
+  }
   if (entry.kind === 'file') {
     if (existsSync(entry.temp)) renameSync(entry.temp, entry.final);
     return;
@@ -78,12 +97,15 @@ export async function commitTogether(entries: readonly CommitEntry[]): Promise<v
     return;
   }
   const name = `.distill-commit.${process.pid}.${randomBytes(4).toString('hex')}.json`;
-  const folders = [...new Set(entries.map((entry) => path.dirname(entry.final)))];
+  const folders = [...new Set(entries.map((entry) => path.dirname(entry.kind === 'remove' ? entry.path : entry.final)))];
   const journal: Journal = { entries: [...entries], copies: folders.map((folder) => path.join(folder, name)) };
   for (const copy of journal.copies) await writeDurably(copy, JSON.stringify(journal));
   liveJournals.add(journal);
-  for (const entry of entries) untrackTemp(entry.temp);
-  for (const entry of entries) await apply(entry);
+  for (const entry of entries) untrackTemp(tempOf(entry));
+  for (const [n, entry] of entries.entries()) {
+    await apply(entry);
+    if (n === 0) killPoint('commit-after-first-step');
+  }
   for (const copy of journal.copies) await rm(copy, { force: true });
   liveJournals.delete(journal);
 }

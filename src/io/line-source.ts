@@ -1,8 +1,10 @@
 import { createReadStream } from 'node:fs';
-import { pipeline, Readable } from 'node:stream';
+import { pipeline, Readable, type Duplex } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { ioError } from '../errors.js';
 import { LineSplitter, type RawLine } from './line-splitter.js';
+import { isJsonArrayName } from './walk.js';
+import { ZSTD_MAGIC, zstdDecoder } from './zstd.js';
 
 /** An input as the pipeline names it: `display` is what records and receipts show; `absolute` is null for stdin. */
 export interface InputSource {
@@ -25,8 +27,9 @@ export interface LineReadOptions {
   onRawChunk?: (chunk: Buffer) => void;
 }
 
-const GZIP_MAGIC_0 = 0x1f;
-const GZIP_MAGIC_1 = 0x8b;
+const GZIP_MAGIC = Buffer.of(0x1f, 0x8b);
+/** Bytes read before an input's decoder is chosen: enough for the longest magic (zstd's). */
+export const HEAD_BYTES = ZSTD_MAGIC.length;
 /**
  * Bytes per read. A batch of lines is one chunk's worth, and each stage holds a few batches in
  * flight, so this sets the working set: 64 KiB runs as fast as 1 MiB and keeps export-all's private
@@ -34,25 +37,43 @@ const GZIP_MAGIC_1 = 0x8b;
  */
 export const READ_CHUNK_BYTES = 64 << 10;
 
+const startsWith = (head: Buffer, magic: Buffer): boolean => head.length >= magic.length && head.subarray(0, magic.length).equals(magic);
+
+/** Whether an input's first bytes (HEAD_BYTES of them) say it is compressed. */
+export const isCompressed = (head: Buffer): boolean => startsWith(head, GZIP_MAGIC) || startsWith(head, ZSTD_MAGIC);
+
+/** The decoder an input's first bytes ask for (files and stdin alike), or undefined for plain text. */
+function decoderFor(head: Buffer, display: string): Duplex | undefined {
+  if (startsWith(head, GZIP_MAGIC)) return createGunzip();
+  if (startsWith(head, ZSTD_MAGIC)) return zstdDecoder(display).stream;
+  return undefined;
+}
+
 /**
- * The lines of one input as RawLine[] batches, gunzipped when its first bytes are the gzip magic
- * (files and stdin alike). Any read or decompression error surfaces as DS_IO naming the input.
+ * The rows of one input as RawLine[] batches: gunzipped or zstd-decoded when its first bytes are
+ * that format's magic, then split into lines — or, for a file named `*.json` (also `.json.gz`,
+ * `.json.zst`), read as one JSON array whose elements are the rows. Any read or decompression error
+ * (a truncated or corrupt file included) surfaces as DS_IO naming the input.
  */
 export async function openLines(source: InputSource, options: LineReadOptions): Promise<AsyncIterable<RawLine[]>> {
   const range = source.range;
+  // Made before the input is opened: an await once data listeners are on would let chunks pass unread.
+  const rows =
+    source.absolute !== null && isJsonArrayName(source.absolute)
+      ? new (await import('./json-array.js')).JsonArrayReader(source.display, options.maxLineBytes) // stream-json only when an array is read
+      : new LineSplitter({ maxLineBytes: options.maxLineBytes, firstLine: range?.firstLine ?? 0 });
   const raw: Readable =
     source.absolute === null
       ? process.stdin
       : createReadStream(source.absolute, { highWaterMark: READ_CHUNK_BYTES, ...(range === undefined ? {} : { start: range.start, end: range.end - 1 }) });
-  const { head, stream: input } = await peekHead(raw, 2).catch((cause: unknown) => {
+  const { head, stream: input } = await peekHead(raw, HEAD_BYTES).catch((cause: unknown) => {
     throw ioError(source.display, cause);
   });
   if (options.onRawChunk) input.on('data', options.onRawChunk);
-  const splitter = new LineSplitter({ maxLineBytes: options.maxLineBytes, firstLine: range?.firstLine ?? 0 });
   // Only whole files are compressed: a piece of a plain file may start with any bytes.
-  const isGzip = range === undefined && head.length >= 2 && head[0] === GZIP_MAGIC_0 && head[1] === GZIP_MAGIC_1;
-  const onDone = (): void => {}; // errors reach the consumer through the splitter, wrapped below
-  const lines = isGzip ? pipeline(input, createGunzip(), splitter, onDone) : pipeline(input, splitter, onDone);
+  const decoder = range === undefined ? decoderFor(head, source.display) : undefined;
+  const onDone = (): void => {}; // errors reach the consumer through the last stage, wrapped below
+  const lines = decoder === undefined ? pipeline(input, rows, onDone) : pipeline(input, decoder, rows, onDone);
   return wrapErrors(lines, source.display);
 }
 

@@ -11,6 +11,8 @@ export interface RawLine {
   text: string;
   /** UTF-8 length exceeded maxLineBytes. */
   tooLong: boolean;
+  /** Set when the input cannot be read as rows from here on (a broken JSON array): why, in words. */
+  unreadable?: string;
 }
 
 export interface LineSplitterOptions {
@@ -160,26 +162,4 @@ export class LineSplitter extends Transform {
     this.overflowBlank &&= isBlankRange(bytes, start, end);
     this.overflowEndsWithCr = bytes[end - 1] === CR;
   }
-}
-
-/**
- * The same rules over a whole buffer, written independently of the streaming state machine so
- * tests can use it as the oracle.
- */
-export function splitLinesSync(input: Buffer, options: LineSplitterOptions = {}): RawLine[] {
-  const max = maxLineBytesOf(options);
-  const lines: RawLine[] = [];
-  let line = 0;
-  for (let start = 0; start < input.length; line++) {
-    const lf = input.indexOf(LF, start);
-    const next = lf === -1 ? input.length : lf + 1;
-    let end = lf === -1 ? input.length : lf;
-    if (lf !== -1 && end > start && input[end - 1] === CR) end--;
-    const content = input.subarray(start, end);
-    start = next;
-    if (content.every(isBlankByte)) continue;
-    const tooLong = content.length > max;
-    lines.push({ line, text: (tooLong ? content.subarray(0, TOO_LONG_PREFIX_BYTES) : content).toString('utf8'), tooLong });
-  }
-  return lines;
 }

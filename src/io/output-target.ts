@@ -1,6 +1,8 @@
 import { lstat, readlink, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { DistillError, ioError, usageError } from '../errors.js';
+import { outputFormatOf } from './output-format.js';
+import type { ColumnShape } from './parquet.js';
 import { displayPath, STDIN_PATH } from './paths.js';
 import type { OutputTarget } from './sink.js';
 import { walkInputFiles } from './walk.js';
@@ -9,6 +11,8 @@ import { walkInputFiles } from './walk.js';
 export interface OutputSpec {
   given: string;
   option: string;
+  /** The Parquet columns of the dataset written there; none where Parquet is refused (a quarantine). */
+  columns?: ColumnShape | undefined;
 }
 
 const LINK_HOPS = 40;
@@ -17,12 +21,14 @@ const LINK_HOPS = 40;
  * What writing to `spec` means, decided before anything is written: `-` is stdout; a regular file
  * (or nothing yet) is replaced atomically; a device, FIFO or socket is written in place, never
  * replaced; a folder is refused; a symbolic link is refused unless `followSymlinks`, then its
- * target is judged the same way. Paths resolve against `cwd`; receipts show them relative to `root`.
+ * target is judged the same way. The name given chooses the format (`.jsonl.gz`, `.jsonl.zst`,
+ * `.parquet`, else JSONL). Paths resolve against `cwd`; receipts show them relative to `root`.
  */
 export async function resolveOutput(spec: OutputSpec, context: { cwd: string; root: string; followSymlinks: boolean }): Promise<OutputTarget> {
   if (spec.given === STDIN_PATH) return { kind: 'stdout' };
   const label = `${spec.option} ${spec.given}`;
   const given = path.resolve(context.cwd, spec.given);
+  const format = outputFormatOf(spec.given, label, spec.columns);
   let current = given;
   for (let hop = 0; hop <= LINK_HOPS; hop++) {
     const info = await lstat(current).catch((error: NodeJS.ErrnoException) => {
@@ -30,9 +36,9 @@ export async function resolveOutput(spec: OutputSpec, context: { cwd: string; ro
       throw ioError(label, error);
     });
     const display = displayPath(context.root, given);
-    if (info === undefined || info.isFile()) return { kind: 'file', path: current, display, label };
+    if (info === undefined || info.isFile()) return { kind: 'file', path: current, display, label, format };
     if (info.isDirectory()) throw usageError(`${label} is a folder; name a file to write`);
-    if (!info.isSymbolicLink()) return { kind: 'direct', path: current, display, label };
+    if (!info.isSymbolicLink()) return { kind: 'direct', path: current, display, label, format };
     const target = path.resolve(path.dirname(current), await readlink(current));
     if (!context.followSymlinks) throw usageError(`${label} is a symbolic link (to ${target}); pass --follow-symlinks to write to its target`);
     current = target;
@@ -52,7 +58,7 @@ async function identity(file: string): Promise<string | undefined> {
  * read. Devices such as /dev/null may take several outputs.
  */
 export async function refuseCollisions(outputs: ReadonlyArray<{ target: OutputTarget }>, inputs: ReadonlyArray<{ path: string; option: string }>): Promise<void> {
-  const files = outputs.flatMap(({ target }) => (target.kind === 'file' || target.kind === 'direct' ? [target] : []));
+  const files = outputs.flatMap(({ target }) => (target.kind === 'file' || target.kind === 'direct' || target.kind === 'parts' ? [target] : []));
   if (files.length === 0) return;
   const seen = new Map<string, string>();
   for (const target of files) {

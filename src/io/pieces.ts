@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { ioError } from '../errors.js';
 import type { FileDigest } from '../receipts.js';
+import { isJsonArrayName } from './walk.js';
+import { HEAD_BYTES, isCompressed } from './line-source.js';
 
 /** An input file of a plan, with what tells that it changed since. */
 export interface PlannedFile {
@@ -23,20 +25,23 @@ export interface Piece {
 
 const READ_CHUNK = 1 << 20;
 const LF = 0x0a;
-const GZIP_MAGIC = [0x1f, 0x8b];
 /**
  * A cut this close to a file's start or end snaps to the file's edge: pieces smaller than this are
  * not worth a process. Test seam: DISTILL_STREAM_MIN_PIECE_BYTES makes small files cut too.
  */
 const MIN_PIECE_BYTES = Number(process.env['DISTILL_STREAM_MIN_PIECE_BYTES'] ?? 4 << 20);
 
-/** Whether a file starts with the gzip magic: a compressed file is read whole by one shard. */
-async function isCompressed(file: PlannedFile): Promise<boolean> {
+/**
+ * Whether a file is read whole by one shard: compressed (gzip or zstd magic) or a JSON array,
+ * neither of which can start reading mid-file.
+ */
+async function isWholeOnly(file: PlannedFile): Promise<boolean> {
+  if (isJsonArrayName(file.path)) return true;
   const handle = await open(file.path, 'r');
   try {
-    const head = Buffer.alloc(2);
-    const { bytesRead } = await handle.read(head, 0, 2, 0);
-    return bytesRead === 2 && head[0] === GZIP_MAGIC[0] && head[1] === GZIP_MAGIC[1];
+    const head = Buffer.alloc(HEAD_BYTES);
+    const { bytesRead } = await handle.read(head, 0, head.length, 0);
+    return isCompressed(head.subarray(0, bytesRead));
   } finally {
     await handle.close();
   }
@@ -132,7 +137,7 @@ export async function cutIntoPieces(files: readonly PlannedFile[], count: number
   for (const [n, offsets] of wanted) {
     const file = files[n]!;
     const edge = (offset: number): number => (offset < file.size / 2 ? 0 : file.size);
-    const inside = file.size >= 2 * minPieceBytes && !(await isCompressed(file).catch((cause: unknown) => {
+    const inside = file.size >= 2 * minPieceBytes && !(await isWholeOnly(file).catch((cause: unknown) => {
       throw ioError(file.display, cause);
     }));
     const cutOffsets = inside ? offsets.filter((offset) => offset >= minPieceBytes && offset <= file.size - minPieceBytes) : [];

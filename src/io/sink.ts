@@ -3,25 +3,53 @@ import { open } from 'node:fs/promises';
 import { Transform, Writable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ioError } from '../errors.js';
+import type { SplitRule } from '../core/splits.js';
 import type { FileDigest } from '../receipts.js';
 import { AtomicFile } from './atomic-file.js';
 import type { CommitEntry } from './commit.js';
+import { openEncoder, type OutputFormat } from './output-format.js';
 
 /**
  * Where a stage's rows go. `display` is the path as receipts show it; `label` is how the user
  * named it (`--out train.jsonl`), for messages.
  */
 export type OutputTarget =
-  /** A regular file, new or replaced: written to a temp beside it, then renamed into place. */
-  | { kind: 'file'; path: string; display: string; label: string }
+  /**
+   * A regular file, new or replaced: written to a temp beside it, then renamed into place. `format`
+   * (from its name, JSONL when absent) says how rows become bytes; the digest is of the bytes written.
+   */
+  | { kind: 'file'; path: string; display: string; label: string; format?: OutputFormat }
   /**
    * Written in place, never replaced: a device, FIFO or socket (`/dev/null`, `>(gzip)`), or a file
    * inside a temp tree that is itself committed whole.
    */
-  | { kind: 'direct'; path: string; display: string; label: string }
+  | { kind: 'direct'; path: string; display: string; label: string; format?: OutputFormat }
   | { kind: 'stdout' }
   /** --dry-run: count everything, write nothing. */
-  | { kind: 'discard' };
+  | { kind: 'discard' }
+  | PartsTarget;
+
+/**
+ * A dataset written as a set of files beside `path` (split-sink.ts): parts of at most `maxRows`
+ * rows or `maxBytes` bytes, one family of files per split when `splits` is given. Rows reach it as
+ * KeyedLine batches, so each can be routed by its sample id.
+ */
+export interface PartsTarget {
+  kind: 'parts';
+  path: string;
+  display: string;
+  label: string;
+  format?: OutputFormat;
+  maxRows?: number | undefined;
+  maxBytes?: number | undefined;
+  splits?: readonly SplitRule[] | undefined;
+}
+
+/** A written row with the id of its sample: what a set split by id is given. */
+export interface KeyedLine {
+  key: string;
+  line: Uint8Array;
+}
 
 /** Counts and hashes the bytes that pass, so receipts never need a second read of an output. */
 export class DigestStream extends Transform {
@@ -43,15 +71,19 @@ export class DigestStream extends Transform {
   }
 }
 
-/** A finished output: its digest for the receipt (not for stdout or discard) and what its commit puts in place. */
+/**
+ * A finished output: the digests of the files it wrote for the receipt (none for stdout or
+ * discard), what its commit puts in place, and for a set split by sample id, its rows per split.
+ */
 export interface FinishedSink {
-  digest: FileDigest | undefined;
-  entry: CommitEntry | undefined;
+  digests: FileDigest[];
+  entries: CommitEntry[];
+  rowsBySplit?: ReadonlyMap<string, number>;
 }
 
 /** An output being written: write into `input`; `finish` makes it ready to commit, `abort` leaves no trace. */
 export interface OpenSink {
-  input: DigestStream;
+  input: Writable;
   /** True once the reader of stdout went away (`| head`): the run stops reading and ends quietly. */
   readonly readerClosed: boolean;
   finish(): Promise<FinishedSink>;
@@ -60,11 +92,21 @@ export interface OpenSink {
 
 const isBrokenPipe = (error: unknown): boolean => (error as NodeJS.ErrnoException | null)?.code === 'EPIPE';
 
+/** Rows written → the format's encoder, when there is one → the digest → `destination`. */
+function encodedPipeline(encoder: Writable & NodeJS.ReadableStream | undefined, digest: DigestStream, destination: Writable, options: { end: boolean }): Promise<void> {
+  return encoder === undefined ? pipeline(digest, destination, options) : pipeline(encoder, digest, destination, options);
+}
+
 export async function openSink(target: OutputTarget): Promise<OpenSink> {
-  const input = new DigestStream();
+  const digest = new DigestStream();
   if (target.kind === 'file') {
-    const file = await AtomicFile.create(target.path, target.label);
-    const flowing = pipeline(input, file.stream, { end: false });
+    const encoder = await openEncoder(target.format, target.label);
+    const file = await AtomicFile.create(target.path, target.label).catch(async (error: unknown) => {
+      encoder?.destroy();
+      throw error;
+    });
+    const input = encoder ?? digest;
+    const flowing = encodedPipeline(encoder, digest, file.stream, { end: false });
     flowing.catch(() => {}); // observed through finish/abort
     return {
       input,
@@ -75,7 +117,7 @@ export async function openSink(target: OutputTarget): Promise<OpenSink> {
           throw ioError(target.label, cause);
         });
         const entry = await file.finish();
-        return { digest: { path: target.display, bytes: input.bytes, sha256: input.hex() }, entry };
+        return { digests: [{ path: target.display, bytes: digest.bytes, sha256: digest.hex() }], entries: [entry] };
       },
       abort: async () => {
         input.destroy();
@@ -84,11 +126,14 @@ export async function openSink(target: OutputTarget): Promise<OpenSink> {
     };
   }
   if (target.kind === 'direct') {
+    const encoder = await openEncoder(target.format, target.label);
     const handle = await open(target.path, 'w').catch((cause: unknown) => {
+      encoder?.destroy();
       throw ioError(target.label, cause);
     });
     const stream = handle.createWriteStream({ highWaterMark: 1 << 16 });
-    const flowing = pipeline(input, stream);
+    const input = encoder ?? digest;
+    const flowing = encodedPipeline(encoder, digest, stream, { end: true });
     flowing.catch(() => {});
     return {
       input,
@@ -98,7 +143,7 @@ export async function openSink(target: OutputTarget): Promise<OpenSink> {
         await flowing.catch((cause: unknown) => {
           throw ioError(target.label, cause);
         });
-        return { digest: { path: target.display, bytes: input.bytes, sha256: input.hex() }, entry: undefined };
+        return { digests: [{ path: target.display, bytes: digest.bytes, sha256: digest.hex() }], entries: [] };
       },
       abort: async () => {
         input.destroy();
@@ -106,6 +151,7 @@ export async function openSink(target: OutputTarget): Promise<OpenSink> {
       },
     };
   }
+  const input = digest;
   let readerClosed = false;
   // stdout is never ended: other output (or nothing) may follow. Once its reader is gone, bytes are dropped and the run told to stop.
   const destination =
@@ -130,7 +176,7 @@ export async function openSink(target: OutputTarget): Promise<OpenSink> {
     finish: async () => {
       if (!input.writableEnded) input.end();
       await flowing;
-      return { digest: undefined, entry: undefined };
+      return { digests: [], entries: [] };
     },
     abort: async () => {
       input.destroy();

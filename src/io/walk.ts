@@ -12,13 +12,20 @@ export interface InputFile {
   dev: number;
 }
 
-const TAKEN_EXTENSIONS = ['.jsonl', '.jsonl.gz'];
+/** What a folder walk takes: JSONL, plain or compressed. A `.json` array is read when named, never found by a walk: folders hold .json files that are not records (manifests, dataset_info.json). */
+const TAKEN_EXTENSIONS = ['.jsonl', '.jsonl.gz', '.jsonl.zst'];
 
 export const isJsonlName = (name: string): boolean => TAKEN_EXTENSIONS.some((ext) => name.endsWith(ext));
 
+/** A file whose name ends in one of these (before a .gz or .zst) holds one JSON array of records. */
+const ARRAY_NAME = /\.json(?:\.gz|\.zst)?$/;
+
+/** Whether an input named `name` is read as a JSON array (by its name; stdin never is). */
+export const isJsonArrayName = (name: string): boolean => ARRAY_NAME.test(name);
+
 /**
  * Files under `target` in walk order (SPEC §0): depth-first, each folder's entries sorted by name in
- * JavaScript string order, `*.jsonl` and `*.jsonl.gz` only, hidden files included, symlinks followed.
+ * JavaScript string order, `*.jsonl`, `*.jsonl.gz` and `*.jsonl.zst` only, hidden files included, symlinks followed.
  * A file named directly is taken whatever its name. A symlink cycle is walked once.
  */
 export async function* walkInputFiles(target: string): AsyncGenerator<InputFile> {

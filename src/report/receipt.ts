@@ -43,6 +43,7 @@ export function buildReceipt(context: ReceiptContext, stage: RunStage, counts: S
       ...(counts instanceof PairCounts ? { unpaired: counts.unpaired } : {}),
       by_reason: sortedCounts(counts.byReason),
       by_category: sortedCounts(counts.byCategory),
+      ...(counts.bySplit.size > 0 ? { by_split: Object.fromEntries(counts.bySplit) } : {}),
     },
     validation,
     samples: counts.sampleValues(),

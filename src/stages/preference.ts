@@ -13,7 +13,8 @@ import { LAYOUT } from '../layout.js';
 import type { Category, EvidenceLookup, JoinedEvidence, PreferenceSample, RecordProvenance, ScoredRun, SourceLocation } from '../records.js';
 import { describeErrors, validators } from '../schemas/validators.js';
 import { duplicateIdError, evidenceNotFound } from './export-row.js';
-import { assemble, idDigits, serializeTail } from './sample-parts.js';
+import { assemble, idDigits, PROVENANCE_COLUMNS, serializeTail, TURN_COLUMNS } from './sample-parts.js';
+import type { ColumnShape } from '../io/parquet.js';
 
 /** Pairs written per task at most (SPEC §5). */
 export const MAX_PAIRS_PER_TASK = 5;
@@ -71,6 +72,26 @@ const PREFERENCE_VIEWS: Readonly<Record<PreferenceFormat, (sample: PreferenceSam
     ]),
 };
 
+/** Each view's columns when written as Parquet. */
+const PREFERENCE_COLUMNS: Readonly<Record<PreferenceFormat, ColumnShape>> = {
+  spec: {
+    schema_version: 'int32',
+    id: 'string',
+    task_id: 'string',
+    prompt: 'text',
+    chosen: 'text',
+    rejected: 'text',
+    chosen_run_id: 'string',
+    rejected_run_id: 'string',
+    chosen_category: 'string',
+    rejected_category: 'string',
+    created_at: 'string',
+    provenance: PROVENANCE_COLUMNS,
+  },
+  dpo: { prompt: 'text', chosen: 'text', rejected: 'text' },
+  'openai-dpo': { input: { messages: [TURN_COLUMNS] }, preferred_output: [TURN_COLUMNS], non_preferred_output: [TURN_COLUMNS] },
+};
+
 export function buildPreferenceSample(
   chosen: PreferenceRow,
   rejected: PreferenceRow,
@@ -107,7 +128,7 @@ export interface PairingContext {
 
 /** What happened to candidate pair k of a task. */
 export type TaskPairOutcome =
-  | { kind: 'written'; line: Uint8Array; chosen: PreferenceRow; rejected: PreferenceRow }
+  | { kind: 'written'; id: string; line: Uint8Array; chosen: PreferenceRow; rejected: PreferenceRow }
   | { kind: 'quarantined'; rejection: Rejection; chosen: PreferenceRow; record: { task_id: string; k: number; chosen_run_id: string; rejected_run_id: string } };
 
 /**
@@ -156,7 +177,7 @@ export function* pairTask(accepted: PreferenceRow[], rejections: PreferenceRow[]
       continue;
     }
     writtenPairs++;
-    yield { kind: 'written', line: view(sample, chosenEvidence.text.json, rejectedEvidence.text.json), chosen, rejected };
+    yield { kind: 'written', id: sample.id, line: view(sample, chosenEvidence.text.json, rejectedEvidence.text.json), chosen, rejected };
   }
 }
 
@@ -222,7 +243,7 @@ function* taskOutcomes(accepted: PreferenceRow[], rejections: PreferenceRow[], c
     }
     const before = paired.size;
     paired.add(outcome.chosen.seq).add(outcome.rejected.seq);
-    yield { kind: 'written', line: outcome.line, chosenRunId: outcome.chosen.evidence_run_id, rejectedRunId: outcome.rejected.evidence_run_id, newlyPaired: paired.size - before };
+    yield { kind: 'written', id: outcome.id, line: outcome.line, chosenRunId: outcome.chosen.evidence_run_id, rejectedRunId: outcome.rejected.evidence_run_id, newlyPaired: paired.size - before };
   }
 }
 
@@ -248,6 +269,7 @@ export const preferenceStage: PairStage<typeof PREFERENCE_FLAGS> = {
   writes: LAYOUT.preference,
   flags: PREFERENCE_FLAGS,
   views: PREFERENCE_FORMATS,
+  columns: PREFERENCE_COLUMNS,
   sampleMetric: undefined,
   usesRules: true,
   split: { by: 'task' },

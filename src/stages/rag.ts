@@ -11,7 +11,7 @@ import { flag } from '../options.js';
 import type { EvidenceLookup, EvidenceText, JoinedEvidence, RagSample, ScoredRun } from '../records.js';
 import { validators } from '../schemas/validators.js';
 import { duplicateIdError, exportRow, type ExportDefinition } from './export-row.js';
-import { assemble, exportProvenance, serializeTail } from './sample-parts.js';
+import { assemble, exportProvenance, PROVENANCE_COLUMNS, serializeTail } from './sample-parts.js';
 import { REPO_ROOT_FLAG } from './sft.js';
 
 export interface RagOptions {
@@ -96,6 +96,21 @@ export const ragStage: DatasetStage<typeof RAG_FLAGS> = {
   writes: LAYOUT.rag,
   flags: RAG_FLAGS,
   views: ['spec'],
+  columns: {
+    spec: {
+      schema_version: 'int32',
+      id: 'string',
+      title: 'string',
+      content: 'text',
+      tags: ['string'],
+      source_run_id: 'string',
+      success_score: 'string',
+      source_category: 'string',
+      embedding_text: 'text',
+      created_at: 'string',
+      provenance: PROVENANCE_COLUMNS,
+    },
+  },
   sampleMetric: 'rag_content_length',
   usesRules: false,
   split: { by: 'rows', duplicatesBy: 'written-id', duplicateError: (key) => duplicateIdError(`rag-${key}`) },

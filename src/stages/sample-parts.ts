@@ -1,4 +1,10 @@
+import type { ColumnType } from '../io/parquet.js';
 import type { RecordProvenance, ScoredRun } from '../records.js';
+
+/** RecordProvenance as a Parquet struct column. */
+export const PROVENANCE_COLUMNS: ColumnType = { source_file: 'string', line_offset: 'int64', sig_hash: 'string', recorded_at: 'string' };
+/** A chat turn (`{"role","content"}`) as a Parquet struct. */
+export const TURN_COLUMNS: ColumnType = { role: 'string', content: 'text' };
 
 /** An export's provenance: the scored row's location and sig_hash, stamped with this export's recorded_at. */
 export function exportProvenance(run: ScoredRun, recordedAt: string): RecordProvenance {

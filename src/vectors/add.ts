@@ -16,7 +16,7 @@ import type { RagSample } from '../records.js';
 import { describeErrors, validators } from '../schemas/validators.js';
 import { requireSameEmbedder } from './compat.js';
 import type { Embedder } from './embedders.js';
-import { killPoint } from './kill-point.js';
+import { killPoint } from '../io/kill-point.js';
 import { locate, type Located } from './locate.js';
 import { buildReceipt, indexState, receiptOptions, writeReceipt, type IndexState, type VectorsReceipt, type VectorsRecordCounts } from './receipt.js';
 import { hasManifest, VectorIndex, type ItemMetadata } from './store.js';
@@ -168,8 +168,8 @@ export async function vectorsAdd(options: VectorsAddOptions): Promise<VectorsAdd
         index = await VectorIndex.create(target.absolute, target.display, { embedder: embedder.identity, dimension: embedder.dimension });
       }
       const quarantined = await sink.finish();
-      await commitTogether([quarantined.entry!]);
-      stats.outputs.push(quarantined.digest!);
+      if (quarantined.entries.length > 0) await commitTogether(quarantined.entries);
+      stats.outputs.push(...quarantined.digests);
     } catch (error) {
       await sink.abort();
       throw error;

@@ -2,7 +2,7 @@ import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { DistillError, ioError, usageError } from '../errors.js';
 import { describeEmbedder } from './compat.js';
-import { killPoint } from './kill-point.js';
+import { killPoint } from '../io/kill-point.js';
 import { locate, type Located } from './locate.js';
 import { buildReceipt, indexState, receiptOptions, writeReceipt, type IndexState, type VectorsReceipt, type VectorsRecordCounts } from './receipt.js';
 import { readManifest, VectorIndex, type VectorItem } from './store.js';

@@ -10,7 +10,7 @@ import { sha256Hex } from '../core/canonical.js';
 import type { RecordProvenance } from '../records.js';
 import type { FileDigest } from '../receipts.js';
 import type { EmbedderIdentity } from './embedders.js';
-import { acquireLock, LOCK_FILE } from './lock.js';
+import { acquireLock } from '../io/lock.js';
 
 type LanceDb = typeof import('@lancedb/lancedb');
 type Arrow = typeof import('apache-arrow');
@@ -218,6 +218,20 @@ function fromRow(row: StoredRow): VectorItem {
 /** SQL string literal for a LanceDB filter. */
 const sqlString = (value: string): string => `'${value.replaceAll("'", "''")}'`;
 
+
+/** The writer lock's file inside an index folder. */
+const LOCK_FILE = '.writer.lock';
+
+/**
+ * One writer per index at a time: a writer that found the table ahead of the manifest rolls it back,
+ * which would undo a concurrent writer's batches. Readers take no lock: they read the version the
+ * manifest names. A lock left by a killed writer is taken over.
+ */
+async function writerLock(folder: string, display: string): Promise<() => Promise<void>> {
+  const lock = await acquireLock(path.join(folder, LOCK_FILE), { purpose: 'writing the vector index', wait: false, label: display });
+  return () => lock.release();
+}
+
 /**
  * A vector index: a LanceDB table plus the manifest that commits one of its versions.
  *
@@ -272,7 +286,7 @@ export class VectorIndex {
    */
   static async openWriter(folder: string, display: string): Promise<VectorIndex> {
     await readManifest(folder, display); // "not found" before any lock file is made
-    const unlock = await acquireLock(folder, display);
+    const unlock = await writerLock(folder, display);
     let index: VectorIndex | undefined;
     try {
       const { manifest, digest } = await readManifest(folder, display); // the one committed before the lock was ours
@@ -304,13 +318,13 @@ export class VectorIndex {
     } catch (cause) {
       throw ioError(display, cause);
     }
-    const unlock = await acquireLock(folder, display);
+    const unlock = await writerLock(folder, display);
     try {
       const entries = await readdir(folder).catch((cause: unknown) => {
         throw ioError(display, cause);
       });
       if (entries.includes(MANIFEST_FILE)) throw new DistillError('DS_IO', `${display}: a vector index already exists here`, { path: display });
-      const leftOver = (name: string): boolean => LANCEDB_ENTRIES.includes(name) || name === LOCK_FILE || name.startsWith(`.${MANIFEST_FILE}.`);
+      const leftOver = (name: string): boolean => LANCEDB_ENTRIES.includes(name) || name === LOCK_FILE || name.startsWith(`.${LOCK_FILE}.stale.`) || name.startsWith(`.${MANIFEST_FILE}.`);
       const foreign = entries.filter((name) => !leftOver(name));
       if (foreign.length > 0) throw new DistillError('DS_IO', `${display}: not a vector index and not empty (${foreign.slice(0, 3).join(', ')})`, { path: display });
       const db = await (async () => {

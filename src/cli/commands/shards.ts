@@ -8,7 +8,7 @@ import { validateStage } from '../../engine/validate.js';
 import { HELP, JSON_SUMMARY } from '../common-options.js';
 import type { Command, Session } from '../command.js';
 import { parseArgs } from '../parse.js';
-import { printStageSummary } from '../summary.js';
+import { printDatasetInfo, printStageSummary } from '../summary.js';
 
 /** The environment variables schedulers give an array task its index in. */
 const INDEX_VARIABLES = ['SLURM_ARRAY_TASK_ID', 'JOB_COMPLETION_INDEX', 'AWS_BATCH_JOB_ARRAY_INDEX'] as const;
@@ -112,7 +112,8 @@ export const mergeCommand: Command = {
       terminal.line(`resubmit them: sbatch --array=${arrayExpression(missing)} …`);
       return EXIT_CODE.DS_IO;
     }
-    const counts = await mergePlan(plan);
+    const { counts, datasetInfo } = await mergePlan(plan);
+    printDatasetInfo(terminal, plan.command, datasetInfo);
     const stages = plan.command === 'export-all' ? EXPORT_STAGES : [stageNamed(plan.command)!];
     let failed = false;
     for (const stage of stages) {

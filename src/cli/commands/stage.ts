@@ -1,17 +1,22 @@
 import { runStage } from '../../../pipelines/stage.js';
 import type { StageDefinition } from '../../engine/stage.js';
 import { choice, type OptionTable } from '../../options.js';
-import { EVIDENCE, HELP, jobsOf, RULES, STAGE_COMMON } from '../common-options.js';
+import { DATASET_FILES, EVIDENCE, HELP, jobsOf, RULES, STAGE_COMMON } from '../common-options.js';
 import type { Command } from '../command.js';
-import { printIndexLine, printStageSummary } from '../summary.js';
+import { printDatasetInfo, printIndexLine, printStageSummary } from '../summary.js';
 
 const EXAMPLES: Record<string, readonly string[]> = {
   sft: [
     'cat data/scored-runs/*/*/*/*.jsonl | distill-stream sft --evidence data/evidence > sft.jsonl',
     'distill-stream sft --root . --include-partial',
     'distill-stream sft --root . --format messages --out train.jsonl',
+    'distill-stream sft --root . --format sharegpt --out data/sft.jsonl.zst --split train=0.98,validation=0.02',
   ],
-  rag: ['distill-stream rag --root .', 'distill-stream rag data/scored-runs/2026/05 --evidence data/evidence --include-review > playbooks.jsonl'],
+  rag: [
+    'distill-stream rag --root .',
+    'distill-stream rag data/scored-runs/2026/05 --evidence data/evidence --include-review > playbooks.jsonl',
+    'distill-stream rag --root . --out playbooks.parquet --max-rows-per-file 100000',
+  ],
   preference: ['distill-stream preference --root .', 'distill-stream preference --root . --format dpo --out dpo.jsonl'],
   collect: ['distill-stream collect --root .', 'cat my_agent.jsonl | distill-stream collect --source my_agent > evidence.jsonl'],
   score: ['distill-stream score --root .', 'cat evidence.jsonl | distill-stream score > scored.jsonl'],
@@ -43,12 +48,20 @@ export function stageCommand(stage: StageDefinition): Command {
     summary: stage.summary,
     operands: '[inputs…]',
     description: DESCRIPTIONS[stage.kind],
-    options: { ...STAGE_COMMON, ...(joins ? EVIDENCE : {}), ...(stage.usesRules ? RULES : {}), ...stage.flags, ...views, ...HELP },
+    options: {
+      ...STAGE_COMMON,
+      ...(joins ? { ...EVIDENCE, ...DATASET_FILES } : {}),
+      ...(stage.usesRules ? RULES : {}),
+      ...stage.flags,
+      ...views,
+      ...(stage.kind === 'tree' ? {} : (stage.viewFlags ?? {})),
+      ...HELP,
+    },
     examples: EXAMPLES[stage.name] ?? [],
     takesOperands: true,
     run: async ({ args, cwd, terminal, stdinIsTerminal }) => {
       const json = args.values['json'] === true;
-      const { counts, index } = await runStage(stage, {
+      const { counts, index, datasetInfo } = await runStage(stage, {
         ...args.values,
         jobs: jobsOf(args.values),
         cwd,
@@ -57,6 +70,7 @@ export function stageCommand(stage: StageDefinition): Command {
         progress: terminal,
         onIndexReady: (report) => printIndexLine(terminal, json, report),
       });
+      printDatasetInfo(terminal, stage.name, datasetInfo);
       printStageSummary(terminal, json, stage.name, counts, index);
       return 0;
     },

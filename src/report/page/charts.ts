@@ -3,23 +3,30 @@
  * canvas, no DOM and no script. Each chart is checked to be inert SVG (`inertSvg`) before it joins
  * the page.
  */
-import * as vega from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
+import type * as Vega from 'vega';
+import type { TopLevelSpec } from 'vega-lite';
 import { DistillError } from '../../errors.js';
 import { escapeHtml, html, SafeHtml } from './html.js';
 import { inertSvg } from './svg-guard.js';
 
-type VegaLogger = NonNullable<vega.ViewOptions['logger']>;
+type VegaLogger = NonNullable<Vega.ViewOptions['logger']>;
 
-/**
- * Vega measures text with node-canvas when that package happens to be installed, and estimates
- * widths from character counts otherwise. Estimating always keeps the SVG bytes the same on every
- * machine, which the pinned-run promise needs.
- */
-(vega as unknown as { textMetrics: { canvas(use: boolean): void } }).textMetrics.canvas(false);
+let loaded: Promise<{ vega: typeof Vega; compile: typeof import('vega-lite').compile }> | undefined;
+
+/** Vega and Vega-Lite, loaded on first use: they cost ~1 s at start-up, which every other command would pay. */
+function loadVega(): Promise<{ vega: typeof Vega; compile: typeof import('vega-lite').compile }> {
+  loaded ??= Promise.all([import('vega'), import('vega-lite')]).then(([vega, { compile }]) => {
+    // Vega measures text with node-canvas when that package happens to be installed, and estimates
+    // widths from character counts otherwise. Estimating always keeps the SVG bytes the same on
+    // every machine, which the pinned-run promise needs.
+    (vega as unknown as { textMetrics: { canvas(use: boolean): void } }).textMetrics.canvas(false);
+    return { vega, compile };
+  });
+  return loaded;
+}
 
 /** Specs are built here, never from the data, so any warning is a bug in a spec: fail loudly. */
-function strictLogger(): VegaLogger {
+function strictLogger(vega: typeof Vega): VegaLogger {
   const fail = (...args: unknown[]): never => {
     throw new DistillError('DS_INTERNAL', `chart rendering: ${args.map(String).join(' ')}`);
   };
@@ -36,7 +43,7 @@ function strictLogger(): VegaLogger {
 }
 
 /** Data is always inline; a spec that asks for a URL is refused rather than fetched. */
-const NO_LOADING: vega.Loader = {
+const NO_LOADING: Vega.Loader = {
   load: (uri) => Promise.reject(new DistillError('DS_INTERNAL', `chart rendering tried to load ${uri}`)),
   sanitize: (uri) => Promise.reject(new DistillError('DS_INTERNAL', `chart rendering tried to load ${uri}`)),
   http: (uri) => Promise.reject(new DistillError('DS_INTERNAL', `chart rendering tried to fetch ${uri}`)),
@@ -69,7 +76,8 @@ export interface ChartText {
 /** Vega-Lite → Vega → SVG string. `spec` carries data and encoding; `text` becomes its title. */
 export async function renderChart(spec: TopLevelSpec, text: ChartText, className: string): Promise<SafeHtml> {
   const full = { ...spec, title: text.title, config: CONFIG } as TopLevelSpec;
-  const logger = strictLogger();
+  const { vega, compile } = await loadVega();
+  const logger = strictLogger(vega);
   const compiled = compile(full, { logger }).spec;
   const view = new vega.View(vega.parse(compiled), { renderer: 'none', loader: NO_LOADING, logger });
   let svg: string;
