@@ -35,7 +35,9 @@ const JOB_TIMEOUT_MS = 120_000;
 /** Job states after which a job does nothing more. */
 const FINISHED = new Set(['COMPLETED', 'FAILED', 'CANCELLED', 'TIMEOUT', 'NODE_FAIL', 'OUT_OF_MEMORY', 'BOOT_FAIL', 'DEADLINE', 'PREEMPTED']);
 
-const onPath = (command: string): boolean => spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
+/** The daemons live in /usr/sbin, which a user's PATH may leave out. */
+const PATH = `${process.env['PATH'] ?? '/usr/bin:/bin'}:/usr/sbin:/sbin`;
+const onPath = (command: string): boolean => spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore', env: { ...process.env, PATH } }).status === 0;
 const missing = COMMANDS.filter((command) => !onPath(command));
 
 function skipReason(): string | undefined {
@@ -85,7 +87,7 @@ async function installSlurm(log: string): Promise<void> {
 
 /** The daemons of the one-node cluster, each a child of this process, stopped by pid. */
 class Cluster {
-  private readonly daemons: Array<{ name: string; child: ChildProcess }> = [];
+  private readonly daemons: Array<{ name: string; child: ChildProcess; error?: Error }> = [];
   private readonly killAtExit = (): void => {
     for (const { child } of this.daemons) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   };
@@ -96,7 +98,7 @@ class Cluster {
   constructor(readonly dir: string, bin: string) {
     // Nothing of an outer allocation (a suite run inside a Slurm job) may reach this cluster's jobs.
     const outer = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(SLURM|SBATCH|SALLOC|SRUN)_/.test(name)));
-    this.env = { ...outer, SLURM_CONF: path.join(dir, 'slurm.conf'), PATH: `${bin}:${process.env['PATH'] ?? '/usr/bin:/bin'}`, DISTILL_STREAM_MIN_PIECE_BYTES: MIN_PIECE_BYTES };
+    this.env = { ...outer, SLURM_CONF: path.join(dir, 'slurm.conf'), PATH: `${bin}:${PATH}`, DISTILL_STREAM_MIN_PIECE_BYTES: MIN_PIECE_BYTES };
     process.on('exit', this.killAtExit);
   }
 
@@ -104,8 +106,9 @@ class Cluster {
     const out = openSync(path.join(this.dir, `${name}.out`), 'a');
     const child = spawn(command, args, { stdio: ['ignore', out, out], env: this.env });
     closeSync(out);
-    child.on('error', () => {}); // a daemon that cannot start is reported by the wait that follows
-    this.daemons.push({ name, child });
+    const daemon: (typeof this.daemons)[number] = { name, child };
+    child.on('error', (error) => (daemon.error = error)); // reported by the wait that follows
+    this.daemons.push(daemon);
   }
 
   /** munged, slurmctld and slurmd in the foreground; resolves when sinfo shows the node idle. */
@@ -116,7 +119,14 @@ class Cluster {
     for (const folder of ['munge', 'state', 'spool', 'log']) await mkdir(path.join(this.dir, folder), { recursive: true });
     // A key of this cluster's own (never /etc/munge): munged wants it private to the user it runs as.
     await writeFile(path.join(munge, 'munge.key'), randomBytes(1024), { mode: 0o400 });
-    const [controllerPort, nodePort] = [await freePort(), await freePort()];
+    const controllerPort = await freePort();
+    let nodePort = await freePort();
+    while (nodePort === controllerPort) nodePort = await freePort();
+    // Beyond the minimum: SlurmctldHost must name this host (slurmctld refuses to run elsewhere), its
+    // address given so nothing waits on DNS; AuthInfo points every daemon and client at this munged;
+    // CR_CPU lets two shards share the node (memory is not tracked, so no RealMemory is needed);
+    // CPUs never exceeds the machine's (slurmd drains a node with fewer than configured); MailProg is
+    // one that exists (Debian ships no /usr/bin/mail).
     const conf = [
       'ClusterName=distill',
       `SlurmctldHost=${host}(127.0.0.1)`,
@@ -163,8 +173,8 @@ class Cluster {
   async until(what: string, ready: () => Promise<boolean>, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!(await ready())) {
-      const dead = this.daemons.find(({ child }) => child.exitCode !== null || child.signalCode !== null);
-      if (dead !== undefined || Date.now() > deadline) assert.fail(`${dead === undefined ? 'timed out' : `${dead.name} exited`} before ${what}\n${await this.logs()}`);
+      const dead = this.daemons.find(({ child, error }) => error !== undefined || child.exitCode !== null || child.signalCode !== null);
+      if (dead !== undefined || Date.now() > deadline) assert.fail(`${dead === undefined ? 'timed out' : `${dead.name} ${dead.error?.message ?? 'exited'}`} before ${what}\n${await this.logs()}`);
       await sleep(250);
     }
   }
@@ -205,7 +215,7 @@ class Cluster {
       if (child.exitCode !== null || child.signalCode !== null) continue;
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');
-      if ((await Promise.race([exited.then(() => true), sleep(15_000).then(() => false)])) === false) {
+      if ((await Promise.race([exited.then(() => true), sleep(15_000, false, { ref: false })])) === false) {
         child.kill('SIGKILL');
         await exited;
       }
