@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, openSync } from 'node:fs';
-import { appendFile, chmod, cp, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, cp, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -277,6 +277,14 @@ describe('examples/slurm on a one-node Slurm cluster', () => {
   const submit = (args: string[]): Promise<Ran> => run(SUBMIT, args, { env: { ...cluster!.env, LOGS: path.join(dir, 'logs') }, cwd: dir });
   const log = (name: string): Promise<string> => readFile(path.join(dir, 'logs', name), 'utf8').catch(() => '');
   const shardFolder = (n: number): string => path.join(work, `shard-${String(n).padStart(5, '0')}`);
+  /** The plan builds the evidence index before it writes itself; a shard or merge that wrote the index would leave it newer. */
+  const assertIndexOnlyRead = async (): Promise<void> => {
+    const index = path.join(many, 'data', 'evidence', '.distill-index');
+    const written = await Promise.all((await readdir(index)).map(async (name) => ({ name, mtimeMs: (await stat(path.join(index, name))).mtimeMs })));
+    const planned = (await stat(planFile)).mtimeMs;
+    assert.deepEqual(written.filter(({ mtimeMs }) => mtimeMs > planned).map(({ name }) => name), [], 'nothing in the index folder is newer than the plan');
+    assert.equal(written.filter(({ name }) => name.endsWith('.idx')).length, 1, 'one index generation');
+  };
   const loseShard = async (n: number): Promise<void> => {
     await rm(shardFolder(n), { recursive: true, force: true });
     await rm(`${shardFolder(n)}.done`, { force: true });
@@ -352,6 +360,7 @@ describe('examples/slurm on a one-node Slurm cluster', () => {
     for (let n = 0; n < SHARDS; n++) assert.match(await log(`distill-shard-${array}_${n}.out`), new RegExp(`\\[shard\\] ${n} of ${SHARDS}: ran`));
     assert.deepEqual(summaryLines(await log(`distill-merge-${merge}.out`)), expectedSummary);
     assert.deepEqual(await snapshot(many), expected);
+    await assertIndexOnlyRead();
   });
 
   test('submit.sh --resubmit: a lost shard is submitted alone, then a new merge; byte for byte again', { timeout: 5 * 60_000 }, async () => {
@@ -397,5 +406,6 @@ describe('examples/slurm on a one-node Slurm cluster', () => {
     assert.deepEqual((await cluster!.settled(failed.again.array)).map(({ task, state }) => `${task} ${state}`), ['1 COMPLETED']);
     assert.equal((await cluster!.settled(failed.again.merge))[0]!.state, 'COMPLETED', await log(`distill-merge-${failed.again.merge}.out`));
     assert.deepEqual(await snapshot(many), expected);
+    await assertIndexOnlyRead();
   });
 });
