@@ -61,6 +61,16 @@ export async function listFiles(dir: string): Promise<string[]> {
     .sort();
 }
 
+/** The bytes of every file under a folder, by relative path (hidden entries and reports/ skipped): two roots compared byte for byte. */
+export async function snapshot(dir: string): Promise<Map<string, string>> {
+  const files = new Map<string, string>();
+  for (const relative of await listFiles(dir)) {
+    if (relative.startsWith('reports')) continue;
+    files.set(relative, (await readFile(path.join(dir, relative))).toString('base64'));
+  }
+  return files;
+}
+
 export const readText = (file: string): Promise<string> => readFile(file, 'utf8');
 
 /** A JoinedEvidence with defaults, for unit tests of the gates; `text` is given as a string. */

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { appendFile, cp, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { appendFile, cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { mulberry32 } from '../data-fixtures/prng.js';
@@ -10,7 +10,7 @@ import { sortedCounts, type StageCounts } from '../src/engine/counts.js';
 import { DistillError } from '../src/errors.js';
 import { cutIntoPieces, type PlannedFile } from '../src/io/pieces.js';
 import { stageNamed } from '../src/stages/registry.js';
-import { FIXTURE_ARCHIVE, removeDir, runCli, tempDir } from './helpers.js';
+import { FIXTURE_ARCHIVE, removeDir, runCli, snapshot, tempDir } from './helpers.js';
 
 const RECORDED_AT = '2026-05-02T00:00:00.000Z';
 const MAX_LINE_BYTES = 65536;
@@ -41,18 +41,6 @@ async function archive(): Promise<string> {
   const kb = path.join(root, 'data/_kb/scrum_reviews.jsonl');
   await appendFile(kb, await readFile(kb));
   return root;
-}
-
-/** The bytes of every file under a folder, by relative path (hidden entries skipped). */
-async function snapshot(dir: string): Promise<Map<string, string>> {
-  const files = new Map<string, string>();
-  for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
-    if (!entry.isFile()) continue;
-    const relative = path.relative(dir, path.join(entry.parentPath, entry.name));
-    if (relative.split(path.sep).some((part) => part.startsWith('.')) || relative.startsWith('reports')) continue;
-    files.set(relative, (await readFile(path.join(dir, relative))).toString('base64'));
-  }
-  return files;
 }
 
 /** Runs `command` through a plan of `shards` shards, every shard in this process, then the merge. */
