@@ -1,15 +1,17 @@
 /**
- * End-to-end throughput and memory on a generated archive: each phase in its own child process
- * (pinned to CPU 0 when taskset exists), measured against a floor that only splits, parses and
- * re-serialises the same bytes.
+ * End-to-end time and memory on one generated archive, against two floors (the same bytes only
+ * split, parsed and re-serialised) and DuckDB doing sft's join on the same files, with the targets
+ * of the performance issues computed from the run as ratios.
  *
- *   npm run bench:e2e -- --size 1GB [--stage sft]… [--data DIR] [--seed S] [--repeat N]
+ *   npm run bench:e2e -- --size 1GB [--stage NAME]… [--data DIR] [--seed S] [--repeat N] [--compare results-<other>.json]
  *
- * The archive is generated once per size and seed under .bench-data/<size>/ and reused while the
- * generator is unchanged. Rows are counted before anything is timed (which also warms the page
- * cache, so every phase reads from memory), and each phase's own summary must agree with those
- * counts. Results: a table on stdout and .bench-data/results-<size>.json. A new stage is one more
- * entry in `phases()`.
+ * Every phase is its own process tree with default options (so `--jobs` is every core and large
+ * inputs run as shard children) unless its name ends in -jobs1; nothing is pinned. The archive is
+ * generated once per size and seed under .bench-data/<size>/ and reused while the generator is
+ * unchanged. Rows are counted and the join's row count computed before anything is timed (which
+ * also warms the page cache, so every phase reads from memory), and each phase's own summary must
+ * agree with them. Results: a table and a targets block on stdout, .bench-data/results-<size>.json.
+ * A new phase is one more entry in PHASES.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -25,7 +27,7 @@ import { DEFAULT_SEED, GENERATOR_RECORDED_AT, generateArchive, parseSize, record
 import { LineSplitter, type RawLine } from '../src/io/line-splitter.js';
 import { walkInputFiles } from '../src/io/walk.js';
 import { LAYOUT } from '../src/layout.js';
-import { EXIT_PROBE, EXIT_PROBE_ENV, MemorySampler, readExitReport } from './memory.js';
+import { EXIT_PROBE, EXIT_PROBE_ENV, readExitReports, TreeSampler } from './memory.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** This file runs from dist/bench. */
@@ -33,14 +35,13 @@ const PACKAGE_ROOT = path.resolve(here, '..', '..');
 const BENCH_DATA = path.join(PACKAGE_ROOT, '.bench-data');
 const CLI_JS = path.join(PACKAGE_ROOT, 'dist', 'src', 'cli.js');
 const FLOOR_JS = path.join(here, 'floor.js');
+const DUCKDB_JS = path.join(here, 'duckdb-join.js');
 const GENERATOR_JS = path.join(PACKAGE_ROOT, 'dist', 'data-fixtures', 'generate.js');
 const INDEX_DIR = '.distill-index';
 const MB = 2 ** 20;
-const PINNED_CPU = '0';
-const SAMPLER_CPU = '1';
 
 // ---------------------------------------------------------------------------------------------
-// The archive and its counts
+// The archive, its counts and the join's row count
 
 interface TreeCounts {
   files: number;
@@ -48,27 +49,83 @@ interface TreeCounts {
   bytes: number;
 }
 
+/** Rows the join yields, computed here from the files: as DuckDB's query decides blank, and as sft does. */
+interface JoinCounts {
+  /** Blank = nothing but ' ', \t, \n, \r, \v, \f (the query's trim set). */
+  duckdb: number;
+  /** Blank = String.prototype.trim() leaves nothing (sft's rule); sft exports these or quarantines them as hallucinated_file_path. */
+  sft: number;
+}
+
 interface ArchiveCounts {
   kb: TreeCounts;
   evidence: TreeCounts;
   scored: TreeCounts;
+  /** The day folder of scored runs with the most bytes: an input too small to shard. */
+  small: TreeCounts & { dir: string };
+  join: JoinCounts;
 }
 
-/** Rows as the pipeline counts them (the same splitter: blank lines are not rows), untimed. */
-async function countFiles(files: AsyncIterable<{ absolute: string; size: number }>): Promise<TreeCounts> {
+interface CountedFile {
+  absolute: string;
+  size: number;
+}
+
+/** Rows as the pipeline counts them (the same splitter: blank lines are not rows), each line shown to `visit`; untimed. */
+async function countFiles(files: AsyncIterable<CountedFile>, visit?: (text: string, file: CountedFile) => void): Promise<TreeCounts> {
   const counts: TreeCounts = { files: 0, rows: 0, bytes: 0 };
   for await (const file of files) {
     counts.files++;
     counts.bytes += file.size;
     const batches = pipeline(createReadStream(file.absolute, { highWaterMark: 1 << 20 }), new LineSplitter(), () => {});
-    for await (const batch of batches as AsyncIterable<RawLine[]>) counts.rows += batch.length;
+    for await (const batch of batches as AsyncIterable<RawLine[]>) {
+      counts.rows += batch.length;
+      if (visit !== undefined) for (const line of batch) visit(line.text, file);
+    }
   }
   return counts;
 }
 
 /** The raw logs collect reads: not the audit baselines, which run-all appends to. */
-async function* kbSources(root: string): AsyncGenerator<{ absolute: string; size: number }> {
+async function* kbSources(root: string): AsyncGenerator<CountedFile> {
   for (const absolute of await kbSourceFiles(root)) yield { absolute, size: (await stat(absolute)).size };
+}
+
+/** The roles the join keeps, written out here (not imported) so the count is the query's, independently. */
+const JOIN_ROLES = new Set(['executor', 'reviewer', 'applier']);
+const DUCKDB_BLANK = /^[ \t\n\r\v\f]*$/;
+
+/**
+ * The archive's counts, and the join's row count the slow way: accepted scored rows per evidence
+ * run id, then every evidence row with a kept role and a non-blank text counted once per accepted
+ * scored row naming it (an inner join's multiplicity).
+ */
+async function countArchive(root: string, evidence: string, scored: string): Promise<ArchiveCounts> {
+  const kb = await countFiles(kbSources(root));
+  const accepted = new Map<string, number>();
+  const perDay = new Map<string, TreeCounts>();
+  const scoredCounts = await countFiles(walkInputFiles(scored), (text, file) => {
+    const row = JSON.parse(text) as { evidence_run_id?: unknown; category?: unknown };
+    if (row.category === 'accepted' && typeof row.evidence_run_id === 'string') accepted.set(row.evidence_run_id, (accepted.get(row.evidence_run_id) ?? 0) + 1);
+    const day = perDay.get(path.dirname(file.absolute)) ?? { files: 0, rows: 0, bytes: 0 };
+    day.rows++;
+    perDay.set(path.dirname(file.absolute), day);
+  });
+  for await (const file of walkInputFiles(scored)) {
+    const day = perDay.get(path.dirname(file.absolute))!;
+    day.files++;
+    day.bytes += file.size;
+  }
+  const [dir, small] = [...perDay].reduce((best, entry) => (entry[1].bytes > best[1].bytes ? entry : best));
+  const join: JoinCounts = { duckdb: 0, sft: 0 };
+  const evidenceCounts = await countFiles(walkInputFiles(evidence), (text) => {
+    const row = JSON.parse(text) as { run_id?: unknown; model_role?: unknown; text?: unknown };
+    const times = typeof row.run_id === 'string' ? accepted.get(row.run_id) : undefined;
+    if (times === undefined || typeof row.model_role !== 'string' || !JOIN_ROLES.has(row.model_role) || typeof row.text !== 'string') return;
+    if (!DUCKDB_BLANK.test(row.text)) join.duckdb += times;
+    if (row.text.trim() !== '') join.sft += times;
+  });
+  return { kb, evidence: evidenceCounts, scored: scoredCounts, small: { ...small, dir }, join };
 }
 
 interface ArchiveKey {
@@ -99,18 +156,22 @@ async function benchArchive(size: string, seed: number, log: (message: string) =
 }
 
 // ---------------------------------------------------------------------------------------------
-// Phases: one child process each
+// Phases: one process tree each
 
 type Summary = Record<string, unknown>;
 
-/** What a phase sees: the archive, its counts, and a way to run another phase untimed. */
+/** What a phase sees: the archive, its counts, a scratch folder, and a way to run another phase untimed. */
 interface Bench {
   root: string;
   evidence: string;
   scored: string;
+  kbFiles: string[];
   counts: ArchiveCounts;
+  scratch: string;
   run: (phase: Phase) => Promise<RunResult>;
 }
+
+type FloorName = 'floor' | 'floor-kb';
 
 interface Phase {
   name: string;
@@ -120,10 +181,14 @@ interface Phase {
   argv: (bench: Bench) => string[];
   /** The bytes and records its throughput is measured against. */
   input: (counts: ArchiveCounts) => { bytes: number; records: number };
+  /** The floor that reads the same bytes, which its MB/s is compared with. */
+  floor: FloorName;
   /** Untimed set-up before each run. */
   before?: (bench: Bench) => Promise<void>;
   /** The child's summary (its last stderr line, JSON) against the counts: a mismatch, or undefined. */
   check: (summary: Summary, counts: ArchiveCounts) => string | undefined;
+  /** Untimed, after each run: figures of what it left (bytes on disk…), kept with the result. */
+  after?: (bench: Bench) => Promise<Record<string, number>>;
 }
 
 const expectEqual = (summary: Summary, field: string, expected: number): string | undefined =>
@@ -133,18 +198,45 @@ const scoredAndEvidence = (counts: ArchiveCounts): { bytes: number; records: num
   bytes: counts.scored.bytes + counts.evidence.bytes,
   records: counts.scored.rows + counts.evidence.rows,
 });
+/** An export joins what it writes: input = scored + evidence bytes, records = scored rows. */
+const exportInput = (counts: ArchiveCounts): { bytes: number; records: number } => ({ bytes: scoredAndEvidence(counts).bytes, records: counts.scored.rows });
+const kbInput = (counts: ArchiveCounts): { bytes: number; records: number } => ({ bytes: counts.kb.bytes, records: counts.kb.rows });
+const evidenceInput = (counts: ArchiveCounts): { bytes: number; records: number } => ({ bytes: counts.evidence.bytes, records: counts.evidence.rows });
+
+const cli = (command: string, ...args: string[]) => (bench: Bench): string[] => [CLI_JS, command, '--root', bench.root, '--recorded-at', GENERATOR_RECORDED_AT, ...args, '--json'];
+const removeIndex = ({ evidence }: Bench): Promise<void> => rm(path.join(evidence, INDEX_DIR), { recursive: true, force: true });
+
+/** What sft's summary must say: every scored row read, and the join's rows exported or stopped only by the source-file gate. */
+function sftCheck(summary: Summary, counts: ArchiveCounts): string | undefined {
+  const hallucinated = ((summary['by_reason'] as Record<string, number> | undefined) ?? {})['hallucinated_file_path'] ?? 0;
+  const joined = Number(summary['exported']) + hallucinated;
+  return expectEqual(summary, 'read', counts.scored.rows) ?? (joined === counts.join.sft ? undefined : `exported + hallucinated_file_path = ${joined}, the join has ${counts.join.sft} rows`);
+}
+
+/** The index's size on disk (blocks, what it costs) and in bytes. */
+async function indexSize({ evidence }: Bench): Promise<Record<string, number>> {
+  const du = (flag: string): number => {
+    const result = spawnSync('du', [flag, path.join(evidence, INDEX_DIR)], { encoding: 'utf8' });
+    if (result.status !== 0) throw new Error(`du ${flag}: ${result.stderr}`);
+    return Number(result.stdout.split('\t')[0]);
+  };
+  return { indexDiskBytes: du('-sB1'), indexBytes: du('-sb') };
+}
 
 const INDEX: Phase = {
   name: 'index',
-  about: 'evidence index built from scratch (`index --evidence`); input = evidence',
+  about: 'the evidence index built from scratch (`index --evidence`); input = evidence',
   argv: ({ root, evidence }) => [CLI_JS, 'index', '--root', root, '--evidence', evidence, '--json'],
-  input: (counts) => ({ bytes: counts.evidence.bytes, records: counts.evidence.rows }),
-  before: ({ evidence }) => rm(path.join(evidence, INDEX_DIR), { recursive: true, force: true }),
+  input: evidenceInput,
+  floor: 'floor',
+  before: removeIndex,
   check: (summary, counts) => expectEqual(summary, 'rows', counts.evidence.rows) ?? expectEqual(summary, 'filesRead', counts.evidence.files),
+  after: indexSize,
 };
 
-/** The index brought up to date: a manifest check when it is, a full build when it is missing. */
-const INDEX_REFRESH: Phase = { ...INDEX, name: 'index-refresh', before: undefined, check: (summary, counts) => expectEqual(summary, 'rows', counts.evidence.rows) };
+/** The index brought up to date, untimed before a phase that wants it present. */
+const INDEX_REFRESH: Phase = { ...INDEX, name: 'index-refresh', before: undefined, after: undefined, check: (summary, counts) => expectEqual(summary, 'rows', counts.evidence.rows) };
+const withIndex = async ({ run }: Bench): Promise<void> => void (await run(INDEX_REFRESH));
 
 /** The scored runs as the other input formats, made once per archive (untimed). */
 const FORMATS_DIR = 'formats';
@@ -211,97 +303,168 @@ function formatPhase(name: string, about: string, args: (bench: Bench) => string
     name,
     about: `\`sft --include-partial\`, ${about}, index prebuilt; input = scored + evidence, records = scored rows`,
     argv: (bench) => [CLI_JS, 'sft', '--root', bench.root, '--evidence', bench.evidence, '--recorded-at', GENERATOR_RECORDED_AT, '--include-partial', '--json', ...args(bench)],
-    input: (counts) => ({ bytes: scoredAndEvidence(counts).bytes, records: counts.scored.rows }),
+    input: exportInput,
+    floor: 'floor',
     before: async (bench) => {
       await prepare?.(bench);
-      await bench.run(INDEX_REFRESH);
+      await withIndex(bench);
     },
     check: (summary, counts) => expectEqual(summary, 'read', counts.scored.rows),
   };
 }
 
-/** Every phase, in run order; the floor first, as the others' baseline. A new stage is a new row. */
+/** DuckDB's file, beside the exports so it is written to the same disk as theirs. */
+const duckdbOut = ({ root }: Bench): string => path.join(root, 'exports', 'duckdb-join.jsonl');
+
+function duckdb(threads: number): Phase {
+  return {
+    name: `duckdb-${threads}`,
+    about: `DuckDB ${threads === 1 ? '1 thread' : `${threads} threads`}: sft's join (accepted × instructable, non-blank evidence) on the same files, COPY … TO JSON lines (duckdb-join.ts); input = scored + evidence`,
+    argv: (bench) => [DUCKDB_JS, '--threads', String(threads), '--scored', bench.scored, '--evidence', bench.evidence, '--out', duckdbOut(bench)],
+    input: exportInput,
+    floor: 'floor',
+    before: async (bench) => {
+      await mkdir(path.dirname(duckdbOut(bench)), { recursive: true });
+      await rm(duckdbOut(bench), { force: true });
+    },
+    check: (summary, counts) => expectEqual(summary, 'rows', counts.join.duckdb),
+    after: async (bench) => {
+      await rm(duckdbOut(bench), { force: true });
+      return {};
+    },
+  };
+}
+
+/** A phase again with `--jobs 1`: one process, for the speedup of the default. */
+const jobsOne = (phase: Phase): Phase => ({
+  ...phase,
+  name: `${phase.name}-jobs1`,
+  about: `${phase.name} with --jobs 1 (one process)`,
+  argv: (bench) => {
+    const argv = phase.argv(bench);
+    return [...argv.slice(0, -1), '--jobs', '1', argv.at(-1)!];
+  },
+});
+
+const SFT: Phase = {
+  name: 'sft',
+  about: '`sft`, index present; input = scored + evidence (it joins what it exports), records = scored rows',
+  argv: cli('sft'),
+  input: exportInput,
+  floor: 'floor',
+  before: withIndex,
+  check: sftCheck,
+};
+
+const SFT_SMALL: Phase = {
+  name: 'sft-small',
+  about: '`sft` on the largest day folder of scored runs as a filter (too small to shard), index present; input = that folder',
+  argv: (bench) => [CLI_JS, 'sft', bench.counts.small.dir, '--root', bench.root, '--evidence', bench.evidence, '--out', path.join(bench.scratch, 'sft-small.jsonl'), '--recorded-at', GENERATOR_RECORDED_AT, '--json'],
+  input: (counts) => ({ bytes: counts.small.bytes, records: counts.small.rows }),
+  floor: 'floor',
+  before: withIndex,
+  check: (summary, counts) => expectEqual(summary, 'read', counts.small.rows),
+};
+
+/** An export over the scored runs, index present. */
+function joinedExport(command: string, about: string): Phase {
+  return { name: command, about: `${about}, index present; input = scored + evidence, records = scored rows`, argv: cli(command), input: exportInput, floor: 'floor', before: withIndex, check: (summary, counts) => expectEqual(summary, 'read', counts.scored.rows) };
+}
+
+const RAG = joinedExport('rag', '`rag`');
+const EXPORT_ALL = joinedExport('export-all', '`export-all` (sft + rag + preference in one pass; summary checked on preference)');
+
+const COLLECT: Phase = {
+  name: 'collect',
+  about: '`collect` (_kb → partitioned evidence tree, atomically); input = _kb',
+  argv: cli('collect'),
+  input: kbInput,
+  floor: 'floor-kb',
+  check: (summary, counts) => expectEqual(summary, 'read', counts.kb.rows),
+};
+
+const SCORE: Phase = {
+  name: 'score',
+  about: '`score` (evidence tree → scored tree); input = evidence',
+  argv: cli('score'),
+  input: evidenceInput,
+  floor: 'floor',
+  check: (summary, counts) => expectEqual(summary, 'read', counts.evidence.rows),
+};
+
+/** Every phase, in run order; the floors first, as the others' baseline. A new phase is a new row. */
 const PHASES: readonly Phase[] = [
   {
     name: 'floor',
     about: 'LineSplitter + JSON.parse + JSON.stringify to /dev/null; input = scored + evidence',
     argv: ({ scored, evidence }) => [FLOOR_JS, scored, evidence],
     input: scoredAndEvidence,
+    floor: 'floor',
     check: (summary, counts) => expectEqual(summary, 'records', counts.scored.rows + counts.evidence.rows),
   },
+  {
+    name: 'floor-kb',
+    about: 'the same floor over the _kb files collect reads; input = _kb',
+    argv: ({ kbFiles }) => [FLOOR_JS, ...kbFiles],
+    input: kbInput,
+    floor: 'floor-kb',
+    check: (summary, counts) => expectEqual(summary, 'records', counts.kb.rows),
+  },
+  duckdb(2),
+  duckdb(1),
   INDEX,
-  {
-    name: 'sft',
-    about: '`sft --include-partial` end to end, index prebuilt; input = scored + evidence (it joins what it exports), records = scored rows',
-    argv: ({ root }) => [CLI_JS, 'sft', '--root', root, '--recorded-at', GENERATOR_RECORDED_AT, '--include-partial', '--json'],
-    input: (counts) => ({ bytes: scoredAndEvidence(counts).bytes, records: counts.scored.rows }),
-    before: async ({ run }) => void (await run(INDEX_REFRESH)),
-    check: (summary, counts) => expectEqual(summary, 'read', counts.scored.rows),
-  },
+  { ...SFT, name: 'sft-scratch', about: '`sft` with no index present (it builds the index first); input = scored + evidence, records = scored rows', before: removeIndex, after: indexSize },
+  SFT,
+  jobsOne(SFT),
   ...FORMAT_PHASES,
-  joinedExport('rag', '`rag --include-review`', ['--include-review']),
-  joinedExport('preference', '`preference` (external sort by task, texts fetched per pair)', []),
-  joinedExport('export-all', '`export-all` (sft + rag + preference in one pass); summary checked on preference', ['--include-partial', '--include-review']),
-  // The stages below rebuild the archive's trees (identically: same recorded_at), so they run last.
-  {
-    name: 'collect',
-    about: '`collect` (_kb → partitioned evidence tree, atomically); input = _kb',
-    argv: ({ root }) => [CLI_JS, 'collect', '--root', root, '--recorded-at', GENERATOR_RECORDED_AT, '--json'],
-    input: (counts) => ({ bytes: counts.kb.bytes, records: counts.kb.rows }),
-    check: (summary, counts) => expectEqual(summary, 'read', counts.kb.rows),
-  },
-  {
-    name: 'score',
-    about: '`score` (evidence tree → scored tree); input = evidence',
-    argv: ({ root }) => [CLI_JS, 'score', '--root', root, '--recorded-at', GENERATOR_RECORDED_AT, '--json'],
-    input: (counts) => ({ bytes: counts.evidence.bytes, records: counts.evidence.rows }),
-    check: (summary, counts) => expectEqual(summary, 'read', counts.evidence.rows),
-  },
+  SFT_SMALL,
+  jobsOne(SFT_SMALL),
+  RAG,
+  jobsOne(RAG),
+  joinedExport('preference', '`preference` (external sort by task, texts fetched per pair)'),
+  { ...EXPORT_ALL, name: 'export-all-scratch', about: '`export-all` with no index present (it builds the index first); input = scored + evidence, records = scored rows', before: removeIndex },
+  EXPORT_ALL,
+  jobsOne(EXPORT_ALL),
+  // The phases below rebuild the archive's trees (identically: same recorded_at), so they run last.
+  COLLECT,
+  jobsOne(COLLECT),
+  SCORE,
+  jobsOne(SCORE),
   {
     name: 'run-all',
     about: '`run-all` (collect → score → rag → sft → preference, receipts hashed while streaming, index rebuilt); input = _kb',
-    argv: ({ root }) => [CLI_JS, 'run-all', '--root', root, '--recorded-at', GENERATOR_RECORDED_AT, '--json'],
-    input: (counts) => ({ bytes: counts.kb.bytes, records: counts.kb.rows }),
+    argv: cli('run-all'),
+    input: kbInput,
+    floor: 'floor-kb',
     check: (summary) => (summary['overall_passed'] === true ? undefined : 'overall_passed is not true'),
   },
 ];
 
-/** An export over the scored runs with the index prebuilt; records = scored rows. */
-function joinedExport(command: string, about: string, flags: string[]): Phase {
-  return {
-    name: command,
-    about: `${about}, index prebuilt; input = scored + evidence, records = scored rows`,
-    argv: ({ root }) => [CLI_JS, command, '--root', root, '--recorded-at', GENERATOR_RECORDED_AT, ...flags, '--json'],
-    input: (counts) => ({ bytes: scoredAndEvidence(counts).bytes, records: counts.scored.rows }),
-    before: async ({ run }) => void (await run(INDEX_REFRESH)),
-    check: (summary, counts) => expectEqual(summary, 'read', counts.scored.rows),
-  };
-}
-
 interface RunResult {
   seconds: number;
-  cpuSeconds: number | undefined;
+  /** Summed over the tree's exit reports. */
+  cpuSeconds: number;
+  /** Processes in the tree (exit reports). */
+  processes: number;
+  /** Peaks of the tree's sums at one sample. */
   peakRssAnonKb: number;
   peakRssFileKb: number;
-  vmHwmKb: number;
+  peakRssKb: number;
+  /** The largest VmHWM of one process of the tree. */
+  maxVmHwmKb: number;
   samples: number;
+  figures: Record<string, number>;
 }
 
-/** `taskset -c 0` when it exists: per-core numbers, and the sampler keeps the other core. */
-function pinning(): string[] {
-  const found = spawnSync('which', ['taskset'], { encoding: 'utf8' });
-  return found.status === 0 ? [found.stdout.trim(), '-c', PINNED_CPU] : [];
-}
+/** NODE_OPTIONS with the exit probe added: inherited by every node process the phase starts. */
+const probeOptions = (): string => [process.env['NODE_OPTIONS'], `--import=${EXIT_PROBE}`].filter((part) => part !== undefined && part !== '').join(' ');
 
-async function runPhase(phase: Phase, bench: Bench, pin: readonly string[], scratch: string): Promise<RunResult> {
+async function runPhase(phase: Phase, bench: Bench): Promise<RunResult> {
   await phase.before?.(bench);
-  const exitFile = path.join(scratch, `${phase.name}-exit.json`);
-  await rm(exitFile, { force: true });
-  const command = [...pin, process.execPath, '--import', EXIT_PROBE, ...phase.argv(bench)];
+  const exits = await mkdtemp(path.join(bench.scratch, `${phase.name}-exits-`));
   const started = performance.now();
-  // taskset execs node in place, so the pid sampled is node's.
-  const child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, [EXIT_PROBE_ENV]: exitFile } });
-  const sampler = new MemorySampler(child.pid!);
+  const child = spawn(process.execPath, phase.argv(bench), { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NODE_OPTIONS: probeOptions(), [EXIT_PROBE_ENV]: exits } });
+  const sampler = new TreeSampler(child.pid!);
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
   const code = await new Promise<number | null>((resolve, reject) => child.on('error', reject).on('close', resolve));
@@ -316,14 +479,21 @@ async function runPhase(phase: Phase, bench: Bench, pin: readonly string[], scra
   }
   const mismatch = phase.check(summary, bench.counts);
   if (mismatch !== undefined) throw new Error(`${phase.name}: counts do not match the archive: ${mismatch}\n${stderr}`);
-  const exit = readExitReport(exitFile);
+  const reports = readExitReports(exits);
+  // A process seen but not reported died by a signal: its CPU time and VmHWM would be missing.
+  const unreported = [...sampler.vmHwmKb.keys()].filter((pid) => !reports.some((report) => report.pid === pid));
+  if (unreported.length > 0) throw new Error(`${phase.name}: no exit report from pid ${unreported.join(', ')}`);
+  await rm(exits, { recursive: true, force: true });
   return {
     seconds,
-    cpuSeconds: exit?.cpuSeconds,
+    cpuSeconds: reports.reduce((sum, report) => sum + report.cpuSeconds, 0),
+    processes: reports.length,
     peakRssAnonKb: sampler.peakRssAnonKb,
     peakRssFileKb: sampler.peakRssFileKb,
-    vmHwmKb: exit?.status.vmHwmKb ?? sampler.lastVmHwmKb,
+    peakRssKb: sampler.peakRssKb,
+    maxVmHwmKb: Math.max(...reports.map((report) => report.status.vmHwmKb)),
     samples: sampler.samples,
+    figures: (await phase.after?.(bench)) ?? {},
   };
 }
 
@@ -337,30 +507,27 @@ interface PhaseResult {
   inputBytes: number;
   records: number;
   runs: RunResult[];
-  /** Median over the runs. */
+  /** Of the fastest run: interference from other work only ever adds time. */
   seconds: number;
   mbPerSecond: number;
   recordsPerSecond: number;
-  cpuSeconds: number | undefined;
+  cpuSeconds: number;
+  processes: number;
   /** Peaks: the largest over the runs. */
   peakRssAnonMb: number;
-  vmHwmMb: number;
   peakRssFileMb: number;
-  /** MB/s over the floor's. */
+  peakRssMb: number;
+  maxVmHwmMb: number;
+  /** MB/s over the MB/s of the floor that reads the same bytes. */
   vsFloor: number | undefined;
+  /** The fastest run's figures. */
+  figures: Record<string, number>;
 }
 
-const median = (values: number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
-
-function summarise(phase: Phase, bench: Bench, runs: RunResult[], floorMbPerSecond: number | undefined): PhaseResult {
+function summarise(phase: Phase, bench: Bench, runs: RunResult[], floor: PhaseResult | undefined): PhaseResult {
   const input = phase.input(bench.counts);
-  const seconds = median(runs.map((r) => r.seconds));
-  const cpu = runs.map((r) => r.cpuSeconds).filter((s): s is number => s !== undefined);
-  const mbPerSecond = input.bytes / MB / seconds;
+  const best = runs.reduce((a, b) => (b.seconds < a.seconds ? b : a));
+  const mbPerSecond = input.bytes / MB / best.seconds;
   const peakMb = (pick: (r: RunResult) => number): number => Math.max(...runs.map(pick)) / 1024;
   return {
     name: phase.name,
@@ -369,34 +536,111 @@ function summarise(phase: Phase, bench: Bench, runs: RunResult[], floorMbPerSeco
     inputBytes: input.bytes,
     records: input.records,
     runs,
-    seconds,
+    seconds: best.seconds,
     mbPerSecond,
-    recordsPerSecond: input.records / seconds,
-    cpuSeconds: cpu.length === runs.length ? median(cpu) : undefined,
+    recordsPerSecond: input.records / best.seconds,
+    cpuSeconds: best.cpuSeconds,
+    processes: best.processes,
     peakRssAnonMb: peakMb((r) => r.peakRssAnonKb),
-    vmHwmMb: peakMb((r) => r.vmHwmKb),
     peakRssFileMb: peakMb((r) => r.peakRssFileKb),
-    vsFloor: floorMbPerSecond === undefined ? undefined : mbPerSecond / floorMbPerSecond,
+    peakRssMb: peakMb((r) => r.peakRssKb),
+    maxVmHwmMb: peakMb((r) => r.maxVmHwmKb),
+    vsFloor: floor === undefined || floor.name === phase.name ? undefined : mbPerSecond / floor.mbPerSecond,
+    figures: best.figures,
   };
 }
 
+const JOBS_ONE_SUFFIX = '-jobs1';
+
+/** The default's speed over its --jobs 1 twin's, when both ran. */
+function jobsSpeedup(results: readonly PhaseResult[], name: string): number | undefined {
+  const phase = results.find((r) => r.name === name);
+  const single = results.find((r) => r.name === `${name}${JOBS_ONE_SUFFIX}`);
+  return phase === undefined || single === undefined ? undefined : single.seconds / phase.seconds;
+}
+
 function table(rows: readonly PhaseResult[]): string {
-  const header = ['phase', 'input MB', 's', 'MB/s', 'records/s', 'CPU s', 'peak RssAnon MB', 'VmHWM MB', 'peak RssFile MB', 'vs floor'];
-  const cells = rows.map((r) => [
-    r.name,
-    (r.inputBytes / MB).toFixed(0),
-    r.seconds.toFixed(2),
-    r.mbPerSecond.toFixed(1),
-    Math.round(r.recordsPerSecond).toLocaleString('en-US'),
-    r.cpuSeconds === undefined ? '-' : r.cpuSeconds.toFixed(2),
-    r.peakRssAnonMb.toFixed(0),
-    r.vmHwmMb.toFixed(0),
-    r.peakRssFileMb.toFixed(0),
-    r.vsFloor === undefined ? '-' : `${r.vsFloor.toFixed(2)}×`,
-  ]);
+  const header = ['phase', 'input MB', 's', 'MB/s', 'records/s', 'CPU s', 'procs', 'tree RssAnon MB', 'tree RssFile MB', 'tree RSS MB', 'max VmHWM MB', 'vs floor', 'vs --jobs 1'];
+  const cells = rows.map((r) => {
+    const speedup = jobsSpeedup(rows, r.name);
+    return [
+      r.name,
+      (r.inputBytes / MB).toFixed(r.inputBytes < 10 * MB ? 1 : 0),
+      r.seconds.toFixed(2),
+      r.mbPerSecond.toFixed(1),
+      Math.round(r.recordsPerSecond).toLocaleString('en-US'),
+      r.cpuSeconds.toFixed(2),
+      String(r.processes),
+      r.peakRssAnonMb.toFixed(0),
+      r.peakRssFileMb.toFixed(0),
+      r.peakRssMb.toFixed(0),
+      r.maxVmHwmMb.toFixed(0),
+      r.vsFloor === undefined ? '-' : `${r.vsFloor.toFixed(2)}×`,
+      speedup === undefined ? '-' : `${speedup.toFixed(2)}×`,
+    ];
+  });
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   const line = (c: readonly string[]): string => `| ${c.map((v, i) => (i === 0 ? v.padEnd(widths[i]!) : v.padStart(widths[i]!))).join(' | ')} |`;
   return [line(header), `|${widths.map((w, i) => (i === 0 ? `${'-'.repeat(w + 1)}-` : `${'-'.repeat(w + 1)}:`)).join('|')}|`, ...cells.map(line)].join('\n');
+}
+
+interface Target {
+  what: string;
+  value: number | undefined;
+  /** How the value reads (×, %). */
+  unit: '×' | '%';
+  op: '≥' | '≤';
+  limit: number;
+}
+
+const passes = (t: Target): boolean | undefined => (t.value === undefined ? undefined : t.op === '≥' ? t.value >= t.limit : t.value <= t.limit);
+
+function targetLines(targets: readonly Target[]): string[] {
+  const shown = (value: number, unit: Target['unit']): string => (unit === '%' ? `${(value * 100).toFixed(1)} %` : `${value.toFixed(2)}×`);
+  return targets.map((t) => {
+    const pass = passes(t);
+    return `  ${pass === undefined ? '[n/a ]' : pass ? '[PASS]' : '[FAIL]'} ${t.what}: ${t.value === undefined ? 'not measured' : shown(t.value, t.unit)} (target ${t.op} ${shown(t.limit, t.unit)})`;
+  });
+}
+
+/** The commands whose memory is held against DuckDB's, with default options. */
+const COMMANDS = ['index', 'sft-scratch', 'sft', 'rag', 'preference', 'export-all-scratch', 'export-all', 'collect', 'score', 'run-all'];
+const JOBS_TARGETS = ['sft', 'rag', 'export-all', 'collect', 'score'];
+
+/** The issues' targets as ratios of this run's numbers. */
+function targetsOf(results: readonly PhaseResult[], counts: ArchiveCounts): Target[] {
+  const at = (name: string): PhaseResult | undefined => results.find((r) => r.name === name);
+  const ratio = (a: number | undefined, b: number | undefined): number | undefined => (a === undefined || b === undefined ? undefined : a / b);
+  const duck = at('duckdb-2');
+  const index = at('sft-scratch')?.figures['indexDiskBytes'];
+  return [
+    { what: 'sft from scratch, speed vs DuckDB 2 threads', value: ratio(duck?.seconds, at('sft-scratch')?.seconds), unit: '×', op: '≥', limit: 1 },
+    { what: 'sft with the index present, speed vs DuckDB 2 threads', value: ratio(duck?.seconds, at('sft')?.seconds), unit: '×', op: '≥', limit: 2 },
+    { what: 'export-all from scratch, time over sft from scratch', value: ratio(at('export-all-scratch')?.seconds, at('sft-scratch')?.seconds), unit: '×', op: '≤', limit: 1.5 },
+    ...COMMANDS.flatMap((name): Target[] => [
+      { what: `${name}: max per-process VmHWM over DuckDB 2 threads' VmHWM`, value: ratio(at(name)?.maxVmHwmMb, duck?.maxVmHwmMb), unit: '×', op: '≤', limit: 0.5 },
+      { what: `${name}: peak tree RSS over DuckDB 2 threads' VmHWM`, value: ratio(at(name)?.peakRssMb, duck?.maxVmHwmMb), unit: '×', op: '≤', limit: 0.5 },
+    ]),
+    { what: 'the index beside the evidence (du, after sft from scratch) over the evidence bytes', value: ratio(index, counts.evidence.bytes), unit: '%', op: '≤', limit: 0.1 },
+    { what: 'collect, MB/s vs the floor of its bytes (floor-kb)', value: at('collect')?.vsFloor, unit: '×', op: '≥', limit: 0.8 },
+    { what: 'run-all from raw logs, MB/s vs the floor of its bytes (floor-kb)', value: at('run-all')?.vsFloor, unit: '×', op: '≥', limit: 0.4 },
+    ...JOBS_TARGETS.map((name): Target => ({ what: `${name}: default (--jobs ${os.availableParallelism()}) speed vs --jobs 1`, value: jobsSpeedup(results, name), unit: '×', op: '≥', limit: 1.7 })),
+    // Both run one process there; 5 % is left for noise.
+    { what: 'sft on a small input (one day folder): default speed vs --jobs 1', value: jobsSpeedup(results, 'sft-small'), unit: '×', op: '≥', limit: 0.95 },
+  ];
+}
+
+/** Peaks of this run over a previous results file's, per command in both: flat memory as the archive grows. */
+function flatness(results: readonly PhaseResult[], previous: ResultsFile): Target[] {
+  return COMMANDS.flatMap((name): Target[] => {
+    const now = results.find((r) => r.name === name);
+    const before = previous.phases.find((r) => r.name === name);
+    if (now === undefined || before === undefined) return [];
+    return [
+      { what: `${name}: max VmHWM, this archive over the previous`, value: now.maxVmHwmMb / before.maxVmHwmMb, unit: '×', op: '≤', limit: 1.1 },
+      { what: `${name}: peak tree RssAnon, this archive over the previous`, value: now.peakRssAnonMb / before.peakRssAnonMb, unit: '×', op: '≤', limit: 1.1 },
+    ];
+  });
 }
 
 /** The phases run-all chains (its index rebuild included), each run alone. */
@@ -411,12 +655,21 @@ function runAllAgainstStages(results: readonly PhaseResult[]): string | undefine
   const largest = Math.max(...stages.map((r) => r!.peakRssAnonMb));
   return (
     `run-all: ${runAll.seconds.toFixed(2)} s against ${alone.toFixed(2)} s for ${RUN_ALL_STAGES.join(' + ')} run alone (${(runAll.seconds / alone).toFixed(2)}×); ` +
-    `peak RssAnon ${runAll.peakRssAnonMb.toFixed(0)} MB against ${largest.toFixed(0)} MB for the largest stage alone`
+    `peak tree RssAnon ${runAll.peakRssAnonMb.toFixed(0)} MB against ${largest.toFixed(0)} MB for the largest stage alone`
   );
+}
+
+interface ResultsFile {
+  archive: { root: string; counts: ArchiveCounts };
+  phases: PhaseResult[];
 }
 
 // ---------------------------------------------------------------------------------------------
 // Main
+
+/** An argument as a reader would type it from the package root. */
+const shown = (arg: string): string => (path.isAbsolute(arg) && arg.startsWith(`${PACKAGE_ROOT}${path.sep}`) ? path.relative(PACKAGE_ROOT, arg) : arg);
+const loadAverage = (): string => os.loadavg().map((n) => n.toFixed(2)).join(' ');
 
 async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -427,62 +680,90 @@ async function main(argv: string[]): Promise<void> {
       stage: { type: 'string', multiple: true },
       data: { type: 'string' },
       repeat: { type: 'string', default: '1' },
+      compare: { type: 'string' },
     },
   });
   const seed = Number(values.seed);
   const repeat = Number(values.repeat);
   if (!Number.isSafeInteger(seed) || !Number.isSafeInteger(repeat) || repeat < 1) throw new RangeError('--seed and --repeat take integers (--repeat ≥ 1)');
   const size = values.size.toUpperCase();
-  parseSize(size); // a bad size or stage fails here, before anything is generated
+  parseSize(size); // a bad size, stage or results file fails here, before anything is generated
   const wanted = values.stage;
   const unknown = (wanted ?? []).filter((name) => !PHASES.some((phase) => phase.name === name));
   if (unknown.length > 0) throw new RangeError(`unknown --stage ${unknown.join(', ')}; known: ${PHASES.map((p) => p.name).join(', ')}`);
-  const selected = PHASES.filter((phase, i) => i === 0 || wanted === undefined || wanted.includes(phase.name));
+  const previous = values.compare === undefined ? undefined : (JSON.parse(await readFile(path.resolve(values.compare), 'utf8')) as ResultsFile);
+  // A chosen phase brings the floor it is compared with.
+  const floors = new Set(PHASES.filter((phase) => wanted === undefined || wanted.includes(phase.name)).map((phase) => phase.floor));
+  const selected = PHASES.filter((phase) => wanted === undefined || wanted.includes(phase.name) || floors.has(phase.name as FloorName));
   const log = (message: string): void => void process.stderr.write(`${message}\n`);
-
-  // The parent only samples: on the second core, out of the children's way.
-  const pin = pinning();
-  const cpus = os.cpus();
-  if (pin.length > 0 && cpus.length > 1) spawnSync(pin[0]!, ['-cp', SAMPLER_CPU, String(process.pid)], { stdio: 'ignore' });
 
   const root = values.data === undefined ? await benchArchive(size, seed, log) : path.resolve(values.data);
   const label = values.data === undefined ? size : path.basename(root);
   const evidence = path.join(root, LAYOUT.evidence);
   const scored = path.join(root, LAYOUT.scoredRuns);
-  log('counting rows (untimed; warms the page cache)…');
-  const counts: ArchiveCounts = { kb: await countFiles(kbSources(root)), evidence: await countFiles(walkInputFiles(evidence)), scored: await countFiles(walkInputFiles(scored)) };
+  log('counting rows and the join (untimed; warms the page cache)…');
+  const counts = await countArchive(root, evidence, scored);
+  const loadBefore = loadAverage();
+  const parentCpu = process.cpuUsage();
+  const phasesStarted = performance.now();
 
   const scratch = await mkdtemp(path.join(os.tmpdir(), 'distill-bench-'));
-  const bench: Bench = { root, evidence, scored, counts, run: (phase) => runPhase(phase, bench, pin, scratch) };
+  const bench: Bench = { root, evidence, scored, kbFiles: await kbSourceFiles(root), counts, scratch, run: (phase) => runPhase(phase, bench) };
   const results: PhaseResult[] = [];
   try {
     for (const phase of selected) {
       const runs: RunResult[] = [];
       for (let r = 0; r < repeat; r++) {
-        log(`${phase.name}: run ${r + 1}/${repeat}…`);
+        log(`${phase.name}: run ${r + 1}/${repeat}… (load ${loadAverage()})`);
         runs.push(await bench.run(phase));
       }
-      results.push(summarise(phase, bench, runs, results[0]?.mbPerSecond));
+      results.push(summarise(phase, bench, runs, results.find((r) => r.name === phase.floor)));
     }
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }
+  const loadAfter = loadAverage();
+  const sampler = process.cpuUsage(parentCpu);
+  const samplerShare = (sampler.user + sampler.system) / 1000 / (performance.now() - phasesStarted);
 
+  const cpus = os.cpus();
   const machine = { cpu: cpus[0]?.model ?? 'unknown', cores: cpus.length, memoryGb: os.totalmem() / 2 ** 30, os: `${os.type()} ${os.release()}` };
-  const pinned = pin.length > 0 ? `children pinned to CPU ${PINNED_CPU} (taskset -c ${PINNED_CPU}), sampler on CPU ${SAMPLER_CPU}` : 'not pinned (no taskset)';
+  const sameJob =
+    counts.join.duckdb === counts.join.sft
+      ? `the peer's rows = sft's exported + hallucinated_file_path = ${counts.join.duckdb}, computed from the files before timing`
+      : `the peer's rows ${counts.join.duckdb} differ from sft's ${counts.join.sft} (texts blank to String.prototype.trim but not to DuckDB's trim set)`;
   const header = [
     `distill-stream e2e bench, ${new Date().toISOString()}`,
-    `machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGb.toFixed(1)} GB RAM, ${machine.os}; Node ${process.version}`,
-    `cpu: ${pinned}; ${repeat} run(s) per phase, median shown`,
-    `archive: ${values.data === undefined ? `${path.relative(PACKAGE_ROOT, root)} (seed ${seed})` : root}; scored ${(counts.scored.bytes / MB).toFixed(1)} MB in ${counts.scored.rows} rows / ${counts.scored.files} files; evidence ${(counts.evidence.bytes / MB).toFixed(1)} MB in ${counts.evidence.rows} rows; page cache warm`,
-    'MB = 2^20 bytes; memory from /proc/<pid>/status sampled every 50 ms (RssAnon = private, RssFile = mapped files incl. the node binary and LMDB pages), VmHWM and CPU s read by the child at exit; time includes node start-up',
-    ...results.map((r) => `  ${r.name}: ${r.about}`),
+    `machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGb.toFixed(1)} GB RAM, ${machine.os}; Node ${process.version}; DuckDB peer @duckdb/node-api`,
+    `load average (1/5/15 min): ${loadBefore} before the phases, ${loadAfter} after; the bench's own process (sampler, untimed set-up) used ${(samplerShare * 100).toFixed(1)} % of one core`,
+    `command: npm run bench:e2e -- ${argv.join(' ')}`,
+    `cpu: nothing pinned; default options (--jobs = ${os.availableParallelism()} cores) unless a phase says --jobs 1; ${repeat} run(s) per phase, the fastest shown, memory the largest over the runs`,
+    `archive: ${values.data === undefined ? `${path.relative(PACKAGE_ROOT, root)} (seed ${seed})` : root}; scored ${(counts.scored.bytes / MB).toFixed(1)} MB in ${counts.scored.rows} rows / ${counts.scored.files} files; evidence ${(counts.evidence.bytes / MB).toFixed(1)} MB in ${counts.evidence.rows} rows; _kb ${(counts.kb.bytes / MB).toFixed(1)} MB in ${counts.kb.rows} rows; page cache warm`,
+    `join: ${sameJob}`,
+    'MB = 2^20 bytes; the tree = a phase\'s process and its shard children, sampled every 50 ms from /proc/<pid>/status: tree RssAnon, RssFile and RSS (anon + file + shmem) are peaks of the sum over the live tree at one sample; max VmHWM (kernel peak incl. file-backed pages) and CPU s (summed over the tree) come from each process at exit; time includes node start-up',
+    ...results.flatMap((r) => [`  ${r.name}: ${r.about}`, `    $ node ${r.argv.map(shown).join(' ')}`]),
   ].join('\n');
+  const targets = targetsOf(results, counts);
+  const flat = previous === undefined ? [] : flatness(results, previous);
   const comparison = runAllAgainstStages(results);
-  process.stdout.write(`${header}\n\n${table(results)}\n${comparison === undefined ? '' : `\n${comparison}\n`}`);
+  const index = results.find((r) => r.name === 'sft-scratch')?.figures;
+  const notes = [
+    ...(comparison === undefined ? [] : [comparison]),
+    ...(index === undefined ? [] : [`index beside the evidence: ${index['indexDiskBytes']} bytes on disk (du -sB1), ${index['indexBytes']} bytes (du -sb), evidence ${counts.evidence.bytes} bytes`]),
+  ];
+  const scoredAndEvidenceMb = (c: ArchiveCounts): string => ((c.scored.bytes + c.evidence.bytes) / MB).toFixed(0);
+  const sections = [
+    header,
+    table(results),
+    ...(notes.length === 0 ? [] : [notes.join('\n')]),
+    ['targets (issue 9, issue 10), ratios of this run:', ...targetLines(targets)].join('\n'),
+    ...(previous === undefined ? [] : [[`flat memory: this archive (${scoredAndEvidenceMb(counts)} MB of scored + evidence) over ${previous.archive.root} (${scoredAndEvidenceMb(previous.archive.counts)} MB):`, ...targetLines(flat)].join('\n')]),
+  ];
+  process.stdout.write(`${sections.join('\n\n')}\n`);
   const resultsFile = path.join(BENCH_DATA, `results-${label}.json`);
   await mkdir(BENCH_DATA, { recursive: true });
-  await writeFile(resultsFile, `${JSON.stringify({ date: new Date().toISOString(), machine, node: process.version, pinned, repeat, archive: { root, seed: values.data === undefined ? seed : undefined, counts }, phases: results }, null, 2)}\n`);
+  const file = { date: new Date().toISOString(), machine, node: process.version, load: { before: loadBefore, after: loadAfter, benchCoreShare: samplerShare }, repeat, archive: { root, seed: values.data === undefined ? seed : undefined, counts }, phases: results, targets, flat };
+  await writeFile(resultsFile, `${JSON.stringify(file, null, 2)}\n`);
   log(`results written to ${path.relative(PACKAGE_ROOT, resultsFile)}`);
 }
 
