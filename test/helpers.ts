@@ -26,6 +26,14 @@ export async function fixtureCopy(): Promise<string> {
 
 export const removeDir = (dir: string): Promise<void> => rm(dir, { recursive: true, force: true });
 
+/**
+ * How many tests of a file that spawn processes run at once: one per core. Each CLI process spends
+ * most of its time on CPU (about a second loading the command table before it reads a row), so
+ * more at once only adds contention: cli-contract's 25 processes all at once cost 48 s of CPU, one
+ * per core 44 s, one at a time 42 s (2 shared cores, load 7 to 12).
+ */
+export const PROCESS_CONCURRENCY = os.availableParallelism();
+
 export interface CliResult {
   code: number | null;
   signal: NodeJS.Signals | null;
