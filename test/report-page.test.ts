@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { DistillError } from '../src/errors.js';
@@ -76,10 +76,10 @@ describe('report page: real runs', () => {
   before(async () => {
     root = await fixtureCopy();
     await addHostileSource(root);
-    assert.equal((await runAll(root, 'first')).code, 0);
+    assert.ok((await runAll(root, 'first')).summary.overall_passed);
     await addLongOutcomes(root, 6);
-    assert.equal((await runAll(root, 'second')).code, 0);
-    assert.equal((await runAll(root, 'failed', { ...process.env, DISTILL_STREAM_FAIL_VALIDATION: 'export-sft' })).code, 1);
+    assert.ok((await runAll(root, 'second')).summary.overall_passed);
+    assert.equal((await runAll(root, 'failed', 'export-sft')).summary.overall_passed, false);
     pinnedRoot = await fixtureCopy();
     await addHostileSource(pinnedRoot);
   });
@@ -252,7 +252,7 @@ describe('report page: real runs', () => {
   });
 
   test('pinned runs give byte-identical pages apart from the timing fields; the same data renders the same bytes', async () => {
-    assert.equal((await runAll(pinnedRoot, 'first')).code, 0);
+    assert.ok((await runAll(pinnedRoot, 'first')).summary.overall_passed);
     const pages: string[] = [];
     for (const dir of [root, pinnedRoot]) {
       const written = await writeRunReport({ root: dir, runId: 'first' });
@@ -266,6 +266,19 @@ describe('report page: real runs', () => {
 });
 
 describe('report page: loading', () => {
+  /** The fixture archive after one run-all, "one": only read; tests that add runs or damage reports copy it. */
+  let ranOnce = '';
+  before(async () => {
+    ranOnce = await fixtureCopy();
+    assert.ok((await runAll(ranOnce, 'one')).summary.overall_passed);
+  });
+  after(() => removeDir(ranOnce));
+  const copyOfRanOnce = async (): Promise<string> => {
+    const root = await tempDir();
+    await cp(ranOnce, root, { recursive: true });
+    return root;
+  };
+
   test('the baseline history is a bounded window ending at this run, and damaged lines are listed, not skipped silently', async () => {
     const root = await tempDir();
     try {
@@ -298,10 +311,9 @@ describe('report page: loading', () => {
   });
 
   test('quarantine examples: at most five per reason, and only from the bytes the receipt hashed', async () => {
-    const root = await fixtureCopy();
+    const data = await loadReportData({ root: ranOnce, runId: 'one' });
+    const root = await copyOfRanOnce();
     try {
-      assert.equal((await runAll(root, 'one')).code, 0);
-      const data = await loadReportData({ root, runId: 'one' });
       const sft = data.quarantine.find((q) => q.stage === 'export-sft')!;
       assert.equal(sft.status, 'read');
       const sftReceipt = data.receipts.find((r) => r.stage === 'export-sft')!;
@@ -311,7 +323,7 @@ describe('report page: loading', () => {
 
       // A later run with other inputs rewrites the quarantine files: the first run's page shows no examples of them.
       await writeFile(path.join(root, 'data/_kb/web_extractions.jsonl'), '{"run_id":"broken"\n');
-      assert.equal((await runAll(root, 'two')).code, 0);
+      assert.ok((await runAll(root, 'two')).summary.overall_passed);
       const before = await loadReportData({ root, runId: 'one' });
       const collect = before.quarantine.find((q) => q.stage === 'collect')!;
       assert.equal(collect.status, 'changed');
@@ -323,27 +335,30 @@ describe('report page: loading', () => {
   });
 
   test('errors name what is wrong: an unknown run, a run id that is no folder name, no run yet, a missing receipt', async () => {
-    const root = await fixtureCopy();
+    const noRunYet = await fixtureCopy();
     try {
-      await assert.rejects(loadReportData({ root, latest: true }), (e: unknown) => e instanceof DistillError && e.code === 'DS_IO' && /no run has finished yet/.test(e.message));
-      assert.equal((await runAll(root, 'only')).code, 0);
+      await assert.rejects(loadReportData({ root: noRunYet, latest: true }), (e: unknown) => e instanceof DistillError && e.code === 'DS_IO' && /no run has finished yet/.test(e.message));
+    } finally {
+      await removeDir(noRunYet);
+    }
+    const root = await copyOfRanOnce(); // a finished run, "one"
+    try {
       await assert.rejects(loadReportData({ root, runId: 'nope' }), (e: unknown) => e instanceof DistillError && e.code === 'DS_IO' && e.message.includes(path.join('nope', 'summary.json')));
-      for (const runId of ['../only', '..', '', 'a\\b']) {
+      for (const runId of ['../one', '..', '', 'a\\b']) {
         await assert.rejects(loadReportData({ root, runId }), (e: unknown) => e instanceof DistillError && e.code === 'DS_USAGE', runId);
       }
-      const receipt = path.join(root, 'reports/distillation/only/score.json');
+      const receipt = path.join(root, 'reports/distillation/one/score.json');
       await writeFile(receipt, '{"schema_version":1}');
-      await assert.rejects(loadReportData({ root, runId: 'only' }), (e: unknown) => e instanceof DistillError && e.code === 'DS_IO' && e.path === receipt);
+      await assert.rejects(loadReportData({ root, runId: 'one' }), (e: unknown) => e instanceof DistillError && e.code === 'DS_IO' && e.path === receipt);
     } finally {
       await removeDir(root);
     }
   });
 
   test('writeRunReport writes report.html beside summary.md atomically, or to the --out path; latest picks the last run', async () => {
-    const root = await fixtureCopy();
+    const root = await copyOfRanOnce(); // "one" is the older run
     try {
-      assert.equal((await runAll(root, 'older')).code, 0);
-      assert.equal((await runAll(root, 'newer')).code, 0);
+      assert.ok((await runAll(root, 'newer')).summary.overall_passed);
       const latest = await writeRunReport({ root, latest: true });
       assert.equal(latest.run_id, 'newer');
       assert.equal(latest.file, path.join(root, 'reports/distillation/newer/report.html'));
@@ -351,9 +366,9 @@ describe('report page: loading', () => {
       assert.equal(Buffer.byteLength(page), latest.bytes);
       assert.deepEqual((await readdir(path.dirname(latest.file))).filter((name) => name.startsWith('.')), [], 'no temp file left behind');
       const out = path.join(root, 'elsewhere.html');
-      const older = await writeRunReport({ root, runId: 'older', out });
+      const older = await writeRunReport({ root, runId: 'one', out });
       assert.equal(older.file, out);
-      assert.match(await readFile(out, 'utf8'), /<h1>Run passed: <code>older<\/code><\/h1>/);
+      assert.match(await readFile(out, 'utf8'), /<h1>Run passed: <code>one<\/code><\/h1>/);
     } finally {
       await removeDir(root);
     }
