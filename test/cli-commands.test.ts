@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { FIXTURE_ARCHIVE, fixtureCopy, GOLDEN, listFiles, PROCESS_CONCURRENCY, readText, removeDir, runCli } from './helpers.js';
+import { FIXTURE_ARCHIVE, fixtureCopy, GOLDEN, inFolder, listFiles, PROCESS_CONCURRENCY, readText, runCli } from './helpers.js';
+import { EXPORT_GOLDENS } from './library.js';
 
 const PINNED = ['--recorded-at', '2026-05-02T00:00:00.000Z', '--max-line-bytes', '65536'];
 const HAND_WRITTEN = '2026/05/03/hand_written_rows.jsonl';
@@ -21,18 +22,9 @@ async function snapshot(dir: string, skip: ReadonlySet<string> = new Set()): Pro
   return new Map(await Promise.all(files.map(async (file): Promise<[string, string]> => [file, await readText(path.join(dir, file))])));
 }
 
-async function withFixture(body: (root: string) => Promise<void>): Promise<void> {
-  const root = await fixtureCopy();
-  try {
-    await body(root);
-  } finally {
-    await removeDir(root);
-  }
-}
-
 describe('each command through the CLI, against the goldens', { concurrency: PROCESS_CONCURRENCY }, () => {
   test('collect --root reproduces the committed data/evidence byte for byte', () =>
-    withFixture(async (root) => {
+    inFolder(fixtureCopy, async (root) => {
       await rm(path.join(root, 'data/evidence'), { recursive: true });
       await rm(path.join(root, 'data/scored-runs'), { recursive: true });
       const result = await runCli(['collect', '--root', root, '--recorded-at', '2026-05-01T00:00:00.000Z', '--max-line-bytes', '65536']);
@@ -44,7 +36,7 @@ describe('each command through the CLI, against the goldens', { concurrency: PRO
     }));
 
   test('score --root reproduces the committed data/scored-runs byte for byte', () =>
-    withFixture(async (root) => {
+    inFolder(fixtureCopy, async (root) => {
       await rm(path.join(root, 'data/scored-runs'), { recursive: true });
       const result = await runCli(['score', '--root', root, '--recorded-at', '2026-05-01T00:00:00.000Z', '--max-line-bytes', '65536']);
       assert.equal(result.code, 0, result.stderr);
@@ -55,7 +47,7 @@ describe('each command through the CLI, against the goldens', { concurrency: PRO
     }));
 
   test('sft --root writes the golden dataset and quarantine at their standard paths', () =>
-    withFixture(async (root) => {
+    inFolder(fixtureCopy, async (root) => {
       const result = await runCli(['sft', '--root', root, ...PINNED]);
       assert.equal(result.code, 0, result.stderr);
       assert.equal(result.stdout, '');
@@ -66,7 +58,7 @@ describe('each command through the CLI, against the goldens', { concurrency: PRO
     }));
 
   test('rag on a folder of scored runs writes the golden playbooks on stdout and its quarantine to --quarantine', () =>
-    withFixture(async (root) => {
+    inFolder(fixtureCopy, async (root) => {
       // Run from the root, so the quarantine names the inputs as the golden does (relative to the working folder).
       const result = await runCli(['rag', '--evidence', 'data/evidence', '--quarantine', 'q.jsonl', ...PINNED, 'data/scored-runs'], { cwd: root });
       assert.equal(result.code, 0, result.stderr);
@@ -75,7 +67,7 @@ describe('each command through the CLI, against the goldens', { concurrency: PRO
     }));
 
   test('preference --format dpo --out writes the golden view there; --json prints the summary as JSON', () =>
-    withFixture(async (root) => {
+    inFolder(fixtureCopy, async (root) => {
       const out = path.join(root, 'dpo.jsonl');
       const result = await runCli(['preference', '--root', root, '--format', 'dpo', '--out', out, '--json', ...PINNED]);
       assert.equal(result.code, 0, result.stderr);
@@ -88,23 +80,15 @@ describe('each command through the CLI, against the goldens', { concurrency: PRO
     }));
 
   test('export-all --root writes every golden dataset and quarantine in one pass', () =>
-    withFixture(async (root) => {
+    inFolder(fixtureCopy, async (root) => {
       const result = await runCli(['export-all', '--root', root, ...PINNED]);
       assert.equal(result.code, 0, result.stderr);
       assert.match(result.stderr, /\[sft\] read=\d+[\s\S]*\[rag\] read=\d+[\s\S]*\[preference\] read=\d+/);
-      const written: Array<[string, string]> = [
-        ['exports/sft/instruction_response.jsonl', 'sft.jsonl'],
-        ['exports/quarantine/sft.jsonl', 'sft.quarantine.jsonl'],
-        ['exports/rag/playbooks.jsonl', 'rag.jsonl'],
-        ['exports/quarantine/rag.jsonl', 'rag.quarantine.jsonl'],
-        ['exports/preference/chosen_rejected.jsonl', 'preference.jsonl'],
-        ['exports/quarantine/preference.jsonl', 'preference.quarantine.jsonl'],
-      ];
-      for (const [file, name] of written) assert.equal(await readText(path.join(root, file)), await golden(name), file);
+      for (const [file, name] of EXPORT_GOLDENS) assert.equal(await readText(path.join(root, file)), await golden(name), file);
     }));
 
   test('run-all --root writes the golden datasets, the reports of the run, and the drift table on stderr', () =>
-    withFixture(async (root) => {
+    inFolder(fixtureCopy, async (root) => {
       const result = await runCli(['run-all', '--root', root, '--run-id', 'run-a', ...PINNED]);
       assert.equal(result.code, 0, result.stderr);
       const names = (await readdir(path.join(root, 'reports/distillation/run-a'))).sort();

@@ -13,13 +13,10 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { runCollect, runSft } from '../pipelines/stage.js';
-import { toEvidenceRecord } from '../src/core/evidence.js';
-import { Rejection } from '../src/core/rejection.js';
-import { toScoredRun } from '../src/core/scorer.js';
 import type { RunSummary } from '../src/receipts.js';
 import type { EvidenceRecord, QuarantineRecord, ScoredRun } from '../src/records.js';
-import { CLI, FIXTURE_ARCHIVE, fixtureCopy, GOLDEN, listFiles, PROCESS_CONCURRENCY, readText, removeDir, runCli, tempDir } from './helpers.js';
-import { runAllOn } from './library.js';
+import { CLI, FIXTURE_ARCHIVE, fixtureCopy, GOLDEN, inFolder, listFiles, PROCESS_CONCURRENCY, readText, runCli, tempDir } from './helpers.js';
+import { runAllOn, scrumRow, writeEvidence } from './library.js';
 
 const RECORDED_AT = '2026-05-02T00:00:00.000Z';
 const PINNED = ['--recorded-at', RECORDED_AT, '--max-line-bytes', '65536'];
@@ -30,36 +27,11 @@ const TREES_PINNED = ['--recorded-at', TREES_RECORDED_AT, '--max-line-bytes', '6
 const parseLines = <T>(text: string): T[] => text.split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as T);
 const readJsonl = async <T>(file: string): Promise<T[]> => parseLines<T>(await readText(file));
 
-async function inTemp(body: (dir: string) => Promise<void>, make: () => Promise<string> = tempDir): Promise<void> {
-  const dir = await make();
-  try {
-    await body(dir);
-  } finally {
-    await removeDir(dir);
-  }
-}
-const withFixture = (body: (root: string) => Promise<void>): Promise<void> => inTemp(body, fixtureCopy);
-
-const raw = (overrides: Record<string, unknown> = {}): Record<string, unknown> => ({
-  run_id: 'r1',
-  task_id: 't1',
-  model_role: 'executor',
-  text: 'A good answer.',
-  signals: { accepted_on_attempt: 1 },
-  created_at: '2026-05-01T00:00:00Z',
-  ...overrides,
-});
 
 /** A tiny archive in `dir`: one evidence file of `rawRows`, and their scored rows for the test to write. */
 async function miniArchive(dir: string, rawRows: Array<Record<string, unknown>>): Promise<{ evidence: string; scored: ScoredRun[] }> {
-  const records = rawRows.map((row, line) => {
-    const record = toEvidenceRecord(row, { source_file: 'data/_kb/scrum_reviews.jsonl', line_offset: line }, '2026-05-01T00:00:00.000Z');
-    assert.ok(!(record instanceof Rejection));
-    return record as EvidenceRecord;
-  });
   const evidence = path.join(dir, 'evidence.jsonl');
-  await writeFile(evidence, records.map((record) => `${JSON.stringify(record)}\n`).join(''));
-  return { evidence, scored: records.map((record) => toScoredRun(record, '2026-05-01T00:00:00.000Z')) };
+  return { evidence, scored: await writeEvidence(evidence, rawRows) };
 }
 
 const poll = async (condition: () => Promise<boolean>, everyMs = 5): Promise<void> => {
@@ -86,14 +58,14 @@ describe('help, usage and exit codes', { concurrency: PROCESS_CONCURRENCY }, () 
   }
 
   test('an unknown --format is a usage error', () =>
-    withFixture(async (root) => {
+    inFolder(fixtureCopy, async (root) => {
       const result = await runCli(['sft', '--root', root, '--format', 'parquet']);
       assert.equal(result.code, 2);
       assert.match(result.stderr, /--format 'parquet'/);
     }));
 
   test('without --source, collect as a filter is a usage error (exit 2) and writes nothing', () =>
-    inTemp(async (dir) => {
+    inFolder(tempDir, async (dir) => {
       const result = await runCli(['collect', ...TREES_PINNED], { stdin: `${JSON.stringify({ run_id: 'a', task_id: 'task:a', created_at: '2026-05-01T09:00:00Z' })}\n`, cwd: dir });
       assert.equal(result.code, 2);
       assert.match(result.stderr, /--source/);
@@ -103,8 +75,8 @@ describe('help, usage and exit codes', { concurrency: PROCESS_CONCURRENCY }, () 
     }));
 
   test('an unreadable input exits 3 naming the path', () =>
-    inTemp(async (dir) => {
-      const { evidence } = await miniArchive(dir, [raw()]);
+    inFolder(tempDir, async (dir) => {
+      const { evidence } = await miniArchive(dir, [scrumRow()]);
       const result = await runCli(['sft', '--evidence', evidence, '--quarantine', path.join(dir, 'q.jsonl'), path.join(dir, 'no-such-input.jsonl')]);
       assert.equal(result.code, 3);
       assert.match(result.stderr, /no-such-input\.jsonl/);
@@ -112,14 +84,14 @@ describe('help, usage and exit codes', { concurrency: PROCESS_CONCURRENCY }, () 
     }));
 
   test('missing evidence exits 3 naming it', () =>
-    inTemp(async (dir) => {
+    inFolder(tempDir, async (dir) => {
       const result = await runCli(['sft', '--root', dir]);
       assert.equal(result.code, 3);
       assert.match(result.stderr, /data\/evidence/);
     }));
 
   test('a truncated last line in audit_baselines.jsonl stops run-all with exit 3 naming it', () =>
-    withFixture(async (root) => {
+    inFolder(fixtureCopy, async (root) => {
       await writeFile(path.join(root, 'data/_kb/audit_baselines.jsonl'), '{"run_id":"old","recorded_at":"2026-05-01T00:00:00Z","metrics":{');
       const result = await runCli(['run-all', '--root', root, '--run-id', 'run', ...PINNED]);
       assert.equal(result.code, 3);
@@ -127,7 +99,7 @@ describe('help, usage and exit codes', { concurrency: PROCESS_CONCURRENCY }, () 
     }));
 
   test('a rules file with a problem: run-all exits 2 naming line and field; rules check exits 1 saying where', () =>
-    inTemp(async (root) => {
+    inFolder(tempDir, async (root) => {
       await mkdir(path.join(root, 'data/_kb'), { recursive: true });
       const bad = path.join(root, 'bad.json');
       await writeFile(bad, '{"name": "x", "version": "1", "rules": [{"sources": ["a"], "decide": []}]}\n');
@@ -140,7 +112,7 @@ describe('help, usage and exit codes', { concurrency: PROCESS_CONCURRENCY }, () 
     }));
 
   test('rules show --builtin prints the built-in ruleset, which rules check accepts', () =>
-    inTemp(async (root) => {
+    inFolder(tempDir, async (root) => {
       const shown = await runCli(['rules', 'show', '--builtin']);
       assert.equal(shown.code, 0);
       const parsed = JSON.parse(shown.stdout) as { name: string; version: string; rules: unknown[] };
@@ -151,7 +123,7 @@ describe('help, usage and exit codes', { concurrency: PROCESS_CONCURRENCY }, () 
     }));
 
   test('a stage that fails validation makes run-all exit 1 (DISTILL_STREAM_FAIL_VALIDATION), and health then exits 1', () =>
-    withFixture(async (root) => {
+    inFolder(fixtureCopy, async (root) => {
       const env = { ...process.env, DISTILL_STREAM_FAIL_VALIDATION: 'score' };
       const failed = await runCli(['run-all', '--root', root, '--run-id', 'failed', ...PINNED], { env });
       assert.equal(failed.code, 1);
@@ -162,7 +134,7 @@ describe('help, usage and exit codes', { concurrency: PROCESS_CONCURRENCY }, () 
     }));
 
   test('read prints a run summary by id or the latest (exit 2 without either, 3 for an unknown run); health is clean after a good run', () =>
-    withFixture(async (root) => {
+    inFolder(fixtureCopy, async (root) => {
       await runAllOn(root, 'only', RECORDED_AT);
       const byId = await runCli(['read', '--root', root, '--run-id', 'only']);
       assert.equal(byId.code, 0);
@@ -179,7 +151,7 @@ describe('help, usage and exit codes', { concurrency: PROCESS_CONCURRENCY }, () 
 
 describe('rows on stdin, lines on stdout', { concurrency: PROCESS_CONCURRENCY }, () => {
   test('sft on stdin writes the same dataset as --root mode, its quarantine located on "-"', () =>
-    withFixture(async (root) => {
+    inFolder(fixtureCopy, async (root) => {
       const scored = await listFiles(path.join(root, 'data/scored-runs'));
       const concatenated = (await Promise.all(scored.map((file) => readFile(path.join(root, 'data/scored-runs', file))))).map(String).join('');
       const result = await runCli(['sft', '--evidence', path.join(root, 'data/evidence'), '--quarantine', path.join(root, 'stdin-q.jsonl'), ...PINNED], { stdin: concatenated });
@@ -190,7 +162,7 @@ describe('rows on stdin, lines on stdout', { concurrency: PROCESS_CONCURRENCY },
     }));
 
   test('gzip on stdin is read by its magic bytes', () =>
-    withFixture(async (root) => {
+    inFolder(fixtureCopy, async (root) => {
       const plain = path.join(root, 'data/scored-runs/2026/05/01/scrum_reviews.jsonl');
       const evidence = path.join(root, 'data/evidence');
       const expected = path.join(root, 'plain.jsonl');
@@ -202,7 +174,7 @@ describe('rows on stdin, lines on stdout', { concurrency: PROCESS_CONCURRENCY },
     }));
 
   test('stdin rows of one --source → evidence lines on stdout, provenance naming data/_kb/<source>.jsonl', () =>
-    inTemp(async (dir) => {
+    inFolder(tempDir, async (dir) => {
       const rawKb = await readFile(path.join(FIXTURE_ARCHIVE, 'data/_kb/scrum_reviews.jsonl'));
       const result = await runCli(['collect', '--source', 'scrum_reviews', ...TREES_PINNED], { stdin: rawKb, cwd: dir });
       assert.equal(result.code, 0, result.stderr);
@@ -223,7 +195,7 @@ describe('rows on stdin, lines on stdout', { concurrency: PROCESS_CONCURRENCY },
     }));
 
   test('cat evidence | distill-stream score writes the scored lines on stdout', () =>
-    inTemp(async (dir) => {
+    inFolder(tempDir, async (dir) => {
       const files = await listFiles(path.join(FIXTURE_ARCHIVE, 'data/evidence'));
       const evidence = (await Promise.all(files.map((file) => readFile(path.join(FIXTURE_ARCHIVE, 'data/evidence', file))))).map(String).join('');
       const scored = (await Promise.all(files.map((file) => readFile(path.join(FIXTURE_ARCHIVE, 'data/scored-runs', file))))).map(String).join('');
@@ -236,7 +208,7 @@ describe('rows on stdin, lines on stdout', { concurrency: PROCESS_CONCURRENCY },
     }));
 
   test('bad stdin rows are located on "-" with their stdin line', () =>
-    inTemp(async (dir) => {
+    inFolder(tempDir, async (dir) => {
       const [valid] = await readJsonl<EvidenceRecord>(path.join(FIXTURE_ARCHIVE, 'data/evidence/2026/05/01/audits.jsonl'));
       const result = await runCli(['score', ...TREES_PINNED], { stdin: `${JSON.stringify(valid)}\n\n{"run_id":1}\n`, cwd: dir });
       assert.equal(result.code, 0, result.stderr);
@@ -246,8 +218,8 @@ describe('rows on stdin, lines on stdout', { concurrency: PROCESS_CONCURRENCY },
     }));
 
   test('a reader that stops early (| head -1) ends the run quietly with code 0', () =>
-    inTemp(async (dir) => {
-      const rows = Array.from({ length: 3000 }, (_, n) => raw({ run_id: `r${n}`, text: `answer ${n} ${'é'.repeat(400)}` }));
+    inFolder(tempDir, async (dir) => {
+      const rows = Array.from({ length: 3000 }, (_, n) => scrumRow({ run_id: `r${n}`, text: `answer ${n} ${'é'.repeat(400)}` }));
       const { evidence, scored } = await miniArchive(dir, rows);
       const input = scored.map((s) => JSON.stringify(s)).join('\n');
       const child = spawn(process.execPath, [CLI, 'sft', '--evidence', evidence, '--quarantine', path.join(dir, 'q.jsonl')]);
@@ -266,8 +238,8 @@ describe('rows on stdin, lines on stdout', { concurrency: PROCESS_CONCURRENCY },
 
 describe('a run killed mid-way', { concurrency: PROCESS_CONCURRENCY }, () => {
   test('a killed sft leaves no output file in place; the next run removes its temp file', () =>
-    inTemp(async (dir) => {
-      const { evidence, scored } = await miniArchive(dir, [raw()]);
+    inFolder(tempDir, async (dir) => {
+      const { evidence, scored } = await miniArchive(dir, [scrumRow()]);
       const out = path.join(dir, 'out.jsonl');
       const child = spawn(process.execPath, [CLI, 'sft', '--evidence', evidence, '--out', out, '--quarantine', path.join(dir, 'q.jsonl')]);
       child.stdin.write(`${JSON.stringify(scored[0])}\n`); // stdin stays open: the run is mid-way
@@ -287,7 +259,7 @@ describe('a run killed mid-way', { concurrency: PROCESS_CONCURRENCY }, () => {
     }));
 
   test('a killed collect leaves the previous tree in place; the next run clears its abandoned temp tree', () =>
-    inTemp(async (root) => {
+    inFolder(tempDir, async (root) => {
       const good = (runId: string): string => `${JSON.stringify({ run_id: runId, task_id: `task:${runId}`, created_at: '2026-05-01T09:00:00Z' })}\n`;
       // The runs before and after the killed one are in-process: what matters is what the killed process left behind.
       const collect = () => runCollect({ root, recordedAt: TREES_RECORDED_AT, maxLineBytes: 65536 });

@@ -14,7 +14,7 @@ import { runExportAll } from '../pipelines/export-all.js';
 import { runPreference, runRag, runSft } from '../pipelines/stage.js';
 import type { PreferenceSample, QuarantineRecord, RagSample } from '../src/records.js';
 import { fixtureCopy, GOLDEN, readText, removeDir } from './helpers.js';
-import { FIXTURE_MAX_LINE_BYTES, jsonSummary, summaryLine } from './library.js';
+import { EXPORT_GOLDENS, FIXTURE_MAX_LINE_BYTES, jsonSummary, summaryLine } from './library.js';
 
 const PINNED = { recordedAt: '2026-05-02T00:00:00.000Z', maxLineBytes: FIXTURE_MAX_LINE_BYTES };
 
@@ -141,15 +141,7 @@ describe('the exports on the fixture archive', () => {
     await rm(path.join(root, 'exports'), { recursive: true }); // the tests above wrote the same paths
     const { counts } = await runExportAll({ root, ...PINNED });
     assert.deepEqual([...counts.keys()], ['sft', 'rag', 'preference']);
-    const written: Array<[string, string]> = [
-      ['exports/sft/instruction_response.jsonl', 'sft.jsonl'],
-      ['exports/quarantine/sft.jsonl', 'sft.quarantine.jsonl'],
-      ['exports/rag/playbooks.jsonl', 'rag.jsonl'],
-      ['exports/quarantine/rag.jsonl', 'rag.quarantine.jsonl'],
-      ['exports/preference/chosen_rejected.jsonl', 'preference.jsonl'],
-      ['exports/quarantine/preference.jsonl', 'preference.quarantine.jsonl'],
-    ];
-    for (const [file, name] of written) assert.equal(await readText(path.join(root, file)), await golden(name), file);
+    for (const [file, name] of EXPORT_GOLDENS) assert.equal(await readText(path.join(root, file)), await golden(name), file);
   });
 });
 

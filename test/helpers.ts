@@ -17,14 +17,27 @@ export async function tempDir(prefix = 'distill-test-'): Promise<string> {
   return mkdtemp(path.join(os.tmpdir(), prefix));
 }
 
-/** A private copy of the fixture archive (runs write indexes and exports into it). */
-export async function fixtureCopy(): Promise<string> {
-  const root = await tempDir();
-  await cp(FIXTURE_ARCHIVE, root, { recursive: true });
-  return root;
+/** A copy of `dir` in a fresh temp folder. */
+export async function copyOf(dir: string): Promise<string> {
+  const copy = await tempDir();
+  await cp(dir, copy, { recursive: true });
+  return copy;
 }
 
+/** A private copy of the fixture archive (runs write indexes and exports into it). */
+export const fixtureCopy = (): Promise<string> => copyOf(FIXTURE_ARCHIVE);
+
 export const removeDir = (dir: string): Promise<void> => rm(dir, { recursive: true, force: true });
+
+/** Runs `body` in a folder `make` creates (a fixture copy, a temp folder…), removed afterwards whatever happens. */
+export async function inFolder(make: () => Promise<string>, body: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await make();
+  try {
+    await body(dir);
+  } finally {
+    await removeDir(dir);
+  }
+}
 
 /**
  * How many tests of a file that spawn processes run at once: one per core. Each CLI process spends

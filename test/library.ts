@@ -3,17 +3,33 @@
  * gate or a stage's bytes calls these instead of spawning the CLI: the same code runs, without a
  * Node start-up and the whole command table loaded per call.
  */
+import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { runAll, type RunAllOptions, type RunAllResult } from '../pipelines/run-all.js';
 import { printStageSummary } from '../src/cli/summary.js';
 import { Terminal } from '../src/cli/terminal.js';
 import type { StageCounts } from '../src/engine/counts.js';
 import type { IndexReport } from '../src/io/evidence-index.js';
+import { toEvidenceRecord } from '../src/core/evidence.js';
+import { Rejection } from '../src/core/rejection.js';
+import { toScoredRun } from '../src/core/scorer.js';
+import type { EvidenceRecord, ScoredRun } from '../src/records.js';
 import { PACKAGE_ROOT } from './helpers.js';
 
 /** The tool version the CLI stamps into receipts (package.json's). */
 export const TOOL_VERSION = (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+
+/** Each dataset and quarantine export-all writes on the standard layout, and its golden in data-fixtures/golden. */
+export const EXPORT_GOLDENS: ReadonlyArray<readonly [file: string, golden: string]> = [
+  ['exports/sft/instruction_response.jsonl', 'sft.jsonl'],
+  ['exports/quarantine/sft.jsonl', 'sft.quarantine.jsonl'],
+  ['exports/rag/playbooks.jsonl', 'rag.jsonl'],
+  ['exports/quarantine/rag.jsonl', 'rag.quarantine.jsonl'],
+  ['exports/preference/chosen_rejected.jsonl', 'preference.jsonl'],
+  ['exports/quarantine/preference.jsonl', 'preference.quarantine.jsonl'],
+];
 
 /** `--max-line-bytes 65536`, the fixture's line limit. */
 export const FIXTURE_MAX_LINE_BYTES = 65536;
@@ -53,3 +69,26 @@ export interface JsonSummary {
 }
 
 export const jsonSummary = (stage: string, counts: StageCounts): JsonSummary => JSON.parse(summaryLine(stage, counts, { json: true })) as JsonSummary;
+
+/** A raw scrum_reviews row that passes every SFT gate, with `overrides`. */
+export const scrumRow = (overrides: Record<string, unknown> = {}): Record<string, unknown> => ({
+  run_id: 'r1',
+  task_id: 't1',
+  model_role: 'executor',
+  text: 'A good answer.',
+  signals: { accepted_on_attempt: 1 },
+  created_at: '2026-05-01T00:00:00Z',
+  ...overrides,
+});
+
+/** Writes the evidence of raw `rows` (as collect makes it from data/_kb/scrum_reviews.jsonl) to `file`; their ScoredRuns, for the test to feed an export. */
+export async function writeEvidence(file: string, rows: ReadonlyArray<Record<string, unknown>>): Promise<ScoredRun[]> {
+  const recordedAt = '2026-05-01T00:00:00.000Z';
+  const records = rows.map((row, line) => {
+    const record = toEvidenceRecord(row, { source_file: 'data/_kb/scrum_reviews.jsonl', line_offset: line }, recordedAt);
+    assert.ok(!(record instanceof Rejection));
+    return record as EvidenceRecord;
+  });
+  await writeFile(file, records.map((record) => `${JSON.stringify(record)}\n`).join(''));
+  return records.map((record) => toScoredRun(record, recordedAt));
+}

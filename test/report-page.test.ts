@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { cp, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { DistillError } from '../src/errors.js';
@@ -10,7 +10,7 @@ import { inertSvg } from '../src/report/page/svg-guard.js';
 import type { ReportData } from '../src/report/page/types.js';
 import { writeRunReport } from '../src/report/page/write.js';
 import type { QuarantineReason } from '../src/records.js';
-import { fixtureCopy, removeDir, tempDir } from './helpers.js';
+import { copyOf, fixtureCopy, removeDir, tempDir } from './helpers.js';
 import { addHostileSource, addLongOutcomes, HOSTILE, HOSTILE_KB_FILE, HOSTILE_TEXT, maskTimings, RECORDED_AT, runAll } from './report-runs.js';
 
 const MB = 1 << 20;
@@ -273,11 +273,7 @@ describe('report page: loading', () => {
     assert.ok((await runAll(ranOnce, 'one')).summary.overall_passed);
   });
   after(() => removeDir(ranOnce));
-  const copyOfRanOnce = async (): Promise<string> => {
-    const root = await tempDir();
-    await cp(ranOnce, root, { recursive: true });
-    return root;
-  };
+  const copyOfRanOnce = (): Promise<string> => copyOf(ranOnce);
 
   test('the baseline history is a bounded window ending at this run, and damaged lines are listed, not skipped silently', async () => {
     const root = await tempDir();

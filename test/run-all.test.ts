@@ -6,7 +6,7 @@
  * read and health commands are the CLI's, in cli-contract.test.ts and cli-commands.test.ts.
  */
 import assert from 'node:assert/strict';
-import { appendFile, cp, readFile, readdir, writeFile } from 'node:fs/promises';
+import { appendFile, readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { checkHealth } from '../pipelines/inspect.js';
@@ -14,7 +14,7 @@ import type { RunAllResult } from '../pipelines/run-all.js';
 import { DistillError } from '../src/errors.js';
 import type { DriftReport, RunSummary, StageReceipt } from '../src/receipts.js';
 import { validators } from '../src/schemas/validators.js';
-import { fixtureCopy, removeDir, tempDir } from './helpers.js';
+import { copyOf, fixtureCopy, inFolder, removeDir } from './helpers.js';
 import { runAllOn } from './library.js';
 
 const RECORDED_AT = '2026-05-02T00:00:00.000Z';
@@ -31,15 +31,6 @@ const withoutTimings = (text: string): string => text.replace(/"(started_at|fini
 const receiptsOf = async (root: string, runId: string): Promise<string[]> =>
   Promise.all([...STAGES.map((s) => `${s}.json`), 'summary.json'].map(async (name) => withoutTimings(await readFile(path.join(root, 'reports/distillation', runId, name), 'utf8'))));
 
-async function inDir(make: () => Promise<string>, body: (root: string) => Promise<void>): Promise<void> {
-  const root = await make();
-  try {
-    await body(root);
-  } finally {
-    await removeDir(root);
-  }
-}
-
 describe('run-all', () => {
   /** The fixture archive after one passing run-all, "first". Only read. */
   let first = '';
@@ -51,11 +42,7 @@ describe('run-all', () => {
   after(() => removeDir(first));
 
   /** A private copy of `first`: its inputs, its reports and its baseline lineage. */
-  const copyOfFirst = async (): Promise<string> => {
-    const root = await tempDir();
-    await cp(first, root, { recursive: true });
-    return root;
-  };
+  const copyOfFirst = (): Promise<string> => copyOf(first);
 
   test('writes five schema-valid receipts, a summary, summary.md and drift.json; counts add up', async () => {
     const names = (await readdir(path.join(first, 'reports/distillation/first'))).sort();
@@ -90,7 +77,7 @@ describe('run-all', () => {
   });
 
   test('identical runs: the same hashes, drift ok, receipts byte-identical but for timings', async () => {
-    await inDir(copyOfFirst, async (root) => {
+    await inFolder(copyOfFirst, async (root) => {
       await runAll(root, 'second');
       const drift = await report<DriftReport>(root, 'second', 'drift.json');
       assert.equal(drift.prior_run_id, 'first');
@@ -102,14 +89,14 @@ describe('run-all', () => {
       assert.equal(x.run_hash, y.run_hash);
     });
     // The same run id on another copy of the archive: the same receipts.
-    await inDir(fixtureCopy, async (root) => {
+    await inFolder(fixtureCopy, async (root) => {
       await runAll(root, 'first');
       assert.deepEqual(await receiptsOf(root, 'first'), await receiptsOf(first, 'first'));
     });
   });
 
   test('a change past the threshold in one source warns, naming the metrics', async () => {
-    await inDir(copyOfFirst, async (root) => {
+    await inFolder(copyOfFirst, async (root) => {
       const modes = path.join(root, 'data/_kb/mode_experiments.jsonl');
       const lines = (await readFile(modes, 'utf8')).trim().split('\n');
       await writeFile(modes, `${lines[0]}\n`); // one source shrinks: its 5 pairs of 12 go
@@ -122,7 +109,7 @@ describe('run-all', () => {
   });
 
   test('a quarantine reason the prior run did not have warns', async () => {
-    await inDir(copyOfFirst, async (root) => {
+    await inFolder(copyOfFirst, async (root) => {
       await appendFile(path.join(root, 'data/_kb/outcomes.jsonl'), `{"run_id":"too-long","text":"${'x'.repeat(70_000)}"}\n`);
       await runAll(root, 'after');
       const drift = await report<DriftReport>(root, 'after', 'drift.json');
@@ -132,7 +119,7 @@ describe('run-all', () => {
   });
 
   test('a stage whose output changed for the same inputs, recorded_at and tool version is a deterministic_violation alert', async () => {
-    await inDir(copyOfFirst, async (root) => {
+    await inFolder(copyOfFirst, async (root) => {
       const scorePath = path.join(root, 'reports/distillation/first/score.json');
       const tampered = JSON.parse(await readFile(scorePath, 'utf8')) as StageReceipt;
       tampered.output_hash = '0'.repeat(64);
@@ -146,7 +133,7 @@ describe('run-all', () => {
   });
 
   test('a stage that fails validation fails the run and skips later stages; continueOnFailure runs them', async () => {
-    await inDir(fixtureCopy, async (root) => {
+    await inFolder(fixtureCopy, async (root) => {
       const failed = await runAll(root, 'failed', { failValidation: 'score' });
       assert.equal(failed.summary.overall_passed, false);
       const summary = await report<RunSummary>(root, 'failed', 'summary.json');
@@ -172,7 +159,7 @@ describe('run-all', () => {
   });
 
   test('a truncated last line in audit_baselines.jsonl is an error, not silence', async () => {
-    await inDir(fixtureCopy, async (root) => {
+    await inFolder(fixtureCopy, async (root) => {
       await writeFile(path.join(root, 'data/_kb/audit_baselines.jsonl'), '{"run_id":"old","recorded_at":"2026-05-01T00:00:00Z","metrics":{');
       await assert.rejects(runAll(root, 'run'), (error: unknown) => error instanceof DistillError && error.code === 'DS_IO' && /audit_baselines\.jsonl/.test(error.message));
     });
@@ -183,7 +170,7 @@ describe('run-all', () => {
     const clean = await checkHealth(first);
     assert.ok(clean.every((check) => check.status !== 'fail'), JSON.stringify(clean));
     assert.deepEqual(statusOf(clean, 'evidence index'), { check: 'evidence index', status: 'ok', detail: 'fresh' });
-    await inDir(copyOfFirst, async (root) => {
+    await inFolder(copyOfFirst, async (root) => {
       const runDir = path.join(root, 'reports/distillation/first');
       await writeFile(path.join(runDir, 'drift.json'), '{"severity":');
       const damagedDrift = statusOf(await checkHealth(root), 'drift');

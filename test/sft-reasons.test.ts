@@ -9,23 +9,11 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { runSft, type SftCommandOptions } from '../pipelines/stage.js';
-import { toEvidenceRecord } from '../src/core/evidence.js';
-import { Rejection } from '../src/core/rejection.js';
-import { toScoredRun } from '../src/core/scorer.js';
-import type { EvidenceRecord, QuarantineRecord, ScoredRun } from '../src/records.js';
+import type { QuarantineRecord, ScoredRun } from '../src/records.js';
 import { PACKAGE_ROOT, readText, removeDir, tempDir } from './helpers.js';
+import { scrumRow, writeEvidence } from './library.js';
 
 const RECORDED_AT = '2026-05-02T00:00:00.000Z';
-
-const raw = (overrides: Record<string, unknown> = {}): Record<string, unknown> => ({
-  run_id: 'r1',
-  task_id: 't1',
-  model_role: 'executor',
-  text: 'A good answer.',
-  signals: { accepted_on_attempt: 1 },
-  created_at: '2026-05-01T00:00:00Z',
-  ...overrides,
-});
 
 interface ReasonCase {
   reason: string;
@@ -38,21 +26,21 @@ interface ReasonCase {
 }
 
 const CASES: ReasonCase[] = [
-  { reason: 'schema_violation', row: raw(), line: () => '{"not": json' },
-  { reason: 'schema_violation', row: raw(), line: () => '"a string"' },
-  { reason: 'schema_violation', row: raw(), line: (s) => JSON.stringify({ ...s, reasons: [] }) },
-  { reason: 'missing_provenance', row: raw(), line: (s) => JSON.stringify({ ...s, provenance: { ...s.provenance, source_file: null } }) },
-  { reason: 'missing_source_run_id', row: raw(), line: (s) => JSON.stringify({ ...s, evidence_run_id: null }) },
-  { reason: 'evidence_not_found', row: raw(), line: (s) => JSON.stringify({ ...s, evidence_run_id: 'nobody' }) },
-  { reason: 'unsafe_sft_category', row: raw({ signals: { accepted_on_attempt: null, attempts: 3, max_attempts: 3 } }), line: (s) => JSON.stringify(s) },
-  { reason: 'unsafe_sft_category', row: raw({ signals: {} }), line: (s) => JSON.stringify(s) },
-  { reason: 'category_disallowed', row: raw({ signals: { accepted_on_attempt: 2, max_attempts: 3 } }), line: (s) => JSON.stringify(s) },
-  { reason: 'not_instructable', row: raw({ model_role: 'planner' }), line: (s) => JSON.stringify(s) },
-  { reason: 'empty_content', row: raw({ text: ' \r\n\t' }), line: (s) => JSON.stringify(s) },
-  { reason: 'hallucinated_file_path', row: raw({ source_files: ['../outside.ts'] }), line: (s) => JSON.stringify(s) },
+  { reason: 'schema_violation', row: scrumRow(), line: () => '{"not": json' },
+  { reason: 'schema_violation', row: scrumRow(), line: () => '"a string"' },
+  { reason: 'schema_violation', row: scrumRow(), line: (s) => JSON.stringify({ ...s, reasons: [] }) },
+  { reason: 'missing_provenance', row: scrumRow(), line: (s) => JSON.stringify({ ...s, provenance: { ...s.provenance, source_file: null } }) },
+  { reason: 'missing_source_run_id', row: scrumRow(), line: (s) => JSON.stringify({ ...s, evidence_run_id: null }) },
+  { reason: 'evidence_not_found', row: scrumRow(), line: (s) => JSON.stringify({ ...s, evidence_run_id: 'nobody' }) },
+  { reason: 'unsafe_sft_category', row: scrumRow({ signals: { accepted_on_attempt: null, attempts: 3, max_attempts: 3 } }), line: (s) => JSON.stringify(s) },
+  { reason: 'unsafe_sft_category', row: scrumRow({ signals: {} }), line: (s) => JSON.stringify(s) },
+  { reason: 'category_disallowed', row: scrumRow({ signals: { accepted_on_attempt: 2, max_attempts: 3 } }), line: (s) => JSON.stringify(s) },
+  { reason: 'not_instructable', row: scrumRow({ model_role: 'planner' }), line: (s) => JSON.stringify(s) },
+  { reason: 'empty_content', row: scrumRow({ text: ' \r\n\t' }), line: (s) => JSON.stringify(s) },
+  { reason: 'hallucinated_file_path', row: scrumRow({ source_files: ['../outside.ts'] }), line: (s) => JSON.stringify(s) },
   // The package root as the repository: src/missing.ts is not in it.
-  { reason: 'hallucinated_file_path', row: raw({ source_files: ['src/missing.ts'] }), line: (s) => JSON.stringify(s), options: { repoRoot: PACKAGE_ROOT }, label: '--repo-root' },
-  { reason: 'line_too_long', row: raw(), line: (s) => JSON.stringify(s), options: { maxLineBytes: 100 }, label: '--max-line-bytes 100' },
+  { reason: 'hallucinated_file_path', row: scrumRow({ source_files: ['src/missing.ts'] }), line: (s) => JSON.stringify(s), options: { repoRoot: PACKAGE_ROOT }, label: '--repo-root' },
+  { reason: 'line_too_long', row: scrumRow(), line: (s) => JSON.stringify(s), options: { maxLineBytes: 100 }, label: '--max-line-bytes 100' },
 ];
 
 describe('one test per SFT quarantine reason', () => {
@@ -64,15 +52,9 @@ describe('one test per SFT quarantine reason', () => {
 
   before(async () => {
     dir = await tempDir();
-    const rows = [...CASES.map((c, n) => ({ ...c.row, run_id: `case-${n}` })), raw({ run_id: 'plain' })];
-    const records = rows.map((row, line) => {
-      const record = toEvidenceRecord(row, { source_file: 'data/_kb/scrum_reviews.jsonl', line_offset: line }, '2026-05-01T00:00:00.000Z');
-      assert.ok(!(record instanceof Rejection));
-      return record as EvidenceRecord;
-    });
+    const rows = [...CASES.map((c, n) => ({ ...c.row, run_id: `case-${n}` })), scrumRow({ run_id: 'plain' })];
     evidence = path.join(dir, 'evidence.jsonl');
-    await writeFile(evidence, records.map((record) => `${JSON.stringify(record)}\n`).join(''));
-    scored.push(...records.map((record) => toScoredRun(record, '2026-05-01T00:00:00.000Z')));
+    scored.push(...(await writeEvidence(evidence, rows)));
     plain = scored.pop()!;
   });
   after(() => removeDir(dir));
