@@ -31,7 +31,8 @@ const withoutTimings = (text: string): string => text.replace(/"(started_at|fini
 const receiptsOf = async (root: string, runId: string): Promise<string[]> =>
   Promise.all([...STAGES.map((s) => `${s}.json`), 'summary.json'].map(async (name) => withoutTimings(await readFile(path.join(root, 'reports/distillation', runId, name), 'utf8'))));
 
-describe('run-all', () => {
+// Every test works on its own copy (or only reads "first"): they run concurrently, and one's fsyncs overlap another's work.
+describe('run-all', { concurrency: true }, () => {
   /** The fixture archive after one passing run-all, "first". Only read. */
   let first = '';
   let firstRun: RunAllResult;

@@ -42,7 +42,8 @@ async function evidenceRoot(): Promise<string> {
 /** score on the standard layout under `root`, in-process, as `score --root ROOT --recorded-at … --max-line-bytes 65536` runs it. */
 const score = async (root: string, options: Partial<StageCommandOptions> = {}): Promise<StageCounts> => (await runScore({ root, ...PINNED, ...options })).counts;
 
-describe('score on the standard layout', () => {
+// Each test has a fixture copy of its own: they run concurrently.
+describe('score on the standard layout', { concurrency: true }, () => {
   test('golden: collect then score reproduce the committed evidence and scored-runs trees byte for byte', async () => {
     const root = await fixtureCopy();
     try {
