@@ -3,12 +3,12 @@
  * errors (exit 2, one line and where to get help), I/O errors (exit 3 naming the path), validation
  * failures (exit 1), rows on stdin and lines on stdout, a reader that goes away, a run killed
  * mid-way. What a stage does to rows is tested in-process through the library; here only what the
- * process adds. Every test works in a folder of its own, so they run concurrently.
+ * process adds. Every test works in a folder of its own, so they run concurrently (one per core).
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readdir, readFile, rm, truncate, writeFile, mkdir } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
@@ -26,7 +26,6 @@ const TREES_PINNED = ['--recorded-at', TREES_RECORDED_AT, '--max-line-bytes', '6
 
 const parseLines = <T>(text: string): T[] => text.split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as T);
 const readJsonl = async <T>(file: string): Promise<T[]> => parseLines<T>(await readText(file));
-
 
 /** A tiny archive in `dir`: one evidence file of `rawRows`, and their scored rows for the test to write. */
 async function miniArchive(dir: string, rawRows: Array<Record<string, unknown>>): Promise<{ evidence: string; scored: ScoredRun[] }> {

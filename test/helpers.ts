@@ -40,10 +40,10 @@ export async function inFolder(make: () => Promise<string>, body: (dir: string) 
 }
 
 /**
- * How many tests of a file that spawn processes run at once: one per core. Each CLI process spends
- * most of its time on CPU (about a second loading the command table before it reads a row), so
- * more at once only adds contention: cli-contract's 25 processes all at once cost 48 s of CPU, one
- * per core 44 s, one at a time 42 s (2 shared cores, load 7 to 12).
+ * How many tests of a file that spawn processes run at once: one per core. A CLI process is busy on
+ * CPU most of its life (`--version` alone takes 0.8 s of CPU to load the command table), so more at
+ * once only adds contention: cli-contract's 31 processes all at once cost 48 s of CPU, one per core
+ * 44 s, one at a time 42 s (2 shared cores, load 7 to 12).
  */
 export const PROCESS_CONCURRENCY = os.availableParallelism();
 

@@ -10,11 +10,11 @@ import path from 'node:path';
 import { runAll, type RunAllOptions, type RunAllResult } from '../pipelines/run-all.js';
 import { printStageSummary } from '../src/cli/summary.js';
 import { Terminal } from '../src/cli/terminal.js';
-import type { StageCounts } from '../src/engine/counts.js';
-import type { IndexReport } from '../src/io/evidence-index.js';
 import { toEvidenceRecord } from '../src/core/evidence.js';
 import { Rejection } from '../src/core/rejection.js';
 import { toScoredRun } from '../src/core/scorer.js';
+import type { StageCounts } from '../src/engine/counts.js';
+import type { IndexReport } from '../src/io/evidence-index.js';
 import type { EvidenceRecord, ScoredRun } from '../src/records.js';
 import { PACKAGE_ROOT } from './helpers.js';
 
