@@ -1,22 +1,24 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, symlink, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, test } from 'node:test';
+import { runCollect, type CollectCommandOptions } from '../pipelines/stage.js';
 import { canonicalHash } from '../src/core/canonical.js';
 import { MAX_NESTING, nestingDepth, toEvidenceRecord } from '../src/core/evidence.js';
 import { Rejection } from '../src/core/rejection.js';
+import type { StageCounts } from '../src/engine/counts.js';
+import { DistillError } from '../src/errors.js';
 import { MAX_OPEN_PARTITIONS, PartitionWriter, type PartitionedLine } from '../src/io/partition-writer.js';
 import type { EvidenceRecord, QuarantineRecord } from '../src/records.js';
 import { utcDatePath } from '../src/stages/collect.js';
-import { CLI, FIXTURE_ARCHIVE, fixtureCopy, listFiles, readText, removeDir, runCli, tempDir } from './helpers.js';
+import { FIXTURE_ARCHIVE, fixtureCopy, listFiles, readText, removeDir, tempDir } from './helpers.js';
+import { FIXTURE_MAX_LINE_BYTES, summaryLine } from './library.js';
 
 const RECORDED_AT = '2026-05-01T00:00:00.000Z';
-const PINNED = ['--recorded-at', RECORDED_AT, '--max-line-bytes', '65536'];
 const QUARANTINE_KEYS = ['schema_version', 'stage', 'reason', 'errors', 'recorded_at', 'source_provenance', 'source_record'];
 
 /** A raw `_kb` row: an object written with JSON.stringify, or a literal line. */
@@ -41,7 +43,9 @@ async function kbRoot(files: Record<string, RawLine[] | string>): Promise<string
   return root;
 }
 
-const collect = (root: string, extra: string[] = []) => runCli(['collect', '--root', root, ...PINNED, ...extra]);
+/** collect on the standard layout under `root`, in-process, as `collect --root ROOT --recorded-at … --max-line-bytes 65536` runs it. */
+const collect = async (root: string, options: Partial<CollectCommandOptions> = {}): Promise<StageCounts> =>
+  (await runCollect({ root, recordedAt: RECORDED_AT, maxLineBytes: FIXTURE_MAX_LINE_BYTES, ...options })).counts;
 
 const parseLines = <T>(text: string): T[] => text.split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as T);
 const readJsonl = async <T>(file: string): Promise<T[]> => parseLines<T>(await readText(file));
@@ -51,10 +55,6 @@ async function snapshot(dir: string): Promise<Map<string, string>> {
   const files = await listFiles(dir);
   return new Map(await Promise.all(files.map(async (file): Promise<[string, string]> => [file, await readText(path.join(dir, file))])));
 }
-
-const poll = async (condition: () => Promise<boolean>): Promise<void> => {
-  while (!(await condition())) await new Promise((resolve) => setTimeout(resolve, 5));
-};
 
 describe('collect: partitions', () => {
   test('utcDatePath: the UTC calendar date, across midnight both ways, months, years and leap days', () => {
@@ -92,8 +92,7 @@ describe('collect: partitions', () => {
     ];
     const root = await kbRoot({ 'scrum_reviews.jsonl': rows, 'outcomes.jsonl': [good('b1', '2026-05-02T23:59:59-00:00')] });
     try {
-      const result = await collect(root);
-      assert.equal(result.code, 0, result.stderr);
+      const counts = await collect(root);
       const evidence = path.join(root, 'data/evidence');
       assert.deepEqual(await listFiles(evidence), ['2026/05/01/scrum_reviews.jsonl', '2026/05/02/outcomes.jsonl', '2026/05/02/scrum_reviews.jsonl']);
       const ids = async (file: string): Promise<[string, number][]> =>
@@ -101,7 +100,7 @@ describe('collect: partitions', () => {
       assert.deepEqual(await ids('2026/05/01/scrum_reviews.jsonl'), [['a2', 1], ['a3', 2], ['a5', 4]]);
       assert.deepEqual(await ids('2026/05/02/scrum_reviews.jsonl'), [['a1', 0], ['a4', 3]]);
       assert.deepEqual(await ids('2026/05/02/outcomes.jsonl'), [['b1', 0]]);
-      assert.match(result.stderr, /^\[collect\] read=6 exported=6 quarantined=0 \{\}\n$/);
+      assert.equal(summaryLine('collect', counts), '[collect] read=6 exported=6 quarantined=0 {}');
     } finally {
       await removeDir(root);
     }
@@ -128,8 +127,7 @@ describe('collect: partitions', () => {
       await writeFile(path.join(root, 'elsewhere.txt'), `${JSON.stringify(good('linked'))}\n`);
       await symlink(path.join(root, 'elsewhere.txt'), path.join(kb, 'linked.jsonl')); // symlinks are followed
       await symlink(path.join(root, 'no-such-file'), path.join(kb, 'dangling.jsonl'));
-      const result = await collect(root);
-      assert.equal(result.code, 0, result.stderr);
+      await collect(root);
       assert.deepEqual(await listFiles(path.join(root, 'data/evidence')), ['2026/05/01/linked.jsonl']);
       const hidden = await readJsonl<EvidenceRecord>(path.join(root, 'data/evidence/2026/05/01/.hidden.jsonl'));
       assert.deepEqual(hidden.map((r) => [r.run_id, r.provenance.source_file]), [['same', 'data/_kb/.hidden.jsonl']]);
@@ -206,8 +204,7 @@ describe('collect: quarantine', () => {
     const content = `\n${lines.join('\n  \t\r\n')}\n`;
     const root = await kbRoot({ 'x.jsonl': content });
     try {
-      const result = await collect(root);
-      assert.equal(result.code, 0, result.stderr);
+      const counts = await collect(root);
       const quarantine = (await readText(path.join(root, 'exports/quarantine/collect.jsonl'))).split('\n').filter(Boolean);
       const expected = CASES.map(([row, reason], n) => ({ row, reason, line: 1 + 2 * n })).filter((c) => c.reason !== undefined);
       assert.equal(quarantine.length, expected.length);
@@ -235,7 +232,7 @@ describe('collect: quarantine', () => {
       assert.deepEqual(evidence.map((r) => r.run_id), ['one-point-oh']);
       assert.deepEqual(evidence[0]!.retrieved_context, { pathway_fingerprints_seen: 1 });
       assert.deepEqual(await listFiles(path.join(root, 'data/evidence')), ['2000/02/29/x.jsonl', '2024/02/29/x.jsonl', '2026/05/01/x.jsonl']);
-      assert.match(result.stderr, new RegExp(`read=${CASES.length} exported=3 quarantined=${expected.length} \\{schema_violation: ${expected.length}\\}`));
+      assert.match(summaryLine('collect', counts), new RegExp(`read=${CASES.length} exported=3 quarantined=${expected.length} \\{schema_violation: ${expected.length}\\}`));
     } finally {
       await removeDir(root);
     }
@@ -245,7 +242,7 @@ describe('collect: quarantine', () => {
     const line = `{"run_id": "x", ${'😀'.repeat(300)}`;
     const root = await kbRoot({ 'x.jsonl': [line] });
     try {
-      assert.equal((await collect(root)).code, 0);
+      await collect(root);
       const [q] = await readJsonl<QuarantineRecord>(path.join(root, 'exports/quarantine/collect.jsonl'));
       assert.deepEqual(q!.source_record, { _raw: `{"run_id": "x", ${'😀'.repeat(200 - 16)}` });
     } finally {
@@ -270,8 +267,7 @@ describe('collect: quarantine', () => {
       'b.jsonl': [good('r2'), good('r3'), good('r1', '2026-05-01T09:00:00Z', { text: 'different' })],
     });
     try {
-      const result = await collect(root);
-      assert.equal(result.code, 0, result.stderr);
+      await collect(root);
       const a = await readJsonl<EvidenceRecord>(path.join(root, 'data/evidence/2026/05/01/a.jsonl'));
       assert.deepEqual(a.map((r) => [r.run_id, r.provenance.line_offset]), [['r1', 1], ['r2', 4], ['s\ud800', 5], ['s\udc00', 6], ['s\ufffd', 7]]);
       const b = await readJsonl<EvidenceRecord>(path.join(root, 'data/evidence/2026/05/01/b.jsonl'));
@@ -299,7 +295,7 @@ describe('collect: quarantine', () => {
     const long = JSON.stringify(good('long', undefined, { text: 'x'.repeat(65_536) }));
     const root = await kbRoot({ 'x.jsonl': [good('before'), long, good('after')] });
     try {
-      assert.equal((await collect(root)).code, 0);
+      await collect(root);
       const [q] = await readJsonl<QuarantineRecord>(path.join(root, 'exports/quarantine/collect.jsonl'));
       assert.equal(q!.reason, 'line_too_long');
       assert.deepEqual(q!.source_provenance, { source_file: 'data/_kb/x.jsonl', line_offset: 1 });
@@ -331,7 +327,7 @@ describe('collect: EvidenceRecord', () => {
       `"created_at":"2026-05-01T09:00:00.250+00:00","provenance":{"source_file":"data/_kb/scrum_reviews.jsonl","line_offset":0,"sig_hash":"${sigHash}","recorded_at":"${RECORDED_AT}"}}\n`;
     const root = await kbRoot({ 'scrum_reviews.jsonl': [row] });
     try {
-      assert.equal((await collect(root)).code, 0);
+      await collect(root);
       assert.equal(await readText(path.join(root, 'data/evidence/2026/05/01/scrum_reviews.jsonl')), expected);
     } finally {
       await removeDir(root);
@@ -343,7 +339,7 @@ describe('collect: EvidenceRecord', () => {
       'x.jsonl': [good('bare'), good('empties', undefined, { source_files: [], retrieved_context: {}, metadata: {}, signals: {}, model_name: '' })],
     });
     try {
-      assert.equal((await collect(root)).code, 0);
+      await collect(root);
       const lines = (await readText(path.join(root, 'data/evidence/2026/05/01/x.jsonl'))).split('\n');
       const [bare, empties] = lines.map((line) => (line === '' ? undefined : (JSON.parse(line) as EvidenceRecord)));
       assert.deepEqual(Object.keys(bare!), ['schema_version', 'run_id', 'task_id', 'model_role', 'text', 'created_at', 'provenance']);
@@ -410,8 +406,7 @@ describe('collect: EvidenceRecord', () => {
     ];
     const root = await kbRoot({ 'x.jsonl': lines });
     try {
-      const result = await runCli(['collect', '--root', root, '--recorded-at', RECORDED_AT]);
-      assert.equal(result.code, 0, result.stderr);
+      await runCollect({ root, recordedAt: RECORDED_AT });
       const [q, ...rest] = await readJsonl<QuarantineRecord>(path.join(root, 'exports/quarantine/collect.jsonl'));
       assert.deepEqual(rest, []);
       assert.equal(q!.reason, 'schema_violation');
@@ -433,8 +428,7 @@ test(
     const line = `{"run_id":"deep","task_id":"t","created_at":"2026-05-01T09:00:00Z","metadata":${'{"a":'.repeat(100_000)}1${'}'.repeat(100_000)}}`;
     const root = await kbRoot({ 'x.jsonl': [line, good('after')] });
     try {
-      const result = await runCli(['collect', '--root', root, '--recorded-at', RECORDED_AT]);
-      assert.equal(result.code, 0, result.stderr);
+      await runCollect({ root, recordedAt: RECORDED_AT });
       const [q] = await readJsonl<QuarantineRecord>(path.join(root, 'exports/quarantine/collect.jsonl'));
       assert.equal(q!.reason, 'schema_violation');
       assert.equal(canonicalHash(q!.source_record), canonicalHash(JSON.parse(line)));
@@ -451,10 +445,8 @@ describe('collect: the tree', () => {
     try {
       await rm(path.join(root, 'data/evidence'), { recursive: true });
       await rm(path.join(root, 'data/scored-runs'), { recursive: true });
-      const result = await collect(root);
-      assert.equal(result.code, 0, result.stderr);
-      assert.equal(result.stdout, '');
-      assert.equal(result.stderr, '[collect] read=44 exported=40 quarantined=4 {duplicate_id: 1, schema_violation: 3}\n');
+      const counts = await collect(root);
+      assert.equal(summaryLine('collect', counts), '[collect] read=44 exported=40 quarantined=4 {duplicate_id: 1, schema_violation: 3}');
       const committed = await snapshot(path.join(FIXTURE_ARCHIVE, 'data/evidence'));
       assert.equal(committed.size, 13);
       assert.deepEqual(await snapshot(path.join(root, 'data/evidence')), committed);
@@ -481,20 +473,20 @@ describe('collect: the tree', () => {
     const root = await kbRoot({ 'x.jsonl': [good('a'), good('b', '2026-05-02T09:00:00Z')], 'y.jsonl': [good('c')] });
     try {
       const evidence = path.join(root, 'data/evidence');
-      assert.equal((await collect(root)).code, 0);
+      await collect(root);
       const first = await snapshot(evidence);
       const quarantine = await readText(path.join(root, 'exports/quarantine/collect.jsonl'));
       await writeFile(path.join(evidence, '2026/05/01/stale.jsonl'), 'left over\n');
       await mkdir(path.join(evidence, '1999/01/01'), { recursive: true });
       await writeFile(path.join(evidence, '1999/01/01/x.jsonl'), 'left over\n');
-      assert.equal((await collect(root)).code, 0);
+      await collect(root);
       assert.deepEqual(await snapshot(evidence), first);
       assert.deepEqual([...first.keys()], ['2026/05/01/x.jsonl', '2026/05/01/y.jsonl', '2026/05/02/x.jsonl']);
       assert.equal(await readText(path.join(root, 'exports/quarantine/collect.jsonl')), quarantine);
       // A source that lost its rows loses its files; a day with no rows left loses its folder.
       await writeFile(path.join(root, 'data/_kb/x.jsonl'), `${JSON.stringify(good('a'))}\n`);
       await rm(path.join(root, 'data/_kb/y.jsonl'));
-      assert.equal((await collect(root)).code, 0);
+      await collect(root);
       assert.deepEqual(await listFiles(evidence), ['2026/05/01/x.jsonl']);
       assert.deepEqual(await readdir(evidence), ['2026']);
       assert.deepEqual(await readdir(path.join(evidence, '2026/05')), ['01']);
@@ -503,17 +495,14 @@ describe('collect: the tree', () => {
     }
   });
 
-  test('an empty data/_kb gives an empty evidence tree; a missing one exits 3 naming it', async () => {
+  test('an empty data/_kb gives an empty evidence tree; a missing one is an I/O error naming it', async () => {
     const root = await kbRoot({ 'empty.jsonl': '', 'blank.jsonl': '\n  \n\r\n' });
     try {
-      const result = await collect(root);
-      assert.equal(result.code, 0, result.stderr);
+      await collect(root);
       assert.deepEqual(await readdir(path.join(root, 'data/evidence')), []);
       assert.equal(await readText(path.join(root, 'exports/quarantine/collect.jsonl')), '');
       await rm(path.join(root, 'data/_kb'), { recursive: true });
-      const missing = await collect(root);
-      assert.equal(missing.code, 3);
-      assert.match(missing.stderr, /data\/_kb/);
+      await assert.rejects(collect(root), (error: unknown) => error instanceof DistillError && error.code === 'DS_IO' && /data\/_kb/.test(error.message));
       assert.deepEqual(await readdir(path.join(root, 'data/evidence')), []); // the previous tree stays
       assert.deepEqual(await readdir(path.join(root, 'data')), ['evidence']);
     } finally {
@@ -521,81 +510,6 @@ describe('collect: the tree', () => {
     }
   });
 
-  test('a killed collect leaves the previous tree in place; the next run clears its abandoned temp tree', async () => {
-    const root = await kbRoot({ 'a.jsonl': [good('old')] });
-    try {
-      const evidence = path.join(root, 'data/evidence');
-      assert.equal((await collect(root)).code, 0);
-      const before = await snapshot(evidence);
-      const quarantine = await readText(path.join(root, 'exports/quarantine/collect.jsonl'));
-      await writeFile(path.join(root, 'data/_kb/a.jsonl'), `${JSON.stringify(good('new'))}\n`);
-      // A 64 GiB sparse source after a.jsonl: reading it keeps the run busy long after a.jsonl's partition is written.
-      const slow = path.join(root, 'data/_kb/b.jsonl');
-      await writeFile(slow, '');
-      await truncate(slow, 64 * 2 ** 30);
-      const child = spawn(process.execPath, [CLI, 'collect', '--root', root, '--recorded-at', RECORDED_AT, '--max-line-bytes', '1024', '--jobs', '1'], { stdio: 'ignore' });
-      const closed = new Promise<NodeJS.Signals | null>((resolve) => child.on('close', (_code, signal) => resolve(signal)));
-      const tempTrees = async (): Promise<string[]> => (await readdir(path.join(root, 'data'))).filter((name) => name.startsWith('.evidence.'));
-      await poll(async () => {
-        const [temp] = await tempTrees();
-        return temp !== undefined && existsSync(path.join(root, 'data', temp, '2026/05/01/a.jsonl'));
-      });
-      child.kill('SIGKILL');
-      assert.equal(await closed, 'SIGKILL');
-      assert.deepEqual(await snapshot(evidence), before);
-      assert.equal(await readText(path.join(root, 'exports/quarantine/collect.jsonl')), quarantine);
-      assert.equal((await tempTrees()).length, 1);
-      await rm(slow);
-      assert.equal((await collect(root)).code, 0);
-      assert.deepEqual((await readJsonl<EvidenceRecord>(path.join(evidence, '2026/05/01/a.jsonl'))).map((r) => r.run_id), ['new']);
-      assert.deepEqual(await tempTrees(), []);
-    } finally {
-      await removeDir(root);
-    }
-  });
-});
-
-describe('collect as a filter', () => {
-  test('stdin rows of one --source → evidence lines on stdout, provenance naming data/_kb/<source>.jsonl', async () => {
-    const dir = await tempDir();
-    try {
-      const raw = await readFile(path.join(FIXTURE_ARCHIVE, 'data/_kb/scrum_reviews.jsonl'));
-      const result = await runCli(['collect', '--source', 'scrum_reviews', ...PINNED], { stdin: raw, cwd: dir });
-      assert.equal(result.code, 0, result.stderr);
-      // The same rows the tree holds, in input order (the tree splits them by date).
-      const tree = await Promise.all(
-        ['2026/05/01', '2026/05/02'].map((day) => readJsonl<EvidenceRecord>(path.join(FIXTURE_ARCHIVE, 'data/evidence', day, 'scrum_reviews.jsonl'))),
-      );
-      const expected = tree.flat().sort((a, b) => a.provenance.line_offset - b.provenance.line_offset);
-      assert.equal(result.stdout, expected.map((r) => `${JSON.stringify(r)}\n`).join(''));
-      assert.ok(expected.every((r) => r.provenance.source_file === 'data/_kb/scrum_reviews.jsonl'));
-      // Quarantine goes to the standard path under the current folder, located on stdin.
-      const quarantine = await readJsonl<QuarantineRecord>(path.join(dir, 'exports/quarantine/collect.jsonl'));
-      assert.deepEqual(quarantine.map((q) => [q.reason, q.source_provenance.source_file, q.source_provenance.line_offset]), [
-        ['schema_violation', '-', 9],
-        ['schema_violation', '-', 10],
-        ['duplicate_id', '-', 11],
-        ['schema_violation', '-', 14],
-      ]);
-      assert.deepEqual(await readdir(dir), ['exports']);
-    } finally {
-      await removeDir(dir);
-    }
-  });
-
-  test('without --source, collect as a filter is a usage error (exit 2) and writes nothing', async () => {
-    const dir = await tempDir();
-    try {
-      const result = await runCli(['collect', ...PINNED], { stdin: `${JSON.stringify(good('a'))}\n`, cwd: dir });
-      assert.equal(result.code, 2);
-      assert.match(result.stderr, /--source/);
-      assert.match(result.stderr, /needs --source NAME.*\nRun 'distill-stream collect --help' for usage/s);
-      assert.equal(result.stdout, '');
-      assert.deepEqual(await readdir(dir), []);
-    } finally {
-      await removeDir(dir);
-    }
-  });
 });
 
 describe('PartitionWriter', () => {

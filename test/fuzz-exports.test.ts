@@ -1,18 +1,21 @@
 import assert from 'node:assert/strict';
-import { cp, readFile, readdir } from 'node:fs/promises';
+import { cp, readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { mulberry32 } from '../data-fixtures/prng.js';
+import { runPreference, runRag, runSft } from '../pipelines/stage.js';
 import { QUARANTINE_REASONS, type PreferenceSample, type QuarantineRecord, type RagSample, type SftSample } from '../src/records.js';
 import { validators } from '../src/schemas/validators.js';
-import { FIXTURE_ARCHIVE, removeDir, runCli, tempDir } from './helpers.js';
+import { FIXTURE_ARCHIVE, removeDir, tempDir } from './helpers.js';
+import { jsonSummary, type JsonSummary } from './library.js';
 
 /**
  * Thousands of bad rows through the exports: valid fixture rows mixed with rows that lose a field,
  * carry a wrong type, a forbidden or unknown category, an unknown evidence id, a duplicate, deep
  * nesting, truncated JSON, bytes that are not UTF-8 or a line too long, over LF and CRLF with blank lines between.
- * Whatever comes in, the run exits 0, every row is written or quarantined exactly once with a
- * known reason, and nothing forbidden reaches an output.
+ * Whatever comes in, the run succeeds, every row is written or quarantined exactly once with a
+ * known reason, and nothing forbidden reaches an output. The exports run in-process through the
+ * library, one after the other on one evidence copy and its index.
  */
 
 const ROWS = 1500;
@@ -115,16 +118,18 @@ function fuzzInput(seed: number, population: ReadonlyArray<Record<string, unknow
 }
 
 interface ExportRun {
-  summary: Record<string, unknown> & { read: number; exported: number; quarantined: number; by_reason: Record<string, number> };
+  summary: JsonSummary;
   out: unknown[];
   quarantine: QuarantineRecord[];
+  /** How the input is named in quarantine rows. */
+  inputName: string;
 }
 
 const jsonLines = (text: string): unknown[] => text.split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as unknown);
 
 /** Every quarantine row is well formed, names a line that was read, and no line twice. */
 function assertQuarantineAccounts(stage: string, run: ExportRun, input: FuzzInput, pairRows = 0): void {
-  const { summary, quarantine } = run;
+  const { summary, quarantine, inputName } = run;
   assert.equal(quarantine.length, summary.quarantined + pairRows, `${stage}: quarantine file rows`);
   assert.equal(
     Object.values(summary.by_reason).reduce((sum, n) => sum + n, 0),
@@ -138,7 +143,7 @@ function assertQuarantineAccounts(stage: string, run: ExportRun, input: FuzzInpu
     assert.equal(record.stage, stage);
     assert.ok((QUARANTINE_REASONS as readonly string[]).includes(record.reason), `${stage}: unknown reason ${record.reason}`);
     assert.ok(record.errors.length > 0 && record.errors.every((e) => typeof e === 'string' && e !== ''), `${stage}: errors named`);
-    assert.equal(record.source_provenance.source_file, '-');
+    assert.equal(record.source_provenance.source_file, inputName);
     assert.ok(readLines.has(record.source_provenance.line_offset), `${stage}: quarantined line ${record.source_provenance.line_offset} was read`);
     if (isPairRecord(record.source_record)) {
       pairRecords++; // a candidate pair, quarantined at its chosen row: that row may lead several
@@ -166,22 +171,34 @@ describe('fuzzed scored rows through the exports', () => {
   });
   after(() => removeDir(dir));
 
-  async function exportOn(command: string, input: FuzzInput, flags: string[]): Promise<ExportRun> {
+  /** Each seed's input, made and written once for the three exports (making it is a good part of the file's time). */
+  const inputs = new Map<number, Promise<FuzzInput>>();
+  const inputOf = (seed: number): Promise<FuzzInput> => {
+    let input = inputs.get(seed);
+    if (input === undefined) {
+      const made = fuzzInput(seed, population);
+      input = writeFile(path.join(dir, inputNameOf(seed)), made.bytes).then(() => made);
+      inputs.set(seed, input);
+    }
+    return input;
+  };
+  const inputNameOf = (seed: number): string => `seed-${seed}.jsonl`;
+
+  async function exportOn(command: 'sft' | 'rag' | 'preference', seed: number, input: FuzzInput, flags: { includePartial?: boolean; includeReview?: boolean }): Promise<ExportRun> {
+    const inputName = inputNameOf(seed);
     const quarantinePath = path.join(dir, `${command}-quarantine.jsonl`);
     const outPath = path.join(dir, `${command}-out.jsonl`);
-    const result = await runCli([command, '--evidence', evidence, '--out', outPath, '--quarantine', quarantinePath, '--recorded-at', RECORDED_AT, '--max-line-bytes', String(MAX_LINE_BYTES), '--json', ...flags], {
-      stdin: input.bytes,
-    });
-    assert.equal(result.code, 0, result.stderr);
-    const summary = JSON.parse(result.stderr.trimEnd().split('\n').at(-1)!) as ExportRun['summary'];
+    const options = { cwd: dir, inputs: [inputName], evidence, out: outPath, quarantine: quarantinePath, recordedAt: RECORDED_AT, maxLineBytes: MAX_LINE_BYTES, ...flags };
+    const run = command === 'sft' ? runSft(options) : command === 'rag' ? runRag(options) : runPreference(options);
+    const summary = jsonSummary(command, (await run).counts);
     assert.equal(summary.read, input.rowLines.length, `${command}: every non-blank line is read`);
-    return { summary, out: jsonLines(await readFile(outPath, 'utf8')), quarantine: jsonLines(await readFile(quarantinePath, 'utf8')) as QuarantineRecord[] };
+    return { summary, out: jsonLines(await readFile(outPath, 'utf8')), quarantine: jsonLines(await readFile(quarantinePath, 'utf8')) as QuarantineRecord[], inputName };
   }
 
   for (const seed of SEEDS) {
     test(`seed ${seed}: sft writes or quarantines every row, and only accepted or partial samples`, async () => {
-      const input = fuzzInput(seed, population);
-      const run = await exportOn('sft', input, ['--include-partial']);
+      const input = await inputOf(seed);
+      const run = await exportOn('sft', seed, input, { includePartial: true });
       assert.equal(run.summary.exported + run.summary.quarantined, run.summary.read);
       assert.equal(run.out.length, run.summary.exported);
       assert.ok(run.summary.exported > 0 && run.summary.quarantined > 0, 'the mix has both outcomes');
@@ -195,8 +212,8 @@ describe('fuzzed scored rows through the exports', () => {
     });
 
     test(`seed ${seed}: rag writes or quarantines every row, and never a rejected one`, async () => {
-      const input = fuzzInput(seed, population);
-      const run = await exportOn('rag', input, ['--include-review']);
+      const input = await inputOf(seed);
+      const run = await exportOn('rag', seed, input, { includeReview: true });
       assert.equal(run.summary.exported + run.summary.quarantined, run.summary.read);
       assert.equal(run.out.length, run.summary.exported);
       const { ragSample } = validators();
@@ -208,10 +225,10 @@ describe('fuzzed scored rows through the exports', () => {
     });
 
     test(`seed ${seed}: preference pairs only valid rows; rows and pairs are all accounted for`, async () => {
-      const input = fuzzInput(seed, population);
-      const run = await exportOn('preference', input, []);
-      const unpaired = run.summary['unpaired'] as number;
-      const quarantinedPairs = run.summary['quarantined_pairs'] as number;
+      const input = await inputOf(seed);
+      const run = await exportOn('preference', seed, input, {});
+      const unpaired = run.summary.unpaired!;
+      const quarantinedPairs = run.summary.quarantined_pairs!;
       const paired = run.summary.read - run.summary.quarantined - unpaired;
       assert.equal(run.out.length, run.summary.exported);
       const { preferenceSample } = validators();

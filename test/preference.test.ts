@@ -1,64 +1,10 @@
 import assert from 'node:assert/strict';
-import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { IdSet } from '../src/core/id-set.js';
 import { ExternalSorter } from '../src/io/external-sort.js';
-import type { PreferenceSample, QuarantineRecord } from '../src/records.js';
 import { validators } from '../src/schemas/validators.js';
 import { comparePreferenceRows, MAX_PAIRS_PER_TASK, pairTask, type PreferenceRow } from '../src/stages/preference.js';
-import { evidence, fixtureCopy, GOLDEN, readText, removeDir, runCli } from './helpers.js';
-
-const PINNED = ['--recorded-at', '2026-05-02T00:00:00.000Z', '--max-line-bytes', '65536'];
-
-describe('preference on the fixture archive', () => {
-  let root: string;
-  before(async () => {
-    root = await fixtureCopy();
-  });
-  after(() => removeDir(root));
-
-  test('--root writes the golden pairs and quarantine; counts add up with unpaired', async () => {
-    const result = await runCli(['preference', '--root', root, '--json', ...PINNED]);
-    assert.equal(result.code, 0, result.stderr);
-    const pairs = await readText(path.join(root, 'exports/preference/chosen_rejected.jsonl'));
-    assert.equal(pairs, await readText(path.join(GOLDEN, 'preference.jsonl')));
-    const quarantine = await readText(path.join(root, 'exports/quarantine/preference.jsonl'));
-    assert.equal(quarantine, await readText(path.join(GOLDEN, 'preference.quarantine.jsonl')));
-    const summary = JSON.parse(result.stderr.trim().split('\n').at(-1)!) as { read: number; exported: number; quarantined: number; unpaired: number; quarantined_pairs: number };
-    const rows = quarantine.trim().split('\n').map((line) => JSON.parse(line) as QuarantineRecord);
-    const pairRows = rows.filter((row) => isPairRecord(row.source_record));
-    assert.equal(summary.quarantined_pairs, pairRows.length);
-    assert.equal(summary.quarantined, rows.length - pairRows.length);
-    // in = quarantined_rows + valid_rows; valid_rows = rows_in_pairs + unpaired
-    const written = pairs.trim().split('\n').map((line) => JSON.parse(line) as PreferenceSample);
-    assert.equal(summary.exported, written.length);
-    const validRows = summary.read - summary.quarantined;
-    assert.ok(summary.unpaired > 0 && summary.unpaired < validRows);
-    // row-level quarantine rows come first, then pair rows in output order
-    const firstPair = rows.findIndex((row) => isPairRecord(row.source_record));
-    assert.ok(rows.slice(firstPair).every((row) => isPairRecord(row.source_record)));
-    for (const reason of ['self_pairing', 'evidence_not_found', 'invalid_preference_pairing', 'duplicate_id']) {
-      assert.ok(pairRows.some((row) => row.reason === reason), reason);
-    }
-    // output ordered by task_id, then k; never a self-pair or equal texts
-    const tasks = written.map((pair) => pair.task_id);
-    assert.deepEqual(tasks, [...tasks].sort());
-    assert.ok(written.every((pair) => pair.chosen_run_id !== pair.rejected_run_id && pair.chosen !== pair.rejected));
-  });
-
-  for (const format of ['dpo', 'openai-dpo']) {
-    test(`--format ${format} writes its golden view`, async () => {
-      const out = path.join(root, `${format}.jsonl`);
-      const quarantine = path.join(root, `${format}-q.jsonl`);
-      const result = await runCli(['preference', '--root', root, '--format', format, '--out', out, '--quarantine', quarantine, ...PINNED]);
-      assert.equal(result.code, 0, result.stderr);
-      assert.equal(await readText(out), await readText(path.join(GOLDEN, `preference-${format}.jsonl`)));
-      assert.equal(await readText(quarantine), await readText(path.join(GOLDEN, 'preference.quarantine.jsonl')));
-    });
-  }
-});
-
-const isPairRecord = (record: unknown): boolean => typeof record === 'object' && record !== null && 'k' in record && 'chosen_run_id' in record;
+import { evidence } from './helpers.js';
 
 function row(runId: string, category: PreferenceRow['category'], seq: number, task = 't'): PreferenceRow {
   const rank = { accepted: 0, rejected: 1, partially_accepted: 2, needs_human_review: 3 }[category];
@@ -112,27 +58,5 @@ describe('the external sort behind task grouping', () => {
     assert.deepEqual(spilled, inMemory);
     // JS string order (UTF-16 code units): an astral character sorts before U+FFFF
     assert.ok(spilled.findIndex((r) => r.task_id === 'task-a\u{1f600}') < spilled.findIndex((r) => r.task_id === 'task-a\uffff'));
-  });
-});
-
-describe('export-all', () => {
-  test('one pass writes exactly what sft, rag and preference write alone', async () => {
-    const root = await fixtureCopy();
-    try {
-      const result = await runCli(['export-all', '--root', root, ...PINNED]);
-      assert.equal(result.code, 0, result.stderr);
-      assert.match(result.stderr, /\[sft\] read=\d+[\s\S]*\[rag\] read=\d+[\s\S]*\[preference\] read=\d+/);
-      const written: Array<[string, string]> = [
-        ['exports/sft/instruction_response.jsonl', 'sft.jsonl'],
-        ['exports/quarantine/sft.jsonl', 'sft.quarantine.jsonl'],
-        ['exports/rag/playbooks.jsonl', 'rag.jsonl'],
-        ['exports/quarantine/rag.jsonl', 'rag.quarantine.jsonl'],
-        ['exports/preference/chosen_rejected.jsonl', 'preference.jsonl'],
-        ['exports/quarantine/preference.jsonl', 'preference.quarantine.jsonl'],
-      ];
-      for (const [file, golden] of written) assert.equal(await readText(path.join(root, file)), await readText(path.join(GOLDEN, golden)), file);
-    } finally {
-      await removeDir(root);
-    }
   });
 });

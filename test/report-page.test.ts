@@ -10,7 +10,7 @@ import { inertSvg } from '../src/report/page/svg-guard.js';
 import type { ReportData } from '../src/report/page/types.js';
 import { writeRunReport } from '../src/report/page/write.js';
 import type { QuarantineReason } from '../src/records.js';
-import { fixtureCopy, removeDir, tempDir } from './helpers.js';
+import { copyOf, fixtureCopy, removeDir, tempDir } from './helpers.js';
 import { addHostileSource, addLongOutcomes, HOSTILE, HOSTILE_KB_FILE, HOSTILE_TEXT, maskTimings, RECORDED_AT, runAll } from './report-runs.js';
 
 const MB = 1 << 20;
@@ -41,6 +41,31 @@ function assertInertPage(page: string): void {
   assert.ok(!page.includes('\u2028') && !page.includes('\u2029'), 'a raw U+2028/U+2029 is on the page');
 }
 
+/**
+ * The file's real runs, made once: `root` holds a first run, a second whose text lengths drift from
+ * it (PSI) and a failed one; `pinnedRoot` the same first run on another copy of the archive. Tests
+ * only read them; one that adds runs or damages reports works on a copy.
+ */
+let root = '';
+let pinnedRoot = '';
+
+before(async () => {
+  root = await fixtureCopy();
+  await addHostileSource(root);
+  assert.ok((await runAll(root, 'first')).summary.overall_passed);
+  await addLongOutcomes(root, 6);
+  assert.ok((await runAll(root, 'second')).summary.overall_passed);
+  assert.equal((await runAll(root, 'failed', 'export-sft')).summary.overall_passed, false);
+  pinnedRoot = await fixtureCopy();
+  await addHostileSource(pinnedRoot);
+  assert.ok((await runAll(pinnedRoot, 'first')).summary.overall_passed);
+});
+
+after(async () => {
+  await removeDir(root);
+  await removeDir(pinnedRoot);
+});
+
 describe('report page: escaping', () => {
   test('escapeHtml writes & < > " \' U+2028 U+2029 as references; html escapes every interpolation', () => {
     assert.equal(escapeHtml(`a&b<c>d"e'f\u2028g\u2029h`), 'a&amp;b&lt;c&gt;d&quot;e&#39;f&#x2028;g&#x2029;h');
@@ -70,25 +95,6 @@ describe('report page: escaping', () => {
 });
 
 describe('report page: real runs', () => {
-  let root = '';
-  let pinnedRoot = '';
-
-  before(async () => {
-    root = await fixtureCopy();
-    await addHostileSource(root);
-    assert.equal((await runAll(root, 'first')).code, 0);
-    await addLongOutcomes(root, 6);
-    assert.equal((await runAll(root, 'second')).code, 0);
-    assert.equal((await runAll(root, 'failed', { ...process.env, DISTILL_STREAM_FAIL_VALIDATION: 'export-sft' })).code, 1);
-    pinnedRoot = await fixtureCopy();
-    await addHostileSource(pinnedRoot);
-  });
-
-  after(async () => {
-    await removeDir(root);
-    await removeDir(pinnedRoot);
-  });
-
   test('the sections come in the promised order, the shards section only when shards are given', async () => {
     const data = await loadReportData({ root, runId: 'second' });
     const positions = (page: string): number[] => SECTION_ORDER.map((id) => page.indexOf(` id="${id}"`));
@@ -252,7 +258,6 @@ describe('report page: real runs', () => {
   });
 
   test('pinned runs give byte-identical pages apart from the timing fields; the same data renders the same bytes', async () => {
-    assert.equal((await runAll(pinnedRoot, 'first')).code, 0);
     const pages: string[] = [];
     for (const dir of [root, pinnedRoot]) {
       const written = await writeRunReport({ root: dir, runId: 'first' });
@@ -266,6 +271,9 @@ describe('report page: real runs', () => {
 });
 
 describe('report page: loading', () => {
+  /** `pinnedRoot` with its first run, for a test to add runs to or damage. */
+  const copyOfFirstRun = (): Promise<string> => copyOf(pinnedRoot);
+
   test('the baseline history is a bounded window ending at this run, and damaged lines are listed, not skipped silently', async () => {
     const root = await tempDir();
     try {
@@ -298,10 +306,9 @@ describe('report page: loading', () => {
   });
 
   test('quarantine examples: at most five per reason, and only from the bytes the receipt hashed', async () => {
-    const root = await fixtureCopy();
+    const data = await loadReportData({ root: pinnedRoot, runId: 'first' });
+    const root = await copyOfFirstRun();
     try {
-      assert.equal((await runAll(root, 'one')).code, 0);
-      const data = await loadReportData({ root, runId: 'one' });
       const sft = data.quarantine.find((q) => q.stage === 'export-sft')!;
       assert.equal(sft.status, 'read');
       const sftReceipt = data.receipts.find((r) => r.stage === 'export-sft')!;
@@ -311,8 +318,8 @@ describe('report page: loading', () => {
 
       // A later run with other inputs rewrites the quarantine files: the first run's page shows no examples of them.
       await writeFile(path.join(root, 'data/_kb/web_extractions.jsonl'), '{"run_id":"broken"\n');
-      assert.equal((await runAll(root, 'two')).code, 0);
-      const before = await loadReportData({ root, runId: 'one' });
+      assert.ok((await runAll(root, 'two')).summary.overall_passed);
+      const before = await loadReportData({ root, runId: 'first' });
       const collect = before.quarantine.find((q) => q.stage === 'collect')!;
       assert.equal(collect.status, 'changed');
       assert.deepEqual(collect.reasons, []);
@@ -323,27 +330,30 @@ describe('report page: loading', () => {
   });
 
   test('errors name what is wrong: an unknown run, a run id that is no folder name, no run yet, a missing receipt', async () => {
-    const root = await fixtureCopy();
+    const noRunYet = await fixtureCopy();
     try {
-      await assert.rejects(loadReportData({ root, latest: true }), (e: unknown) => e instanceof DistillError && e.code === 'DS_IO' && /no run has finished yet/.test(e.message));
-      assert.equal((await runAll(root, 'only')).code, 0);
+      await assert.rejects(loadReportData({ root: noRunYet, latest: true }), (e: unknown) => e instanceof DistillError && e.code === 'DS_IO' && /no run has finished yet/.test(e.message));
+    } finally {
+      await removeDir(noRunYet);
+    }
+    const root = await copyOfFirstRun(); // a finished run, "first"
+    try {
       await assert.rejects(loadReportData({ root, runId: 'nope' }), (e: unknown) => e instanceof DistillError && e.code === 'DS_IO' && e.message.includes(path.join('nope', 'summary.json')));
-      for (const runId of ['../only', '..', '', 'a\\b']) {
+      for (const runId of ['../first', '..', '', 'a\\b']) {
         await assert.rejects(loadReportData({ root, runId }), (e: unknown) => e instanceof DistillError && e.code === 'DS_USAGE', runId);
       }
-      const receipt = path.join(root, 'reports/distillation/only/score.json');
+      const receipt = path.join(root, 'reports/distillation/first/score.json');
       await writeFile(receipt, '{"schema_version":1}');
-      await assert.rejects(loadReportData({ root, runId: 'only' }), (e: unknown) => e instanceof DistillError && e.code === 'DS_IO' && e.path === receipt);
+      await assert.rejects(loadReportData({ root, runId: 'first' }), (e: unknown) => e instanceof DistillError && e.code === 'DS_IO' && e.path === receipt);
     } finally {
       await removeDir(root);
     }
   });
 
   test('writeRunReport writes report.html beside summary.md atomically, or to the --out path; latest picks the last run', async () => {
-    const root = await fixtureCopy();
+    const root = await copyOfFirstRun(); // "first" is the older run
     try {
-      assert.equal((await runAll(root, 'older')).code, 0);
-      assert.equal((await runAll(root, 'newer')).code, 0);
+      assert.ok((await runAll(root, 'newer')).summary.overall_passed);
       const latest = await writeRunReport({ root, latest: true });
       assert.equal(latest.run_id, 'newer');
       assert.equal(latest.file, path.join(root, 'reports/distillation/newer/report.html'));
@@ -351,9 +361,9 @@ describe('report page: loading', () => {
       assert.equal(Buffer.byteLength(page), latest.bytes);
       assert.deepEqual((await readdir(path.dirname(latest.file))).filter((name) => name.startsWith('.')), [], 'no temp file left behind');
       const out = path.join(root, 'elsewhere.html');
-      const older = await writeRunReport({ root, runId: 'older', out });
+      const older = await writeRunReport({ root, runId: 'first', out });
       assert.equal(older.file, out);
-      assert.match(await readFile(out, 'utf8'), /<h1>Run passed: <code>older<\/code><\/h1>/);
+      assert.match(await readFile(out, 'utf8'), /<h1>Run passed: <code>first<\/code><\/h1>/);
     } finally {
       await removeDir(root);
     }

@@ -1,7 +1,8 @@
-/** Real runs for the report page's tests: the fixture archive through run-all, with hostile strings injected. */
+/** Real runs for the report page's tests: the fixture archive through run-all (in-process), with hostile strings injected. */
 import { appendFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { runCli, type CliResult } from './helpers.js';
+import type { RunAllResult } from '../pipelines/run-all.js';
+import { runAllOn } from './library.js';
 
 export const RECORDED_AT = '2026-05-02T00:00:00.000Z';
 
@@ -39,9 +40,9 @@ export async function addLongOutcomes(root: string, n: number): Promise<void> {
   await appendFile(path.join(root, 'data/_kb/outcomes.jsonl'), `${rows.join('\n')}\n`);
 }
 
-/** run-all on `root` with recorded_at pinned (and the fixture's line limit). */
-export function runAll(root: string, runId: string, env: NodeJS.ProcessEnv = process.env): Promise<CliResult> {
-  return runCli(['run-all', '--root', root, '--run-id', runId, '--recorded-at', RECORDED_AT, '--max-line-bytes', '65536'], { env });
+/** run-all on `root` with recorded_at pinned (and the fixture's line limit); `failValidation` names a stage whose validation fails. */
+export function runAll(root: string, runId: string, failValidation?: string): Promise<RunAllResult> {
+  return runAllOn(root, runId, RECORDED_AT, failValidation === undefined ? {} : { failValidation });
 }
 
 /** The page with its timing fields (the only bytes pinned runs may differ in) blanked. */

@@ -1,13 +1,17 @@
 import assert from 'node:assert/strict';
-import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import type { ScoredRun, SftSample } from '../src/records.js';
 import type { StageReceipt } from '../src/receipts.js';
-import { PACKAGE_ROOT, readText, removeDir, runCli, tempDir } from './helpers.js';
+import { DistillError } from '../src/errors.js';
+import { PACKAGE_ROOT, readText, removeDir, tempDir } from './helpers.js';
+import { runAllOn } from './library.js';
 
 const RULES_FIXTURE = path.join(PACKAGE_ROOT, 'data-fixtures', 'rules');
-const PINNED = ['--recorded-at', '2026-06-02T00:00:00.000Z', '--run-id', 'mine'];
+const RECORDED_AT = '2026-06-02T00:00:00.000Z';
+/** run-all as `run-all --root ROOT --rules RULES --recorded-at 2026-06-02T00:00:00.000Z --run-id mine` runs it. */
+const runAllWith = (root: string, rules: string) => runAllOn(root, 'mine', RECORDED_AT, { rules, maxLineBytes: undefined });
 
 const jsonl = async <T>(file: string): Promise<T[]> => (await readText(file)).split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as T);
 
@@ -18,8 +22,8 @@ test("a user's own agent log with a small rules file goes through run-all to a n
     await copyFile(path.join(RULES_FIXTURE, 'my_agent.jsonl'), path.join(root, 'data/_kb/my_agent.jsonl'));
     await copyFile(path.join(RULES_FIXTURE, 'my-rules.json'), path.join(root, 'my-rules.json'));
 
-    const result = await runCli(['run-all', '--root', root, '--rules', path.join(root, 'my-rules.json'), ...PINNED]);
-    assert.equal(result.code, 0, result.stderr);
+    const result = await runAllWith(root, path.join(root, 'my-rules.json'));
+    assert.ok(result.summary.overall_passed, JSON.stringify(result.summary.stages));
 
     const sft = await jsonl<SftSample>(path.join(root, 'exports/sft/instruction_response.jsonl'));
     assert.deepEqual(sft.map((s) => s.source_run_id), ['my-001', 'my-003']);
@@ -49,27 +53,8 @@ test('a rules file with a problem stops run-all before any work, naming line and
     await mkdir(path.join(root, 'data/_kb'), { recursive: true });
     const bad = path.join(root, 'bad.json');
     await writeFile(bad, '{"name": "x", "version": "1", "rules": [{"sources": ["a"], "decide": []}]}\n');
-    const result = await runCli(['run-all', '--root', root, '--rules', bad, ...PINNED]);
-    assert.equal(result.code, 2, result.stderr);
-    assert.match(result.stderr, /bad\.json:1:\d+:/);
-    const check = await runCli(['rules', 'check', bad]);
-    assert.equal(check.code, 1);
-    assert.match(check.stdout, /:1:\d+: /);
-  } finally {
-    await removeDir(root);
-  }
-});
-
-test('rules show --builtin prints the built-in ruleset, which rules check accepts', async () => {
-  const root = await tempDir();
-  try {
-    const shown = await runCli(['rules', 'show', '--builtin']);
-    assert.equal(shown.code, 0);
-    const parsed = JSON.parse(shown.stdout) as { name: string; version: string; rules: unknown[] };
-    assert.ok(parsed.rules.length >= 8);
-    const file = path.join(root, 'builtin.json');
-    await writeFile(file, shown.stdout);
-    assert.equal((await runCli(['rules', 'check', file])).code, 0);
+    await assert.rejects(runAllWith(root, bad), (error: unknown) => error instanceof DistillError && error.code === 'DS_USAGE' && /bad\.json:1:\d+:/.test(error.message));
+    assert.deepEqual((await readdir(root)).sort(), ['bad.json', 'data']); // no report folder: it stopped before any work
   } finally {
     await removeDir(root);
   }

@@ -1,16 +1,26 @@
+/**
+ * run-all through the library in-process: receipts, summary, drift against the prior run, failed
+ * validation and skipping, the audit-baseline lineage, and health on what it wrote. One run of the
+ * fixture archive ("first") is made once and only read; a test that changes inputs or reports works
+ * on a copy of it, so the prior run is there without running it again. Exit codes, stderr and the
+ * read and health commands are the CLI's, in cli-contract.test.ts and cli-commands.test.ts.
+ */
 import assert from 'node:assert/strict';
 import { appendFile, readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
+import { checkHealth } from '../pipelines/inspect.js';
+import type { RunAllResult } from '../pipelines/run-all.js';
+import { DistillError } from '../src/errors.js';
 import type { DriftReport, RunSummary, StageReceipt } from '../src/receipts.js';
 import { validators } from '../src/schemas/validators.js';
-import { fixtureCopy, removeDir, runCli, type CliResult } from './helpers.js';
+import { copyOf, fixtureCopy, inFolder, removeDir } from './helpers.js';
+import { runAllOn } from './library.js';
 
-const PINNED = ['--recorded-at', '2026-05-02T00:00:00.000Z', '--max-line-bytes', '65536'];
+const RECORDED_AT = '2026-05-02T00:00:00.000Z';
 const STAGES = ['collect', 'score', 'export-rag', 'export-sft', 'export-preference'];
 
-const runAll = (root: string, runId: string, extra: string[] = [], env: NodeJS.ProcessEnv = process.env): Promise<CliResult> =>
-  runCli(['run-all', '--root', root, '--run-id', runId, ...PINNED, ...extra], { env });
+const runAll = (root: string, runId: string, options: Parameters<typeof runAllOn>[3] = {}): Promise<RunAllResult> => runAllOn(root, runId, RECORDED_AT, options);
 
 const report = async <T>(root: string, runId: string, name: string): Promise<T> =>
   JSON.parse(await readFile(path.join(root, 'reports/distillation', runId, name), 'utf8')) as T;
@@ -18,94 +28,91 @@ const report = async <T>(root: string, runId: string, name: string): Promise<T> 
 /** A receipt or summary without the fields allowed to differ between identical runs. */
 const withoutTimings = (text: string): string => text.replace(/"(started_at|finished_at|duration_ms)": [^,\n]+/g, '"$1": "-"');
 
-async function withFixture(body: (root: string) => Promise<void>): Promise<void> {
-  const root = await fixtureCopy();
-  try {
-    await body(root);
-  } finally {
-    await removeDir(root);
-  }
-}
+const receiptsOf = async (root: string, runId: string): Promise<string[]> =>
+  Promise.all([...STAGES.map((s) => `${s}.json`), 'summary.json'].map(async (name) => withoutTimings(await readFile(path.join(root, 'reports/distillation', runId, name), 'utf8'))));
 
-describe('run-all', () => {
+// Every test works on its own copy (or only reads "first"): they run concurrently, and one's fsyncs overlap another's work.
+describe('run-all', { concurrency: true }, () => {
+  /** The fixture archive after one passing run-all, "first". Only read. */
+  let first = '';
+  let firstRun: RunAllResult;
+  before(async () => {
+    first = await fixtureCopy();
+    firstRun = await runAll(first, 'first');
+  });
+  after(() => removeDir(first));
+
+  /** A private copy of `first`: its inputs, its reports and its baseline lineage. */
+  const copyOfFirst = (): Promise<string> => copyOf(first);
+
   test('writes five schema-valid receipts, a summary, summary.md and drift.json; counts add up', async () => {
-    await withFixture(async (root) => {
-      const result = await runAll(root, 'run-a');
-      assert.equal(result.code, 0, result.stderr);
-      const names = (await readdir(path.join(root, 'reports/distillation/run-a'))).sort();
-      assert.deepEqual(names, [...STAGES.map((s) => `${s}.json`), 'drift.json', 'report.html', 'summary.json', 'summary.md'].sort());
-      const { stageReceipt, runSummary, driftReport } = validators();
-      for (const stage of STAGES) {
-        const receipt = await report<StageReceipt>(root, 'run-a', `${stage}.json`);
-        assert.ok(stageReceipt(receipt), JSON.stringify(stageReceipt.errors));
-        assert.equal(receipt.stage, stage);
-        assert.ok(receipt.validation.passed);
-        const counts = receipt.record_counts;
-        if (stage === 'export-preference') assert.ok(counts.unpaired !== undefined && counts.unpaired > 0);
-        else assert.equal(counts.in, counts.out + counts.quarantined);
-        assert.match(receipt.input_hash, /^[0-9a-f]{64}$/);
-        assert.ok(receipt.outputs.every((o) => /^[0-9a-f]{64}$/.test(o.sha256)));
-      }
-      const collect = await report<StageReceipt>(root, 'run-a', 'collect.json');
-      assert.equal(collect.samples['evidence_text_length']?.length, 40);
-      assert.ok((await report<StageReceipt>(root, 'run-a', 'export-sft.json')).samples['sft_response_length']!.length > 0);
-      assert.deepEqual(collect.validation.warnings, ['quarantined 1 row: duplicate_id', 'quarantined 3 rows: schema_violation']);
-      const summary = await report<RunSummary>(root, 'run-a', 'summary.json');
-      assert.ok(runSummary(summary));
-      assert.equal(summary.overall_passed, true);
-      assert.deepEqual(summary.datasets, { sft: 11, rag: 19, preference: 12 });
-      const drift = await report<DriftReport>(root, 'run-a', 'drift.json');
-      assert.ok(driftReport(drift));
-      assert.equal(drift.prior_run_id, null);
-      const baselines = (await readFile(path.join(root, 'data/_kb/audit_baselines.jsonl'), 'utf8')).trim().split('\n');
-      assert.equal(baselines.length, 1);
-      assert.match(result.stderr, /metric +prior +current +pct_change +flag/);
-    });
+    const names = (await readdir(path.join(first, 'reports/distillation/first'))).sort();
+    assert.deepEqual(names, [...STAGES.map((s) => `${s}.json`), 'drift.json', 'report.html', 'summary.json', 'summary.md'].sort());
+    const { stageReceipt, runSummary, driftReport } = validators();
+    for (const stage of STAGES) {
+      const receipt = await report<StageReceipt>(first, 'first', `${stage}.json`);
+      assert.ok(stageReceipt(receipt), JSON.stringify(stageReceipt.errors));
+      assert.equal(receipt.stage, stage);
+      assert.ok(receipt.validation.passed);
+      const counts = receipt.record_counts;
+      if (stage === 'export-preference') assert.ok(counts.unpaired !== undefined && counts.unpaired > 0);
+      else assert.equal(counts.in, counts.out + counts.quarantined);
+      assert.match(receipt.input_hash, /^[0-9a-f]{64}$/);
+      assert.ok(receipt.outputs.every((o) => /^[0-9a-f]{64}$/.test(o.sha256)));
+    }
+    const collect = await report<StageReceipt>(first, 'first', 'collect.json');
+    assert.equal(collect.samples['evidence_text_length']?.length, 40);
+    assert.ok((await report<StageReceipt>(first, 'first', 'export-sft.json')).samples['sft_response_length']!.length > 0);
+    assert.deepEqual(collect.validation.warnings, ['quarantined 1 row: duplicate_id', 'quarantined 3 rows: schema_violation']);
+    const summary = await report<RunSummary>(first, 'first', 'summary.json');
+    assert.ok(runSummary(summary));
+    assert.equal(summary.overall_passed, true);
+    assert.deepEqual(summary.datasets, { sft: 11, rag: 19, preference: 12 });
+    assert.deepEqual(firstRun.summary, summary);
+    const drift = await report<DriftReport>(first, 'first', 'drift.json');
+    assert.ok(driftReport(drift));
+    assert.equal(drift.prior_run_id, null);
+    const baselines = (await readFile(path.join(first, 'data/_kb/audit_baselines.jsonl'), 'utf8')).trim().split('\n');
+    assert.equal(baselines.length, 1);
+    assert.match(firstRun.baselineTable, /metric +prior +current +pct_change +flag/);
   });
 
   test('identical runs: the same hashes, drift ok, receipts byte-identical but for timings', async () => {
-    const receiptsOf = async (root: string): Promise<string[]> =>
-      Promise.all([...STAGES.map((s) => `${s}.json`), 'summary.json'].map(async (name) => withoutTimings(await readFile(path.join(root, 'reports/distillation/run-x', name), 'utf8'))));
-    let first: string[] = [];
-    await withFixture(async (root) => {
-      assert.equal((await runAll(root, 'run-x')).code, 0);
-      first = await receiptsOf(root);
-      assert.equal((await runAll(root, 'run-y')).code, 0);
-      const drift = await report<DriftReport>(root, 'run-y', 'drift.json');
-      assert.equal(drift.prior_run_id, 'run-x');
+    await inFolder(copyOfFirst, async (root) => {
+      await runAll(root, 'second');
+      const drift = await report<DriftReport>(root, 'second', 'drift.json');
+      assert.equal(drift.prior_run_id, 'first');
       assert.equal(drift.severity, 'ok');
       assert.deepEqual(drift.flags, []);
       assert.equal(drift.deterministic_violation, false);
       assert.ok(drift.distributions.every((d) => d.psi === 0));
-      const [x, y] = [await report<RunSummary>(root, 'run-x', 'summary.json'), await report<RunSummary>(root, 'run-y', 'summary.json')];
+      const [x, y] = [await report<RunSummary>(root, 'first', 'summary.json'), await report<RunSummary>(root, 'second', 'summary.json')];
       assert.equal(x.run_hash, y.run_hash);
     });
-    await withFixture(async (root) => {
-      assert.equal((await runAll(root, 'run-x')).code, 0);
-      assert.deepEqual(await receiptsOf(root), first);
+    // The same run id on another copy of the archive: the same receipts.
+    await inFolder(fixtureCopy, async (root) => {
+      await runAll(root, 'first');
+      assert.deepEqual(await receiptsOf(root, 'first'), await receiptsOf(first, 'first'));
     });
   });
 
   test('a change past the threshold in one source warns, naming the metrics', async () => {
-    await withFixture(async (root) => {
-      assert.equal((await runAll(root, 'before')).code, 0);
+    await inFolder(copyOfFirst, async (root) => {
       const modes = path.join(root, 'data/_kb/mode_experiments.jsonl');
       const lines = (await readFile(modes, 'utf8')).trim().split('\n');
       await writeFile(modes, `${lines[0]}\n`); // one source shrinks: its 5 pairs of 12 go
       const result = await runAll(root, 'after');
-      assert.equal(result.code, 0, result.stderr);
       const drift = await report<DriftReport>(root, 'after', 'drift.json');
       assert.equal(drift.severity, 'warn');
       assert.ok(drift.flags.some((flag) => flag.includes('export-preference.out')), drift.flags.join(','));
-      assert.match(result.stderr, /export-preference\.out +12 +\d+ +-\d+\.\d% +warn/);
+      assert.match(result.baselineTable, /export-preference\.out +12 +\d+ +-\d+\.\d% +warn/);
     });
   });
 
   test('a quarantine reason the prior run did not have warns', async () => {
-    await withFixture(async (root) => {
-      assert.equal((await runAll(root, 'before')).code, 0);
+    await inFolder(copyOfFirst, async (root) => {
       await appendFile(path.join(root, 'data/_kb/outcomes.jsonl'), `{"run_id":"too-long","text":"${'x'.repeat(70_000)}"}\n`);
-      assert.equal((await runAll(root, 'after')).code, 0);
+      await runAll(root, 'after');
       const drift = await report<DriftReport>(root, 'after', 'drift.json');
       assert.equal(drift.severity, 'warn');
       assert.ok(drift.flags.includes('new_reason:line_too_long'), drift.flags.join(','));
@@ -113,13 +120,12 @@ describe('run-all', () => {
   });
 
   test('a stage whose output changed for the same inputs, recorded_at and tool version is a deterministic_violation alert', async () => {
-    await withFixture(async (root) => {
-      assert.equal((await runAll(root, 'before')).code, 0);
-      const scorePath = path.join(root, 'reports/distillation/before/score.json');
+    await inFolder(copyOfFirst, async (root) => {
+      const scorePath = path.join(root, 'reports/distillation/first/score.json');
       const tampered = JSON.parse(await readFile(scorePath, 'utf8')) as StageReceipt;
       tampered.output_hash = '0'.repeat(64);
       await writeFile(scorePath, JSON.stringify(tampered, null, 2));
-      assert.equal((await runAll(root, 'after')).code, 0);
+      await runAll(root, 'after');
       const drift = await report<DriftReport>(root, 'after', 'drift.json');
       assert.equal(drift.deterministic_violation, true);
       assert.equal(drift.severity, 'alert');
@@ -127,11 +133,10 @@ describe('run-all', () => {
     });
   });
 
-  test('a stage that fails validation fails the run and skips later stages; --continue-on-failure runs them', async () => {
-    await withFixture(async (root) => {
-      const env = { ...process.env, DISTILL_STREAM_FAIL_VALIDATION: 'score' };
-      const failed = await runAll(root, 'failed', [], env);
-      assert.equal(failed.code, 1);
+  test('a stage that fails validation fails the run and skips later stages; continueOnFailure runs them', async () => {
+    await inFolder(fixtureCopy, async (root) => {
+      const failed = await runAll(root, 'failed', { failValidation: 'score' });
+      assert.equal(failed.summary.overall_passed, false);
       const summary = await report<RunSummary>(root, 'failed', 'summary.json');
       assert.equal(summary.overall_passed, false);
       assert.deepEqual(summary.stages.map((s) => [s.stage, s.passed, s.skipped]), [
@@ -142,12 +147,12 @@ describe('run-all', () => {
         ['export-preference', false, true],
       ]);
       assert.equal((await report<DriftReport>(root, 'failed', 'drift.json')).severity, 'alert');
-      const health = await runCli(['health', '--root', root]);
-      assert.equal(health.code, 1);
-      assert.match(health.stdout, /fail +last run: failed FAILED/);
+      const lastRun = (await checkHealth(root)).find((check) => check.check === 'last run');
+      assert.equal(lastRun?.status, 'fail');
+      assert.match(lastRun!.detail, /^failed FAILED/);
 
-      const continued = await runAll(root, 'continued', ['--continue-on-failure'], env);
-      assert.equal(continued.code, 1);
+      const continued = await runAll(root, 'continued', { failValidation: 'score', continueOnFailure: true });
+      assert.equal(continued.summary.overall_passed, false);
       const stages = (await report<RunSummary>(root, 'continued', 'summary.json')).stages;
       assert.ok(stages.every((s) => !s.skipped));
       assert.deepEqual(stages.map((s) => s.passed), [true, false, true, true, true]);
@@ -155,42 +160,27 @@ describe('run-all', () => {
   });
 
   test('a truncated last line in audit_baselines.jsonl is an error, not silence', async () => {
-    await withFixture(async (root) => {
+    await inFolder(fixtureCopy, async (root) => {
       await writeFile(path.join(root, 'data/_kb/audit_baselines.jsonl'), '{"run_id":"old","recorded_at":"2026-05-01T00:00:00Z","metrics":{');
-      const result = await runAll(root, 'run');
-      assert.equal(result.code, 3);
-      assert.match(result.stderr, /audit_baselines\.jsonl/);
+      await assert.rejects(runAll(root, 'run'), (error: unknown) => error instanceof DistillError && error.code === 'DS_IO' && /audit_baselines\.jsonl/.test(error.message));
     });
   });
 
-  test('read prints a run summary by id or the latest; health is clean after a good run', async () => {
-    await withFixture(async (root) => {
-      assert.equal((await runAll(root, 'only')).code, 0);
-      const byId = await runCli(['read', '--root', root, '--run-id', 'only']);
-      assert.equal(byId.code, 0);
-      assert.match(byId.stdout, /^# distill-stream run only/);
-      const latest = await runCli(['read', '--root', root, '--latest', '--json']);
-      assert.equal((JSON.parse(latest.stdout) as RunSummary).run_id, 'only');
-      assert.equal((await runCli(['read', '--root', root])).code, 2);
-      assert.equal((await runCli(['read', '--root', root, '--run-id', 'nope'])).code, 3);
-      const health = await runCli(['health', '--root', root]);
-      assert.equal(health.code, 0, health.stdout);
-      assert.match(health.stdout, /ok +evidence index: fresh/);
-    });
-  });
-
-  test('health fails, naming the file, on a damaged summary or drift report instead of crashing', async () => {
-    await withFixture(async (root) => {
-      assert.equal((await runAll(root, 'only')).code, 0);
-      const runDir = path.join(root, 'reports/distillation/only');
+  test('health is clean after a good run, and fails, naming the file, on a damaged summary or drift report instead of crashing', async () => {
+    const statusOf = (checks: Awaited<ReturnType<typeof checkHealth>>, name: string) => checks.find((check) => check.check === name);
+    const clean = await checkHealth(first);
+    assert.ok(clean.every((check) => check.status !== 'fail'), JSON.stringify(clean));
+    assert.deepEqual(statusOf(clean, 'evidence index'), { check: 'evidence index', status: 'ok', detail: 'fresh' });
+    await inFolder(copyOfFirst, async (root) => {
+      const runDir = path.join(root, 'reports/distillation/first');
       await writeFile(path.join(runDir, 'drift.json'), '{"severity":');
-      const damagedDrift = await runCli(['health', '--root', root]);
-      assert.equal(damagedDrift.code, 1, damagedDrift.stderr);
-      assert.match(damagedDrift.stdout, /fail +drift: .*drift\.json/);
+      const damagedDrift = statusOf(await checkHealth(root), 'drift');
+      assert.equal(damagedDrift?.status, 'fail');
+      assert.match(damagedDrift!.detail, /drift\.json/);
       await writeFile(path.join(runDir, 'summary.json'), '{}');
-      const damagedSummary = await runCli(['health', '--root', root]);
-      assert.equal(damagedSummary.code, 1, damagedSummary.stderr);
-      assert.match(damagedSummary.stdout, /fail +last run: .*summary\.json/);
+      const damagedSummary = statusOf(await checkHealth(root), 'last run');
+      assert.equal(damagedSummary?.status, 'fail');
+      assert.match(damagedSummary!.detail, /summary\.json/);
     });
   });
 });

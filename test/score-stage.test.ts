@@ -1,16 +1,20 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
+import { runCollect, runScore, type StageCommandOptions } from '../pipelines/stage.js';
 import { canonicalHash } from '../src/core/canonical.js';
 import { Rejection } from '../src/core/rejection.js';
+import type { StageCounts } from '../src/engine/counts.js';
+import { DistillError } from '../src/errors.js';
 import type { EvidenceRecord, QuarantineRecord, ScoredRun } from '../src/records.js';
 import { scoreRow } from '../src/stages/score.js';
-import { FIXTURE_ARCHIVE, fixtureCopy, listFiles, readText, removeDir, runCli, tempDir } from './helpers.js';
+import { FIXTURE_ARCHIVE, fixtureCopy, listFiles, readText, removeDir } from './helpers.js';
+import { FIXTURE_MAX_LINE_BYTES, summaryLine } from './library.js';
 
 const RECORDED_AT = '2026-05-01T00:00:00.000Z';
-const PINNED = ['--recorded-at', RECORDED_AT, '--max-line-bytes', '65536'];
+const PINNED = { recordedAt: RECORDED_AT, maxLineBytes: FIXTURE_MAX_LINE_BYTES };
 const HAND_WRITTEN = '2026/05/03/hand_written_rows.jsonl';
 const SCORED_KEYS = ['schema_version', 'evidence_run_id', 'task_id', 'category', 'reasons', 'scorer_version', 'source_class', 'provenance'];
 
@@ -35,20 +39,19 @@ async function evidenceRoot(): Promise<string> {
   return root;
 }
 
-const score = (root: string, extra: string[] = []) => runCli(['score', '--root', root, ...PINNED, ...extra]);
+/** score on the standard layout under `root`, in-process, as `score --root ROOT --recorded-at … --max-line-bytes 65536` runs it. */
+const score = async (root: string, options: Partial<StageCommandOptions> = {}): Promise<StageCounts> => (await runScore({ root, ...PINNED, ...options })).counts;
 
-describe('score on the standard layout', () => {
+// Each test has a fixture copy of its own: they run concurrently.
+describe('score on the standard layout', { concurrency: true }, () => {
   test('golden: collect then score reproduce the committed evidence and scored-runs trees byte for byte', async () => {
     const root = await fixtureCopy();
     try {
       await rm(path.join(root, 'data/evidence'), { recursive: true });
       await rm(path.join(root, 'data/scored-runs'), { recursive: true });
-      const collected = await runCli(['collect', '--root', root, ...PINNED]);
-      assert.equal(collected.code, 0, collected.stderr);
-      const result = await score(root);
-      assert.equal(result.code, 0, result.stderr);
-      assert.equal(result.stdout, '');
-      assert.equal(result.stderr, '[score] read=40 exported=40 quarantined=0 {}\n');
+      await runCollect({ root, ...PINNED });
+      const counts = await score(root);
+      assert.equal(summaryLine('score', counts), '[score] read=40 exported=40 quarantined=0 {}');
       assert.deepEqual(await snapshot(path.join(root, 'data/evidence')), await snapshot(path.join(FIXTURE_ARCHIVE, 'data/evidence')));
       const committed = await snapshot(path.join(FIXTURE_ARCHIVE, 'data/scored-runs'), new Set([HAND_WRITTEN]));
       assert.equal(committed.size, 13);
@@ -63,7 +66,7 @@ describe('score on the standard layout', () => {
   test('one ScoredRun per evidence row, at the same relative path and in the same order, hashed per SPEC §1', async () => {
     const root = await evidenceRoot();
     try {
-      assert.equal((await score(root)).code, 0);
+      await score(root);
       const evidenceFiles = await listFiles(path.join(root, 'data/evidence'));
       assert.deepEqual(await listFiles(path.join(root, 'data/scored-runs')), evidenceFiles);
       const byRun = new Map<string, ScoredRun>();
@@ -146,9 +149,8 @@ describe('score on the standard layout', () => {
       await writeFile(path.join(evidence, '2026/06/01/notes.txt'), 'not an input\n');
       await mkdir(path.join(evidence, '.distill-index'));
       await writeFile(path.join(evidence, '.distill-index/manifest.json'), '{}');
-      const result = await score(root);
-      assert.equal(result.code, 0, result.stderr);
-      assert.equal(result.stderr, `[score] read=${40 + bad.length + 3} exported=42 quarantined=${bad.length + 1} {line_too_long: 1, schema_violation: ${bad.length}}\n`);
+      const counts = await score(root);
+      assert.equal(summaryLine('score', counts), `[score] read=${40 + bad.length + 3} exported=42 quarantined=${bad.length + 1} {line_too_long: 1, schema_violation: ${bad.length}}`);
       const scored = path.join(root, 'data/scored-runs');
       assert.equal(await readText(path.join(scored, '2026/06/01/only_bad.jsonl')), '');
       assert.equal(await readText(path.join(scored, '2026/06/01/only_blank.jsonl')), '');
@@ -176,13 +178,13 @@ describe('score on the standard layout', () => {
     const root = await evidenceRoot();
     try {
       const scored = path.join(root, 'data/scored-runs');
-      assert.equal((await score(root)).code, 0);
+      await score(root);
       const first = await snapshot(scored);
       await writeFile(path.join(scored, '2026/05/01/stale.jsonl'), 'left over\n');
-      assert.equal((await score(root)).code, 0);
+      await score(root);
       assert.deepEqual(await snapshot(scored), first);
       await rm(path.join(root, 'data/evidence/2026/05/02'), { recursive: true });
-      assert.equal((await score(root)).code, 0);
+      await score(root);
       assert.deepEqual(await listFiles(scored), [...first.keys()].filter((file) => file.startsWith('2026/05/01/')));
       assert.deepEqual(await readdir(path.join(scored, '2026/05')), ['01']);
     } finally {
@@ -190,15 +192,13 @@ describe('score on the standard layout', () => {
     }
   });
 
-  test('a missing evidence tree exits 3 naming it and leaves the scored tree as it was', async () => {
+  test('a missing evidence tree is an I/O error naming it and leaves the scored tree as it was', async () => {
     const root = await evidenceRoot();
     try {
-      assert.equal((await score(root)).code, 0);
+      await score(root);
       const before = await snapshot(path.join(root, 'data/scored-runs'));
       await rm(path.join(root, 'data/evidence'), { recursive: true });
-      const result = await score(root);
-      assert.equal(result.code, 3);
-      assert.match(result.stderr, /data\/evidence/);
+      await assert.rejects(score(root), (error: unknown) => error instanceof DistillError && error.code === 'DS_IO' && /data\/evidence/.test(error.message));
       assert.deepEqual(await snapshot(path.join(root, 'data/scored-runs')), before);
       assert.deepEqual((await readdir(path.join(root, 'data'))).sort(), ['_kb', 'scored-runs']);
     } finally {
@@ -218,8 +218,7 @@ describe('score on the standard layout', () => {
       ];
       await mkdir(path.join(root, 'data/evidence/2026/07/01'), { recursive: true });
       await writeFile(path.join(root, 'data/evidence/2026/07/01/deep.jsonl'), `${lines.join('\n')}\n`);
-      const result = await runCli(['score', '--root', root, '--recorded-at', RECORDED_AT]);
-      assert.equal(result.code, 0, result.stderr);
+      await runScore({ root, recordedAt: RECORDED_AT });
       const [run, ...rest] = await readJsonl<ScoredRun>(path.join(root, 'data/scored-runs/2026/07/01/deep.jsonl'));
       assert.deepEqual(rest, []);
       assert.deepEqual([run!.evidence_run_id, run!.category], ['scrum-001', 'accepted']);
@@ -228,41 +227,6 @@ describe('score on the standard layout', () => {
       assert.equal(canonicalHash(q!.source_record), canonicalHash(JSON.parse(lines[1]!)));
     } finally {
       await removeDir(root);
-    }
-  });
-});
-
-describe('score as a filter', () => {
-  test('cat evidence | distill-stream score writes the scored lines on stdout', async () => {
-    const dir = await tempDir();
-    try {
-      const files = await listFiles(path.join(FIXTURE_ARCHIVE, 'data/evidence'));
-      const evidence = (await Promise.all(files.map((file) => readFile(path.join(FIXTURE_ARCHIVE, 'data/evidence', file))))).map(String).join('');
-      const scored = (await Promise.all(files.map((file) => readFile(path.join(FIXTURE_ARCHIVE, 'data/scored-runs', file))))).map(String).join('');
-      const result = await runCli(['score', ...PINNED], { stdin: evidence, cwd: dir });
-      assert.equal(result.code, 0, result.stderr);
-      assert.equal(result.stdout, scored);
-      assert.equal(result.stderr, '[score] read=40 exported=40 quarantined=0 {}\n');
-      assert.equal(await readText(path.join(dir, 'exports/quarantine/score.jsonl')), '');
-      assert.deepEqual(await readdir(dir), ['exports']);
-    } finally {
-      await removeDir(dir);
-    }
-  });
-
-  test('bad stdin rows are located on "-" with their stdin line', async () => {
-    const dir = await tempDir();
-    try {
-      const [valid] = await readJsonl<EvidenceRecord>(path.join(FIXTURE_ARCHIVE, 'data/evidence/2026/05/01/audits.jsonl'));
-      const result = await runCli(['score', ...PINNED], { stdin: `${JSON.stringify(valid)}\n\n{"run_id":1}\n`, cwd: dir });
-      assert.equal(result.code, 0, result.stderr);
-      assert.equal(parseLines<ScoredRun>(result.stdout).length, 1);
-      const quarantine = await readJsonl<QuarantineRecord>(path.join(dir, 'exports/quarantine/score.jsonl'));
-      assert.deepEqual(quarantine.map((q) => [q.reason, q.source_provenance, q.source_record]), [
-        ['schema_violation', { source_file: '-', line_offset: 2 }, { run_id: 1 }],
-      ]);
-    } finally {
-      await removeDir(dir);
     }
   });
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, test } from 'node:test';
+import { describe, test, type TestContext } from 'node:test';
 import type { QuarantineRecord, RagSample } from '../src/records.js';
 import { combinedHash } from '../src/report/hashes.js';
 import { vectorsAdd } from '../src/vectors/add.js';
@@ -11,7 +11,8 @@ import { vectorsInfo } from '../src/vectors/info.js';
 import { summaryLine, type VectorsReceipt } from '../src/vectors/receipt.js';
 import { vectorsSearch } from '../src/vectors/search.js';
 import { idSetHash, VectorIndex } from '../src/vectors/store.js';
-import { fixtureCopy, readText, removeDir, runCli, tempDir } from './helpers.js';
+import { runRag } from '../pipelines/stage.js';
+import { fixtureCopy, PROCESS_CONCURRENCY, readText, removeDir, tempDir } from './helpers.js';
 import { GOLDEN_RAG, goldenSamples, ragSample, RECORDED_AT, runLibrary, writeJsonl } from './vectors-helpers.js';
 
 const hash = createEmbedder({ kind: 'hash' });
@@ -30,14 +31,18 @@ async function storedItems(folder: string) {
   }
 }
 
-describe('vectors add', () => {
-  let root: string;
-  beforeEach(async () => {
-    root = await tempDir('distill-vectors-');
-  });
-  afterEach(() => removeDir(root));
+/** A folder of the test's own for its indexes, removed when it ends: the tests run concurrently. */
+async function ownRoot(t: TestContext): Promise<string> {
+  const root = await tempDir('distill-vectors-');
+  t.after(() => removeDir(root));
+  return root;
+}
 
-  test('stores every sample of the golden RAG export with its metadata, and info reports it', async () => {
+// Four tests run the library in a child process (stdin, a kill): concurrently, they overlap the rest.
+describe('vectors add', { concurrency: PROCESS_CONCURRENCY }, () => {
+
+  test('stores every sample of the golden RAG export with its metadata, and info reports it', async (t) => {
+    const root = await ownRoot(t);
     const result = await add(root, [GOLDEN_RAG]);
     const samples = await goldenSamples();
     assert.deepEqual(result.counts, { in: 19, out: 19, quarantined: 0, added: 19, replaced: 0, unchanged: 0, by_reason: {}, by_category: { accepted: 12, partially_accepted: 7 } });
@@ -58,7 +63,8 @@ describe('vectors add', () => {
     }
   });
 
-  test('re-adding the same samples is a no-op: nothing embedded or written, the table version unchanged', async () => {
+  test('re-adding the same samples is a no-op: nothing embedded or written, the table version unchanged', async (t) => {
+    const root = await ownRoot(t);
     await add(root, [GOLDEN_RAG]);
     const before = await vectorsInfo({ root, index: 'idx' });
     const again = await add(root, [GOLDEN_RAG], { runId: 'run-2' });
@@ -66,7 +72,8 @@ describe('vectors add', () => {
     assert.deepEqual(await vectorsInfo({ root, index: 'idx' }), before);
   });
 
-  test('a changed text for the same id replaces the stored item', async () => {
+  test('a changed text for the same id replaces the stored item', async (t) => {
+    const root = await ownRoot(t);
     await add(root, [GOLDEN_RAG]);
     const samples = await goldenSamples();
     const changed: RagSample = { ...samples[3]!, title: 'Rewritten', embedding_text: 'an entirely rewritten playbook about zeppelins' };
@@ -80,7 +87,8 @@ describe('vectors add', () => {
     assert.equal(hit!.id, changed.id);
   });
 
-  test('the same id twice in one run: the later text wins, counted as a replacement', async () => {
+  test('the same id twice in one run: the later text wins, counted as a replacement', async (t) => {
+    const root = await ownRoot(t);
     const a = ragSample('dup', 'first text');
     const b = { ...a, embedding_text: 'second text' };
     const file = await writeJsonl(path.join(root, 'dup.jsonl'), [a, b, a]);
@@ -89,7 +97,8 @@ describe('vectors add', () => {
     assert.equal((await vectorsInfo({ root, index: 'idx' })).count, 1);
   });
 
-  test('rows that are not RagSamples are quarantined with a reason, and the counts add up', async () => {
+  test('rows that are not RagSamples are quarantined with a reason, and the counts add up', async (t) => {
+    const root = await ownRoot(t);
     const good = await goldenSamples();
     const { embedding_text: _dropped, ...missingField } = good[1]!;
     const lines = [
@@ -125,7 +134,8 @@ describe('vectors add', () => {
     assert.equal(summaryLine(result.receipt), '[vectors-add] read=8 added=2 replaced=0 unchanged=0 quarantined=6 count=2 {line_too_long: 1, schema_violation: 5}\n');
   });
 
-  test('the receipt: inputs, outputs and counts hashed, written atomically into the index, identical across reruns but for timing', async () => {
+  test('the receipt: inputs, outputs and counts hashed, written atomically into the index, identical across reruns but for timing', async (t) => {
+    const root = await ownRoot(t);
     const first = await add(root, [GOLDEN_RAG]);
     assert.equal(first.receiptPath, 'idx/receipts/run-1.vectors-add.json');
     const written = JSON.parse(await readFile(path.join(root, 'idx', 'receipts', 'run-1.vectors-add.json'), 'utf8')) as VectorsReceipt;
@@ -152,26 +162,30 @@ describe('vectors add', () => {
     }
   });
 
-  test('an index built by another embedder or dimension is refused before anything is read', async () => {
+  test('an index built by another embedder or dimension is refused before anything is read', async (t) => {
+    const root = await ownRoot(t);
     await add(root, [GOLDEN_RAG], { embedder: createEmbedder({ kind: 'hash', dimension: 64 }) });
     await assert.rejects(add(root, [GOLDEN_RAG]), { code: 'DS_VALIDATION', message: /dimension mismatch: idx holds 64-dimensional vectors, the embedder makes 512/ });
     const other = { identity: { kind: 'openai' as const, model: 'm' }, dimension: 64, batchSize: 8, embed: () => Promise.reject(new Error('never called')) };
     await assert.rejects(add(root, [GOLDEN_RAG], { embedder: other }), { code: 'DS_USAGE', message: /built by the hash embedder 'feature-hash-v1'/ });
   });
 
-  test('a folder that is not an index is left alone', async () => {
+  test('a folder that is not an index is left alone', async (t) => {
+    const root = await ownRoot(t);
     await mkdir(path.join(root, 'idx'));
     await writeFile(path.join(root, 'idx', 'notes.txt'), 'mine');
     await assert.rejects(add(root, [GOLDEN_RAG]), { code: 'DS_IO', message: /idx: not a vector index and not empty/ });
     assert.equal(await readText(path.join(root, 'idx', 'notes.txt')), 'mine');
   });
 
-  test('a missing input is an I/O error naming it, and no index is created', async () => {
+  test('a missing input is an I/O error naming it, and no index is created', async (t) => {
+    const root = await ownRoot(t);
     await assert.rejects(add(root, ['nope.jsonl']), { code: 'DS_IO', message: /nope\.jsonl/ });
     await assert.rejects(vectorsInfo({ root, index: 'idx' }), { code: 'DS_IO', message: 'idx: no vector index here (not found)' });
   });
 
-  test('samples with an empty title and no tags survive a reopen, found by id and by search', async () => {
+  test('samples with an empty title and no tags survive a reopen, found by id and by search', async (t) => {
+    const root = await ownRoot(t);
     const bare: RagSample = { ...ragSample('bare', 'quiet lonely words'), title: '', tags: [] };
     const file = await writeJsonl(path.join(root, 'bare.jsonl'), [bare]);
     await add(root, [file]);
@@ -181,7 +195,8 @@ describe('vectors add', () => {
     assert.deepEqual(hit, { id: bare.id, score: hit!.score, title: '', tags: [], source_run_id: 'bare' });
   });
 
-  test('no inputs: the samples are read from stdin, named "-" in the quarantine and the receipt', async () => {
+  test('no inputs: the samples are read from stdin, named "-" in the quarantine and the receipt', async (t) => {
+    const root = await ownRoot(t);
     const stdin = Buffer.concat([await readFile(GOLDEN_RAG), Buffer.from('not json\n')]);
     const child = await runLibrary('vectorsAdd', { root, index: 'idx', inputs: [], embedder: { kind: 'hash' }, recordedAt: RECORDED_AT, runId: 'stdin' }, { stdin });
     assert.equal(child.code, 0, child.stderr);
@@ -192,7 +207,8 @@ describe('vectors add', () => {
     assert.deepEqual(row!.source_provenance, { source_file: '-', line_offset: 19 });
   });
 
-  test('empty stdin makes an empty index (a destination to merge into); recorded_at defaults to the clock', async () => {
+  test('empty stdin makes an empty index (a destination to merge into); recorded_at defaults to the clock', async (t) => {
+    const root = await ownRoot(t);
     const child = await runLibrary('vectorsAdd', { root, index: 'main', inputs: [], embedder: { kind: 'hash' } });
     assert.equal(child.code, 0, child.stderr);
     const result = JSON.parse(child.stdout) as { receipt: VectorsReceipt };
@@ -201,13 +217,16 @@ describe('vectors add', () => {
     await assert.rejects(add(root, [GOLDEN_RAG], { recordedAt: '2026-02-30T00:00:00Z' }), { code: 'DS_USAGE', message: /--recorded-at/ });
   });
 
-  test('rag | vectors add: the export streamed straight into an index, then searched', async () => {
+  test('rag | vectors add: the export streamed straight into an index, then searched', async (t) => {
+    const root = await ownRoot(t);
     const archive = await fixtureCopy();
     try {
-      const rag = await runCli(['rag', '--evidence', path.join(archive, 'data', 'evidence'), '--recorded-at', RECORDED_AT, '--quarantine', path.join(archive, 'q.jsonl'), path.join(archive, 'data', 'scored-runs')]);
-      assert.equal(rag.code, 0, rag.stderr);
-      assert.equal(rag.stdout, await readText(GOLDEN_RAG));
-      const child = await runLibrary('vectorsAdd', { root, index: 'playbooks', inputs: [], embedder: { kind: 'hash' }, recordedAt: RECORDED_AT }, { stdin: Buffer.from(rag.stdout) });
+      // The export in-process; its stdout through the CLI is checked in cli-commands.test.ts.
+      const out = path.join(archive, 'playbooks.jsonl');
+      await runRag({ inputs: [path.join(archive, 'data', 'scored-runs')], evidence: path.join(archive, 'data', 'evidence'), recordedAt: RECORDED_AT, out, quarantine: path.join(archive, 'q.jsonl') });
+      const playbooks = await readFile(out);
+      assert.equal(playbooks.toString('utf8'), await readText(GOLDEN_RAG));
+      const child = await runLibrary('vectorsAdd', { root, index: 'playbooks', inputs: [], embedder: { kind: 'hash' }, recordedAt: RECORDED_AT }, { stdin: playbooks });
       assert.equal(child.code, 0, child.stderr);
       const [hit] = await vectorsSearch({ root, index: 'playbooks', query: 'tests red after applying the patch', k: 1 });
       assert.equal(hit!.title, 'Applied, tests red.');
@@ -216,7 +235,8 @@ describe('vectors add', () => {
     }
   });
 
-  test('a killed add leaves the index as it was; the next add rolls the uncommitted batches back', async () => {
+  test('a killed add leaves the index as it was; the next add rolls the uncommitted batches back', async (t) => {
+    const root = await ownRoot(t);
     const samples = await goldenSamples();
     const firstHalf = await writeJsonl(path.join(root, 'first.jsonl'), samples.slice(0, 10));
     await add(root, [firstHalf]);

@@ -11,7 +11,7 @@ import { vectorsMerge } from '../src/vectors/merge.js';
 import { summaryLine, type VectorsReceipt } from '../src/vectors/receipt.js';
 import { vectorsSearch } from '../src/vectors/search.js';
 import { idSetHash, MANIFEST_FILE, VectorIndex } from '../src/vectors/store.js';
-import { removeDir, tempDir } from './helpers.js';
+import { PROCESS_CONCURRENCY, removeDir, tempDir } from './helpers.js';
 import { goldenSamples, RECORDED_AT, runLibrary, VECTORS_FIXTURES, writeJsonl } from './vectors-helpers.js';
 
 const hash = createEmbedder({ kind: 'hash' });
@@ -229,16 +229,8 @@ describe('format version 1 without the id-set fields (data-fixtures/vectors/v1-m
   });
 });
 
-describe('a killed merge', () => {
-  let root: string;
-  let samples: RagSample[];
-  beforeEach(async () => {
-    root = await tempDir('distill-vectors-');
-    samples = await goldenSamples();
-    await build(root, 'fresh', samples.slice(0, 10));
-    await build(root, 'main', samples.slice(5, 15));
-  });
-  afterEach(() => removeDir(root));
+// Each case kills a child process: they run concurrently, each on indexes of its own.
+describe('a killed merge', { concurrency: PROCESS_CONCURRENCY }, () => {
 
   const cases = [
     { point: 'merge-after-first-batch', destination: 'as before' },
@@ -247,7 +239,12 @@ describe('a killed merge', () => {
     { point: 'merge-before-source-commit', destination: 'fully merged' },
   ] as const;
   for (const { point, destination } of cases) {
-    test(`killed at ${point}: the destination is ${destination}, the source still full, and a rerun finishes`, async () => {
+    test(`killed at ${point}: the destination is ${destination}, the source still full, and a rerun finishes`, async (t) => {
+      const root = await tempDir('distill-vectors-');
+      t.after(() => removeDir(root));
+      const samples = await goldenSamples();
+      await build(root, 'fresh', samples.slice(0, 10));
+      await build(root, 'main', samples.slice(5, 15));
       const mainBefore = await contents(root, 'main');
       const freshBefore = await contents(root, 'fresh');
       const merged = { count: 15, ids: idSetHash(samples.slice(0, 15).map((s) => s.id)) };
