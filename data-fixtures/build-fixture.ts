@@ -11,6 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { runCollect, runPreference, runRag, runScore, runSft, type StageCommandOptions } from '../pipelines/stage.js';
 import { canonicalHash } from '../src/core/canonical.js';
 import { walkInputFiles } from '../src/io/walk.js';
+import { commandHelp, mainHelp } from '../src/cli/help.js';
+import { COMMANDS } from '../src/cli/table.js';
 import { LAYOUT } from '../src/layout.js';
 import type { ScoredRun } from '../src/records.js';
 import { KB_SOURCES } from './kb-rows.js';
@@ -150,6 +152,16 @@ async function buildGoldenInputs(root: string): Promise<void> {
   await writeFile(path.join(GOLDEN_INPUTS, 'scored-runs.json'), `[\n${parsable.join(',\n')}\n]\n`);
 }
 
+/** Every command's help, as `--help` prints it: the test reads these so a change to the command line is seen in review. */
+export const GOLDEN_HELP = path.join(FIXTURE_GOLDEN, 'help');
+export const helpGoldenName = (command: string): string => `${command.replaceAll(' ', '-')}.txt`;
+
+export async function buildHelpGoldens(): Promise<void> {
+  await mkdir(GOLDEN_HELP, { recursive: true });
+  await writeFile(path.join(GOLDEN_HELP, helpGoldenName('distill-stream')), mainHelp(COMMANDS));
+  for (const command of COMMANDS) await writeFile(path.join(GOLDEN_HELP, helpGoldenName(command.name)), commandHelp(command));
+}
+
 async function buildGoldens(): Promise<void> {
   const work = await mkdtemp(path.join(os.tmpdir(), 'distill-golden-'));
   try {
@@ -158,6 +170,7 @@ async function buildGoldens(): Promise<void> {
     await mkdir(FIXTURE_GOLDEN, { recursive: true });
     for (const [name, run] of GOLDEN_RUNS) await run(work, name);
     await buildGoldenInputs(work);
+    await buildHelpGoldens();
   } finally {
     await rm(work, { recursive: true, force: true });
   }

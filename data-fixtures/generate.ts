@@ -8,7 +8,7 @@
  *   npm run gen -- --size 1GB --out /tmp/archive
  *
  * Sizes are binary (1 MB = 2^20 bytes). Rows group 2–8 runs per task so preference pairs form, spread
- * every scorer rule over all its outcomes (SPEC §3) and mix in a few percent of bad raw rows
+ * every scorer rule over all its outcomes (docs/scoring.md) and mix in a few percent of bad raw rows
  * (malformed JSON, missing created_at, duplicate run_ids, wrong types) and ~1% unsafe file paths.
  */
 import { createWriteStream } from 'node:fs';
@@ -147,7 +147,7 @@ function makeText(rng: Rng, pool: TextPool, heading: string): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Sources: task ids, roles, signals spread over every outcome of each scorer rule (SPEC §3)
+// Sources: task ids, roles, signals spread over every outcome of each scorer rule (docs/scoring.md)
 
 type Signals = Record<string, unknown> | undefined;
 type SignalMaker = (rng: Rng) => Signals;
@@ -397,7 +397,7 @@ function createdAt(rng: Rng, fraction: number): string {
   return `${new Date(ms + minutes * 60_000).toISOString().slice(0, 19)}${suffix}`;
 }
 
-/** Bad raw rows (SPEC §4 schema_violation and duplicate_id), about 3% of all. */
+/** Bad raw rows (docs/quarantine.md: schema_violation and duplicate_id), about 3% of all. */
 type Defect = 'none' | 'malformed' | 'no_created_at' | 'duplicate_id' | 'wrong_type' | 'blank_line';
 const DEFECTS = new Weighted<Defect>([
   [969, 'none'],

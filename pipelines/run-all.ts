@@ -50,7 +50,7 @@ export interface StageRecord {
 export interface RunAllResult {
   summary: RunSummary;
   drift: DriftReport;
-  /** The audit-baseline drift table (SPEC §6), for stderr. */
+  /** The audit-baseline drift table (docs/receipts.md), for stderr. */
   baselineTable: string;
   stages: StageRecord[];
   reportDir: string;

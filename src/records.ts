@@ -1,4 +1,4 @@
-/** Record shapes of SPEC §1. Field order in these types is the order written to disk. */
+/** Record shapes of docs/records.md. Field order in these types is the order written to disk. */
 
 export type Category = 'accepted' | 'partially_accepted' | 'rejected' | 'needs_human_review';
 export type SourceClass = 'verdict' | 'telemetry' | 'extraction';

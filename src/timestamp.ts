@@ -6,7 +6,7 @@ const isLeapYear = (year: number): boolean => (year % 4 === 0 && year % 100 !== 
 
 /**
  * `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)` with uppercase T/Z, a real (proleptic Gregorian)
- * calendar date and no leap second (SPEC §0). Takes unknown so a non-string is refused rather than
+ * calendar date and no leap second (docs/records.md). Takes unknown so a non-string is refused rather than
  * coerced (an array holding one timestamp would otherwise match).
  */
 export function isIsoTimestamp(s: unknown): s is string {

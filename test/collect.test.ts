@@ -308,7 +308,7 @@ describe('collect: quarantine', () => {
 });
 
 describe('collect: EvidenceRecord', () => {
-  test('every field in SPEC order; unknown fields dropped; retrieved_context keeps its two fields', async () => {
+  test('every field in the documented order; unknown fields dropped; retrieved_context keeps its two fields', async () => {
     const row =
       '{"zeta":{"deep":[1,2]},"created_at":"2026-05-01T09:00:00.250+00:00","signals":{"accepted_on_attempt":1.0,"b":null},' +
       '"metadata":{"contractor":"Acme","10":"ten","2":"two","__proto__":{"x":1}},"retrieved_context":{"extra":true,"pathway_fingerprints_seen":3,"matrix_corpora":["prd"]},' +
@@ -451,7 +451,7 @@ describe('collect: the tree', () => {
       assert.equal(committed.size, 13);
       assert.deepEqual(await snapshot(path.join(root, 'data/evidence')), committed);
       assert.deepEqual((await readdir(path.join(root, 'data'))).sort(), ['_kb', 'evidence']); // no temp tree left beside it
-      // Spot checks against the SPEC, independent of the committed bytes.
+      // Spot checks against docs/records.md, independent of the committed bytes.
       const day2 = await readJsonl<EvidenceRecord>(path.join(root, 'data/evidence/2026/05/02/scrum_reviews.jsonl'));
       assert.deepEqual(day2.map((r) => [r.run_id, r.created_at, r.provenance.line_offset]), [
         ['scrum-002', '2026-05-01T23:30:00-02:00', 1],

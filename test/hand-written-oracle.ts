@@ -1,7 +1,7 @@
 /**
  * Frozen copies of the hand-written Success Scorer and instruction templates that the built-in
  * ruleset replaced, kept as test-only oracles: the property tests hold the data-driven built-in
- * ruleset equal to them on random inputs. Never change them to make a test pass; SPEC §3 and §2
+ * ruleset equal to them on random inputs. Never change them to make a test pass; docs/scoring.md and docs/rules.md
  * step 6 are what they encode.
  */
 import type { JoinedEvidence } from '../src/records.js';
@@ -34,7 +34,7 @@ const missing = (prefix: string, signal: string): string => `${prefix}_${signal}
 const wrongType = (prefix: string, signal: string): string => `${prefix}_${signal}_wrong_type`;
 
 /**
- * A reason value as JavaScript's String() writes it (SPEC §3), for any parsed JSON value. String()
+ * A reason value as JavaScript's String() writes it (docs/scoring.md), for any parsed JSON value. String()
  * itself throws on two JSON values: an object with an own non-callable `toString` (`{"toString":1}`)
  * and arrays nested deeper than the call stack. Here objects read as Object.prototype.toString
  * writes them and arrays are joined iteratively, with the same text String() gives when it succeeds.
@@ -174,7 +174,7 @@ function scoreMode(signals: JsonObject): Verdict {
   return verdict(category, `mode_grounded_fraction=${shown(fraction)}`);
 }
 
-/** The rule of each source stem (SPEC §3); any other stem is the extraction class. */
+/** The rule of each source stem (docs/scoring.md); any other stem is the extraction class. */
 const RULES: ReadonlyMap<string, { source_class: SourceClass; score: SubScorer }> = new Map([
   ['scrum_reviews', { source_class: 'verdict', score: scoreScrum }],
   ['observer_reviews', { source_class: 'verdict', score: scoreObserver }],
@@ -198,7 +198,7 @@ type Template = (evidence: JoinedEvidence, file: string) => string;
 
 const withoutPrefix = (value: string, prefix: string): string => (value.startsWith(prefix) ? value.slice(prefix.length) : value);
 
-/** The instruction of each source stem (SPEC §2 step 6); values go in verbatim. */
+/** The instruction of each source stem (docs/rules.md); values go in verbatim. */
 const TEMPLATES: ReadonlyMap<string, Template> = new Map<string, Template>([
   ['scrum_reviews', (_, f) => `Review the file '${f}' against the PRD + change-proposal context. Produce a forensic audit with findings, severity, confidence, patches.`],
   ['mode_experiments', (e, f) => `Run task_class='${e.task_id}' for file '${f}'. Produce the mode-runner's expected output shape.`],

@@ -95,7 +95,7 @@ const VARIED = bytes(
 );
 
 describe('splitLinesSync (the oracle)', () => {
-  it('follows the SPEC §0 rules on a hand-written input', () => {
+  it('follows the docs/records.md rules on a hand-written input', () => {
     const input = bytes('a\r\nb\rc\n\n  \t\r\n\r\nd\r\r\n\re\r');
     assert.deepEqual(splitLinesSync(input), [ok(0, 'a'), ok(1, 'b\rc'), ok(5, 'd\r'), ok(6, '\re\r')]);
   });

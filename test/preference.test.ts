@@ -35,7 +35,7 @@ describe('pairing one task', () => {
     assert.deepEqual([...pairTask([], [row('r1', 'rejected', 0)], context({ r1: 'x' }))], []);
   });
 
-  test('checks run in SPEC order: self-pairing before evidence, evidence before equal texts', () => {
+  test('checks run in the documented order: self-pairing before evidence, evidence before equal texts', () => {
     const [selfPair] = [...pairTask([row('same', 'accepted', 0)], [row('same', 'rejected', 1)], context({}))];
     assert.equal(selfPair?.kind === 'quarantined' && selfPair.rejection.reason, 'self_pairing');
     const [equal] = [...pairTask([row('a', 'accepted', 0)], [row('b', 'rejected', 1)], context({ a: 'same', b: 'same' }))];

@@ -17,7 +17,7 @@ const scored = (overrides: Partial<ScoredRun> = {}): ScoredRun => ({
 });
 
 describe('RagSample synthesis', () => {
-  test('tags in SPEC order, each optional tag only when non-empty', () => {
+  test('tags in the documented order, each optional tag only when non-empty', () => {
     assert.deepEqual(ragTags(evidence({ task_id: 'permit:P-1:x', model_role: 'executor', model_name: 'm', source_files: ['a.ts'] }), 'accepted'), [
       'task:permit',
       'category:accepted',

@@ -215,7 +215,7 @@ test('no prior run: prior_run_id null, every metric first_run, nothing warns', (
   ]);
 });
 
-test('field order of the report is SPEC order', () => {
+test('field order of the report is the documented order', () => {
   const report = driftReport(run('run-2'), run('run-1'));
   assert.deepEqual(Object.keys(report), ['schema_version', 'run_id', 'prior_run_id', 'severity', 'flags', 'metrics', 'distributions', 'deterministic_violation']);
   assert.deepEqual(Object.keys(report.metrics[0]!), ['metric', 'prior', 'current', 'pct_change', 'flag']);

@@ -63,7 +63,7 @@ describe('score on the standard layout', { concurrency: true }, () => {
     }
   });
 
-  test('one ScoredRun per evidence row, at the same relative path and in the same order, hashed per SPEC §1', async () => {
+  test('one ScoredRun per evidence row, at the same relative path and in the same order, hashed per docs/records.md', async () => {
     const root = await evidenceRoot();
     try {
       await score(root);

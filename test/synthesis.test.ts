@@ -64,7 +64,7 @@ test('context joins matrix, pathway fingerprints and model with " · ", and is e
   assert.equal(contextFor(evidence({ matrix_corpora: [''] })), 'matrix=');
 });
 
-test('SFT synthesis checks run in SPEC order: role, then blank text, then file paths', () => {
+test('SFT synthesis checks run in the documented order: role, then blank text, then file paths', () => {
   const check = sftSynthesisCheck(sourceFileCheck({ inRepo: undefined }));
   assert.equal(check(evidence({ model_role: 'planner', text: ' ', source_files: ['/abs'] }))?.reason, 'not_instructable');
   assert.equal(check(evidence({ model_role: '' }))?.reason, 'not_instructable');

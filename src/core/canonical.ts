@@ -6,7 +6,7 @@ export function sha256Hex(data: string | Uint8Array): string {
 }
 
 /**
- * RFC 8785 (JCS) text of a parsed JSON value (SPEC §0): keys sorted by UTF-16 code units at every
+ * RFC 8785 (JCS) text of a parsed JSON value (docs/records.md): keys sorted by UTF-16 code units at every
  * level, no whitespace, numbers and strings as JSON.stringify writes them. Written by a serialiser,
  * never by rebuilding objects, so integer-like keys ("10" < "2") and an own "__proto__" key keep
  * their place and value. Iterative with an explicit stack: JSON.parse accepts nesting far deeper
@@ -102,7 +102,7 @@ function scalarJson(value: unknown): string {
   }
 }
 
-/** Lowercase hex sha256 of the canonical JSON as UTF-8 (SPEC §0); `1.0` and `1` hash the same. */
+/** Lowercase hex sha256 of the canonical JSON as UTF-8 (docs/records.md); `1.0` and `1` hash the same. */
 export function canonicalHash(value: unknown): string {
   return sha256Hex(canonicalJson(value));
 }

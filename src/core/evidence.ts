@@ -6,7 +6,7 @@ import { isJsonObject } from './gates.js';
 import { reject, type Rejection } from './rejection.js';
 
 /**
- * The EvidenceRecord of one raw `_kb` row (SPEC §1, §4), fields in SPEC order. Unknown fields are
+ * The EvidenceRecord of one raw `_kb` row (docs/records.md, docs/raw-logs.md), fields in the documented order. Unknown fields are
  * dropped but still part of sig_hash (the canonical hash of the whole raw row). Pure: the raw row
  * is not mutated and shares no mutable state with the result beyond metadata/signals values.
  */
@@ -65,7 +65,7 @@ export function nestingDepth(value: unknown, limit: number): number {
   return deepest;
 }
 
-/** Only the two listed fields: output records carry exactly the fields the SPEC lists. */
+/** Only the two listed fields: output records carry exactly the fields docs/records.md lists. */
 function retrievedContext(raw: JsonObject): RetrievedContext {
   const context: RetrievedContext = {};
   if (has(raw, 'matrix_corpora')) context.matrix_corpora = raw['matrix_corpora'] as string[];

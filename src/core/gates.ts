@@ -17,7 +17,7 @@ export function parseJson(text: string): { value: unknown } | undefined {
 }
 
 /**
- * Parse-to-schema gates of every export (SPEC §2 steps 1–3): object, provenance, evidence_run_id,
+ * Parse-to-schema gates of every export (docs/quarantine.md): object, provenance, evidence_run_id,
  * then the compiled ScoredRun schema.
  */
 export function admitScoredRun(value: unknown): ScoredRun | Rejection {
@@ -33,7 +33,7 @@ export function admitScoredRun(value: unknown): ScoredRun | Rejection {
   return value;
 }
 
-/** Categories that never reach SFT, whatever the options (SPEC §2 step 4). Pinned by a test. */
+/** Categories that never reach SFT, whatever the options (docs/quarantine.md). Pinned by a test. */
 export const SFT_FORBIDDEN_CATEGORIES: ReadonlySet<Category> = new Set<Category>(['rejected', 'needs_human_review']);
 
 export type Firewall = (category: Category) => Rejection | undefined;

@@ -19,7 +19,7 @@ import { allOf, compileCondition, compileReason, compileReasons, isSignalsObject
 import { stemOf } from './stem.js';
 import { compileTemplate, withoutPrefix } from './templates.js';
 
-/** The scorer_version of rows scored by the built-in ruleset (SPEC §1), and of any ruleset equal to it. */
+/** The scorer_version of rows scored by the built-in ruleset (docs/records.md), and of any ruleset equal to it. */
 export const SCORER_VERSION = 'v1.0.0';
 
 export interface Score {
@@ -61,7 +61,7 @@ export interface Ruleset {
   readonly source: RulesSource | null;
   readonly document: RulesDocument;
   readonly scorer: Scorer;
-  /** The SFT instruction / preference prompt of a row (SPEC §2 step 6, with this ruleset's templates). */
+  /** The SFT instruction / preference prompt of a row (docs/rules.md, with this ruleset's templates). */
   readonly instruction: (evidence: InstructionEvidence) => string;
 }
 

@@ -1,6 +1,6 @@
 import { sha256Hex } from './canonical.js';
 
-/** At most this many values per sample metric (SPEC §6). */
+/** At most this many values per sample metric (docs/receipts.md). */
 export const SAMPLE_SIZE = 10_000;
 
 interface Entry {
@@ -21,7 +21,7 @@ function compare(a: Entry, b: Entry): number {
 }
 
 /**
- * The values of the (at most) `capacity` records with the smallest sha256(record id) — SPEC §6's
+ * The values of the (at most) `capacity` records with the smallest sha256(record id) — docs/receipts.md's
  * drift sample. Keeping the k smallest under a total order is deterministic, order-free and
  * mergeable: shards merged give the same sample as one pass. Memory is bounded by a max-heap of
  * `capacity` entries; a record that is not among the smallest costs one hash and one comparison.

@@ -5,14 +5,14 @@ import { builtinRuleset, scoreWith, type Score, type Scorer } from './ruleset.js
 export { SCORER_VERSION, type Score } from './ruleset.js';
 
 /**
- * The Success Scorer (SPEC §3) with the built-in ruleset: pure, deterministic, never throws on any
+ * The Success Scorer (docs/scoring.md) with the built-in ruleset: pure, deterministic, never throws on any
  * signals, never mutates its input. scoreWith takes any other ruleset's scorer.
  */
 export function scoreEvidence(evidence: Pick<EvidenceRecord, 'provenance' | 'signals'>): Score {
   return scoreWith(builtinRuleset().scorer, evidence);
 }
 
-/** The ScoredRun of one evidence record (SPEC §1), fields in SPEC order, scored by `scorer` (the built-in rules by default). */
+/** The ScoredRun of one evidence record (docs/records.md), fields in the documented order, scored by `scorer` (the built-in rules by default). */
 export function toScoredRun(evidence: EvidenceRecord, recordedAt: string, scorer: Scorer = builtinRuleset().scorer): ScoredRun {
   const { category, reasons, source_class } = scoreWith(scorer, evidence);
   const scorerVersion = scorer.scorerVersion as ScoredRun['scorer_version'];

@@ -1,5 +1,5 @@
 /**
- * A value as JavaScript's String() writes it (SPEC §3: reason values), for any parsed JSON value.
+ * A value as JavaScript's String() writes it (docs/scoring.md: reason values), for any parsed JSON value.
  * String() itself throws on two JSON values: an object with an own non-callable `toString`
  * (`{"toString":1}`) and arrays nested deeper than the call stack. Here objects read as
  * Object.prototype.toString writes them and arrays are joined iteratively, with the same text

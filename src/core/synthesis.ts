@@ -2,13 +2,13 @@ import type { JoinedEvidence } from '../records.js';
 import { reject, type Rejection } from './rejection.js';
 import { builtinRuleset, type Ruleset } from './ruleset.js';
 
-/** Roles whose output is a response worth imitating (SPEC §1). */
+/** Roles whose output is a response worth imitating (docs/records.md). */
 export const INSTRUCTABLE_ROLES: ReadonlySet<string> = new Set(['executor', 'reviewer', 'applier']);
 
 const CONTEXT_SEPARATOR = ' \u00b7 ';
 
 /**
- * The instruction of a row (SPEC §2 step 6): the template of the rule that its source matches, from
+ * The instruction of a row (docs/rules.md): the template of the rule that its source matches, from
  * the built-in ruleset unless another is given; values go in verbatim.
  */
 export function instructionFor(evidence: JoinedEvidence, ruleset: Ruleset = builtinRuleset()): string {
@@ -77,7 +77,7 @@ export function sourceFileCheck(options: { inRepo: RepoFileCheck | undefined }):
   };
 }
 
-/** SFT synthesis checks in SPEC order: instructable role, non-blank text, real source files. */
+/** SFT synthesis checks in the documented order: instructable role, non-blank text, real source files. */
 export function sftSynthesisCheck(checkFiles: SourceFileCheck): (evidence: JoinedEvidence) => Rejection | undefined {
   return (evidence) => {
     if (!INSTRUCTABLE_ROLES.has(evidence.model_role)) return reject('not_instructable', `model_role '${evidence.model_role}' is not instructable`);

@@ -1,4 +1,4 @@
-/** Blank text (SPEC §0): nothing but what String.prototype.trim removes. */
+/** Blank text (docs/records.md): nothing but what String.prototype.trim removes. */
 export function isBlank(s: string): boolean {
   return s.trim() === '';
 }
@@ -6,7 +6,7 @@ export function isBlank(s: string): boolean {
 const isHighSurrogate = (unit: number): boolean => unit >= 0xd800 && unit <= 0xdbff;
 const isLowSurrogate = (unit: number): boolean => unit >= 0xdc00 && unit <= 0xdfff;
 
-/** The first `n` Unicode code points (SPEC §0): a surrogate pair counts once and is never split; a lone surrogate counts as one. */
+/** The first `n` Unicode code points (docs/records.md): a surrogate pair counts once and is never split; a lone surrogate counts as one. */
 export function cutCodePoints(s: string, n: number): string {
   if (s.length <= n) return s; // at most s.length code points: nothing to cut
   let units = 0;
@@ -17,7 +17,7 @@ export function cutCodePoints(s: string, n: number): string {
 }
 
 /**
- * The first line whose trim() is not empty, verbatim, with lines split as input lines are (SPEC §0):
+ * The first line whose trim() is not empty, verbatim, with lines split as input lines are (docs/records.md):
  * on "\n", a "\r" right before it belonging to the terminator, a lone "\r" not a break. "" if none.
  * Scans with indexOf so a long text is never split into an array of lines.
  */

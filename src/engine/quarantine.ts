@@ -7,7 +7,7 @@ import type { QuarantineReason, SourceLocation, StageName } from '../records.js'
 /** Code points of an unparsable line kept in its quarantine row. */
 export const RAW_EXCERPT_CODE_POINTS = 200;
 
-/** source_record for a line that never parsed (SPEC §1 QuarantineRecord). */
+/** source_record for a line that never parsed (docs/records.md, QuarantineRecord). */
 export const rawExcerpt = (text: string): { _raw: string } => ({ _raw: cutCodePoints(text, RAW_EXCERPT_CODE_POINTS) });
 
 /** The parsed row as JSON.stringify writes it, even when it is nested too deep for JSON.stringify. */

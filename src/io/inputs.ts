@@ -11,7 +11,7 @@ export interface LineBatch {
   lines: RawLine[];
 }
 
-/** Expands the command line's inputs (files, folders walked in SPEC order, `-` for stdin) in order. */
+/** Expands the command line's inputs (files, folders walked in walk order, `-` for stdin) in order. */
 export async function* resolveInputs(inputs: readonly string[], root: string): AsyncGenerator<InputSource> {
   for (const input of inputs) {
     if (input === STDIN_PATH) {

@@ -44,7 +44,7 @@ function maxLineBytesOf(options: LineSplitterOptions): number {
 
 /**
  * Buffers in, RawLine[] batches out (one per input chunk that completed a non-blank line), by the
- * line rules of SPEC §0. Lines are found with indexOf(0x0a) and decoded only when whole, so
+ * line rules of docs/records.md. Lines are found with indexOf(0x0a) and decoded only when whole, so
  * multi-byte characters split across chunks come out intact; a line inside one chunk is decoded in
  * place. A partial line is held as slices up to the limit (+1 for a CR that may be the
  * terminator's); past it, only an 800-byte prefix, a byte count and flags stay until the next LF.

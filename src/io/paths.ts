@@ -1,6 +1,6 @@
 import path from 'node:path';
 
-/** A path as records and receipts show it: relative to the root, `/`-separated (SPEC §0). */
+/** A path as records and receipts show it: relative to the root, `/`-separated (docs/records.md). */
 export function displayPath(root: string, absolute: string): string {
   const relative = path.relative(root, absolute);
   return path.sep === '/' ? relative : relative.split(path.sep).join('/');

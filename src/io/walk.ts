@@ -24,7 +24,7 @@ const ARRAY_NAME = /\.json(?:\.gz|\.zst)?$/;
 export const isJsonArrayName = (name: string): boolean => ARRAY_NAME.test(name);
 
 /**
- * Files under `target` in walk order (SPEC §0): depth-first, each folder's entries sorted by name in
+ * Files under `target` in walk order (docs/records.md): depth-first, each folder's entries sorted by name in
  * JavaScript string order, `*.jsonl`, `*.jsonl.gz` and `*.jsonl.zst` only, hidden files included, symlinks followed.
  * A file named directly is taken whatever its name. A symlink cycle is walked once.
  */

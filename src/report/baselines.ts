@@ -8,7 +8,7 @@ import { ensureFolder } from '../io/folders.js';
 const byString = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
- * The audit metrics of a run (SPEC §6): the summary's counts as `<stage>.in|out|quarantined`,
+ * The audit metrics of a run (docs/receipts.md): the summary's counts as `<stage>.in|out|quarantined`,
  * `dataset.<name>`, `total.in|out|quarantined`, keys in string order so the line is deterministic.
  */
 export function baselineMetrics(summary: RunSummary): Record<string, number> {
@@ -37,7 +37,7 @@ const BLANK_LINE = /^[ \t\r]*$/;
  * cost does not grow with the file's history. Missing or empty file (or only blank lines) →
  * undefined, a first run. A last line without its terminating "\n" (an append cut short), one that
  * is not JSON or not a baseline entry → DS_IO naming the file: a broken audit trail is an error,
- * not silence. Blank lines are not entries (SPEC §0) and are stepped over.
+ * not silence. Blank lines are not entries (docs/records.md) and are stepped over.
  */
 export async function readLastBaseline(file: string): Promise<BaselineEntry | undefined> {
   const line = await lastLine(file);
@@ -96,7 +96,7 @@ async function lastLine(file: string): Promise<string | undefined> {
   }
 }
 
-/** Appends one entry line, fields in SPEC order, creating the file and its folder when missing. */
+/** Appends one entry line, fields in the documented order, creating the file and its folder when missing. */
 export async function appendBaseline(file: string, entry: BaselineEntry): Promise<void> {
   const line = `${JSON.stringify({ run_id: entry.run_id, recorded_at: entry.recorded_at, metrics: entry.metrics })}\n`;
   try {
@@ -118,7 +118,7 @@ function formatPct(prior: number, current: number): string {
 }
 
 /**
- * The audit table printed after each run-all (SPEC §6): `metric  prior  current  pct_change  flag`,
+ * The audit table printed after each run-all (docs/receipts.md): `metric  prior  current  pct_change  flag`,
  * one row per current metric sorted by name, columns two spaces apart, no trailing spaces, each
  * line "\n"-terminated. Flags: `first_run` when the prior lacks the metric (prior and pct shown as
  * `-`), `warn` when |pct_change| > threshold or the prior is 0 and the current is not, else `ok`.

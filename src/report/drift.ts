@@ -6,7 +6,7 @@ import { describeErrors, validators } from '../schemas/validators.js';
 import { psi } from './psi.js';
 import type { DriftDistribution, DriftMetric, DriftReport, RunSummary, StageReceipt } from '../receipts.js';
 
-/** Default of --drift-threshold / DISTILL_DRIFT_THRESHOLD (SPEC §6). */
+/** Default of --drift-threshold / DISTILL_DRIFT_THRESHOLD (docs/receipts.md). */
 export const DEFAULT_DRIFT_THRESHOLD = 0.2;
 
 /** What drift compares: a run's summary and the receipts of the stages that ran (skipped ones have none). */
@@ -51,7 +51,7 @@ function sampleMetrics(receipts: readonly StageReceipt[]): Map<string, number[]>
 }
 
 /**
- * DriftReport v1 of `current` against `prior` (SPEC §6).
+ * DriftReport v1 of `current` against `prior` (docs/receipts.md).
  *
  * - No prior run: every count metric is `first_run` (prior and pct_change null) and nothing warns;
  *   distributions compare against an empty sample, so they read psi 0, stable, no buckets. Only a
@@ -167,7 +167,7 @@ export async function latestRun(reportsDir: string, before = Number.POSITIVE_INF
   return best === undefined ? undefined : { dir: best.dir, summary: best.summary };
 }
 
-/** The prior run (SPEC §6): the latest to finish before `currentStartedAt`, with the receipts of its stages that ran. */
+/** The prior run (docs/receipts.md): the latest to finish before `currentStartedAt`, with the receipts of its stages that ran. */
 export async function findPriorRun(reportsDir: string, currentStartedAt: string): Promise<RunReports | undefined> {
   const prior = await latestRun(reportsDir, Date.parse(currentStartedAt));
   if (prior === undefined) return undefined;

@@ -1,11 +1,11 @@
 import { sha256Hex } from '../core/canonical.js';
 import type { FileDigest } from '../receipts.js';
 
-/** JavaScript's default string order (UTF-16 code units), as SPEC §0 asks. */
+/** JavaScript's default string order (UTF-16 code units), as docs/records.md says. */
 const byPath = (a: FileDigest, b: FileDigest): number => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
 
 /**
- * input_hash / output_hash of a receipt (SPEC §6): sha256 of the lines `<path>\t<sha256>\n` sorted
+ * input_hash / output_hash of a receipt (docs/receipts.md): sha256 of the lines `<path>\t<sha256>\n` sorted
  * by path. Takes the digests computed while streaming; the caller's array is not reordered.
  */
 export function combinedHash(files: readonly FileDigest[]): string {
@@ -14,7 +14,7 @@ export function combinedHash(files: readonly FileDigest[]): string {
   return sha256Hex(lines);
 }
 
-/** run_hash of a summary (SPEC §6): sha256 of the stage output_hashes joined by "\n", in stage order. */
+/** run_hash of a summary (docs/receipts.md): sha256 of the stage output_hashes joined by "\n", in stage order. */
 export function runHash(outputHashes: readonly string[]): string {
   return sha256Hex(outputHashes.join('\n'));
 }

@@ -1,7 +1,7 @@
 import type { PsiBucket, PsiVerdict } from '../receipts.js';
 
 export const PSI_BUCKETS = 10;
-/** Stands in for the proportion of an empty bucket so ln(c/p) stays finite (SPEC §6). */
+/** Stands in for the proportion of an empty bucket so ln(c/p) stays finite (docs/receipts.md). */
 export const PSI_EPSILON = 1e-4;
 const MINOR_FROM = 0.1;
 const MAJOR_FROM = 0.25;
@@ -24,7 +24,7 @@ function proportions(values: readonly number[], index: (value: number) => number
 }
 
 /**
- * Population Stability Index of two samples (SPEC §6): 10 equal-width buckets over the combined
+ * Population Stability Index of two samples (docs/receipts.md): 10 equal-width buckets over the combined
  * min/max, PSI = Σ (c − p)·ln(c/p) over the proportions, an empty bucket's proportion clamped to
  * ε = 1e-4 with no renormalising. `buckets` report the proportions before the clamp.
  *

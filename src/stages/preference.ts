@@ -16,7 +16,7 @@ import { duplicateIdError, evidenceNotFound } from './export-row.js';
 import { assemble, idDigits, PROVENANCE_COLUMNS, serializeTail, TURN_COLUMNS } from './sample-parts.js';
 import type { ColumnShape } from '../io/parquet.js';
 
-/** Pairs written per task at most (SPEC §5). */
+/** Pairs written per task at most (docs/records.md). */
 export const MAX_PAIRS_PER_TASK = 5;
 
 /** A valid scored row as pairing needs it: ids, category and where it came from. Never its text. */
@@ -132,7 +132,7 @@ export type TaskPairOutcome =
   | { kind: 'quarantined'; rejection: Rejection; chosen: PreferenceRow; record: { task_id: string; k: number; chosen_run_id: string; rejected_run_id: string } };
 
 /**
- * The candidate pairs of one task in order (SPEC §5): pair k is (A[k mod |A|], rejection[k]) over
+ * The candidate pairs of one task in order (docs/records.md): pair k is (A[k mod |A|], rejection[k]) over
  * the rejection list R then P; checks in order self-pairing, evidence, equal texts, schema,
  * duplicate id. Quarantined pairs do not count; the task stops after MAX_PAIRS_PER_TASK written.
  */

@@ -22,7 +22,7 @@ export interface RagOptions {
 }
 
 
-/** `task:<task_id up to its first ':'>`, `category:<c>`, then role, model and first file when non-empty (SPEC §1). */
+/** `task:<task_id up to its first ':'>`, `category:<c>`, then role, model and first file when non-empty (docs/records.md). */
 export function ragTags(evidence: JoinedEvidence, category: string): string[] {
   const colon = evidence.task_id.indexOf(':');
   const tags = [`task:${colon === -1 ? evidence.task_id : evidence.task_id.slice(0, colon)}`, `category:${category}`];

@@ -26,7 +26,7 @@ export interface VectorsAddOptions {
   root?: string | undefined;
   /** The index folder; created on first use, with the embedder's identity and dimension. */
   index: string;
-  /** Files, folders (walked as SPEC §0 says) or `-`; none means stdin. */
+  /** Files, folders (walked as docs/records.md says) or `-`; none means stdin. */
   inputs: readonly string[];
   embedder: Embedder;
   /** Pins recorded_at of quarantine rows and the receipt; default the clock at start. */

@@ -36,7 +36,7 @@ export interface VectorsRecordCounts extends Omit<RecordCounts, 'unpaired'> {
 }
 
 /**
- * A StageReceipt (SPEC §6) of a vectors stage, field for field in the same order, with the
+ * A StageReceipt (docs/receipts.md) of a vectors stage, field for field in the same order, with the
  * index's state after it (and the source's, for merge).
  */
 export interface VectorsReceipt extends Omit<StageReceipt, 'stage' | 'record_counts'> {
@@ -59,7 +59,7 @@ export interface ReceiptOptions {
   gitSha: string | null;
 }
 
-/** recorded_at is one value per run (SPEC §0): the caller's, or the clock's at start. */
+/** recorded_at is one value per run (docs/records.md): the caller's, or the clock's at start. */
 export function receiptOptions(options: { recordedAt?: string | undefined; runId?: string | undefined; toolVersion?: string | undefined; gitSha?: string | null | undefined }): ReceiptOptions {
   const recordedAt = options.recordedAt ?? new Date().toISOString();
   if (!isIsoTimestamp(recordedAt)) throw usageError(`--recorded-at '${recordedAt}' is not an ISO-8601 timestamp`);
@@ -82,7 +82,7 @@ export async function indexState(index: VectorIndex): Promise<IndexState> {
   };
 }
 
-/** The run's own promises: counts that add up. Quarantined rows are warnings, never failures (SPEC §6). */
+/** The run's own promises: counts that add up. Quarantined rows are warnings, never failures (docs/receipts.md). */
 export function validateCounts(counts: VectorsRecordCounts): StageValidation {
   const errors: string[] = [];
   if (counts.in !== counts.out + counts.quarantined + (counts.skipped ?? 0)) {

@@ -88,7 +88,7 @@ function receiptOf(data: ReportData, stage: RunStage): StageReceipt | undefined 
 
 const stageResult = (stage: StageSummary): string => (stage.skipped ? 'skipped' : stage.passed ? 'passed' : 'FAILED');
 
-/** Preference counts rows in written pairs, not pairs: in = quarantined + in pairs + unpaired (SPEC §5). */
+/** Preference counts rows in written pairs, not pairs: in = quarantined + in pairs + unpaired (docs/records.md). */
 function outcomesOf(receipt: StageReceipt): Record<'exported' | 'quarantined' | 'unpaired', number> {
   const { in: rowsIn, out, quarantined, unpaired } = receipt.record_counts;
   if (unpaired === undefined) return { exported: out, quarantined, unpaired: 0 };
@@ -307,7 +307,7 @@ async function distributionSection(data: ReportData): Promise<SafeHtml> {
   const blocks: SafeHtml[] = [];
   for (const metric of [...metrics].sort(byString)) blocks.push(await histogram(data, metric, data.drift.distributions.find((d) => d.metric === metric)));
   return html`<section id="distributions"><h2>Text lengths</h2>
-<p class="note">Each receipt samples text lengths in characters; drift compares them with the prior run by the Population Stability Index over 10 equal-width buckets of the combined range (SPEC §6).</p>
+<p class="note">Each receipt samples text lengths in characters; drift compares them with the prior run by the Population Stability Index over 10 equal-width buckets of the combined range (docs/receipts.md).</p>
 ${blocks.length === 0 ? html`<p>No stage sampled any values.</p>` : blocks}
 </section>`;
 }
