@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { appendFile, mkdir, open as openFile, readdir, rm, stat, truncate, utimes, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, open as openFile, readdir, readFile, rm, stat, truncate, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -431,4 +431,28 @@ test('evidence from a pipe (`<(…)`) is copied once, indexed and joined, and th
   } finally {
     await removeDir(dir);
   }
+});
+
+test('an index built by scanner processes is byte for byte the one a single process builds', async () => {
+  const files: Record<string, string[]> = {};
+  for (let f = 0; f < 5; f++) files[`d${f}/e.jsonl`] = Array.from({ length: 300 + f * 50 }, (_, n) => evidenceLine(`run-${(n * 7 + f) % 900}`, { text: `${f}:${n}` }));
+  await withEvidence(files, async (dir) => {
+    const indexBytes = async (env: NodeJS.ProcessEnv): Promise<Buffer> => {
+      await rm(path.join(dir, '.distill-index'), { recursive: true, force: true });
+      const run = await runCli(['index', '--root', dir, '--evidence', dir], { env: { ...process.env, ...env } });
+      assert.equal(run.code, 0, run.stderr);
+      const folder = path.join(dir, '.distill-index');
+      const name = (await readdir(folder)).find((entry) => entry.endsWith('.idx'))!;
+      return readFile(path.join(folder, name));
+    };
+    const single = await indexBytes({ DISTILL_STREAM_PARALLEL_INDEX_BYTES: String(2 ** 40) });
+    const parallel = await indexBytes({ DISTILL_STREAM_PARALLEL_INDEX_BYTES: '1' });
+    assert.ok(single.equals(parallel));
+    const { index } = await read(dir);
+    try {
+      assert.equal(textOf(index.get('run-3')), '0:129'); // d0/e.jsonl's row 129 comes first in walk order (d3's row 0 later)
+    } finally {
+      await index.close();
+    }
+  });
 });

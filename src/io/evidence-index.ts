@@ -1,8 +1,10 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, createReadStream, createWriteStream, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { mkdtemp, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { pipeline } from 'node:stream/promises';
 import { crc32 } from 'node:zlib';
 import { sha256Hex } from '../core/canonical.js';
@@ -286,11 +288,20 @@ class Partitions {
     this.sizes[p] = 0;
   }
 
-  /** Each partition's entries sorted (key, file, offset), in key order across partitions. */
-  async *sorted(): AsyncGenerator<{ bytes: Buffer; offsets: number[] }> {
+  async flushAll(): Promise<void> {
+    for (let p = 0; p < this.buffers.length; p++) await this.flush(p);
+  }
+
+  /**
+   * Each partition's entries sorted (key, file, offset), in key order across partitions, with the
+   * same partition of the scanner processes that spilled into `others` (one folder each).
+   */
+  async *sorted(others: readonly string[]): AsyncGenerator<{ bytes: Buffer; offsets: number[] }> {
     for (let p = 0; p < this.buffers.length; p++) {
       await this.flush(p);
-      const bytes = await readFile(this.files[p]!).catch(() => Buffer.alloc(0)); // one partition: a bounded spill of ours
+      const spilled = [this.files[p]!, ...others.map((folder) => path.join(folder, path.basename(this.files[p]!)))];
+      // One partition of every process: a bounded spill of ours.
+      const bytes = Buffer.concat(await Promise.all(spilled.map((file) => readFile(file).catch(() => Buffer.alloc(0)))));
       const offsets: number[] = [];
       for (let at = 0; at < bytes.length; at += bytes.readUInt32LE(at)) offsets.push(at);
       offsets.sort((a, b) => compareEntries(bytes, a, bytes, b));
@@ -380,6 +391,104 @@ async function scanFile(
     await handle.close();
   }
   return counts;
+}
+
+type Scanned = Awaited<ReturnType<typeof scanFile>>;
+
+/** Evidence files one process reads while building: each with its ordinal and the name errors give it. */
+export interface ScanJob {
+  files: Array<{ file: InputFile; ordinal: number; display: string }>;
+  maxLineBytes: number;
+  /** Where its partitions are spilled. */
+  folder: string;
+  bits: number;
+}
+
+async function scanFiles(job: ScanJob, partitions: Partitions, progress: ProgressSink | undefined): Promise<Scanned[]> {
+  const results: Scanned[] = [];
+  for (const { file, ordinal, display } of job.files) {
+    results.push(
+      await scanFile(file, ordinal, job.maxLineBytes, partitions, progress).catch((cause: unknown) => {
+        throw ioError(display, cause);
+      }),
+    );
+  }
+  await partitions.flushAll();
+  return results;
+}
+
+/** What a scanner process does with its job (src/io/index-scanner.ts): its files' counts and CRCs, in job order. */
+export const runScanJob = (job: ScanJob): Promise<Scanned[]> => scanFiles(job, new Partitions(job.folder, job.bits), undefined);
+
+const SCANNER_JS = fileURLToPath(new URL('./index-scanner.js', import.meta.url));
+
+/**
+ * Below this many bytes to read, one process builds (a scanner process costs ~0.2 s to start).
+ * Test seam: DISTILL_STREAM_PARALLEL_INDEX_BYTES makes small evidence use scanner processes too.
+ */
+const PARALLEL_INDEX_BYTES = Number(process.env['DISTILL_STREAM_PARALLEL_INDEX_BYTES'] ?? 32 << 20);
+
+/**
+ * The files to read, dealt to `count` processes balanced by bytes (largest first to the least
+ * loaded). Whole files only: an evidence tree holds many files of a few MB each (256 files of at
+ * most 6.4 MB in the 1 GB bench), and a whole file keeps its CRC-32 in one process.
+ */
+function dealFiles(files: ScanJob['files'], count: number): Array<ScanJob['files']> {
+  const groups = Array.from({ length: count }, () => ({ bytes: 0, files: [] as ScanJob['files'] }));
+  for (const entry of [...files].sort((a, b) => b.file.size - a.file.size)) {
+    const lightest = groups.reduce((best, group) => (group.bytes < best.bytes ? group : best));
+    lightest.files.push(entry);
+    lightest.bytes += entry.file.size;
+  }
+  return groups.map((group) => group.files.sort((a, b) => a.ordinal - b.ordinal));
+}
+
+/** Runs one scan job in a child process; its error (naming the path) is the build's. */
+function runScanner(job: ScanJob, label: string, started: Set<ChildProcess>): Promise<Scanned[]> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [SCANNER_JS], { stdio: ['pipe', 'pipe', 'pipe'] });
+    started.add(child);
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
+    child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
+    child.on('error', (cause) => reject(ioError(label, cause)));
+    child.on('close', (code, signal) => {
+      started.delete(child);
+      if (code === 0) resolve(JSON.parse(Buffer.concat(out).toString('utf8')) as Scanned[]);
+      else reject(new DistillError('DS_IO', Buffer.concat(err).toString('utf8').trim() || `${label}: an evidence index scanner stopped (${signal ?? `exit ${code}`})`, { path: label }));
+    });
+    child.stdin.end(JSON.stringify(job));
+  });
+}
+
+/**
+ * Reads the files of `job` — in this process and, with enough bytes and cores, in scanner
+ * processes beside it (each its own share of whole files and its own spill folder) — and returns
+ * each file's counts by ordinal, and the scanners' spill folders.
+ */
+async function scanAll(job: ScanJob, partitions: Partitions, progress: ProgressSink | undefined, label: string): Promise<{ scanned: Map<number, Scanned>; folders: string[] }> {
+  const bytes = job.files.reduce((sum, { file }) => sum + file.size, 0);
+  const count = bytes < PARALLEL_INDEX_BYTES ? 1 : Math.max(1, Math.min(os.availableParallelism(), job.files.length));
+  const [own, ...theirs] = dealFiles(job.files, count).map((files, n) => ({ ...job, files, folder: n === 0 ? job.folder : path.join(job.folder, `scan-${n}`) }));
+  for (const other of theirs) await ensureFolder(other.folder);
+  const started = new Set<ChildProcess>();
+  try {
+    const results = await Promise.all([
+      scanFiles(own!, partitions, progress),
+      ...theirs.map((other) =>
+        runScanner(other, label, started).then((counts) => {
+          progress?.bytes(other.files.reduce((sum, { file }) => sum + file.size, 0));
+          return counts;
+        }),
+      ),
+    ]);
+    const scanned = new Map<number, Scanned>();
+    [own!, ...theirs].forEach((part, n) => part.files.forEach(({ ordinal }, k) => scanned.set(ordinal, results[n]![k]!)));
+    return { scanned, folders: theirs.map((other) => other.folder) };
+  } finally {
+    for (const child of started) child.kill('SIGKILL'); // a failed build stops its scanners
+  }
 }
 
 /** An open generation's index file: its bucket directory in memory, its entries read on demand. */
@@ -680,18 +789,18 @@ async function build(folder: string, layout: EvidenceLayout, previous: Manifest 
     const partitions = new Partitions(spill, Math.min(8, Math.max(0, Math.ceil(Math.log2(evidenceBytes / 10 / PARTITION_BYTES)))));
     if (unchanged > 0) await carryOver(path.join(folder, previous!.index.file), previous!.index, unchanged, partitions, label);
     progress?.begin('index', layout.files.slice(unchanged).reduce((sum, file) => sum + file.size, 0));
+    const toRead = layout.files.slice(unchanged).map((file, n) => ({ file, ordinal: unchanged + n, display: displayPath(layout.root, file.absolute) || file.absolute }));
+    const { scanned: counts, folders } = await scanAll({ files: toRead, maxLineBytes, folder: spill, bits: partitions.bits }, partitions, progress, label);
     for (let ordinal = unchanged; ordinal < layout.files.length; ordinal++) {
       const file = layout.files[ordinal]!;
-      const scanned = await scanFile(file, ordinal, maxLineBytes, partitions, progress).catch((cause: unknown) => {
-        throw ioError(displayPath(layout.root, file.absolute) || file.absolute, cause);
-      });
+      const scanned = counts.get(ordinal)!;
       const now = await stat(file.absolute);
       if (now.size !== file.size || now.mtimeMs !== file.mtimeMs) throw changed(layout.relative(file));
       files.push({ path: layout.relative(file), size: now.size, mtimeMs: now.mtimeMs, ctimeMs: now.ctimeMs, ino: now.ino, dev: now.dev, ...scanned });
       if (ordinal === unchanged) killPoint('index-after-first-file');
     }
     const name = `evidence-${process.pid}-${Date.now().toString(36)}.idx`;
-    const written = await writeIndexFile(path.join(folder, name), partitions);
+    const written = await writeIndexFile(path.join(folder, name), partitions, folders);
     const manifest: Manifest = { format: FORMAT, maxLineBytes, index: { file: name, ...written }, files };
     const temp = path.join(folder, `.${MANIFEST_NAME}.${process.pid}.tmp`);
     const handle = await open(temp, 'w');
@@ -746,7 +855,7 @@ async function carryOver(file: string, expected: Manifest['index'], count: numbe
 }
 
 /** Writes the sorted entries under a header and a bucket directory; returns the file's size and CRC-32. */
-async function writeIndexFile(file: string, partitions: Partitions): Promise<{ bytes: number; crc32: number }> {
+async function writeIndexFile(file: string, partitions: Partitions, others: readonly string[]): Promise<{ bytes: number; crc32: number }> {
   // Entries go to a body file first: the directory's size depends on how many there are.
   const body = `${file}.body`;
   const handle = await open(body, 'w');
@@ -754,7 +863,7 @@ async function writeIndexFile(file: string, partitions: Partitions): Promise<{ b
   const offsets: number[] = [];
   let size = 0;
   try {
-    for await (const { bytes, offsets: order } of partitions.sorted()) {
+    for await (const { bytes, offsets: order } of partitions.sorted(others)) {
       const out = Buffer.allocUnsafe(bytes.length);
       let at = 0;
       for (const offset of order) {
