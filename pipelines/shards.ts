@@ -28,6 +28,7 @@ import { LAYOUT } from '../src/layout.js';
 import type { FileDigest } from '../src/receipts.js';
 import type { EvidenceLookup, StageName } from '../src/records.js';
 import type { ProgressSink } from '../src/progress.js';
+import type { IndexReport } from '../src/io/evidence-index.js';
 import { EXPORT_STAGES, stageNamed } from '../src/stages/registry.js';
 import { withEvidence } from './evidence.js';
 
@@ -95,7 +96,16 @@ const planHash = (plan: ShardPlan): string => createHash('sha256').update(JSON.s
  * inputs cut into `shards` pieces balanced by bytes, recorded_at pinned, and — for the exports —
  * the evidence index built now, so shards only read it.
  */
-export async function writePlan(command: string, options: Record<string, unknown>, shards: number, file: string, work: string, progress?: ProgressSink, minPieceBytes?: number): Promise<ShardPlan> {
+export async function writePlan(
+  command: string,
+  options: Record<string, unknown>,
+  shards: number,
+  file: string,
+  work: string,
+  progress?: ProgressSink,
+  minPieceBytes?: number,
+  onIndexReady?: (report: IndexReport) => void,
+): Promise<ShardPlan> {
   const stages = stagesOf(command);
   const pinned: Record<string, unknown> = { ...options, recordedAt: options['recordedAt'] ?? new Date().toISOString() };
   const inputs = await inputFilesOf(command, pinned);
@@ -103,7 +113,10 @@ export async function writePlan(command: string, options: Record<string, unknown
   let evidenceIndex: string | undefined;
   if (stages.some((stage) => stage.kind !== 'tree')) {
     const evidence = pinned['evidence'] as string;
-    evidenceIndex = await withEvidence({ evidence, root: pinned['root'] as string, maxLineBytes: pinned['maxLineBytes'] as number, progress }, async (_lookup, report) => report.generation);
+    evidenceIndex = await withEvidence({ evidence, root: pinned['root'] as string, maxLineBytes: pinned['maxLineBytes'] as number, progress }, async (_lookup, report) => {
+      onIndexReady?.(report);
+      return report.generation;
+    });
   }
   const plan: ShardPlan = { format: PLAN_FORMAT, command, options: pinned, inputs, hashed: Object.fromEntries([...hashed].map(([n, digest]) => [String(n), digest])), shards: pieces, work, ...(evidenceIndex === undefined ? {} : { evidenceIndex }) };
   await ensureFolder(path.dirname(file));

@@ -115,7 +115,7 @@ export async function runStage(stage: StageDefinition, options: StageCommandOpti
  * MIN_SHARD_BYTES of input (a process and a merge cost more than a small input saves), and one
  * for stdin, a dry run, a tree stage used as a filter, or evidence from a pipe.
  */
-async function shardCount(stage: StageDefinition, options: StageCommandOptions): Promise<number> {
+export async function shardCount(stage: StageDefinition, options: StageCommandOptions): Promise<number> {
   const jobs = options.jobs ?? 1;
   if (jobs <= 1 || options.dryRun) return 1;
   const { root, filter, inputs } = planReads(options, options.stdinIsTerminal ?? false);
@@ -213,13 +213,22 @@ export async function mergePlan(plan: ShardPlan): Promise<MergeResult> {
 
 /** A stage run as local shards: planned, each shard a process (--jobs at a time), merged — the same bytes as one process. */
 async function runStageSharded(stage: StageDefinition, options: StageCommandOptions, shards: number): Promise<StageResult> {
+  const { counts, datasetInfo } = await runCommandSharded(stage.name, options, shards);
+  return { counts: counts.get(stage.name)!, ...(datasetInfo === undefined ? {} : { datasetInfo }) };
+}
+
+/** A command (a stage or export-all) run as local shards; the index report of its plan, when it joins. */
+export async function runCommandSharded(command: string, options: StageCommandOptions, shards: number): Promise<MergeResult & { index?: IndexReport }> {
   const { planFile, work, remove } = await localWork();
   try {
-    const plan = await writePlan(stage.name, planOptionsOf(stage.name, options), shards, planFile, work, options.progress);
-    options.progress?.begin(stage.name, plan.inputs.reduce((sum, file) => sum + file.size, 0));
+    let index: IndexReport | undefined;
+    const plan = await writePlan(command, planOptionsOf(command, options), shards, planFile, work, options.progress, undefined, (report) => {
+      index = report;
+      options.onIndexReady?.(report);
+    });
+    options.progress?.begin(command, plan.inputs.reduce((sum, file) => sum + file.size, 0));
     await runShardsLocally(planFile, plan, options.jobs ?? 1);
-    const { counts, datasetInfo } = await mergePlan(plan);
-    return { counts: counts.get(stage.name)!, ...(datasetInfo === undefined ? {} : { datasetInfo }) };
+    return { ...(await mergePlan(plan)), ...(index === undefined ? {} : { index }) };
   } finally {
     await remove();
   }
