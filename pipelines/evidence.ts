@@ -11,6 +11,8 @@ export interface EvidenceOptions {
   onIndexReady?: ((report: IndexReport) => void) | undefined;
   /** Told the bytes an index build reads. */
   progress?: ProgressSink | undefined;
+  /** A plan's generation: join exactly it (never build), or refuse. */
+  generation?: string | undefined;
 }
 
 /**
@@ -18,7 +20,7 @@ export interface EvidenceOptions {
  * the evidence did not change while it was read (to call before committing), and always closes it.
  */
 export async function withEvidence<R>(options: EvidenceOptions, work: (lookup: EvidenceLookup, index: IndexReport, unchanged: () => void) => Promise<R>): Promise<R> {
-  const { index, report } = await EvidenceIndex.open(options.evidence, { root: options.root, maxLineBytes: options.maxLineBytes, progress: options.progress });
+  const { index, report } = await EvidenceIndex.open(options.evidence, { root: options.root, maxLineBytes: options.maxLineBytes, progress: options.progress, generation: options.generation });
   try {
     options.onIndexReady?.(report);
     return await work((runId) => index.get(runId), report, () => index.verifyUnchanged());

@@ -12,7 +12,7 @@ import { LAYOUT, quarantineFile } from '../src/layout.js';
 import { EXPORT_STAGES } from '../src/stages/registry.js';
 import { withEvidence } from './evidence.js';
 import { evidencePath, planReads, requireFolder, type CommonOptions } from './plan.js';
-import { rulesetOf, stageFlags } from './stage.js';
+import { runCommandSharded, rulesetOf, shardCount, stageFlags } from './stage.js';
 import type { Ruleset } from '../src/core/ruleset.js';
 
 /**
@@ -60,6 +60,12 @@ function lastAnswerCached(lookup: EvidenceLookup): EvidenceLookup {
  * standard path; every output is committed only when all succeeded.
  */
 export async function runExportAll(options: ExportAllOptions): Promise<ExportAllResult> {
+  // Sharded like each export alone (the same contract, byte for byte): one process per --jobs.
+  const shards = await shardCount(EXPORT_STAGES[0]!, options);
+  if (shards > 1) {
+    const { counts, index } = await runCommandSharded('export-all', options, shards);
+    return { counts: new Map(EXPORT_STAGES.map((stage) => [stage.name, counts.get(stage.name)!])), index: index! };
+  }
   const { cwd, root, filter, inputs } = planReads(options, options.stdinIsTerminal ?? false);
   if (!filter) await requireFolder(root, LAYOUT.scoredRuns);
   const evidence = evidencePath({ cwd, root }, options.evidence);

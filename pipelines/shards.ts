@@ -28,6 +28,7 @@ import { LAYOUT } from '../src/layout.js';
 import type { FileDigest } from '../src/receipts.js';
 import type { EvidenceLookup, StageName } from '../src/records.js';
 import type { ProgressSink } from '../src/progress.js';
+import type { IndexReport } from '../src/io/evidence-index.js';
 import { EXPORT_STAGES, stageNamed } from '../src/stages/registry.js';
 import { withEvidence } from './evidence.js';
 
@@ -48,6 +49,8 @@ export interface ShardPlan {
   shards: Piece[][];
   /** Where shards write their results (shard-<i>/ and shard-<i>.done). */
   work: string;
+  /** The evidence index generation the plan built (exports): every shard and the merge join it, or refuse. */
+  evidenceIndex?: string;
 }
 
 const PLAN_FORMAT = 'distill-stream-plan/1';
@@ -93,16 +96,29 @@ const planHash = (plan: ShardPlan): string => createHash('sha256').update(JSON.s
  * inputs cut into `shards` pieces balanced by bytes, recorded_at pinned, and — for the exports —
  * the evidence index built now, so shards only read it.
  */
-export async function writePlan(command: string, options: Record<string, unknown>, shards: number, file: string, work: string, progress?: ProgressSink, minPieceBytes?: number): Promise<ShardPlan> {
+export async function writePlan(
+  command: string,
+  options: Record<string, unknown>,
+  shards: number,
+  file: string,
+  work: string,
+  progress?: ProgressSink,
+  minPieceBytes?: number,
+  onIndexReady?: (report: IndexReport) => void,
+): Promise<ShardPlan> {
   const stages = stagesOf(command);
   const pinned: Record<string, unknown> = { ...options, recordedAt: options['recordedAt'] ?? new Date().toISOString() };
   const inputs = await inputFilesOf(command, pinned);
   const { shards: pieces, hashed } = await cutIntoPieces(inputs, shards, minPieceBytes);
+  let evidenceIndex: string | undefined;
   if (stages.some((stage) => stage.kind !== 'tree')) {
     const evidence = pinned['evidence'] as string;
-    await withEvidence({ evidence, root: pinned['root'] as string, maxLineBytes: pinned['maxLineBytes'] as number, progress }, async () => undefined);
+    evidenceIndex = await withEvidence({ evidence, root: pinned['root'] as string, maxLineBytes: pinned['maxLineBytes'] as number, progress }, async (_lookup, report) => {
+      onIndexReady?.(report);
+      return report.generation;
+    });
   }
-  const plan: ShardPlan = { format: PLAN_FORMAT, command, options: pinned, inputs, hashed: Object.fromEntries([...hashed].map(([n, digest]) => [String(n), digest])), shards: pieces, work };
+  const plan: ShardPlan = { format: PLAN_FORMAT, command, options: pinned, inputs, hashed: Object.fromEntries([...hashed].map(([n, digest]) => [String(n), digest])), shards: pieces, work, ...(evidenceIndex === undefined ? {} : { evidenceIndex }) };
   await ensureFolder(path.dirname(file));
   const temp = `${file}.${process.pid}.tmp`;
   await writeFile(temp, `${JSON.stringify(plan, null, 2)}\n`);
@@ -195,7 +211,7 @@ export async function runShard(plan: ShardPlan, index: number, context: ShardRun
       await recorder.close();
       results.push(shardCountsOf(stage.name, counts, recorder.partitions));
     } else {
-      await withEvidence({ evidence: options['evidence'] as string, root: options['root'] as string, maxLineBytes: base.maxLineBytes }, async (lookup, _index, unchanged) => {
+      await withEvidence({ evidence: options['evidence'] as string, root: options['root'] as string, maxLineBytes: base.maxLineBytes, generation: plan.evidenceIndex }, async (lookup, _index, unchanged) => {
         const exports = stages as Array<DatasetStage | PairStage>;
         const folders = exports.map((stage) => (exports.length === 1 ? temp : path.join(temp, stage.name)));
         for (const folder of folders) await ensureFolder(folder);
@@ -369,7 +385,7 @@ export async function mergeShards(plan: ShardPlan, targets: MergeTargets): Promi
   const keyedOf = (stage: StageDefinition): boolean => targets.outputs.get(stage.name)!.output.kind === 'parts';
   const all = new StageCounts();
   const perStage = exports.map((stage) => (stage.kind === 'pairs' ? new PairCounts() : new StageCounts()));
-  await withEvidence({ evidence: plan.options['evidence'] as string, root: plan.options['root'] as string, maxLineBytes: plan.options['maxLineBytes'] as number }, async (lookup, _index, unchanged) => {
+  await withEvidence({ evidence: plan.options['evidence'] as string, root: plan.options['root'] as string, maxLineBytes: plan.options['maxLineBytes'] as number, generation: plan.evidenceIndex }, async (lookup, _index, unchanged) => {
     const list = exports.flatMap((stage) => [targets.outputs.get(stage.name)!.output, targets.outputs.get(stage.name)!.quarantine]);
     await withOutputs(
       list,

@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { PairCounts, StageCounts } from '../src/engine/counts.js';
 import { runDataset, runPairs, runTree, runTreeFilter, type StageRunOptions } from '../src/engine/run.js';
@@ -112,13 +113,18 @@ export async function runStage(stage: StageDefinition, options: StageCommandOpti
 /**
  * How many local shards a run takes: as many as --jobs allows while each gets at least
  * MIN_SHARD_BYTES of input (a process and a merge cost more than a small input saves), and one
- * for stdin, a dry run, or a tree stage used as a filter.
+ * for stdin, a dry run, a tree stage used as a filter, or evidence from a pipe.
  */
-async function shardCount(stage: StageDefinition, options: StageCommandOptions): Promise<number> {
+export async function shardCount(stage: StageDefinition, options: StageCommandOptions): Promise<number> {
   const jobs = options.jobs ?? 1;
   if (jobs <= 1 || options.dryRun) return 1;
   const { root, filter, inputs } = planReads(options, options.stdinIsTerminal ?? false);
   if (filter && (inputs.length === 0 || inputs.includes(STDIN_PATH) || stage.kind === 'tree')) return 1;
+  if (stage.kind !== 'tree') {
+    // Evidence from a pipe (`<(…)`) can be read by one process only: it copies it once and joins.
+    const evidence = await stat(evidencePath(placeOf(options), options.evidence)).catch(() => undefined);
+    if (evidence !== undefined && !evidence.isFile() && !evidence.isDirectory()) return 1;
+  }
   const reads = filter ? inputs : stage.reads === 'kb' ? await kbSourceFiles(root).catch(() => []) : [path.join(root, LAYOUT_INPUT[stage.reads])];
   const bytes = (await inputBytes(reads).catch(() => undefined)) ?? 0;
   return Math.max(1, Math.min(jobs, Math.floor(bytes / MIN_SHARD_BYTES)));
@@ -207,13 +213,22 @@ export async function mergePlan(plan: ShardPlan): Promise<MergeResult> {
 
 /** A stage run as local shards: planned, each shard a process (--jobs at a time), merged — the same bytes as one process. */
 async function runStageSharded(stage: StageDefinition, options: StageCommandOptions, shards: number): Promise<StageResult> {
+  const { counts, datasetInfo } = await runCommandSharded(stage.name, options, shards);
+  return { counts: counts.get(stage.name)!, ...(datasetInfo === undefined ? {} : { datasetInfo }) };
+}
+
+/** A command (a stage or export-all) run as local shards; the index report of its plan, when it joins. */
+export async function runCommandSharded(command: string, options: StageCommandOptions, shards: number): Promise<MergeResult & { index?: IndexReport }> {
   const { planFile, work, remove } = await localWork();
   try {
-    const plan = await writePlan(stage.name, planOptionsOf(stage.name, options), shards, planFile, work, options.progress);
-    options.progress?.begin(stage.name, plan.inputs.reduce((sum, file) => sum + file.size, 0));
+    let index: IndexReport | undefined;
+    const plan = await writePlan(command, planOptionsOf(command, options), shards, planFile, work, options.progress, undefined, (report) => {
+      index = report;
+      options.onIndexReady?.(report);
+    });
+    options.progress?.begin(command, plan.inputs.reduce((sum, file) => sum + file.size, 0));
     await runShardsLocally(planFile, plan, options.jobs ?? 1);
-    const { counts, datasetInfo } = await mergePlan(plan);
-    return { counts: counts.get(stage.name)!, ...(datasetInfo === undefined ? {} : { datasetInfo }) };
+    return { ...(await mergePlan(plan)), ...(index === undefined ? {} : { index }) };
   } finally {
     await remove();
   }

@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
-import { appendFile, mkdir, open as openFile, readdir, rm, stat, truncate, utimes, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { appendFile, mkdir, open as openFile, readdir, readFile, rm, stat, truncate, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { DistillError } from '../src/errors.js';
 import { EvidenceIndex, type IndexReport } from '../src/io/evidence-index.js';
 import type { JoinedEvidence } from '../src/records.js';
-import { removeDir, tempDir } from './helpers.js';
+import { removeDir, runCli, tempDir } from './helpers.js';
 
 const SIG = 'a'.repeat(64);
 
@@ -342,5 +344,115 @@ test('what the index keeps beside the evidence is a small fraction of it (no tex
     for (const name of await readdir(folder)) kept += (await stat(path.join(folder, name))).size;
     const evidence = (await stat(path.join(dir, 'e.jsonl'))).size;
     assert.ok(kept < evidence * 0.1, `${kept} bytes kept for ${evidence} bytes of evidence`);
+  });
+});
+
+/** `index` run as its own process on `dir`, killed at `killAt` when given. */
+const indexRun = (dir: string, killAt?: string) =>
+  runCli(['index', '--root', dir, '--evidence', dir], killAt === undefined ? {} : { env: { ...process.env, DISTILL_STREAM_KILL_AT: killAt } });
+
+test('a build killed at any point, alone or beside a second build, leaves nothing a later run trusts, and the next build removes what it left', async () => {
+  const lines = Array.from({ length: 3000 }, (_, n) => evidenceLine(`run-${n}`));
+  await withEvidence({ 'a.jsonl': lines.slice(0, 1000), 'b.jsonl': lines.slice(1000, 2000) }, async (dir) => {
+    const folder = path.join(dir, '.distill-index');
+    const expectWhole = async (count: number): Promise<void> => {
+      const { index, report } = await read(dir);
+      try {
+        assert.equal(report.rows, count);
+        for (const n of [0, 999, 1000, count - 1]) assert.equal(textOf(index.get(`run-${n}`)), `text of run-${n}`);
+      } finally {
+        await index.close();
+      }
+      assert.deepEqual((await readdir(folder)).filter((name) => name !== 'manifest.json' && !name.endsWith('.idx')), []);
+      assert.equal((await readdir(folder)).filter((name) => name.endsWith('.idx')).length, 1);
+    };
+    for (const point of ['index-after-first-file', 'index-before-manifest']) {
+      assert.equal((await indexRun(dir, point)).signal, 'SIGKILL', point);
+    }
+    assert.ok((await readdir(folder)).some((name) => name !== 'writer.lock' && name !== 'manifest.json'), 'the killed builds left their files');
+    await expectWhole(2000);
+    // A refresh killed before its manifest: the generation before it is still the one read.
+    await writeFile(path.join(dir, 'c.jsonl'), lines.slice(2000).join('\n'));
+    assert.equal((await indexRun(dir, 'index-before-manifest')).signal, 'SIGKILL');
+    await expectWhole(3000);
+    // Two builds at once, one of them killed inside: the survivor's index is whole.
+    await writeFile(path.join(dir, 'b.jsonl'), lines.slice(1000, 2000).reverse().join('\n'));
+    const [killed, survivor] = await Promise.all([indexRun(dir, 'index-before-manifest'), indexRun(dir)]);
+    assert.equal(survivor.code, 0, survivor.stderr);
+    assert.ok(killed.signal === 'SIGKILL' || killed.code === 0);
+    await expectWhole(3000);
+  });
+});
+
+test('a touch while a join reads is no change; a plan\'s generation is joined exactly or refused', async () => {
+  await withEvidence({ 'e.jsonl': [evidenceLine('a')], 'f.jsonl': [evidenceLine('b')] }, async (dir) => {
+    const { index, report } = await read(dir);
+    try {
+      const later = new Date(Date.now() + 60_000);
+      await utimes(path.join(dir, 'e.jsonl'), later, later); // before the join opens it
+      assert.equal(textOf(index.get('a')), 'text of a');
+      await utimes(path.join(dir, 'e.jsonl'), new Date(), new Date()); // while it is open
+      index.verifyUnchanged();
+      await writeFile(path.join(dir, 'f.jsonl'), evidenceLine('b', { text: 'changed' })); // changed before it is opened
+      assert.throws(() => index.get('b'), /changed while it was being joined/);
+    } finally {
+      await index.close();
+    }
+    const pinned = await EvidenceIndex.open(dir, { root: dir, maxLineBytes: 1 << 20, generation: report.generation }).catch((error: unknown) => error);
+    assert.ok(pinned instanceof DistillError && pinned.code === 'DS_IO' && /changed since the plan was written/.test(pinned.message), String(pinned));
+    const refreshed = await read(dir);
+    try {
+      assert.notEqual(refreshed.report.generation, report.generation);
+      assert.equal(textOf(refreshed.index.get('b')), 'changed');
+    } finally {
+      await refreshed.index.close();
+    }
+    const again = await EvidenceIndex.open(dir, { root: dir, maxLineBytes: 1 << 20, generation: refreshed.report.generation });
+    assert.equal(again.report.filesRead, 0);
+    await again.index.close();
+  });
+});
+
+test('evidence from a pipe (`<(…)`) is copied once, indexed and joined, and the copy removed', async () => {
+  const dir = await tempDir();
+  try {
+    const fifo = path.join(dir, 'pipe');
+    execFileSync('mkfifo', [fifo]);
+    const writer = createWriteStream(fifo);
+    writer.end([evidenceLine('p1'), evidenceLine('p2', { text: 'second' })].join('\n'));
+    const { index, report } = await EvidenceIndex.open(fifo, { root: dir, maxLineBytes: 1 << 20 });
+    try {
+      assert.equal(report.rows, 2);
+      assert.equal(textOf(index.get('p2')), 'second');
+    } finally {
+      await index.close();
+    }
+    await assert.rejects(stat(report.indexPath));
+  } finally {
+    await removeDir(dir);
+  }
+});
+
+test('an index built by scanner processes is byte for byte the one a single process builds', async () => {
+  const files: Record<string, string[]> = {};
+  for (let f = 0; f < 5; f++) files[`d${f}/e.jsonl`] = Array.from({ length: 300 + f * 50 }, (_, n) => evidenceLine(`run-${(n * 7 + f) % 900}`, { text: `${f}:${n}` }));
+  await withEvidence(files, async (dir) => {
+    const indexBytes = async (env: NodeJS.ProcessEnv): Promise<Buffer> => {
+      await rm(path.join(dir, '.distill-index'), { recursive: true, force: true });
+      const run = await runCli(['index', '--root', dir, '--evidence', dir], { env: { ...process.env, ...env } });
+      assert.equal(run.code, 0, run.stderr);
+      const folder = path.join(dir, '.distill-index');
+      const name = (await readdir(folder)).find((entry) => entry.endsWith('.idx'))!;
+      return readFile(path.join(folder, name));
+    };
+    const single = await indexBytes({ DISTILL_STREAM_PARALLEL_INDEX_BYTES: String(2 ** 40) });
+    const parallel = await indexBytes({ DISTILL_STREAM_PARALLEL_INDEX_BYTES: '1' });
+    assert.ok(single.equals(parallel));
+    const { index } = await read(dir);
+    try {
+      assert.equal(textOf(index.get('run-3')), '0:129'); // d0/e.jsonl's row 129 comes first in walk order (d3's row 0 later)
+    } finally {
+      await index.close();
+    }
   });
 });

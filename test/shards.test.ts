@@ -154,6 +154,31 @@ describe('the shard contract', () => {
     await assert.rejects(runShard(plan, 0, await shardContextOf(plan)), (error: unknown) => error instanceof DistillError && error.message.includes(file.display) && /changed since the plan was written/.test(error.message));
   });
 
+  test('a plan\'s shards and merge join the index generation it built: a refresh in between (evidence changed) is refused, never mixed', async () => {
+    const fresh = await archive();
+    const other = await tempDir('distill-plan-');
+    try {
+      const options = { cwd: fresh, root: fresh, recordedAt: RECORDED_AT, maxLineBytes: MAX_LINE_BYTES };
+      const pinned = await writePlan('sft', planOptionsOf('sft', options), 2, path.join(other, 'plan.json'), path.join(other, 'shards'), undefined, 64);
+      assert.equal(typeof pinned.evidenceIndex, 'string');
+      const refresh = async (): Promise<void> => {
+        await appendFile(path.join(fresh, 'data/evidence/2026/05/02/web_extractions.jsonl'), '\n');
+        assert.equal((await runCli(['index', '--root', fresh])).code, 0);
+      };
+      const refused = (error: unknown): boolean => error instanceof DistillError && error.code === 'DS_IO' && /changed since the plan was written/.test(error.message);
+      await runShard(pinned, 0, await shardContextOf(pinned));
+      await refresh();
+      await assert.rejects(runShard(pinned, 1, await shardContextOf(pinned)), refused);
+      const again = await writePlan('sft', planOptionsOf('sft', options), 2, path.join(other, 'again.json'), path.join(other, 'again'), undefined, 64);
+      for (const n of [0, 1]) await runShard(again, n, await shardContextOf(again));
+      await refresh();
+      await assert.rejects(mergePlan(again), refused);
+    } finally {
+      await removeDir(fresh);
+      await removeDir(other);
+    }
+  });
+
   test('the shard index comes from the scheduler when --shard is absent', async () => {
     const other = await tempDir('distill-plan-');
     try {

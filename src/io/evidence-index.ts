@@ -1,8 +1,11 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readSync, type Stats } from 'node:fs';
-import { open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { closeSync, createReadStream, createWriteStream, fstatSync, openSync, readSync, type Stats } from 'node:fs';
+import { mkdtemp, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pipeline } from 'node:stream/promises';
 import { crc32 } from 'node:zlib';
 import { sha256Hex } from '../core/canonical.js';
 import { analyseEvidenceLine, textOfLine, type EvidenceProjection } from '../core/evidence-line.js';
@@ -11,6 +14,7 @@ import { DistillError, ioError } from '../errors.js';
 import type { ProgressSink } from '../progress.js';
 import type { EvidenceText, JoinedEvidence } from '../records.js';
 import { ensureFolder } from './folders.js';
+import { killPoint } from './kill-point.js';
 import { acquireLock } from './lock.js';
 import { displayPath } from './paths.js';
 import { walkInputFiles, type InputFile } from './walk.js';
@@ -24,6 +28,8 @@ export interface IndexReport {
   /** Rows that do not parse or fail the EvidenceRecord schema: they can never be joined. */
   unjoinable: number;
   durationMs: number;
+  /** The generation joined (its index file's name): a plan pins it, so its shards and merge join that one or none. */
+  generation: string;
 }
 
 /**
@@ -207,6 +213,20 @@ async function fileCrc(file: string): Promise<number> {
   }
 }
 
+/** Whether an open evidence file still holds the bytes the manifest describes, by size and content CRC (read in 1 MiB chunks). */
+function sameContent(known: IndexedFile, fd: number, now: Stats): boolean {
+  if (now.size !== known.size) return false;
+  const chunk = Buffer.allocUnsafe(READ_CHUNK);
+  let crc = 0;
+  for (let position = 0; position < now.size; ) {
+    const n = readSync(fd, chunk, 0, READ_CHUNK, position);
+    if (n === 0) return false;
+    crc = crc32(chunk.subarray(0, n), crc);
+    position += n;
+  }
+  return crc === known.crc32;
+}
+
 /**
  * How many files at the start of the walk the manifest still describes: same name, same stat, or —
  * when only times or the inode moved (a copy, `touch`) — the same size and content CRC. The first
@@ -268,11 +288,20 @@ class Partitions {
     this.sizes[p] = 0;
   }
 
-  /** Each partition's entries sorted (key, file, offset), in key order across partitions. */
-  async *sorted(): AsyncGenerator<{ bytes: Buffer; offsets: number[] }> {
+  async flushAll(): Promise<void> {
+    for (let p = 0; p < this.buffers.length; p++) await this.flush(p);
+  }
+
+  /**
+   * Each partition's entries sorted (key, file, offset), in key order across partitions, with the
+   * same partition of the scanner processes that spilled into `others` (one folder each).
+   */
+  async *sorted(others: readonly string[]): AsyncGenerator<{ bytes: Buffer; offsets: number[] }> {
     for (let p = 0; p < this.buffers.length; p++) {
       await this.flush(p);
-      const bytes = await readFile(this.files[p]!).catch(() => Buffer.alloc(0)); // one partition: a bounded spill of ours
+      const spilled = [this.files[p]!, ...others.map((folder) => path.join(folder, path.basename(this.files[p]!)))];
+      // One partition of every process: a bounded spill of ours.
+      const bytes = Buffer.concat(await Promise.all(spilled.map((file) => readFile(file).catch(() => Buffer.alloc(0)))));
       const offsets: number[] = [];
       for (let at = 0; at < bytes.length; at += bytes.readUInt32LE(at)) offsets.push(at);
       offsets.sort((a, b) => compareEntries(bytes, a, bytes, b));
@@ -364,6 +393,104 @@ async function scanFile(
   return counts;
 }
 
+type Scanned = Awaited<ReturnType<typeof scanFile>>;
+
+/** Evidence files one process reads while building: each with its ordinal and the name errors give it. */
+export interface ScanJob {
+  files: Array<{ file: InputFile; ordinal: number; display: string }>;
+  maxLineBytes: number;
+  /** Where its partitions are spilled. */
+  folder: string;
+  bits: number;
+}
+
+async function scanFiles(job: ScanJob, partitions: Partitions, progress: ProgressSink | undefined): Promise<Scanned[]> {
+  const results: Scanned[] = [];
+  for (const { file, ordinal, display } of job.files) {
+    results.push(
+      await scanFile(file, ordinal, job.maxLineBytes, partitions, progress).catch((cause: unknown) => {
+        throw ioError(display, cause);
+      }),
+    );
+  }
+  await partitions.flushAll();
+  return results;
+}
+
+/** What a scanner process does with its job (src/io/index-scanner.ts): its files' counts and CRCs, in job order. */
+export const runScanJob = (job: ScanJob): Promise<Scanned[]> => scanFiles(job, new Partitions(job.folder, job.bits), undefined);
+
+const SCANNER_JS = fileURLToPath(new URL('./index-scanner.js', import.meta.url));
+
+/**
+ * Below this many bytes to read, one process builds: a scanner process took 0.84-1.14 s to start and exit with no files on the loaded 2-core bench machine.
+ * Test seam: DISTILL_STREAM_PARALLEL_INDEX_BYTES makes small evidence use scanner processes too.
+ */
+const PARALLEL_INDEX_BYTES = Number(process.env['DISTILL_STREAM_PARALLEL_INDEX_BYTES'] ?? 32 << 20);
+
+/**
+ * The files to read, dealt to `count` processes balanced by bytes (largest first to the least
+ * loaded). Whole files only: an evidence tree holds many files of a few MB each (256 files of at
+ * most 6.4 MB in the 1 GB bench), and a whole file keeps its CRC-32 in one process.
+ */
+function dealFiles(files: ScanJob['files'], count: number): Array<ScanJob['files']> {
+  const groups = Array.from({ length: count }, () => ({ bytes: 0, files: [] as ScanJob['files'] }));
+  for (const entry of [...files].sort((a, b) => b.file.size - a.file.size)) {
+    const lightest = groups.reduce((best, group) => (group.bytes < best.bytes ? group : best));
+    lightest.files.push(entry);
+    lightest.bytes += entry.file.size;
+  }
+  return groups.map((group) => group.files.sort((a, b) => a.ordinal - b.ordinal));
+}
+
+/** Runs one scan job in a child process; its error (naming the path) is the build's. */
+function runScanner(job: ScanJob, label: string, started: Set<ChildProcess>): Promise<Scanned[]> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [SCANNER_JS], { stdio: ['pipe', 'pipe', 'pipe'] });
+    started.add(child);
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
+    child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
+    child.on('error', (cause) => reject(ioError(label, cause)));
+    child.on('close', (code, signal) => {
+      started.delete(child);
+      if (code === 0) resolve(JSON.parse(Buffer.concat(out).toString('utf8')) as Scanned[]);
+      else reject(new DistillError('DS_IO', Buffer.concat(err).toString('utf8').trim() || `${label}: an evidence index scanner stopped (${signal ?? `exit ${code}`})`, { path: label }));
+    });
+    child.stdin.end(JSON.stringify(job));
+  });
+}
+
+/**
+ * Reads the files of `job` — in this process and, with enough bytes and cores, in scanner
+ * processes beside it (each its own share of whole files and its own spill folder) — and returns
+ * each file's counts by ordinal, and the scanners' spill folders.
+ */
+async function scanAll(job: ScanJob, partitions: Partitions, progress: ProgressSink | undefined, label: string): Promise<{ scanned: Map<number, Scanned>; folders: string[] }> {
+  const bytes = job.files.reduce((sum, { file }) => sum + file.size, 0);
+  const count = bytes < PARALLEL_INDEX_BYTES ? 1 : Math.max(1, Math.min(os.availableParallelism(), job.files.length));
+  const [own, ...theirs] = dealFiles(job.files, count).map((files, n) => ({ ...job, files, folder: n === 0 ? job.folder : path.join(job.folder, `scan-${n}`) }));
+  for (const other of theirs) await ensureFolder(other.folder);
+  const started = new Set<ChildProcess>();
+  try {
+    const results = await Promise.all([
+      scanFiles(own!, partitions, progress),
+      ...theirs.map((other) =>
+        runScanner(other, label, started).then((counts) => {
+          progress?.bytes(other.files.reduce((sum, { file }) => sum + file.size, 0));
+          return counts;
+        }),
+      ),
+    ]);
+    const scanned = new Map<number, Scanned>();
+    [own!, ...theirs].forEach((part, n) => part.files.forEach(({ ordinal }, k) => scanned.set(ordinal, results[n]![k]!)));
+    return { scanned, folders: theirs.map((other) => other.folder) };
+  } finally {
+    for (const child of started) child.kill('SIGKILL'); // a failed build stops its scanners
+  }
+}
+
 /** An open generation's index file: its bucket directory in memory, its entries read on demand. */
 interface OpenIndex {
   fd: number;
@@ -440,7 +567,8 @@ async function openIndexFile(file: string, expected: Manifest['index']): Promise
  * evidence file that changed since the build — even at the same size and mtime — is re-read.
  */
 export class EvidenceIndex {
-  private readonly evidenceFds = new Map<number, number>();
+  /** Each evidence file read by this join: its descriptor and the stat it was checked at. */
+  private readonly evidenceFds = new Map<number, { fd: number; seen: Stats }>();
 
   private constructor(
     private readonly index: OpenIndex,
@@ -448,23 +576,46 @@ export class EvidenceIndex {
     private readonly layout: EvidenceLayout,
     private readonly maxLineBytes: number,
     private readonly label: string,
+    private readonly removeSpool: () => Promise<void>,
   ) {}
 
+  /**
+   * Opens the index of `evidencePath`, building or refreshing it first when it is missing, stale or
+   * damaged. With `generation` (a plan's), only that generation is opened, never built: when the
+   * evidence or its index moved on since, the run is refused. Evidence that is not a file or a
+   * folder (a pipe, `<(…)`) is copied to a temp file first, indexed there and removed on close.
+   */
   static async open(
     evidencePath: string,
-    options: { root: string; maxLineBytes: number; progress?: ProgressSink | undefined; label?: string },
+    options: { root: string; maxLineBytes: number; progress?: ProgressSink | undefined; label?: string; generation?: string | undefined },
+  ): Promise<{ index: EvidenceIndex; report: IndexReport }> {
+    const label = options.label ?? (displayPath(options.root, path.resolve(evidencePath)) || evidencePath);
+    const spool = await spoolUnseekable(evidencePath, label);
+    try {
+      return await EvidenceIndex.openFile(spool?.file ?? evidencePath, { ...options, label }, spool?.remove ?? (() => Promise.resolve()));
+    } catch (error) {
+      await spool?.remove();
+      throw error;
+    }
+  }
+
+  private static async openFile(
+    evidencePath: string,
+    options: { maxLineBytes: number; progress?: ProgressSink | undefined; label: string; generation?: string | undefined },
+    removeSpool: () => Promise<void>,
   ): Promise<{ index: EvidenceIndex; report: IndexReport }> {
     const started = performance.now();
-    const label = options.label ?? (displayPath(options.root, path.resolve(evidencePath)) || evidencePath);
+    const { label } = options;
     const layout = await evidenceLayout(evidencePath, label);
     const folder = await indexLocation(layout);
     const manifestPath = path.join(folder, MANIFEST_NAME);
     let filesRead = 0;
     for (let attempt = 0; ; attempt++) {
       const manifest = await readManifest(manifestPath);
-      const current = manifest === undefined ? undefined : await usable(manifest, layout, options.maxLineBytes, folder);
+      const pinned = options.generation === undefined || manifest?.index.file === options.generation;
+      const current = manifest === undefined || !pinned ? undefined : await usable(manifest, layout, options.maxLineBytes, folder);
       if (current !== undefined) {
-        const index = new EvidenceIndex(current.index, current.manifest, layout, options.maxLineBytes, label);
+        const index = new EvidenceIndex(current.index, current.manifest, layout, options.maxLineBytes, label, removeSpool);
         const report: IndexReport = {
           indexPath: folder,
           files: layout.files.length,
@@ -472,8 +623,12 @@ export class EvidenceIndex {
           rows: current.manifest.files.reduce((sum, f) => sum + f.rows, 0),
           unjoinable: current.manifest.files.reduce((sum, f) => sum + f.unjoinable, 0),
           durationMs: performance.now() - started,
+          generation: current.manifest.index.file,
         };
         return { index, report };
+      }
+      if (options.generation !== undefined) {
+        throw new DistillError('DS_IO', `${label}: the evidence or its index changed since the plan was written (the plan joins generation ${options.generation}); write a new plan`, { path: label });
       }
       if (attempt > 2) throw new DistillError('DS_IO', `${label}: the evidence index in ${folder} could not be built (its files keep changing)`, { path: label });
       const lock = await acquireLock(path.join(folder, LOCK_NAME), { purpose: 'building the evidence index', wait: true, label: path.join(folder, LOCK_NAME) });
@@ -529,14 +684,17 @@ export class EvidenceIndex {
     const facts = { units: entries.readUInt32LE(at + 36), embeddingPrefix: entries.readUInt32LE(at + 40), blank: (entries.readUInt8(at + 44) & FLAG_BLANK) !== 0, title };
     const file = this.manifest.files[ordinal];
     if (file === undefined) throw new DistillError('DS_IO', `${this.label}: the evidence index names a file it does not list`, { path: this.label });
-    const fd = this.evidenceFd(ordinal);
+    const { fd } = this.evidenceFd(ordinal);
     if (textEnd > 0) return { ...facts, json: readExactly(fd, textEnd - textStart, offset + textStart, file.path) };
     // Text bytes that are not JSON.stringify's own (escapes written another way, bytes not UTF-8): serialised again.
     return { ...evidenceText(textOfLine(readExactly(fd, length, offset, file.path))), title };
   }
 
-  /** An evidence file opened once, and checked to be the file the index describes. */
-  private evidenceFd(ordinal: number): number {
+  /**
+   * An evidence file opened once, and checked to be the file the index describes: the same stat,
+   * or — when only its times moved (a `touch` while the join runs) — the same content CRC.
+   */
+  private evidenceFd(ordinal: number): { fd: number; seen: Stats } {
     const known = this.evidenceFds.get(ordinal);
     if (known !== undefined) return known;
     const file = this.manifest.files[ordinal]!;
@@ -547,27 +705,55 @@ export class EvidenceIndex {
     } catch (cause) {
       throw ioError(file.path, cause);
     }
-    this.evidenceFds.set(ordinal, fd);
-    if (!sameStat(file, fstatSync(fd))) throw changed(file.path);
-    return fd;
+    const opened = { fd, seen: fstatSync(fd) };
+    this.evidenceFds.set(ordinal, opened);
+    if (!sameStat(file, opened.seen) && !sameContent(file, fd, opened.seen)) throw changed(file.path);
+    return opened;
   }
 
   /**
    * Confirms that no evidence file read by this join changed while it was read (the outputs are
-   * committed only after): a changed file means rows may mix two versions, so the run stops.
+   * committed only after): a changed file means rows may mix two versions, so the run stops. A file
+   * whose bytes are still the indexed ones passes: a read during an identical rewrite got those
+   * bytes or ended early (which stops the run).
    */
   verifyUnchanged(): void {
-    for (const [ordinal, fd] of this.evidenceFds) {
+    for (const [ordinal, { fd, seen }] of this.evidenceFds) {
       const file = this.manifest.files[ordinal]!;
-      if (!sameStat(file, fstatSync(fd))) throw changed(file.path);
+      const now = fstatSync(fd);
+      if (!sameStat({ ...file, ...statOf(seen) }, now) && !sameContent(file, fd, now)) throw changed(file.path);
     }
   }
 
   async close(): Promise<void> {
-    for (const fd of this.evidenceFds.values()) closeSync(fd);
+    for (const { fd } of this.evidenceFds.values()) closeSync(fd);
     this.evidenceFds.clear();
     closeSync(this.index.fd);
+    await this.removeSpool();
   }
+}
+
+const statOf = (info: Stats): Pick<IndexedFile, 'size' | 'mtimeMs' | 'ctimeMs' | 'ino' | 'dev'> => ({ size: info.size, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs, ino: info.ino, dev: info.dev });
+
+/**
+ * Evidence that cannot be read at an offset (a pipe, `<(…)`, a character device) is copied once to
+ * a private temp folder, where it is indexed and joined like a file; undefined for files and folders.
+ */
+async function spoolUnseekable(evidencePath: string, label: string): Promise<{ file: string; remove: () => Promise<void> } | undefined> {
+  const info = await stat(evidencePath).catch((cause: unknown) => {
+    throw ioError(label, cause);
+  });
+  if (info.isDirectory() || info.isFile()) return undefined;
+  const folder = await mkdtemp(path.join(os.tmpdir(), 'distill-evidence-'));
+  const remove = (): Promise<void> => rm(folder, { recursive: true, force: true });
+  const file = path.join(folder, 'evidence.jsonl');
+  try {
+    await pipeline(createReadStream(evidencePath, { highWaterMark: READ_CHUNK }), createWriteStream(file));
+  } catch (cause) {
+    await remove();
+    throw ioError(label, cause);
+  }
+  return { file, remove };
 }
 
 const changed = (file: string): DistillError =>
@@ -590,6 +776,7 @@ async function usable(manifest: Manifest, layout: EvidenceLayout, maxLineBytes: 
  * and written under a bucket directory; the manifest is committed last. Returns the files read.
  */
 async function build(folder: string, layout: EvidenceLayout, previous: Manifest | undefined, maxLineBytes: number, progress: ProgressSink | undefined, label: string): Promise<number> {
+  await removeLeftovers(folder, previous?.index.file);
   const files: IndexedFile[] = [];
   // Entries are carried over only from a previous generation built the same way that still opens whole.
   const reusable = previous !== undefined && previous.maxLineBytes === maxLineBytes && (await openIndexFile(path.join(folder, previous.index.file), previous.index).then(closeIndex));
@@ -602,17 +789,18 @@ async function build(folder: string, layout: EvidenceLayout, previous: Manifest 
     const partitions = new Partitions(spill, Math.min(8, Math.max(0, Math.ceil(Math.log2(evidenceBytes / 10 / PARTITION_BYTES)))));
     if (unchanged > 0) await carryOver(path.join(folder, previous!.index.file), previous!.index, unchanged, partitions, label);
     progress?.begin('index', layout.files.slice(unchanged).reduce((sum, file) => sum + file.size, 0));
+    const toRead = layout.files.slice(unchanged).map((file, n) => ({ file, ordinal: unchanged + n, display: displayPath(layout.root, file.absolute) || file.absolute }));
+    const { scanned: counts, folders } = await scanAll({ files: toRead, maxLineBytes, folder: spill, bits: partitions.bits }, partitions, progress, label);
     for (let ordinal = unchanged; ordinal < layout.files.length; ordinal++) {
       const file = layout.files[ordinal]!;
-      const scanned = await scanFile(file, ordinal, maxLineBytes, partitions, progress).catch((cause: unknown) => {
-        throw ioError(displayPath(layout.root, file.absolute) || file.absolute, cause);
-      });
+      const scanned = counts.get(ordinal)!;
       const now = await stat(file.absolute);
       if (now.size !== file.size || now.mtimeMs !== file.mtimeMs) throw changed(layout.relative(file));
       files.push({ path: layout.relative(file), size: now.size, mtimeMs: now.mtimeMs, ctimeMs: now.ctimeMs, ino: now.ino, dev: now.dev, ...scanned });
+      if (ordinal === unchanged) killPoint('index-after-first-file');
     }
     const name = `evidence-${process.pid}-${Date.now().toString(36)}.idx`;
-    const written = await writeIndexFile(path.join(folder, name), partitions);
+    const written = await writeIndexFile(path.join(folder, name), partitions, folders);
     const manifest: Manifest = { format: FORMAT, maxLineBytes, index: { file: name, ...written }, files };
     const temp = path.join(folder, `.${MANIFEST_NAME}.${process.pid}.tmp`);
     const handle = await open(temp, 'w');
@@ -622,12 +810,25 @@ async function build(folder: string, layout: EvidenceLayout, previous: Manifest 
     } finally {
       await handle.close();
     }
+    killPoint('index-before-manifest');
     await rename(temp, path.join(folder, MANIFEST_NAME));
     // Older generations: a reader that still has one open keeps reading it; new readers see this one.
     for (const other of await readdir(folder)) if (other.endsWith('.idx') && other !== name) await rm(path.join(folder, other), { force: true });
     return layout.files.length - unchanged;
   } finally {
     await rm(spill, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Removes what killed builds left (spill folders, index files no manifest names, manifest temps).
+ * Only a lock holder calls it, so no other build is writing them; a reader that still has an older
+ * generation open keeps its descriptor.
+ */
+async function removeLeftovers(folder: string, keep: string | undefined): Promise<void> {
+  for (const name of await readdir(folder)) {
+    const abandoned = name.startsWith('.build-') || name.endsWith('.idx.body') || (name.startsWith(`.${MANIFEST_NAME}.`) && name.endsWith('.tmp')) || (name.endsWith('.idx') && name !== keep);
+    if (abandoned) await rm(path.join(folder, name), { recursive: true, force: true });
   }
 }
 
@@ -654,7 +855,7 @@ async function carryOver(file: string, expected: Manifest['index'], count: numbe
 }
 
 /** Writes the sorted entries under a header and a bucket directory; returns the file's size and CRC-32. */
-async function writeIndexFile(file: string, partitions: Partitions): Promise<{ bytes: number; crc32: number }> {
+async function writeIndexFile(file: string, partitions: Partitions, others: readonly string[]): Promise<{ bytes: number; crc32: number }> {
   // Entries go to a body file first: the directory's size depends on how many there are.
   const body = `${file}.body`;
   const handle = await open(body, 'w');
@@ -662,7 +863,7 @@ async function writeIndexFile(file: string, partitions: Partitions): Promise<{ b
   const offsets: number[] = [];
   let size = 0;
   try {
-    for await (const { bytes, offsets: order } of partitions.sorted()) {
+    for await (const { bytes, offsets: order } of partitions.sorted(others)) {
       const out = Buffer.allocUnsafe(bytes.length);
       let at = 0;
       for (const offset of order) {
