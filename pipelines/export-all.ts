@@ -12,7 +12,8 @@ import { LAYOUT, quarantineFile } from '../src/layout.js';
 import { EXPORT_STAGES } from '../src/stages/registry.js';
 import { withEvidence } from './evidence.js';
 import { evidencePath, planReads, requireFolder, type CommonOptions } from './plan.js';
-import { rulesetOf, stageFlags } from './stage.js';
+import { stageNotes, type StageNotes } from './hints.js';
+import { readsStdin, rulesetOf, stageFlags } from './stage.js';
 import type { Ruleset } from '../src/core/ruleset.js';
 
 /**
@@ -33,6 +34,8 @@ export interface ExportAllOptions extends Omit<CommonOptions, 'out' | 'quarantin
 export interface ExportAllResult {
   /** Each export's counts, by stage name, in run order. */
   counts: Map<string, StageCounts>;
+  /** Each export's notes (hints when the input looks wrong), by stage name. */
+  notes: Map<string, StageNotes>;
   index: IndexReport;
 }
 
@@ -80,6 +83,11 @@ export async function runExportAll(options: ExportAllOptions): Promise<ExportAll
     const sources = resolveInputs(filter ? (inputs.length > 0 ? inputs : [STDIN_PATH]) : [path.join(root, LAYOUT.scoredRuns)], root);
     options.progress?.begin('export-all', await inputBytes(filter ? (inputs.length > 0 ? inputs : [STDIN_PATH]) : [path.join(root, LAYOUT.scoredRuns)]).catch(() => undefined));
     const counts = await runFanOut(exports, { recordedAt, ruleset, maxLineBytes, progress: options.progress, inputs: sources, beforeCommit: unchanged }, lastAnswerCached(lookup));
-    return { counts: new Map(EXPORT_STAGES.map((stage, n) => [stage.name, counts[n]!])), index };
+    const readStdin = readsStdin(options);
+    return {
+      counts: new Map(EXPORT_STAGES.map((stage, n) => [stage.name, counts[n]!])),
+      notes: new Map(EXPORT_STAGES.map((stage, n) => [stage.name, stageNotes(counts[n]!, { stage: stage.name, reads: stage.reads, readStdin })])),
+      index,
+    };
   });
 }

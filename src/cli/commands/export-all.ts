@@ -23,7 +23,7 @@ export const exportAllCommand: Command = {
   takesOperands: true,
   run: async ({ args, cwd, terminal, stdinIsTerminal }) => {
     const json = args.values['json'] === true;
-    const { counts } = await runExportAll({
+    const { counts, notes } = await runExportAll({
       ...args.values,
       jobs: jobsOf(args.values),
       cwd,
@@ -32,7 +32,7 @@ export const exportAllCommand: Command = {
       progress: terminal,
       onIndexReady: (report) => printIndexLine(terminal, json, report),
     });
-    for (const [stage, stageCounts] of counts) printStageSummary(terminal, json, stage, stageCounts);
+    for (const [stage, stageCounts] of counts) printStageSummary(terminal, json, stage, stageCounts, undefined, notes.get(stage));
     return 0;
   },
 };

@@ -61,7 +61,7 @@ export function stageCommand(stage: StageDefinition): Command {
     takesOperands: true,
     run: async ({ args, cwd, terminal, stdinIsTerminal }) => {
       const json = args.values['json'] === true;
-      const { counts, index, datasetInfo } = await runStage(stage, {
+      const { counts, index, datasetInfo, notes } = await runStage(stage, {
         ...args.values,
         jobs: jobsOf(args.values),
         cwd,
@@ -71,7 +71,7 @@ export function stageCommand(stage: StageDefinition): Command {
         onIndexReady: (report) => printIndexLine(terminal, json, report),
       });
       printDatasetInfo(terminal, stage.name, datasetInfo);
-      printStageSummary(terminal, json, stage.name, counts, index);
+      printStageSummary(terminal, json, stage.name, counts, index, notes);
       return 0;
     },
   };
