@@ -16,7 +16,7 @@ import { buildReceipt } from '../src/report/receipt.js';
 import { validators } from '../src/schemas/validators.js';
 import { EXPORT_STAGES, STAGES } from '../src/stages/registry.js';
 import { requireFolder } from './plan.js';
-import type { StageNotes } from './hints.js';
+import { emptyExportError, type StageNotes } from './hints.js';
 import { rulesetOf, runStage } from './stage.js';
 import type { Ruleset } from '../src/core/ruleset.js';
 import { ensureFolder } from '../src/io/folders.js';
@@ -33,6 +33,8 @@ export interface RunAllOptions {
   /** A rules file (absolute) for the stages the rules decide; the built-in rules by default. */
   rules?: string | undefined;
   continueOnFailure: boolean;
+  /** An export that writes no row fails its validation (its receipt says so). */
+  failIfEmpty?: boolean | undefined;
   /** |pct_change| past which a count drifts; default 0.20. */
   driftThreshold: number | undefined;
   /** Test seam: this stage's validation fails, to exercise skipping and --continue-on-failure. */
@@ -135,6 +137,8 @@ export async function runAll(options: RunAllOptions): Promise<RunAllResult> {
       counts = new StageCounts();
       validation = { passed: false, errors: [error.message], warnings: [] };
     }
+    const empty = options.failIfEmpty === true && stage.kind !== 'tree' ? emptyExportError(stage.name, counts) : undefined;
+    if (empty !== undefined) validation = { ...validation, passed: false, errors: [...validation.errors, empty] };
     if (options.failValidation === stage.receipt) validation = { ...validation, passed: false, errors: [...validation.errors, 'validation failed on request (test seam)'] };
     const receipt = buildReceipt(context, stage.receipt, counts, validation, { started, finished: new Date(), durationMs: performance.now() - t0 });
     await writeReport(path.join(reportDir, `${stage.receipt}.json`), receipt, stageReceipt, () => JSON.stringify(stageReceipt.errors));

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
-import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
+import { buildIndex } from '../pipelines/evidence.js';
 import { stageNotes } from '../pipelines/hints.js';
+import { DistillError } from '../src/errors.js';
 import { runRag, runScore, runSft } from '../pipelines/stage.js';
 import { runExportAll } from '../pipelines/export-all.js';
 import { StageCounts } from '../src/engine/counts.js';
@@ -136,6 +138,36 @@ describe('hints: what the input looks like and what to run instead', () => {
       const { counts, notes } = await sftOn(dir, 'mostly.jsonl');
       assert.equal(counts.out, 3);
       assert.deepEqual(notes, { unruled: [], hints: [] });
+    });
+  });
+});
+
+describe('a wrong --evidence is refused before any index is built', () => {
+  const refused = (pattern: RegExp) => (error: unknown): boolean => error instanceof DistillError && error.code === 'DS_USAGE' && pattern.test(error.message);
+
+  test('a folder of scored runs: a usage error naming what it holds, and no index folder left in it', async () => {
+    await withRuns(async (dir, { scored }) => {
+      await mkdir(path.join(dir, 'runs'));
+      await copyFile(scored, path.join(dir, 'runs/scored.jsonl'));
+      await assert.rejects(sftOn(dir, scored, 'runs'), refused(/^--evidence runs is not evidence: runs\/scored\.jsonl line 1 holds scored runs/));
+      await assert.rejects(buildIndex({ evidence: path.join(dir, 'runs'), root: dir, maxLineBytes: 1 << 20 }), refused(/holds scored runs/));
+      await assert.rejects(runExportAll({ cwd: dir, root: dir, inputs: [scored], evidence: 'runs', recordedAt: RECORDED_AT }), refused(/holds scored runs/));
+      assert.deepEqual(await readdir(path.join(dir, 'runs')), ['scored.jsonl']);
+      assert.deepEqual((await readdir(dir)).filter((name) => name.includes('distill-index')), []);
+    });
+  });
+
+  test('raw logs, a JSON array, a dataset: refused; blank lines first are skipped; real evidence is taken', async () => {
+    await withRuns(async (dir, { scored, raw, evidence }) => {
+      await assert.rejects(sftOn(dir, scored, 'raw.jsonl'), refused(/raw\.jsonl line 1 holds raw _kb log rows/));
+      await writeFile(path.join(dir, 'array.jsonl'), `[${(await readFile(evidence, 'utf8')).trim().split('\n').join(',')}]\n`);
+      await assert.rejects(sftOn(dir, scored, 'array.jsonl'), refused(/array\.jsonl line 1 holds a JSON array/));
+      await writeFile(path.join(dir, 'spaced.jsonl'), `\n  \n${await readFile(raw, 'utf8')}`);
+      await assert.rejects(sftOn(dir, scored, 'spaced.jsonl'), refused(/spaced\.jsonl line 3 holds raw _kb log rows/));
+      assert.equal((await sftOn(dir, scored)).counts.out, 3);
+      await copyFile(path.join(dir, 'sft.jsonl'), path.join(dir, 'dataset.jsonl'));
+      await assert.rejects(sftOn(dir, scored, 'dataset.jsonl'), refused(/dataset\.jsonl line 1 holds rows of an exported dataset/));
+      assert.deepEqual((await readdir(dir)).filter((name) => name.includes('distill-index')).sort(), ['.evidence.jsonl.distill-index']);
     });
   });
 });

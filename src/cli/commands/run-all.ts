@@ -4,7 +4,7 @@ import { runAll } from '../../../pipelines/run-all.js';
 import { EXIT_CODE, usageError } from '../../errors.js';
 import { flag, option, type OptionTable } from '../../options.js';
 import { STAGES } from '../../stages/registry.js';
-import { HELP, JOBS, jobsOf, JSON_SUMMARY, MAX_LINE_BYTES, RECORDED_AT, ROOT, RULES } from '../common-options.js';
+import { FAIL_IF_EMPTY, HELP, JOBS, jobsOf, JSON_SUMMARY, MAX_LINE_BYTES, RECORDED_AT, ROOT, RULES } from '../common-options.js';
 import type { Command } from '../command.js';
 import { notesJson, notesLines } from '../../../pipelines/hints.js';
 
@@ -49,6 +49,7 @@ export const runAllCommand: Command = {
     ...MAX_LINE_BYTES,
     'drift-threshold': option('number', 'X', 'relative count change that warns (default: 0.20, or DISTILL_DRIFT_THRESHOLD)'),
     'continue-on-failure': flag('run the later stages after a stage failed'),
+    ...FAIL_IF_EMPTY,
     ...RULES,
     ...JOBS,
     ...GATE_FLAGS,
@@ -68,6 +69,7 @@ export const runAllCommand: Command = {
       flags: { ...values, jobs: jobsOf(values) },
       rules: values['rules'] === undefined ? undefined : path.resolve(cwd, values['rules'] as string),
       continueOnFailure: values['continueOnFailure'] === true,
+      failIfEmpty: values['failIfEmpty'] === true,
       driftThreshold: (values['driftThreshold'] as number | undefined) ?? thresholdFromEnv(env),
       failValidation: failValidationSeam(env),
       progress: terminal,
