@@ -12,7 +12,8 @@ import { LAYOUT, quarantineFile } from '../src/layout.js';
 import { EXPORT_STAGES } from '../src/stages/registry.js';
 import { withEvidence } from './evidence.js';
 import { evidencePath, planReads, requireFolder, type CommonOptions } from './plan.js';
-import { runCommandSharded, rulesetOf, shardCount, stageFlags } from './stage.js';
+import { stageNotes, type StageNotes } from './hints.js';
+import { readsStdin, runCommandSharded, rulesetOf, shardCount, stageFlags } from './stage.js';
 import type { Ruleset } from '../src/core/ruleset.js';
 
 /**
@@ -33,6 +34,8 @@ export interface ExportAllOptions extends Omit<CommonOptions, 'out' | 'quarantin
 export interface ExportAllResult {
   /** Each export's counts, by stage name, in run order. */
   counts: Map<string, StageCounts>;
+  /** Each export's notes (hints when the input looks wrong), by stage name. */
+  notes: Map<string, StageNotes>;
   index: IndexReport;
 }
 
@@ -64,7 +67,7 @@ export async function runExportAll(options: ExportAllOptions): Promise<ExportAll
   const shards = await shardCount(EXPORT_STAGES[0]!, options);
   if (shards > 1) {
     const { counts, index } = await runCommandSharded('export-all', options, shards);
-    return { counts: new Map(EXPORT_STAGES.map((stage) => [stage.name, counts.get(stage.name)!])), index: index! };
+    return { ...resultOf(EXPORT_STAGES.map((stage) => counts.get(stage.name)!), options), index: index! };
   }
   const { cwd, root, filter, inputs } = planReads(options, options.stdinIsTerminal ?? false);
   if (!filter) await requireFolder(root, LAYOUT.scoredRuns);
@@ -86,6 +89,15 @@ export async function runExportAll(options: ExportAllOptions): Promise<ExportAll
     const sources = resolveInputs(filter ? (inputs.length > 0 ? inputs : [STDIN_PATH]) : [path.join(root, LAYOUT.scoredRuns)], root);
     options.progress?.begin('export-all', await inputBytes(filter ? (inputs.length > 0 ? inputs : [STDIN_PATH]) : [path.join(root, LAYOUT.scoredRuns)]).catch(() => undefined));
     const counts = await runFanOut(exports, { recordedAt, ruleset, maxLineBytes, progress: options.progress, inputs: sources, beforeCommit: unchanged }, lastAnswerCached(lookup));
-    return { counts: new Map(EXPORT_STAGES.map((stage, n) => [stage.name, counts[n]!])), index };
+    return { ...resultOf(counts, options), index };
   });
+}
+
+/** Each export's counts and notes by stage name, from its counts in EXPORT_STAGES order. */
+function resultOf(counts: readonly StageCounts[], options: ExportAllOptions): Omit<ExportAllResult, 'index'> {
+  const readStdin = readsStdin(options);
+  return {
+    counts: new Map(EXPORT_STAGES.map((stage, n) => [stage.name, counts[n]!])),
+    notes: new Map(EXPORT_STAGES.map((stage, n) => [stage.name, stageNotes(counts[n]!, { stage: stage.name, reads: stage.reads, readStdin })])),
+  };
 }

@@ -1,4 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
+import { kbSourceFiles } from '../src/io/kb.js';
+import { walkInputFiles } from '../src/io/walk.js';
 import path from 'node:path';
 import { ioError, usageError } from '../src/errors.js';
 import { EvidenceIndex } from '../src/io/evidence-index.js';
@@ -58,6 +60,7 @@ export async function checkHealth(root: string): Promise<HealthCheck[]> {
         ? { check: 'evidence index', status: 'ok', detail: 'fresh' }
         : { check: 'evidence index', status: 'warn', detail: `${stale} evidence files changed since the last build (the next export refreshes it)` },
   );
+  checks.push(await nextStep(root, stale));
   // A report that does not parse or validate is a failed check, never a crash or "no run".
   const last = await latestRun(path.join(root, LAYOUT.reports)).catch((error: unknown) => failedCheck(checks, 'last run', error));
   if (last === null) return checks;
@@ -81,6 +84,57 @@ export async function checkHealth(root: string): Promise<HealthCheck[]> {
     if (exportsMatch !== null) checks.push(exportsMatch);
   }
   return checks;
+}
+
+/** The newest modification time of the files `files` yields, or undefined when it yields none (or the folder is missing). */
+async function newest(files: () => AsyncIterable<{ mtimeMs: number }>): Promise<number | undefined> {
+  let latest: number | undefined;
+  try {
+    for await (const file of files()) latest = Math.max(latest ?? 0, file.mtimeMs);
+  } catch {
+    return undefined; // a folder that cannot be walked is a missing step; the layout checks name it
+  }
+  return latest;
+}
+
+async function* statted(files: readonly string[]): AsyncGenerator<{ mtimeMs: number }> {
+  for (const file of files) {
+    const info = await stat(file).catch(() => undefined);
+    if (info !== undefined) yield info;
+  }
+}
+
+/** The exports' datasets on the layout. */
+const EXPORT_FILES = [LAYOUT.sft, LAYOUT.rag, LAYOUT.preference];
+
+/**
+ * What to run next: the first step of the pipeline whose output is missing or older than its input
+ * (by modification time: each stage rewrites all it writes, so its newest file is when it last ran),
+ * then a stale index; running that step (or run-all) brings the later ones up to date too.
+ */
+async function nextStep(root: string, staleIndex: number | undefined): Promise<HealthCheck> {
+  const next = (command: string, why: string): HealthCheck => ({
+    check: 'next step',
+    status: 'warn',
+    detail: `${why}: run distill-stream ${command} --root ${root}${command === 'export-all' ? ` (or run-all --root ${root}, which writes receipts too)` : ''}`,
+  });
+  const kb = await newest(async function* () {
+    yield* statted(await kbSourceFiles(root));
+  });
+  if (kb === undefined) return { check: 'next step', status: 'warn', detail: `${LAYOUT.kb} holds no agent logs: write them as ${LAYOUT.kb}/NAME.jsonl (see docs/raw-logs.md), then run distill-stream run-all --root ${root}` };
+  const evidence = await newest(() => walkInputFiles(path.join(root, LAYOUT.evidence)));
+  if (evidence === undefined) return next('collect', `no evidence in ${LAYOUT.evidence}`);
+  if (kb > evidence) return next('collect', `${LAYOUT.kb} changed after the last collect`);
+  const scored = await newest(() => walkInputFiles(path.join(root, LAYOUT.scoredRuns)));
+  if (scored === undefined) return next('score', `no scored runs in ${LAYOUT.scoredRuns}`);
+  if (evidence > scored) return next('score', 'the scored runs are older than the evidence');
+  const exportTimes = await Promise.all(EXPORT_FILES.map((file) => stat(path.join(root, file)).then((info) => info.mtimeMs, () => undefined)));
+  const missing = EXPORT_FILES.filter((_, n) => exportTimes[n] === undefined);
+  if (missing.length > 0) return next('export-all', `${missing.join(', ')} not exported yet`);
+  const older = EXPORT_FILES.filter((_, n) => exportTimes[n]! < scored);
+  if (older.length > 0) return next('export-all', `${older.join(', ')} older than the scored runs`);
+  if (staleIndex !== undefined && staleIndex > 0) return next('index', 'the evidence index is stale');
+  return { check: 'next step', status: 'ok', detail: 'nothing: the evidence, scored runs and exports are up to date' };
 }
 
 /** The last finished run: passed or failed as its summary says, unless its folder is incomplete or inconsistent. */

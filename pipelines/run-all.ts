@@ -16,6 +16,7 @@ import { buildReceipt } from '../src/report/receipt.js';
 import { validators } from '../src/schemas/validators.js';
 import { EXPORT_STAGES, STAGES } from '../src/stages/registry.js';
 import { requireFolder } from './plan.js';
+import { emptyExportError, type StageNotes } from './hints.js';
 import { rulesetOf, runStage } from './stage.js';
 import type { Ruleset } from '../src/core/ruleset.js';
 import { ensureFolder } from '../src/io/folders.js';
@@ -32,6 +33,8 @@ export interface RunAllOptions {
   /** A rules file (absolute) for the stages the rules decide; the built-in rules by default. */
   rules?: string | undefined;
   continueOnFailure: boolean;
+  /** An export that writes no row fails its validation (its receipt says so). */
+  failIfEmpty?: boolean | undefined;
   /** |pct_change| past which a count drifts; default 0.20. */
   driftThreshold: number | undefined;
   /** Test seam: this stage's validation fails, to exercise skipping and --continue-on-failure. */
@@ -45,6 +48,8 @@ export interface StageRecord {
   skipped: boolean;
   receipt: StageReceipt | undefined;
   counts: StageCounts;
+  /** Sources scored without a rule, and hints when the stage's input looks wrong; none for a skipped stage. */
+  notes: StageNotes;
 }
 
 export interface RunAllResult {
@@ -58,9 +63,11 @@ export interface RunAllResult {
 
 const BASELINES_FILE = 'audit_baselines.jsonl';
 
+const NO_NOTES: StageNotes = { unruled: [], hints: [] };
+
 /** Runs one stage on the standard layout under the run's options. */
-async function runOnLayout(stage: StageDefinition, options: RunAllOptions, ruleset: Ruleset): Promise<StageCounts> {
-  const { counts } = await runStage(stage, {
+async function runOnLayout(stage: StageDefinition, options: RunAllOptions, ruleset: Ruleset): Promise<{ counts: StageCounts; notes: StageNotes }> {
+  return runStage(stage, {
     ...options.flags,
     rules: stage.usesRules ? ruleset : undefined,
     cwd: options.root,
@@ -69,7 +76,6 @@ async function runOnLayout(stage: StageDefinition, options: RunAllOptions, rules
     ...(options.maxLineBytes === undefined ? {} : { maxLineBytes: options.maxLineBytes }),
     ...(options.progress ? { progress: options.progress } : {}),
   });
-  return counts;
 }
 
 /** The git commit of `root` when it is the top of a git work tree, else null. */
@@ -114,26 +120,29 @@ export async function runAll(options: RunAllOptions): Promise<RunAllResult> {
   const context = { runId: options.runId, toolVersion: options.toolVersion, gitSha, recordedAt: options.recordedAt };
   for (const stage of STAGES) {
     if (failed && !options.continueOnFailure) {
-      records.push({ stage, skipped: true, receipt: undefined, counts: new StageCounts() });
+      records.push({ stage, skipped: true, receipt: undefined, counts: new StageCounts(), notes: NO_NOTES });
       continue;
     }
     options.onStage?.(stage);
     const started = new Date();
     const t0 = performance.now();
     let counts: StageCounts;
+    let notes = NO_NOTES;
     let validation: StageValidation;
     try {
-      counts = await runOnLayout(stage, options, ruleset);
+      ({ counts, notes } = await runOnLayout(stage, options, ruleset));
       validation = validateStage(stage, counts);
     } catch (error) {
       if (!(error instanceof DistillError) || error.code !== 'DS_IO') throw error;
       counts = new StageCounts();
       validation = { passed: false, errors: [error.message], warnings: [] };
     }
+    const empty = options.failIfEmpty === true && stage.kind !== 'tree' ? emptyExportError(stage.name, counts) : undefined;
+    if (empty !== undefined) validation = { ...validation, passed: false, errors: [...validation.errors, empty] };
     if (options.failValidation === stage.receipt) validation = { ...validation, passed: false, errors: [...validation.errors, 'validation failed on request (test seam)'] };
     const receipt = buildReceipt(context, stage.receipt, counts, validation, { started, finished: new Date(), durationMs: performance.now() - t0 });
     await writeReport(path.join(reportDir, `${stage.receipt}.json`), receipt, stageReceipt, () => JSON.stringify(stageReceipt.errors));
-    records.push({ stage, skipped: false, receipt, counts });
+    records.push({ stage, skipped: false, receipt, counts, notes });
     if (!validation.passed) failed = true;
   }
   const summary = buildSummary(options, records, runStarted, new Date());

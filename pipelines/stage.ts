@@ -20,6 +20,7 @@ import { scoreStage } from '../src/stages/score.js';
 import { llamaFactoryEntry, sftStage, type ContextPlacement, type SftFormat } from '../src/stages/sft.js';
 import { extensionOf } from '../src/io/output-format.js';
 import { withEvidence } from './evidence.js';
+import { stageNotes, type StageNotes } from './hints.js';
 import { evidencePath, planInputs, placeOf, planReads, planStage, type CommonOptions, type StagePlan } from './plan.js';
 import { localWork, mergeShards, MIN_SHARD_BYTES, runShardsLocally, writePlan, type ShardPlan, type ShardRunContext } from './shards.js';
 import { DEFAULT_MAX_LINE_BYTES } from '../src/io/line-splitter.js';
@@ -52,6 +53,8 @@ export interface StageResult<C extends StageCounts = StageCounts> {
   index?: IndexReport;
   /** For a sharegpt or alpaca file: the entries LLaMA-Factory's dataset_info.json needs to read it, by dataset name. */
   datasetInfo?: Record<string, Record<string, unknown>>;
+  /** Sources scored without a rule, and hints when the input looks wrong (see stageNotes). */
+  notes: StageNotes;
 }
 
 /** The layout folder each kind of input lives in. */
@@ -86,8 +89,22 @@ export async function rulesetOf(rules: string | Ruleset | undefined, place: { cw
   return loadRuleset(absolute, { display: displayPath(place.root, absolute) });
 }
 
-/** Runs one stage as its command does: on the standard layout under `root`, or as a filter on inputs or stdin. */
+/** Whether a command's options make it read stdin: a filter with no inputs named, or `-` among them. */
+export function readsStdin(options: CommonOptions): boolean {
+  const inputs = options.inputs ?? [];
+  return inputs.includes(STDIN_PATH) || (inputs.length === 0 && options.root === undefined);
+}
+
+/**
+ * Runs one stage as its command does: on the standard layout under `root`, or as a filter on inputs
+ * or stdin; with the notes of what it saw.
+ */
 export async function runStage(stage: StageDefinition, options: StageCommandOptions): Promise<StageResult> {
+  const result = await runStageCounted(stage, options);
+  return { ...result, notes: stageNotes(result.counts, { stage: stage.name, reads: stage.reads, readStdin: readsStdin(options) }) };
+}
+
+async function runStageCounted(stage: StageDefinition, options: StageCommandOptions): Promise<Omit<StageResult, 'notes'>> {
   const place = placeOf(options);
   const sharded = await shardCount(stage, options);
   if (sharded > 1) return runStageSharded(stage, options, sharded);
@@ -212,7 +229,7 @@ export async function mergePlan(plan: ShardPlan): Promise<MergeResult> {
 }
 
 /** A stage run as local shards: planned, each shard a process (--jobs at a time), merged — the same bytes as one process. */
-async function runStageSharded(stage: StageDefinition, options: StageCommandOptions, shards: number): Promise<StageResult> {
+async function runStageSharded(stage: StageDefinition, options: StageCommandOptions, shards: number): Promise<Omit<StageResult, 'notes'>> {
   const { counts, datasetInfo } = await runCommandSharded(stage.name, options, shards);
   return { counts: counts.get(stage.name)!, ...(datasetInfo === undefined ? {} : { datasetInfo }) };
 }
@@ -241,7 +258,7 @@ async function beginProgress(stage: StageDefinition, options: StageCommandOption
   options.progress.begin(stage.name, await inputBytes(reads).catch(() => undefined));
 }
 
-async function runExport(stage: DatasetStage | PairStage, options: StageCommandOptions, plan: StagePlan, evidencePath: string, ruleset: Ruleset): Promise<StageResult> {
+async function runExport(stage: DatasetStage | PairStage, options: StageCommandOptions, plan: StagePlan, evidencePath: string, ruleset: Ruleset): Promise<Omit<StageResult, 'notes'>> {
   const run = runOptions(stage, options, plan, planInputs(plan, LAYOUT_INPUT[stage.reads]), ruleset);
   const targets = { output: plan.output, quarantine: plan.quarantine };
   const evidence = { evidence: evidencePath, root: plan.root, maxLineBytes: plan.maxLineBytes, onIndexReady: options.onIndexReady, progress: options.progress };
@@ -277,7 +294,7 @@ function datasetInfoOf(view: string, output: OutputTarget, counts: StageCounts, 
   return { datasetInfo: entries };
 }
 
-async function runTreeStage(stage: TreeStage, options: StageCommandOptions, plan: StagePlan, ruleset: Ruleset): Promise<StageResult> {
+async function runTreeStage(stage: TreeStage, options: StageCommandOptions, plan: StagePlan, ruleset: Ruleset): Promise<Omit<StageResult, 'notes'>> {
   if (plan.output.kind === 'parts') throw usageError(`${stage.name} writes no dataset: --max-rows-per-file, --max-bytes-per-file and --split apply to sft, rag and preference`);
   await beginProgress(stage, options, plan);
   if (plan.filter) {

@@ -41,7 +41,7 @@ describe('each command through the CLI, against the goldens', { concurrency: PRO
       const result = await runCli(['score', '--root', root, '--recorded-at', '2026-05-01T00:00:00.000Z', '--max-line-bytes', '65536']);
       assert.equal(result.code, 0, result.stderr);
       assert.equal(result.stdout, '');
-      assert.equal(result.stderr, '[score] read=40 exported=40 quarantined=0 {}\n');
+      assert.equal(result.stderr, '[score] read=40 exported=40 quarantined=0 {}\n[score] web_extractions: 1 row, no scoring rule: all needs_human_review — see docs/rules.md\n');
       assert.deepEqual(await snapshot(path.join(root, 'data/scored-runs')), await snapshot(path.join(FIXTURE_ARCHIVE, 'data/scored-runs'), new Set([HAND_WRITTEN])));
       assert.equal(await readText(path.join(root, 'exports/quarantine/score.jsonl')), '');
     }));

@@ -202,7 +202,7 @@ describe('rows on stdin, lines on stdout', { concurrency: PROCESS_CONCURRENCY },
       const result = await runCli(['score', ...TREES_PINNED], { stdin: evidence, cwd: dir });
       assert.equal(result.code, 0, result.stderr);
       assert.equal(result.stdout, scored);
-      assert.equal(result.stderr, '[score] read=40 exported=40 quarantined=0 {}\n');
+      assert.equal(result.stderr, '[score] read=40 exported=40 quarantined=0 {}\n[score] web_extractions: 1 row, no scoring rule: all needs_human_review — see docs/rules.md\n');
       assert.equal(await readText(path.join(dir, 'exports/quarantine/score.jsonl')), '');
       assert.deepEqual(await readdir(dir), ['exports']);
     }));

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { StageNotes } from '../pipelines/hints.js';
 import { runAll, type RunAllOptions, type RunAllResult } from '../pipelines/run-all.js';
 import { printStageSummary } from '../src/cli/summary.js';
 import { Terminal } from '../src/cli/terminal.js';
@@ -50,10 +51,10 @@ export function runAllOn(root: string, runId: string, recordedAt: string, option
 }
 
 /** The summary line a stage command prints on stderr for these counts (`--json` when asked), without its newline. */
-export function summaryLine(stage: string, counts: StageCounts, options: { json?: boolean; index?: IndexReport } = {}): string {
+export function summaryLine(stage: string, counts: StageCounts, options: { json?: boolean; index?: IndexReport; notes?: StageNotes } = {}): string {
   let text = '';
   const sink = { write: (chunk: string): boolean => ((text += chunk), true) } as unknown as NodeJS.WritableStream;
-  printStageSummary(new Terminal(sink), options.json ?? false, stage, counts, options.index);
+  printStageSummary(new Terminal(sink), options.json ?? false, stage, counts, options.index, options.notes);
   return text.replace(/\n$/, '');
 }
 

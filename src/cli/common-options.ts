@@ -13,6 +13,7 @@ export const EVIDENCE = { evidence: option('path', 'PATH', 'evidence file or fol
 export const RECORDED_AT = { 'recorded-at': option('timestamp', 'TS', 'pin recorded_at (ISO-8601) for byte-identical reruns (default: now)') };
 export const MAX_LINE_BYTES = { 'max-line-bytes': option('size', 'SIZE', 'longest accepted line, e.g. 65536, 64KiB, 64MiB (default: 64MiB); longer → line_too_long') };
 export const DRY_RUN = { 'dry-run': flag('count everything, write nothing') };
+export const FAIL_IF_EMPTY = { 'fail-if-empty': flag('exit 1 (validation failed) when an export writes no row, after writing what it wrote') };
 export const JSON_SUMMARY = { json: flag('print the summary line as JSON on stderr') };
 export const JOBS = { jobs: option('count', 'N', 'processes to run in: large inputs are cut into N shards and merged, byte for byte as one (default: the number of cores)') };
 export const HELP = { help: flag('show this command\'s help', { short: 'h' }) };

@@ -333,6 +333,14 @@ export function compileRuleset(value: unknown, source: RulesSource | null = null
   return compileDocument(document, source, scorerVersion, fallback).ruleset;
 }
 
+/**
+ * Whether a rule is the built-in default one (`extraction`, every row needs_human_review): the rule of
+ * a source that has no scoring rule of its own. A ruleset's own catch-all rule is a rule of its own.
+ */
+export function isDefaultRule(rule: CompiledRule): boolean {
+  return rule.spec === builtinState().fallback.spec;
+}
+
 /** The Score of a row under a scorer: pure, deterministic, never throws on any signals, never mutates its input. */
 export function scoreWith(scorer: Scorer, row: Scorable): Score {
   return scorer.ruleFor(row.provenance.source_file).score(row.signals);

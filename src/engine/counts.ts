@@ -2,6 +2,30 @@ import { SmallestHashSample } from '../core/sample.js';
 import type { Category, QuarantineReason } from '../records.js';
 import type { FileDigest } from '../receipts.js';
 
+/** Rejected rows whose shape is kept per reason: the first two tell a wrong input from a stray bad row. */
+export const SHAPES_PER_REASON = 2;
+
+/** Keys of a rejected object kept in its shape. */
+export const SHAPE_KEYS = 24;
+
+/** Code units of a line that never parsed kept in its shape. */
+export const SHAPE_HEAD = 40;
+
+/**
+ * What a rejected row looked like: an object's first keys, another JSON value's type, or the start
+ * of a line that never parsed (`text`). Never written anywhere; a stage's hints read it.
+ */
+export interface RejectedShape {
+  reason: QuarantineReason;
+  source: string;
+  line: number;
+  kind: 'object' | 'array' | 'string' | 'number' | 'boolean' | 'null' | 'text';
+  /** An object's keys (at most SHAPE_KEYS), in order. */
+  keys?: string[];
+  /** The start of a line that never parsed (at most SHAPE_HEAD code units). */
+  head?: string;
+}
+
 /**
  * The counters of one stage run. Only the engine changes them (rows in, kept, quarantined, the files
  * read and written); stages say what happened to a row and the engine counts it. The receipt is
@@ -20,10 +44,23 @@ export class StageCounts {
   readonly bySplit = new Map<string, number>();
   readonly inputs: FileDigest[] = [];
   readonly outputs: FileDigest[] = [];
+  /** Rows scored by the default rule, by the source that has no scoring rule of its own. */
+  readonly unruledSources = new Map<string, number>();
+  /** The first rejected rows of each reason, as shapes (what hints read to say what the input looks like). */
+  readonly rejectedShapes: RejectedShape[] = [];
   private readonly samples = new Map<string, SmallestHashSample>();
 
   countReason(reason: QuarantineReason): void {
     this.byReason.set(reason, (this.byReason.get(reason) ?? 0) + 1);
+  }
+
+  countUnruled(source: string): void {
+    this.unruledSources.set(source, (this.unruledSources.get(source) ?? 0) + 1);
+  }
+
+  /** Whether the row just counted under `reason` is among the first SHAPES_PER_REASON of it, whose shapes are kept. */
+  keepsShapeOf(reason: QuarantineReason): boolean {
+    return this.byReason.get(reason)! <= SHAPES_PER_REASON;
   }
 
   countCategory(category: Category): void {

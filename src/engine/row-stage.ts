@@ -3,7 +3,7 @@ import { parseJson } from '../core/gates.js';
 import { Rejection } from '../core/rejection.js';
 import type { LineBatch } from '../io/inputs.js';
 import type { SourceLocation } from '../records.js';
-import type { StageCounts } from './counts.js';
+import { SHAPE_HEAD, SHAPE_KEYS, type RejectedShape, type StageCounts } from './counts.js';
 import { rawExcerpt, type QuarantineWriter } from './quarantine.js';
 import type { Kept, RowFunction } from './row.js';
 
@@ -58,13 +58,13 @@ export function routeBatch(batch: LineBatch, branches: ReadonlyArray<RowBranch<u
     const location: SourceLocation = { source_file: batch.source, line_offset: line.line };
     for (const branch of branches) branch.counts.in++;
     if (line.tooLong) {
-      for (const branch of branches) quarantineRow(branch, 'line_too_long', TOO_LONG, rawExcerpt(line.text), location);
+      for (const branch of branches) quarantineRow(branch, 'line_too_long', TOO_LONG, rawExcerpt(line.text), location, line.text);
       continue;
     }
     const parsed = line.unreadable === undefined ? parseJson(line.text) : undefined;
     if (parsed === undefined) {
       const errors = line.unreadable === undefined ? NOT_JSON : [line.unreadable];
-      for (const branch of branches) quarantineRow(branch, 'schema_violation', errors, rawExcerpt(line.text), location);
+      for (const branch of branches) quarantineRow(branch, 'schema_violation', errors, rawExcerpt(line.text), location, line.text);
       continue;
     }
     branches.forEach((branch, n) => {
@@ -77,6 +77,7 @@ export function routeBatch(batch: LineBatch, branches: ReadonlyArray<RowBranch<u
       counts.out++;
       if (result.category !== undefined) counts.countCategory(result.category);
       if (result.sampleKey !== undefined) counts.sample(branch.sampleMetric!, result.sampleKey, result.sampleValue);
+      if (result.unruled !== undefined) counts.countUnruled(result.unruled);
       branch.recorder?.kept(location, result, bytesOf(result.value));
       outputs[n]!.push(result.value);
     });
@@ -84,9 +85,21 @@ export function routeBatch(batch: LineBatch, branches: ReadonlyArray<RowBranch<u
   return outputs;
 }
 
-function quarantineRow(branch: RowBranch<unknown>, reason: Rejection['reason'], errors: readonly string[], record: unknown, location: SourceLocation): void {
+/** The shape of a rejected row: the parsed value's, or the start of the line that never parsed (`raw`). */
+function shapeOf(reason: Rejection['reason'], record: unknown, raw: string | undefined, location: SourceLocation): RejectedShape {
+  const at = { reason, source: location.source_file, line: location.line_offset };
+  if (raw !== undefined) return { ...at, kind: 'text', head: raw.slice(0, SHAPE_HEAD) };
+  if (record === null) return { ...at, kind: 'null' };
+  if (Array.isArray(record)) return { ...at, kind: 'array' };
+  if (typeof record === 'object') return { ...at, kind: 'object', keys: Object.keys(record).slice(0, SHAPE_KEYS) };
+  return { ...at, kind: typeof record as 'string' | 'number' | 'boolean' };
+}
+
+function quarantineRow(branch: RowBranch<unknown>, reason: Rejection['reason'], errors: readonly string[], record: unknown, location: SourceLocation, raw?: string): void {
   branch.counts.quarantined++;
   branch.counts.countReason(reason);
+  // Only the first few of a reason: a shape costs an allocation (and an object's keys) per row.
+  if (branch.counts.keepsShapeOf(reason)) branch.counts.rejectedShapes.push(shapeOf(reason, record, raw, location));
   const row = branch.quarantine.add(reason, errors, record, location);
   branch.recorder?.quarantined(location, Buffer.byteLength(row));
 }

@@ -11,10 +11,12 @@ export interface Kept<T> {
   readonly category: Category | undefined;
   readonly sampleKey: string | undefined;
   readonly sampleValue: number;
+  /** The source of a row scored by the default rule because it has no scoring rule of its own. */
+  readonly unruled: string | undefined;
 }
 
-export function keep<T>(value: T, category?: Category, sample?: { key: string; value: number }): Kept<T> {
-  return { value, category, sampleKey: sample?.key, sampleValue: sample?.value ?? 0 };
+export function keep<T>(value: T, category?: Category, sample?: { key: string; value: number }, unruled?: string): Kept<T> {
+  return { value, category, sampleKey: sample?.key, sampleValue: sample?.value ?? 0, unruled };
 }
 
 /** A stage's whole per-record work after parsing: what it keeps of the row, or a Rejection. */

@@ -10,7 +10,7 @@ import { ioError } from '../errors.js';
 import { drained } from '../io/drain.js';
 import type { Category, QuarantineReason, SourceLocation, StageName } from '../records.js';
 import type { FileDigest } from '../receipts.js';
-import { PairCounts, StageCounts } from './counts.js';
+import { PairCounts, SHAPES_PER_REASON, StageCounts, type RejectedShape } from './counts.js';
 import { entriesOf, mergeSorted } from '../io/external-sort.js';
 import { QuarantineWriter, quarantineParts, quarantineRow } from './quarantine.js';
 import { writePairs } from './run.js';
@@ -148,6 +148,10 @@ export interface ShardCounts {
   validRows?: number;
   /** Partitioned trees: partition names by index (as the kept records name them). */
   partitions?: string[];
+  /** Rows scored by the default rule, by source. */
+  unruledSources?: Record<string, number>;
+  /** The first rejected rows' shapes, per reason. */
+  rejectedShapes?: RejectedShape[];
 }
 
 export function shardCountsOf(stage: StageName, counts: StageCounts, partitions?: string[]): ShardCounts {
@@ -161,6 +165,8 @@ export function shardCountsOf(stage: StageName, counts: StageCounts, partitions?
     violations: [...counts.violations],
     inputs: [...counts.inputs],
     samples: counts.sampleEntries(),
+    unruledSources: Object.fromEntries(counts.unruledSources),
+    rejectedShapes: [...counts.rejectedShapes],
     ...(counts instanceof PairCounts ? { validRows: counts.validRows } : {}),
     ...(partitions === undefined ? {} : { partitions }),
   };
@@ -175,6 +181,9 @@ export function mergeCounts(shards: readonly ShardCounts[], counts: StageCounts)
     counts.quarantined += shard.quarantined;
     for (const [reason, n] of Object.entries(shard.byReason)) for (let i = 0; i < n!; i++) counts.countReason(reason as QuarantineReason);
     for (const [category, n] of Object.entries(shard.byCategory)) for (let i = 0; i < n!; i++) counts.countCategory(category as Category);
+    for (const [source, n] of Object.entries(shard.unruledSources ?? {})) counts.unruledSources.set(source, (counts.unruledSources.get(source) ?? 0) + n);
+    // Shards are in input order, so the first shapes of a reason are the earliest shard's.
+    for (const shape of shard.rejectedShapes ?? []) if (counts.rejectedShapes.filter((kept) => kept.reason === shape.reason).length < SHAPES_PER_REASON) counts.rejectedShapes.push(shape);
     counts.violations.push(...shard.violations);
     if (counts instanceof PairCounts) counts.validRows += shard.validRows ?? 0;
     for (const [metric, entries] of Object.entries(shard.samples)) {

@@ -1,6 +1,7 @@
 import { isJsonObject } from '../core/gates.js';
 import { reject } from '../core/rejection.js';
-import { builtinRuleset, type Scorer } from '../core/ruleset.js';
+import { builtinRuleset, isDefaultRule, type Scorer } from '../core/ruleset.js';
+import { stemOf } from '../core/stem.js';
 import { toScoredRun } from '../core/scorer.js';
 import { keep, type RowFunction } from '../engine/row.js';
 import { rowsAddUp, type TreeStage } from '../engine/stage.js';
@@ -8,15 +9,18 @@ import { writtenRows } from '../engine/written.js';
 import { LAYOUT } from '../layout.js';
 import { describeErrors, validators } from '../schemas/validators.js';
 
-/** Score one evidence row: the EvidenceRecord schema, then the pure scorer (the built-in rules unless `scorer` is given). */
+/**
+ * Score one evidence row: the EvidenceRecord schema, then the pure scorer (the built-in rules unless
+ * `scorer` is given). A row its source has no rule for is kept with that source, for the stage's notice.
+ */
 export function scoreRow(recordedAt: string, scorer: Scorer = builtinRuleset().scorer): RowFunction {
   const { evidenceRecord } = validators();
   return (value) => {
     if (!isJsonObject(value)) return reject('schema_violation', 'row is not a JSON object');
     if (!evidenceRecord(value)) return reject('schema_violation', ...describeErrors(evidenceRecord.errors));
     const scored = toScoredRun(value, recordedAt, scorer);
-    return keep(`${JSON.stringify(scored)}
-`, scored.category);
+    const sourceFile = value.provenance.source_file;
+    return keep(`${JSON.stringify(scored)}\n`, scored.category, undefined, isDefaultRule(scorer.ruleFor(sourceFile)) ? stemOf(sourceFile) : undefined);
   };
 }
 

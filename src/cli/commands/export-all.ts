@@ -1,7 +1,9 @@
 import { runExportAll } from '../../../pipelines/export-all.js';
 import type { OptionTable } from '../../options.js';
 import { EXPORT_STAGES } from '../../stages/registry.js';
-import { DRY_RUN, EVIDENCE, FOLLOW_SYMLINKS, JOBS, jobsOf, RULES, HELP, JSON_SUMMARY, MAX_LINE_BYTES, RECORDED_AT, ROOT } from '../common-options.js';
+import { emptyExportError } from '../../../pipelines/hints.js';
+import { EXIT_CODE } from '../../errors.js';
+import { DRY_RUN, EVIDENCE, FAIL_IF_EMPTY, FOLLOW_SYMLINKS, JOBS, jobsOf, RULES, HELP, JSON_SUMMARY, MAX_LINE_BYTES, RECORDED_AT, ROOT } from '../common-options.js';
 import type { Command } from '../command.js';
 import { printIndexLine, printStageSummary } from '../summary.js';
 
@@ -18,12 +20,12 @@ export const exportAllCommand: Command = {
     'inputs) and writes every dataset and its quarantine to the standard paths under --root,',
     'byte-identical to the exports run one by one. Outputs are committed only when all succeed.',
   ],
-  options: { ...ROOT, ...EVIDENCE, ...RULES, ...FOLLOW_SYMLINKS, ...RECORDED_AT, ...MAX_LINE_BYTES, ...DRY_RUN, ...JOBS, ...JSON_SUMMARY, ...EXPORT_FLAGS, ...HELP },
+  options: { ...ROOT, ...EVIDENCE, ...RULES, ...FOLLOW_SYMLINKS, ...RECORDED_AT, ...MAX_LINE_BYTES, ...DRY_RUN, ...JOBS, ...JSON_SUMMARY, ...FAIL_IF_EMPTY, ...EXPORT_FLAGS, ...HELP },
   examples: ['distill-stream export-all --root .', 'distill-stream export-all --root . --include-partial --include-review'],
   takesOperands: true,
   run: async ({ args, cwd, terminal, stdinIsTerminal }) => {
     const json = args.values['json'] === true;
-    const { counts } = await runExportAll({
+    const { counts, notes } = await runExportAll({
       ...args.values,
       jobs: jobsOf(args.values),
       cwd,
@@ -32,7 +34,9 @@ export const exportAllCommand: Command = {
       progress: terminal,
       onIndexReady: (report) => printIndexLine(terminal, json, report),
     });
-    for (const [stage, stageCounts] of counts) printStageSummary(terminal, json, stage, stageCounts);
-    return 0;
+    for (const [stage, stageCounts] of counts) printStageSummary(terminal, json, stage, stageCounts, undefined, notes.get(stage));
+    const empty = args.values['failIfEmpty'] === true ? [...counts].flatMap(([stage, stageCounts]) => emptyExportError(stage, stageCounts) ?? []) : [];
+    for (const error of empty) terminal.line(`distill-stream: ${error}`);
+    return empty.length === 0 ? 0 : EXIT_CODE.DS_VALIDATION;
   },
 };

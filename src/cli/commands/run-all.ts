@@ -4,8 +4,9 @@ import { runAll } from '../../../pipelines/run-all.js';
 import { EXIT_CODE, usageError } from '../../errors.js';
 import { flag, option, type OptionTable } from '../../options.js';
 import { STAGES } from '../../stages/registry.js';
-import { HELP, JOBS, jobsOf, JSON_SUMMARY, MAX_LINE_BYTES, RECORDED_AT, ROOT, RULES } from '../common-options.js';
+import { FAIL_IF_EMPTY, HELP, JOBS, jobsOf, JSON_SUMMARY, MAX_LINE_BYTES, RECORDED_AT, ROOT, RULES } from '../common-options.js';
 import type { Command } from '../command.js';
+import { notesJson, notesLines } from '../../../pipelines/hints.js';
 
 /** Every stage's gate flags, but those that only apply to a stage run as a filter. */
 const GATE_FLAGS: OptionTable = Object.assign(
@@ -48,6 +49,7 @@ export const runAllCommand: Command = {
     ...MAX_LINE_BYTES,
     'drift-threshold': option('number', 'X', 'relative count change that warns (default: 0.20, or DISTILL_DRIFT_THRESHOLD)'),
     'continue-on-failure': flag('run the later stages after a stage failed'),
+    ...FAIL_IF_EMPTY,
     ...RULES,
     ...JOBS,
     ...GATE_FLAGS,
@@ -67,6 +69,7 @@ export const runAllCommand: Command = {
       flags: { ...values, jobs: jobsOf(values) },
       rules: values['rules'] === undefined ? undefined : path.resolve(cwd, values['rules'] as string),
       continueOnFailure: values['continueOnFailure'] === true,
+      failIfEmpty: values['failIfEmpty'] === true,
       driftThreshold: (values['driftThreshold'] as number | undefined) ?? thresholdFromEnv(env),
       failValidation: failValidationSeam(env),
       progress: terminal,
@@ -76,10 +79,13 @@ export const runAllCommand: Command = {
       const result = stage.skipped ? 'skipped' : stage.passed ? 'passed' : 'FAILED';
       terminal.line(`[run-all] ${stage.stage} ${result} in=${stage.in} out=${stage.out} quarantined=${stage.quarantined}`);
       for (const error of record.receipt?.validation.errors ?? []) terminal.line(`[run-all]   ${stage.stage}: ${error}`);
+      for (const line of notesLines(stage.stage, record.notes)) terminal.line(line);
     }
     terminal.line(baselineTable.trimEnd());
     terminal.line(`[run-all] ${summary.run_id} ${summary.overall_passed ? 'passed' : 'FAILED'}; drift ${drift.severity}${drift.flags.length > 0 ? ` (${drift.flags.join(', ')})` : ''}`);
-    if (values['json'] === true) terminal.line(JSON.stringify(summary));
+    // Each stage's notes ride along under stage_notes, only when a stage has some: the summary is otherwise as written.
+    const stageNotes = Object.fromEntries(stages.map((record) => [record.stage.receipt, notesJson(record.notes)]).filter(([, notes]) => Object.keys(notes as object).length > 0));
+    if (values['json'] === true) terminal.line(JSON.stringify(Object.keys(stageNotes).length > 0 ? { ...summary, stage_notes: stageNotes } : summary));
     return summary.overall_passed ? 0 : EXIT_CODE.DS_VALIDATION;
   },
 };

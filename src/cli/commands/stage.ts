@@ -1,7 +1,9 @@
 import { runStage } from '../../../pipelines/stage.js';
 import type { StageDefinition } from '../../engine/stage.js';
 import { choice, type OptionTable } from '../../options.js';
-import { DATASET_FILES, EVIDENCE, HELP, jobsOf, RULES, STAGE_COMMON } from '../common-options.js';
+import { emptyExportError } from '../../../pipelines/hints.js';
+import { EXIT_CODE } from '../../errors.js';
+import { DATASET_FILES, EVIDENCE, FAIL_IF_EMPTY, HELP, jobsOf, RULES, STAGE_COMMON } from '../common-options.js';
 import type { Command } from '../command.js';
 import { printDatasetInfo, printIndexLine, printStageSummary } from '../summary.js';
 
@@ -50,7 +52,7 @@ export function stageCommand(stage: StageDefinition): Command {
     description: DESCRIPTIONS[stage.kind],
     options: {
       ...STAGE_COMMON,
-      ...(joins ? { ...EVIDENCE, ...DATASET_FILES } : {}),
+      ...(joins ? { ...EVIDENCE, ...DATASET_FILES, ...FAIL_IF_EMPTY } : {}),
       ...(stage.usesRules ? RULES : {}),
       ...stage.flags,
       ...views,
@@ -61,7 +63,7 @@ export function stageCommand(stage: StageDefinition): Command {
     takesOperands: true,
     run: async ({ args, cwd, terminal, stdinIsTerminal }) => {
       const json = args.values['json'] === true;
-      const { counts, index, datasetInfo } = await runStage(stage, {
+      const { counts, index, datasetInfo, notes } = await runStage(stage, {
         ...args.values,
         jobs: jobsOf(args.values),
         cwd,
@@ -71,8 +73,11 @@ export function stageCommand(stage: StageDefinition): Command {
         onIndexReady: (report) => printIndexLine(terminal, json, report),
       });
       printDatasetInfo(terminal, stage.name, datasetInfo);
-      printStageSummary(terminal, json, stage.name, counts, index);
-      return 0;
+      printStageSummary(terminal, json, stage.name, counts, index, notes);
+      const empty = args.values['failIfEmpty'] === true ? emptyExportError(stage.name, counts) : undefined;
+      if (empty === undefined) return 0;
+      terminal.line(`distill-stream: ${empty}`);
+      return EXIT_CODE.DS_VALIDATION;
     },
   };
 }
