@@ -1,6 +1,6 @@
 import type { ProgressSink } from '../src/progress.js';
 import { execFileSync } from 'node:child_process';
-import { realpath, rename, writeFile } from 'node:fs/promises';
+import { realpath, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { StageCounts } from '../src/engine/counts.js';
 import type { StageDefinition } from '../src/engine/stage.js';
@@ -85,9 +85,19 @@ function gitShaOf(root: string, realRoot: string): string | null {
 /** Writes a JSON report file atomically (temp + rename) after validating it against its schema. */
 async function writeReport(file: string, value: unknown, validate: (value: unknown) => boolean, describe: () => string): Promise<void> {
   if (!validate(value)) throw new DistillError('DS_VALIDATION', `${path.basename(file)} would not match its schema: ${describe()}`, { path: file });
+  await writeWhole(file, `${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** Writes a small report file whole (temp + rename); a failure (a full disk) names the file and leaves no temp. */
+async function writeWhole(file: string, text: string): Promise<void> {
   const temp = `${file}.${process.pid}.tmp`;
-  await writeFile(temp, `${JSON.stringify(value, null, 2)}\n`);
-  await rename(temp, file);
+  try {
+    await writeFile(temp, text);
+    await rename(temp, file);
+  } catch (cause) {
+    await rm(temp, { force: true });
+    throw ioError(file, cause);
+  }
 }
 
 /**
@@ -107,7 +117,9 @@ export async function runAll(options: RunAllOptions): Promise<RunAllResult> {
   const gitSha = gitShaOf(options.root, realRoot);
   const ruleset = await rulesetOf(options.rules, { cwd: options.root, root: options.root }); // a bad rules file fails before any work
   const reportDir = path.join(options.root, LAYOUT.reports, options.runId);
-  await ensureFolder(reportDir);
+  await ensureFolder(reportDir).catch((cause: unknown) => {
+    throw ioError(reportDir, cause);
+  });
   const { stageReceipt, runSummary, driftReport: driftSchema } = validators();
   const records: StageRecord[] = [];
   let failed = false;
@@ -138,7 +150,7 @@ export async function runAll(options: RunAllOptions): Promise<RunAllResult> {
   }
   const summary = buildSummary(options, records, runStarted, new Date());
   await writeReport(path.join(reportDir, 'summary.json'), summary, runSummary, () => JSON.stringify(runSummary.errors));
-  await writeFile(path.join(reportDir, 'summary.md'), summaryMarkdown(summary));
+  await writeWhole(path.join(reportDir, 'summary.md'), summaryMarkdown(summary));
   const receipts = records.flatMap((r) => (r.receipt ? [r.receipt] : []));
   const prior = await findPriorRun(path.join(options.root, LAYOUT.reports), summary.started_at);
   const drift = driftReport({ summary, receipts }, prior, threshold);

@@ -1,4 +1,5 @@
 import type { Writable } from 'node:stream';
+import { DistillError } from '../errors.js';
 import { commitTogether } from '../io/commit.js';
 import type { OpenSink, OutputTarget } from '../io/sink.js';
 import { openOutput } from '../io/split-sink.js';
@@ -40,8 +41,10 @@ export async function withOutputs<R>(
     }
     return result;
   } catch (error) {
+    // A write that failed reaches the run as the system's bare error (ENOSPC…): report it by the output's path.
+    const failure = error instanceof DistillError ? undefined : sinks.find((sink) => sink.failure !== undefined)?.failure;
     for (const sink of sinks) await sink.abort();
     await extra?.abort();
-    throw error;
+    throw failure ?? error;
   }
 }

@@ -126,19 +126,32 @@ export async function recoverCommits(folder: string): Promise<void> {
 
 const SIGNALS: Readonly<Record<string, number>> = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 };
 
+/** Finishes any commit under way (its journal is written, so it must complete) and removes every temp this process was writing. */
+function settleSync(): void {
+  for (const journal of liveJournals) {
+    try {
+      for (const entry of journal.entries) applySync(entry);
+      for (const copy of journal.copies) rmSync(copy, { force: true });
+    } catch {
+      // the journal stays on disk: the next run writing there finishes the commit
+    }
+  }
+  liveJournals.clear();
+  for (const temp of liveTemps) rmSync(temp, { recursive: true, force: true });
+  liveTemps.clear();
+}
+
 /**
- * On SIGINT, SIGTERM and SIGHUP: finish any commit under way (its journal is written, so it must
- * complete), remove every temp this process was writing, and exit 128 + the signal's number.
+ * On SIGINT, SIGTERM and SIGHUP: settle (finish a commit under way, remove every temp) and exit
+ * 128 + the signal's number. On any other exit — an error, a reader gone (`| head`) — whatever a
+ * failed step left tracked (a sort's spill folder, say) is removed the same way.
  */
 export function cleanUpOnSignals(): void {
   for (const [signal, number] of Object.entries(SIGNALS)) {
     process.once(signal, () => {
-      for (const journal of liveJournals) {
-        for (const entry of journal.entries) applySync(entry);
-        for (const copy of journal.copies) rmSync(copy, { force: true });
-      }
-      for (const temp of liveTemps) rmSync(temp, { recursive: true, force: true });
+      settleSync();
       process.exit(128 + number);
     });
   }
+  process.once('exit', settleSync);
 }
