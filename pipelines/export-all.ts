@@ -1,5 +1,6 @@
 import path from 'node:path';
-import { inputBytes, resolveInputs } from '../src/io/inputs.js';
+import { inputBytes, oneVersionOf, resolveInputs } from '../src/io/inputs.js';
+import { withRootLock } from '../src/io/lock.js';
 import { DEFAULT_MAX_LINE_BYTES } from '../src/io/line-splitter.js';
 import { refuseCollisions, resolveOutput } from '../src/io/output-target.js';
 import { STDIN_PATH } from '../src/io/paths.js';
@@ -60,8 +61,13 @@ function lastAnswerCached(lookup: EvidenceLookup): EvidenceLookup {
  * standard path; every output is committed only when all succeeded.
  */
 export async function runExportAll(options: ExportAllOptions): Promise<ExportAllResult> {
-  const { cwd, root, filter, inputs } = planReads(options, options.stdinIsTerminal ?? false);
+  const { root, filter } = planReads(options, options.stdinIsTerminal ?? false);
   if (!filter) await requireFolder(root, LAYOUT.scoredRuns);
+  return options.dryRun ? exportAll(options) : withRootLock(root, 'export-all', () => exportAll(options));
+}
+
+async function exportAll(options: ExportAllOptions): Promise<ExportAllResult> {
+  const { cwd, root, filter, inputs } = planReads(options, options.stdinIsTerminal ?? false);
   const evidence = evidencePath({ cwd, root }, options.evidence);
   const place = { cwd: root, root, followSymlinks: options.followSymlinks ?? false };
   const layoutOutput = (relative: string, option: string): Promise<OutputTarget> => (options.dryRun ? Promise.resolve(DISCARD) : resolveOutput({ given: relative, option }, place));
@@ -76,10 +82,15 @@ export async function runExportAll(options: ExportAllOptions): Promise<ExportAll
   const ruleset = await rulesetOf(options.rules, { cwd, root });
   const maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
   const recordedAt = options.recordedAt ?? new Date().toISOString();
+  const sameVersion = await oneVersionOf(reads, root);
+  const beforeCommit = async (unchanged: () => void): Promise<void> => {
+    unchanged();
+    await sameVersion();
+  };
   return withEvidence({ evidence, root, maxLineBytes, onIndexReady: options.onIndexReady, progress: options.progress }, async (lookup, index, unchanged) => {
     const sources = resolveInputs(filter ? (inputs.length > 0 ? inputs : [STDIN_PATH]) : [path.join(root, LAYOUT.scoredRuns)], root);
     options.progress?.begin('export-all', await inputBytes(filter ? (inputs.length > 0 ? inputs : [STDIN_PATH]) : [path.join(root, LAYOUT.scoredRuns)]).catch(() => undefined));
-    const counts = await runFanOut(exports, { recordedAt, ruleset, maxLineBytes, progress: options.progress, inputs: sources, beforeCommit: unchanged }, lastAnswerCached(lookup));
+    const counts = await runFanOut(exports, { recordedAt, ruleset, maxLineBytes, progress: options.progress, inputs: sources, beforeCommit: () => beforeCommit(unchanged) }, lastAnswerCached(lookup));
     return { counts: new Map(EXPORT_STAGES.map((stage, n) => [stage.name, counts[n]!])), index };
   });
 }

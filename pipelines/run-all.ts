@@ -19,6 +19,7 @@ import { requireFolder } from './plan.js';
 import { rulesetOf, runStage } from './stage.js';
 import type { Ruleset } from '../src/core/ruleset.js';
 import { ensureFolder } from '../src/io/folders.js';
+import { withRootLock } from '../src/io/lock.js';
 
 export interface RunAllOptions {
   /** The standard layout's root (absolute). */
@@ -106,14 +107,19 @@ async function writeWhole(file: string, text: string): Promise<void> {
  */
 export async function runAll(options: RunAllOptions): Promise<RunAllResult> {
   if (!isRunId(options.runId)) throw usageError(`--run-id ${JSON.stringify(options.runId)} is not a run id (${RUN_ID_RULE})`);
-  const runStarted = new Date();
-  const threshold = options.driftThreshold ?? DEFAULT_DRIFT_THRESHOLD;
-  const baselinesFile = path.join(options.root, LAYOUT.kb, BASELINES_FILE);
-  const priorBaseline = await readLastBaseline(baselinesFile); // a truncated lineage fails before any work
   const realRoot = await realpath(options.root).catch((cause: unknown) => {
     throw ioError(options.root, cause, '--root');
   });
   await requireFolder(options.root, LAYOUT.kb); // a mistyped --root is named, and nothing is made in it
+  // One lock for the whole run: another run-all can neither feed its exports its own scored runs nor swap a tree they read.
+  return withRootLock(options.root, `run-all --run-id ${options.runId}`, () => runAllLocked(options, realRoot));
+}
+
+async function runAllLocked(options: RunAllOptions, realRoot: string): Promise<RunAllResult> {
+  const runStarted = new Date();
+  const threshold = options.driftThreshold ?? DEFAULT_DRIFT_THRESHOLD;
+  const baselinesFile = path.join(options.root, LAYOUT.kb, BASELINES_FILE);
+  const priorBaseline = await readLastBaseline(baselinesFile); // a truncated lineage fails before any work
   const gitSha = gitShaOf(options.root, realRoot);
   const ruleset = await rulesetOf(options.rules, { cwd: options.root, root: options.root }); // a bad rules file fails before any work
   const reportDir = path.join(options.root, LAYOUT.reports, options.runId);

@@ -5,7 +5,8 @@ import type { DatasetStage, PairStage, StageDefinition, TreeStage } from '../src
 import { usageError } from '../src/errors.js';
 import type { IndexReport } from '../src/io/evidence-index.js';
 import { AtomicTree } from '../src/io/atomic-tree.js';
-import { inputBytes, resolveInputs, singleInput } from '../src/io/inputs.js';
+import { inputBytes, oneVersionOf, resolveInputs, singleInput } from '../src/io/inputs.js';
+import { withRootLock } from '../src/io/lock.js';
 import { kbSourceFiles } from '../src/io/kb.js';
 import type { InputSource } from '../src/io/line-source.js';
 import { displayPath } from '../src/io/paths.js';
@@ -19,7 +20,7 @@ import { scoreStage } from '../src/stages/score.js';
 import { llamaFactoryEntry, sftStage, type ContextPlacement, type SftFormat } from '../src/stages/sft.js';
 import { extensionOf } from '../src/io/output-format.js';
 import { withEvidence } from './evidence.js';
-import { evidencePath, planInputs, placeOf, planReads, planStage, type CommonOptions, type StagePlan } from './plan.js';
+import { evidencePath, planInputs, placeOf, planReads, planStage, requireFolder, type CommonOptions, type StagePlan } from './plan.js';
 import { localWork, mergeShards, MIN_SHARD_BYTES, runShardsLocally, writePlan, type ShardPlan, type ShardRunContext } from './shards.js';
 import { DEFAULT_MAX_LINE_BYTES } from '../src/io/line-splitter.js';
 import { resolveOutput } from '../src/io/output-target.js';
@@ -85,8 +86,18 @@ export async function rulesetOf(rules: string | Ruleset | undefined, place: { cw
   return loadRuleset(absolute, { display: displayPath(place.root, absolute) });
 }
 
-/** Runs one stage as its command does: on the standard layout under `root`, or as a filter on inputs or stdin. */
+/**
+ * Runs one stage as its command does: on the standard layout under `root` (holding the root's
+ * lock, unless it is a dry run), or as a filter on inputs or stdin.
+ */
 export async function runStage(stage: StageDefinition, options: StageCommandOptions): Promise<StageResult> {
+  const { root, filter } = planReads(options, options.stdinIsTerminal ?? false);
+  if (filter || options.dryRun) return runStageAsPlanned(stage, options);
+  await requireFolder(root, LAYOUT_INPUT[stage.reads]); // a mistyped --root is named before a lock is made in it
+  return withRootLock(root, stage.name, () => runStageAsPlanned(stage, options));
+}
+
+async function runStageAsPlanned(stage: StageDefinition, options: StageCommandOptions): Promise<StageResult> {
   const place = placeOf(options);
   const sharded = await shardCount(stage, options);
   if (sharded > 1) return runStageSharded(stage, options, sharded);
@@ -230,9 +241,16 @@ async function runExport(stage: DatasetStage | PairStage, options: StageCommandO
   const run = runOptions(stage, options, plan, planInputs(plan, LAYOUT_INPUT[stage.reads]), ruleset);
   const targets = { output: plan.output, quarantine: plan.quarantine };
   const evidence = { evidence: evidencePath, root: plan.root, maxLineBytes: plan.maxLineBytes, onIndexReady: options.onIndexReady, progress: options.progress };
+  const sameVersion = await oneVersionOf([...planFolders(plan, stage), evidencePath], plan.root);
   return withEvidence(evidence, async (lookup, index, unchanged) => {
     await beginProgress(stage, options, plan);
-    const joined = { ...run, beforeCommit: unchanged };
+    const joined = {
+      ...run,
+      beforeCommit: async () => {
+        unchanged();
+        await sameVersion();
+      },
+    };
     const counts = stage.kind === 'pairs' ? await runPairs(stage, joined, targets, lookup) : await runDataset(stage, joined, targets, lookup);
     return { counts, index, ...datasetInfoOf(run.view, plan.output, counts, options) };
   });
@@ -265,9 +283,10 @@ function datasetInfoOf(view: string, output: OutputTarget, counts: StageCounts, 
 async function runTreeStage(stage: TreeStage, options: StageCommandOptions, plan: StagePlan, ruleset: Ruleset): Promise<StageResult> {
   if (plan.output.kind === 'parts') throw usageError(`${stage.name} writes no dataset: --max-rows-per-file, --max-bytes-per-file and --split apply to sft, rag and preference`);
   await beginProgress(stage, options, plan);
+  const beforeCommit = await oneVersionOf(planFolders(plan, stage), plan.root);
   if (plan.filter) {
     if (stage.name === 'collect' && (options as CollectCommandOptions).source === undefined) throw usageError('collect as a filter needs --source NAME (the _kb source the rows come from)');
-    const counts = await runTreeFilter(stage, runOptions(stage, options, plan, planInputs(plan, LAYOUT_INPUT[stage.reads]), ruleset), { output: plan.output, quarantine: plan.quarantine });
+    const counts = await runTreeFilter(stage, { ...runOptions(stage, options, plan, planInputs(plan, LAYOUT_INPUT[stage.reads]), ruleset), beforeCommit }, { output: plan.output, quarantine: plan.quarantine });
     return { counts };
   }
   if (stage.name === 'collect' && (options as CollectCommandOptions).source !== undefined) {
@@ -279,9 +298,12 @@ async function runTreeStage(stage: TreeStage, options: StageCommandOptions, plan
   const atomic = options.dryRun ? undefined : await AtomicTree.create(path.join(plan.root, stage.writes), stage.writes);
   const tree = atomic === undefined ? undefined : { folder: atomic.tempPath, display: stage.writes, commit: atomic };
   const relativeOf = (input: InputSource): string => displayPath(inputRoot, input.absolute!);
-  const counts = await runTree(stage, runOptions(stage, options, plan, inputs, ruleset), { quarantine: plan.quarantine, tree, relativeOf });
+  const counts = await runTree(stage, { ...runOptions(stage, options, plan, inputs, ruleset), beforeCommit }, { quarantine: plan.quarantine, tree, relativeOf });
   return { counts };
 }
+
+/** The folders (and files) a plan reads: those named, or its layout folder. */
+const planFolders = (plan: StagePlan, stage: StageDefinition): readonly string[] => (plan.filter ? plan.inputs : [path.join(plan.root, LAYOUT_INPUT[stage.reads])]);
 
 /** The `_kb` source files as inputs, in name order. */
 async function* kbInputs(root: string): AsyncGenerator<InputSource> {

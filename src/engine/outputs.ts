@@ -24,13 +24,13 @@ export async function withOutputs<R>(
   work: (outputs: OpenOutputs) => Promise<R>,
   extra: { entries: () => CommitEntry[]; abort: () => Promise<void> } | undefined = undefined,
   /** Last checks before anything becomes visible (the evidence read did not change); a throw commits nothing. */
-  beforeCommit: (() => void) | undefined = undefined,
+  beforeCommit: (() => void | Promise<void>) | undefined = undefined,
 ): Promise<R> {
   const sinks: OpenSink[] = [];
   try {
     for (const target of targets) sinks.push(await openOutput(target));
     const result = await work({ writables: sinks.map((sink) => sink.input), stopped: () => sinks.some((sink) => sink.readerClosed) });
-    beforeCommit?.();
+    await beforeCommit?.();
     const finished = [];
     for (const sink of sinks) finished.push(await sink.finish());
     const entries = [...finished.flatMap((f) => f.entries), ...(extra?.entries() ?? [])];

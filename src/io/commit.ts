@@ -50,6 +50,7 @@ async function apply(entry: CommitEntry): Promise<void> {
   }
   if (await exists(entry.temp)) {
     if ((await exists(entry.final)) && !(await exists(entry.retired))) await rename(entry.final, entry.retired).catch(ignoreMissing);
+    killPoint('tree-between-renames');
     await rename(entry.temp, entry.final).catch(ignoreMissing);
   }
   await rm(entry.retired, { recursive: true, force: true });
@@ -122,6 +123,15 @@ export async function recoverCommits(folder: string): Promise<void> {
     }
     await rm(path.join(folder, name), { force: true });
   }
+}
+
+/**
+ * Puts back a tree that a killed swap left between its two renames (its journal says how), before
+ * it is read: a reader never finds it missing. Only journals of processes that are gone are
+ * carried out; one that cannot be is left for the next writer, and the read reports what it finds.
+ */
+export async function recoverTree(folder: string): Promise<void> {
+  await recoverCommits(path.dirname(path.resolve(folder))).catch(() => undefined);
 }
 
 const SIGNALS: Readonly<Record<string, number>> = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 };

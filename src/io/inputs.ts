@@ -1,4 +1,7 @@
 import { createHash } from 'node:crypto';
+import { stat } from 'node:fs/promises';
+import { DistillError } from '../errors.js';
+import { recoverTree } from './commit.js';
 import type { RawLine } from './line-splitter.js';
 import { openLines, type InputSource } from './line-source.js';
 import { displayPath, STDIN_PATH } from './paths.js';
@@ -61,4 +64,34 @@ export async function* readLineBatches(sources: AsyncIterable<InputSource>, opti
     digest.sha256 = hash.digest('hex');
     options.onInput(digest);
   }
+}
+
+/** A folder's identity: a tree swapped in is another folder (its inode and birth time differ), whatever its name. */
+const folderIdentity = (folder: string): Promise<string | undefined> =>
+  stat(folder).then(
+    (info) => (info.isDirectory() ? `${info.dev}:${info.ino}:${info.birthtimeMs}` : undefined),
+    () => undefined,
+  );
+
+/**
+ * Readers see one version of the folders they read. Before reading, a tree a killed swap left
+ * between its renames is put back; the returned check, run before anything is committed, fails
+ * (exit 3, nothing written) when a folder read was replaced meanwhile by a command rebuilding it,
+ * so rows of two versions are never mixed into one output.
+ */
+export async function oneVersionOf(folders: readonly string[], root: string): Promise<() => Promise<void>> {
+  const watched: Array<{ folder: string; identity: string }> = [];
+  for (const folder of folders) {
+    if (folder === STDIN_PATH) continue;
+    await recoverTree(folder);
+    const identity = await folderIdentity(folder);
+    if (identity !== undefined) watched.push({ folder, identity });
+  }
+  return async () => {
+    for (const { folder, identity } of watched) {
+      if ((await folderIdentity(folder)) === identity) continue;
+      const display = displayPath(root, folder);
+      throw new DistillError('DS_IO', `${display} was replaced while it was read (another command rebuilt it); nothing was written: run again`, { path: display });
+    }
+  };
 }

@@ -3,6 +3,7 @@ import { open, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { DistillError, ioError } from '../errors.js';
+import { ROOT_LOCK } from '../layout.js';
 import { isRunning } from './temp-path.js';
 
 /** Who holds a lock: written into the lock file, so a second writer can name the holder. */
@@ -121,4 +122,30 @@ function held(file: string, body: string): Lock {
       if (current === body) await rm(file, { force: true }); // never remove a lock someone took over
     },
   };
+}
+
+/** Root locks this process holds, by lock file, with how many callers hold each (run-all runs stages that lock too). */
+const rootLocks = new Map<string, { lock: Lock; holders: number }>();
+
+/**
+ * Runs `work` holding the root's lock (`<root>/.distill-stream.lock`): one command writing the
+ * standard layout at a time. A second one fails at once (exit 3) naming the holder and what it is
+ * doing; a killed holder's lock is taken over. Within one process the lock is re-entrant.
+ */
+export async function withRootLock<R>(root: string, purpose: string, work: () => Promise<R>): Promise<R> {
+  const file = path.join(root, ROOT_LOCK);
+  let entry = rootLocks.get(file);
+  if (entry === undefined) {
+    entry = { lock: await acquireLock(file, { purpose, wait: false, label: `--root ${root}: ${ROOT_LOCK}` }), holders: 0 };
+    rootLocks.set(file, entry);
+  }
+  entry.holders++;
+  try {
+    return await work();
+  } finally {
+    if (--entry.holders === 0) {
+      rootLocks.delete(file);
+      await entry.lock.release();
+    }
+  }
 }
