@@ -12,7 +12,7 @@ import type { OutputTarget } from '../src/io/sink.js';
 import { LAYOUT, quarantineFile } from '../src/layout.js';
 import { EXPORT_STAGES } from '../src/stages/registry.js';
 import { withEvidence } from './evidence.js';
-import { evidencePath, planReads, requireFolder, type CommonOptions } from './plan.js';
+import { evidencePath, planReads, requireFolder, skippedInto, type CommonOptions } from './plan.js';
 import { rulesetOf, stageFlags } from './stage.js';
 import type { Ruleset } from '../src/core/ruleset.js';
 
@@ -88,9 +88,11 @@ async function exportAll(options: ExportAllOptions): Promise<ExportAllResult> {
     await sameVersion();
   };
   return withEvidence({ evidence, root, maxLineBytes, onIndexReady: options.onIndexReady, progress: options.progress }, async (lookup, index, unchanged) => {
-    const sources = resolveInputs(filter ? (inputs.length > 0 ? inputs : [STDIN_PATH]) : [path.join(root, LAYOUT.scoredRuns)], root);
+    const skipped: string[] = [];
+    const sources = resolveInputs(filter ? (inputs.length > 0 ? inputs : [STDIN_PATH]) : [path.join(root, LAYOUT.scoredRuns)], root, skippedInto(skipped));
     options.progress?.begin('export-all', await inputBytes(filter ? (inputs.length > 0 ? inputs : [STDIN_PATH]) : [path.join(root, LAYOUT.scoredRuns)]).catch(() => undefined));
     const counts = await runFanOut(exports, { recordedAt, ruleset, maxLineBytes, progress: options.progress, inputs: sources, beforeCommit: () => beforeCommit(unchanged) }, lastAnswerCached(lookup));
+    for (const stageCounts of counts) stageCounts.skipped.push(...skipped);
     return { counts: new Map(EXPORT_STAGES.map((stage, n) => [stage.name, counts[n]!])), index };
   });
 }

@@ -165,10 +165,13 @@ export function layoutTarget(root: string, relative: string): OutputTarget {
   return { kind: 'file', path: absolute, display, label: display };
 }
 
-/** The inputs of a plan: those named (or stdin), or the layout folder given. */
-export function planInputs(plan: StagePlan, layoutFolder: string): AsyncIterable<InputSource> {
-  return resolveInputs(plan.filter ? plan.inputs : [path.join(plan.root, layoutFolder)], plan.root);
+/** The inputs of a plan: those named (or stdin), or the layout folder given; entries not read are added to `skipped`. */
+export function planInputs(plan: StagePlan, layoutFolder: string, skipped: string[]): AsyncIterable<InputSource> {
+  return resolveInputs(plan.filter ? plan.inputs : [path.join(plan.root, layoutFolder)], plan.root, skippedInto(skipped));
 }
+
+/** Collects entries not read as `path: why`, for a run's counts. */
+export const skippedInto = (skipped: string[]) => (display: string, why: string): void => void skipped.push(`${display}: ${why}`);
 
 /** The standard evidence folder of a root, or the one given (resolved against cwd). */
 export const evidencePath = (plan: Pick<StagePlan, 'root' | 'cwd'>, evidence: string | undefined): string =>

@@ -20,7 +20,7 @@ import { scoreStage } from '../src/stages/score.js';
 import { llamaFactoryEntry, sftStage, type ContextPlacement, type SftFormat } from '../src/stages/sft.js';
 import { extensionOf } from '../src/io/output-format.js';
 import { withEvidence } from './evidence.js';
-import { evidencePath, planInputs, placeOf, planReads, planStage, requireFolder, type CommonOptions, type StagePlan } from './plan.js';
+import { evidencePath, planInputs, placeOf, planReads, planStage, requireFolder, skippedInto, type CommonOptions, type StagePlan } from './plan.js';
 import { localWork, mergeShards, MIN_SHARD_BYTES, runShardsLocally, writePlan, type ShardPlan, type ShardRunContext } from './shards.js';
 import { DEFAULT_MAX_LINE_BYTES } from '../src/io/line-splitter.js';
 import { resolveOutput } from '../src/io/output-target.js';
@@ -238,7 +238,8 @@ async function beginProgress(stage: StageDefinition, options: StageCommandOption
 }
 
 async function runExport(stage: DatasetStage | PairStage, options: StageCommandOptions, plan: StagePlan, evidencePath: string, ruleset: Ruleset): Promise<StageResult> {
-  const run = runOptions(stage, options, plan, planInputs(plan, LAYOUT_INPUT[stage.reads]), ruleset);
+  const skipped: string[] = [];
+  const run = runOptions(stage, options, plan, planInputs(plan, LAYOUT_INPUT[stage.reads], skipped), ruleset);
   const targets = { output: plan.output, quarantine: plan.quarantine };
   const evidence = { evidence: evidencePath, root: plan.root, maxLineBytes: plan.maxLineBytes, onIndexReady: options.onIndexReady, progress: options.progress };
   const sameVersion = await oneVersionOf([...planFolders(plan, stage), evidencePath], plan.root);
@@ -252,6 +253,7 @@ async function runExport(stage: DatasetStage | PairStage, options: StageCommandO
       },
     };
     const counts = stage.kind === 'pairs' ? await runPairs(stage, joined, targets, lookup) : await runDataset(stage, joined, targets, lookup);
+    counts.skipped.push(...skipped);
     return { counts, index, ...datasetInfoOf(run.view, plan.output, counts, options) };
   });
 }
@@ -284,9 +286,11 @@ async function runTreeStage(stage: TreeStage, options: StageCommandOptions, plan
   if (plan.output.kind === 'parts') throw usageError(`${stage.name} writes no dataset: --max-rows-per-file, --max-bytes-per-file and --split apply to sft, rag and preference`);
   await beginProgress(stage, options, plan);
   const beforeCommit = await oneVersionOf(planFolders(plan, stage), plan.root);
+  const skipped: string[] = [];
   if (plan.filter) {
     if (stage.name === 'collect' && (options as CollectCommandOptions).source === undefined) throw usageError('collect as a filter needs --source NAME (the _kb source the rows come from)');
-    const counts = await runTreeFilter(stage, { ...runOptions(stage, options, plan, planInputs(plan, LAYOUT_INPUT[stage.reads]), ruleset), beforeCommit }, { output: plan.output, quarantine: plan.quarantine });
+    const counts = await runTreeFilter(stage, { ...runOptions(stage, options, plan, planInputs(plan, LAYOUT_INPUT[stage.reads], skipped), ruleset), beforeCommit }, { output: plan.output, quarantine: plan.quarantine });
+    counts.skipped.push(...skipped);
     return { counts };
   }
   if (stage.name === 'collect' && (options as CollectCommandOptions).source !== undefined) {
@@ -294,11 +298,12 @@ async function runTreeStage(stage: TreeStage, options: StageCommandOptions, plan
   }
   if (options.out !== undefined) throw usageError(`${stage.name} on the standard layout rebuilds ${stage.writes}; --out applies when it reads rows from inputs or stdin`);
   const inputRoot = path.join(plan.root, LAYOUT_INPUT[stage.reads]);
-  const inputs = stage.reads === 'kb' ? kbInputs(plan.root) : resolveInputs([inputRoot], plan.root);
+  const inputs = stage.reads === 'kb' ? kbInputs(plan.root) : resolveInputs([inputRoot], plan.root, skippedInto(skipped));
   const atomic = options.dryRun ? undefined : await AtomicTree.create(path.join(plan.root, stage.writes), stage.writes);
   const tree = atomic === undefined ? undefined : { folder: atomic.tempPath, display: stage.writes, commit: atomic };
   const relativeOf = (input: InputSource): string => displayPath(inputRoot, input.absolute!);
   const counts = await runTree(stage, { ...runOptions(stage, options, plan, inputs, ruleset), beforeCommit }, { quarantine: plan.quarantine, tree, relativeOf });
+  counts.skipped.push(...skipped);
   return { counts };
 }
 

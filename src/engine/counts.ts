@@ -20,6 +20,8 @@ export class StageCounts {
   readonly bySplit = new Map<string, number>();
   readonly inputs: FileDigest[] = [];
   readonly outputs: FileDigest[] = [];
+  /** Entries of the folders read that were not read (`data/x.jsonl: a FIFO, not a file`): warned about, never silent. */
+  readonly skipped: string[] = [];
   private readonly samples = new Map<string, SmallestHashSample>();
 
   countReason(reason: QuarantineReason): void {

@@ -5,7 +5,7 @@ import { recoverTree } from './commit.js';
 import type { RawLine } from './line-splitter.js';
 import { openLines, type InputSource } from './line-source.js';
 import { displayPath, STDIN_PATH } from './paths.js';
-import { walkInputFiles } from './walk.js';
+import { walkInputFiles, type OnSkipped } from './walk.js';
 import type { FileDigest } from '../receipts.js';
 
 /** Lines of one input, in order, tagged with the input's display path. */
@@ -14,14 +14,18 @@ export interface LineBatch {
   lines: RawLine[];
 }
 
-/** Expands the command line's inputs (files, folders walked in SPEC order, `-` for stdin) in order. */
-export async function* resolveInputs(inputs: readonly string[], root: string): AsyncGenerator<InputSource> {
+/**
+ * Expands the command line's inputs (files, folders walked in SPEC order, `-` for stdin) in order;
+ * `onSkipped` is told each entry of a folder that is not read, by its display path.
+ */
+export async function* resolveInputs(inputs: readonly string[], root: string, onSkipped?: OnSkipped): AsyncGenerator<InputSource> {
   for (const input of inputs) {
     if (input === STDIN_PATH) {
       yield { display: STDIN_PATH, absolute: null };
       continue;
     }
-    for await (const file of walkInputFiles(input)) yield { display: displayPath(root, file.absolute), absolute: file.absolute };
+    const skipped: OnSkipped | undefined = onSkipped && ((absolute, why) => onSkipped(displayPath(root, absolute), why));
+    for await (const file of walkInputFiles(input, skipped)) yield { display: displayPath(root, file.absolute), absolute: file.absolute };
   }
 }
 
