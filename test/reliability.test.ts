@@ -11,27 +11,9 @@ import { DistillError } from '../src/errors.js';
 import { sftStage } from '../src/stages/sft.js';
 import { oneVersionOf } from '../src/io/inputs.js';
 import { ROOT_LOCK } from '../src/layout.js';
-import { CLI, fixtureCopy, inFolder, PROCESS_CONCURRENCY, runCli, snapshot, tempDir } from './helpers.js';
+import { allEntries, CLI, fixtureCopy, inFolder, leftovers, PROCESS_CONCURRENCY, runCli, snapshot, tempDir } from './helpers.js';
 
 const AT = ['--recorded-at', '2026-06-01T00:00:00.000Z'];
-
-/** Every entry under `dir`, hidden ones included (relative paths, sorted). */
-export async function allEntries(dir: string): Promise<string[]> {
-  const found: string[] = [];
-  const walk = async (folder: string): Promise<void> => {
-    for (const entry of await readdir(folder, { withFileTypes: true })) {
-      const relative = path.relative(dir, path.join(folder, entry.name));
-      found.push(relative);
-      if (entry.isDirectory()) await walk(path.join(folder, entry.name));
-    }
-  };
-  await walk(dir);
-  return found.sort();
-}
-
-/** What a run must never leave behind: temp files and trees, commit journals, a root lock. */
-export const leftovers = (entries: readonly string[]): string[] =>
-  entries.filter((entry) => /(^|\/)\.[^/]+\.\d+\.[0-9a-f]{8}\.tmp(\.old)?$|(^|\/)\.distill-commit\.|\.tmp$/.test(entry) || entry === ROOT_LOCK);
 
 describe('outputs that never destroy', { concurrency: PROCESS_CONCURRENCY }, () => {
   test('--quarantine equal to --out, and --out equal to an input, exit 2 and leave every file as it was', () =>

@@ -80,7 +80,7 @@ const folderIdentity = (folder: string): Promise<string | undefined> =>
 /**
  * Readers see one version of the folders they read. Before reading, a tree a killed swap left
  * between its renames is put back; the returned check, run before anything is committed, fails
- * (exit 3, nothing written) when a folder read was replaced meanwhile by a command rebuilding it,
+ * (exit 3, no file committed) when a folder read was replaced meanwhile by a command rebuilding it,
  * so rows of two versions are never mixed into one output.
  */
 export async function oneVersionOf(folders: readonly string[], root: string): Promise<() => Promise<void>> {
@@ -95,7 +95,7 @@ export async function oneVersionOf(folders: readonly string[], root: string): Pr
     for (const { folder, identity } of watched) {
       if ((await folderIdentity(folder)) === identity) continue;
       const display = displayPath(root, folder);
-      throw new DistillError('DS_IO', `${display} was replaced while it was read (another command rebuilt it); nothing was written: run again`, { path: display });
+      throw new DistillError('DS_IO', `${display} was replaced while it was read (another command rebuilt it); no output was committed: run again`, { path: display });
     }
   };
 }
