@@ -1,5 +1,6 @@
 import path from 'node:path';
-import { inputBytes, resolveInputs } from '../src/io/inputs.js';
+import { inputBytes, oneVersionOf, resolveInputs } from '../src/io/inputs.js';
+import { withRootLock } from '../src/io/lock.js';
 import { DEFAULT_MAX_LINE_BYTES } from '../src/io/line-splitter.js';
 import { refuseCollisions, resolveOutput } from '../src/io/output-target.js';
 import { STDIN_PATH } from '../src/io/paths.js';
@@ -11,7 +12,7 @@ import type { OutputTarget } from '../src/io/sink.js';
 import { LAYOUT, quarantineFile } from '../src/layout.js';
 import { EXPORT_STAGES } from '../src/stages/registry.js';
 import { withEvidence } from './evidence.js';
-import { evidencePath, planReads, requireFolder, type CommonOptions } from './plan.js';
+import { evidencePath, planReads, requireFolder, skippedInto, type CommonOptions } from './plan.js';
 import { stageNotes, type StageNotes } from './hints.js';
 import { readsStdin, runCommandSharded, rulesetOf, shardCount, stageFlags } from './stage.js';
 import type { Ruleset } from '../src/core/ruleset.js';
@@ -63,6 +64,12 @@ function lastAnswerCached(lookup: EvidenceLookup): EvidenceLookup {
  * standard path; every output is committed only when all succeeded.
  */
 export async function runExportAll(options: ExportAllOptions): Promise<ExportAllResult> {
+  const { root, filter } = planReads(options, options.stdinIsTerminal ?? false);
+  if (!filter) await requireFolder(root, LAYOUT.scoredRuns);
+  return options.dryRun ? exportAll(options) : withRootLock(root, 'export-all', () => exportAll(options));
+}
+
+async function exportAll(options: ExportAllOptions): Promise<ExportAllResult> {
   // Sharded like each export alone (the same contract, byte for byte): one process per --jobs.
   const shards = await shardCount(EXPORT_STAGES[0]!, options);
   if (shards > 1) {
@@ -70,7 +77,6 @@ export async function runExportAll(options: ExportAllOptions): Promise<ExportAll
     return { ...resultOf(EXPORT_STAGES.map((stage) => counts.get(stage.name)!), options), index: index! };
   }
   const { cwd, root, filter, inputs } = planReads(options, options.stdinIsTerminal ?? false);
-  if (!filter) await requireFolder(root, LAYOUT.scoredRuns);
   const evidence = evidencePath({ cwd, root }, options.evidence);
   const place = { cwd: root, root, followSymlinks: options.followSymlinks ?? false };
   const layoutOutput = (relative: string, option: string): Promise<OutputTarget> => (options.dryRun ? Promise.resolve(DISCARD) : resolveOutput({ given: relative, option }, place));
@@ -85,10 +91,17 @@ export async function runExportAll(options: ExportAllOptions): Promise<ExportAll
   const ruleset = await rulesetOf(options.rules, { cwd, root });
   const maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
   const recordedAt = options.recordedAt ?? new Date().toISOString();
+  const sameVersion = await oneVersionOf(reads, root);
+  const beforeCommit = async (unchanged: () => void): Promise<void> => {
+    unchanged();
+    await sameVersion();
+  };
   return withEvidence({ evidence, root, maxLineBytes, onIndexReady: options.onIndexReady, progress: options.progress }, async (lookup, index, unchanged) => {
-    const sources = resolveInputs(filter ? (inputs.length > 0 ? inputs : [STDIN_PATH]) : [path.join(root, LAYOUT.scoredRuns)], root);
+    const skipped: string[] = [];
+    const sources = resolveInputs(filter ? (inputs.length > 0 ? inputs : [STDIN_PATH]) : [path.join(root, LAYOUT.scoredRuns)], root, skippedInto(skipped));
     options.progress?.begin('export-all', await inputBytes(filter ? (inputs.length > 0 ? inputs : [STDIN_PATH]) : [path.join(root, LAYOUT.scoredRuns)]).catch(() => undefined));
-    const counts = await runFanOut(exports, { recordedAt, ruleset, maxLineBytes, progress: options.progress, inputs: sources, beforeCommit: unchanged }, lastAnswerCached(lookup));
+    const counts = await runFanOut(exports, { recordedAt, ruleset, maxLineBytes, progress: options.progress, inputs: sources, beforeCommit: () => beforeCommit(unchanged) }, lastAnswerCached(lookup));
+    for (const stageCounts of counts) stageCounts.skipped.push(...skipped);
     return { ...resultOf(counts, options), index };
   });
 }

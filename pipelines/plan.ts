@@ -2,6 +2,7 @@ import path from 'node:path';
 import { stat } from 'node:fs/promises';
 import { parseSplits } from '../src/core/splits.js';
 import { ioError, usageError } from '../src/errors.js';
+import { recoverTree } from '../src/io/commit.js';
 import { resolveInputs } from '../src/io/inputs.js';
 import type { InputSource } from '../src/io/line-source.js';
 import { DEFAULT_MAX_LINE_BYTES } from '../src/io/line-splitter.js';
@@ -129,10 +130,12 @@ export async function planStage(
 
 /**
  * A stage on the standard layout needs its input folder there: checked before anything is written,
- * so a mistyped --root is named and leaves no folders behind.
+ * so a mistyped --root is named and leaves no folders behind. A tree a killed swap left between its
+ * renames is put back first.
  */
 export async function requireFolder(root: string, relative: string): Promise<void> {
   const folder = path.join(root, relative);
+  await recoverTree(folder);
   const info = await stat(folder).catch((cause: unknown) => {
     throw ioError(displayPath(root, folder), cause, `--root ${root}:`);
   });
@@ -162,10 +165,13 @@ export function layoutTarget(root: string, relative: string): OutputTarget {
   return { kind: 'file', path: absolute, display, label: display };
 }
 
-/** The inputs of a plan: those named (or stdin), or the layout folder given. */
-export function planInputs(plan: StagePlan, layoutFolder: string): AsyncIterable<InputSource> {
-  return resolveInputs(plan.filter ? plan.inputs : [path.join(plan.root, layoutFolder)], plan.root);
+/** The inputs of a plan: those named (or stdin), or the layout folder given; entries not read are added to `skipped`. */
+export function planInputs(plan: StagePlan, layoutFolder: string, skipped: string[]): AsyncIterable<InputSource> {
+  return resolveInputs(plan.filter ? plan.inputs : [path.join(plan.root, layoutFolder)], plan.root, skippedInto(skipped));
 }
+
+/** Collects entries not read as `path: why`, for a run's counts. */
+export const skippedInto = (skipped: string[]) => (display: string, why: string): void => void skipped.push(`${display}: ${why}`);
 
 /** The standard evidence folder of a root, or the one given (resolved against cwd). */
 export const evidencePath = (plan: Pick<StagePlan, 'root' | 'cwd'>, evidence: string | undefined): string =>

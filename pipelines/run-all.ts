@@ -1,6 +1,6 @@
 import type { ProgressSink } from '../src/progress.js';
 import { execFileSync } from 'node:child_process';
-import { realpath, rename, writeFile } from 'node:fs/promises';
+import { realpath, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { StageCounts } from '../src/engine/counts.js';
 import type { StageDefinition } from '../src/engine/stage.js';
@@ -20,6 +20,7 @@ import { emptyExportError, type StageNotes } from './hints.js';
 import { rulesetOf, runStage } from './stage.js';
 import type { Ruleset } from '../src/core/ruleset.js';
 import { ensureFolder } from '../src/io/folders.js';
+import { withRootLock } from '../src/io/lock.js';
 
 export interface RunAllOptions {
   /** The standard layout's root (absolute). */
@@ -91,9 +92,19 @@ function gitShaOf(root: string, realRoot: string): string | null {
 /** Writes a JSON report file atomically (temp + rename) after validating it against its schema. */
 async function writeReport(file: string, value: unknown, validate: (value: unknown) => boolean, describe: () => string): Promise<void> {
   if (!validate(value)) throw new DistillError('DS_VALIDATION', `${path.basename(file)} would not match its schema: ${describe()}`, { path: file });
+  await writeWhole(file, `${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** Writes a small report file whole (temp + rename); a failure (a full disk) names the file and leaves no temp. */
+async function writeWhole(file: string, text: string): Promise<void> {
   const temp = `${file}.${process.pid}.tmp`;
-  await writeFile(temp, `${JSON.stringify(value, null, 2)}\n`);
-  await rename(temp, file);
+  try {
+    await writeFile(temp, text);
+    await rename(temp, file);
+  } catch (cause) {
+    await rm(temp, { force: true });
+    throw ioError(file, cause);
+  }
 }
 
 /**
@@ -102,18 +113,25 @@ async function writeReport(file: string, value: unknown, validate: (value: unkno
  */
 export async function runAll(options: RunAllOptions): Promise<RunAllResult> {
   if (!isRunId(options.runId)) throw usageError(`--run-id ${JSON.stringify(options.runId)} is not a run id (${RUN_ID_RULE})`);
-  const runStarted = new Date();
-  const threshold = options.driftThreshold ?? DEFAULT_DRIFT_THRESHOLD;
-  const baselinesFile = path.join(options.root, LAYOUT.kb, BASELINES_FILE);
-  const priorBaseline = await readLastBaseline(baselinesFile); // a truncated lineage fails before any work
   const realRoot = await realpath(options.root).catch((cause: unknown) => {
     throw ioError(options.root, cause, '--root');
   });
   await requireFolder(options.root, LAYOUT.kb); // a mistyped --root is named, and nothing is made in it
+  // One lock for the whole run: another run-all can neither feed its exports its own scored runs nor swap a tree they read.
+  return withRootLock(options.root, `run-all --run-id ${options.runId}`, () => runAllLocked(options, realRoot));
+}
+
+async function runAllLocked(options: RunAllOptions, realRoot: string): Promise<RunAllResult> {
+  const runStarted = new Date();
+  const threshold = options.driftThreshold ?? DEFAULT_DRIFT_THRESHOLD;
+  const baselinesFile = path.join(options.root, LAYOUT.kb, BASELINES_FILE);
+  const priorBaseline = await readLastBaseline(baselinesFile); // a truncated lineage fails before any work
   const gitSha = gitShaOf(options.root, realRoot);
   const ruleset = await rulesetOf(options.rules, { cwd: options.root, root: options.root }); // a bad rules file fails before any work
   const reportDir = path.join(options.root, LAYOUT.reports, options.runId);
-  await ensureFolder(reportDir);
+  await ensureFolder(reportDir).catch((cause: unknown) => {
+    throw ioError(reportDir, cause);
+  });
   const { stageReceipt, runSummary, driftReport: driftSchema } = validators();
   const records: StageRecord[] = [];
   let failed = false;
@@ -147,7 +165,7 @@ export async function runAll(options: RunAllOptions): Promise<RunAllResult> {
   }
   const summary = buildSummary(options, records, runStarted, new Date());
   await writeReport(path.join(reportDir, 'summary.json'), summary, runSummary, () => JSON.stringify(runSummary.errors));
-  await writeFile(path.join(reportDir, 'summary.md'), summaryMarkdown(summary));
+  await writeWhole(path.join(reportDir, 'summary.md'), summaryMarkdown(summary));
   const receipts = records.flatMap((r) => (r.receipt ? [r.receipt] : []));
   const prior = await findPriorRun(path.join(options.root, LAYOUT.reports), summary.started_at);
   const drift = driftReport({ summary, receipts }, prior, threshold);

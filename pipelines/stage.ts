@@ -6,7 +6,8 @@ import type { DatasetStage, PairStage, StageDefinition, TreeStage } from '../src
 import { usageError } from '../src/errors.js';
 import type { IndexReport } from '../src/io/evidence-index.js';
 import { AtomicTree } from '../src/io/atomic-tree.js';
-import { inputBytes, resolveInputs, singleInput } from '../src/io/inputs.js';
+import { inputBytes, oneVersionOf, resolveInputs, singleInput } from '../src/io/inputs.js';
+import { withRootLock } from '../src/io/lock.js';
 import { kbSourceFiles } from '../src/io/kb.js';
 import type { InputSource } from '../src/io/line-source.js';
 import { displayPath } from '../src/io/paths.js';
@@ -21,7 +22,7 @@ import { llamaFactoryEntry, sftStage, type ContextPlacement, type SftFormat } fr
 import { extensionOf } from '../src/io/output-format.js';
 import { withEvidence } from './evidence.js';
 import { stageNotes, type StageNotes } from './hints.js';
-import { evidencePath, planInputs, placeOf, planReads, planStage, type CommonOptions, type StagePlan } from './plan.js';
+import { evidencePath, planInputs, placeOf, planReads, planStage, requireFolder, skippedInto, type CommonOptions, type StagePlan } from './plan.js';
 import { localWork, mergeShards, MIN_SHARD_BYTES, runShardsLocally, writePlan, type ShardPlan, type ShardRunContext } from './shards.js';
 import { DEFAULT_MAX_LINE_BYTES } from '../src/io/line-splitter.js';
 import { resolveOutput } from '../src/io/output-target.js';
@@ -96,15 +97,22 @@ export function readsStdin(options: CommonOptions): boolean {
 }
 
 /**
- * Runs one stage as its command does: on the standard layout under `root`, or as a filter on inputs
- * or stdin; with the notes of what it saw.
+ * Runs one stage as its command does: on the standard layout under `root` (holding the root's
+ * lock, unless it is a dry run), or as a filter on inputs or stdin; with the notes of what it saw.
  */
 export async function runStage(stage: StageDefinition, options: StageCommandOptions): Promise<StageResult> {
-  const result = await runStageCounted(stage, options);
+  const { root, filter } = planReads(options, options.stdinIsTerminal ?? false);
+  const run = (): Promise<Omit<StageResult, 'notes'>> => runStageAsPlanned(stage, options);
+  let result: Omit<StageResult, 'notes'>;
+  if (filter || options.dryRun) result = await run();
+  else {
+    await requireFolder(root, LAYOUT_INPUT[stage.reads]); // a mistyped --root is named before a lock is made in it
+    result = await withRootLock(root, stage.name, run);
+  }
   return { ...result, notes: stageNotes(result.counts, { stage: stage.name, reads: stage.reads, readStdin: readsStdin(options) }) };
 }
 
-async function runStageCounted(stage: StageDefinition, options: StageCommandOptions): Promise<Omit<StageResult, 'notes'>> {
+async function runStageAsPlanned(stage: StageDefinition, options: StageCommandOptions): Promise<Omit<StageResult, 'notes'>> {
   const place = placeOf(options);
   const sharded = await shardCount(stage, options);
   if (sharded > 1) return runStageSharded(stage, options, sharded);
@@ -259,13 +267,22 @@ async function beginProgress(stage: StageDefinition, options: StageCommandOption
 }
 
 async function runExport(stage: DatasetStage | PairStage, options: StageCommandOptions, plan: StagePlan, evidencePath: string, ruleset: Ruleset): Promise<Omit<StageResult, 'notes'>> {
-  const run = runOptions(stage, options, plan, planInputs(plan, LAYOUT_INPUT[stage.reads]), ruleset);
+  const skipped: string[] = [];
+  const run = runOptions(stage, options, plan, planInputs(plan, LAYOUT_INPUT[stage.reads], skipped), ruleset);
   const targets = { output: plan.output, quarantine: plan.quarantine };
   const evidence = { evidence: evidencePath, root: plan.root, maxLineBytes: plan.maxLineBytes, onIndexReady: options.onIndexReady, progress: options.progress };
+  const sameVersion = await oneVersionOf([...planFolders(plan, stage), evidencePath], plan.root);
   return withEvidence(evidence, async (lookup, index, unchanged) => {
     await beginProgress(stage, options, plan);
-    const joined = { ...run, beforeCommit: unchanged };
+    const joined = {
+      ...run,
+      beforeCommit: async () => {
+        unchanged();
+        await sameVersion();
+      },
+    };
     const counts = stage.kind === 'pairs' ? await runPairs(stage, joined, targets, lookup) : await runDataset(stage, joined, targets, lookup);
+    counts.skipped.push(...skipped);
     return { counts, index, ...datasetInfoOf(run.view, plan.output, counts, options) };
   });
 }
@@ -297,9 +314,12 @@ function datasetInfoOf(view: string, output: OutputTarget, counts: StageCounts, 
 async function runTreeStage(stage: TreeStage, options: StageCommandOptions, plan: StagePlan, ruleset: Ruleset): Promise<Omit<StageResult, 'notes'>> {
   if (plan.output.kind === 'parts') throw usageError(`${stage.name} writes no dataset: --max-rows-per-file, --max-bytes-per-file and --split apply to sft, rag and preference`);
   await beginProgress(stage, options, plan);
+  const beforeCommit = await oneVersionOf(planFolders(plan, stage), plan.root);
+  const skipped: string[] = [];
   if (plan.filter) {
     if (stage.name === 'collect' && (options as CollectCommandOptions).source === undefined) throw usageError('collect as a filter needs --source NAME (the _kb source the rows come from)');
-    const counts = await runTreeFilter(stage, runOptions(stage, options, plan, planInputs(plan, LAYOUT_INPUT[stage.reads]), ruleset), { output: plan.output, quarantine: plan.quarantine });
+    const counts = await runTreeFilter(stage, { ...runOptions(stage, options, plan, planInputs(plan, LAYOUT_INPUT[stage.reads], skipped), ruleset), beforeCommit }, { output: plan.output, quarantine: plan.quarantine });
+    counts.skipped.push(...skipped);
     return { counts };
   }
   if (stage.name === 'collect' && (options as CollectCommandOptions).source !== undefined) {
@@ -307,13 +327,17 @@ async function runTreeStage(stage: TreeStage, options: StageCommandOptions, plan
   }
   if (options.out !== undefined) throw usageError(`${stage.name} on the standard layout rebuilds ${stage.writes}; --out applies when it reads rows from inputs or stdin`);
   const inputRoot = path.join(plan.root, LAYOUT_INPUT[stage.reads]);
-  const inputs = stage.reads === 'kb' ? kbInputs(plan.root) : resolveInputs([inputRoot], plan.root);
+  const inputs = stage.reads === 'kb' ? kbInputs(plan.root) : resolveInputs([inputRoot], plan.root, skippedInto(skipped));
   const atomic = options.dryRun ? undefined : await AtomicTree.create(path.join(plan.root, stage.writes), stage.writes);
   const tree = atomic === undefined ? undefined : { folder: atomic.tempPath, display: stage.writes, commit: atomic };
   const relativeOf = (input: InputSource): string => displayPath(inputRoot, input.absolute!);
-  const counts = await runTree(stage, runOptions(stage, options, plan, inputs, ruleset), { quarantine: plan.quarantine, tree, relativeOf });
+  const counts = await runTree(stage, { ...runOptions(stage, options, plan, inputs, ruleset), beforeCommit }, { quarantine: plan.quarantine, tree, relativeOf });
+  counts.skipped.push(...skipped);
   return { counts };
 }
+
+/** The folders (and files) a plan reads: those named, or its layout folder. */
+const planFolders = (plan: StagePlan, stage: StageDefinition): readonly string[] => (plan.filter ? plan.inputs : [path.join(plan.root, LAYOUT_INPUT[stage.reads])]);
 
 /** The `_kb` source files as inputs, in name order. */
 async function* kbInputs(root: string): AsyncGenerator<InputSource> {

@@ -12,6 +12,9 @@ export const LAYOUT = {
   reports: 'reports/distillation',
 } as const;
 
+/** The lock a command writing the standard layout holds for its whole run, at the top of the root. */
+export const ROOT_LOCK = '.distill-stream.lock';
+
 /** A stage's quarantine file, relative to the root. */
 export const quarantineFile = (stage: StageName): string => `exports/quarantine/${stage}.jsonl`;
 

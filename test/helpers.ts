@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { evidenceText } from '../src/core/evidence-text.js';
+import { ROOT_LOCK } from '../src/layout.js';
 import type { JoinedEvidence } from '../src/records.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -110,3 +111,21 @@ export function evidence(overrides: Partial<Omit<JoinedEvidence, 'text'>> & { te
     text: evidenceText(text),
   };
 }
+
+/** Every entry under `dir`, hidden ones included (relative paths, sorted). */
+export async function allEntries(dir: string): Promise<string[]> {
+  const found: string[] = [];
+  const walk = async (folder: string): Promise<void> => {
+    for (const entry of await readdir(folder, { withFileTypes: true })) {
+      const relative = path.relative(dir, path.join(folder, entry.name));
+      found.push(relative);
+      if (entry.isDirectory()) await walk(path.join(folder, entry.name));
+    }
+  };
+  await walk(dir);
+  return found.sort();
+}
+
+/** What a run must never leave behind: temp files and trees, commit journals, a root lock. */
+export const leftovers = (entries: readonly string[]): string[] =>
+  entries.filter((entry) => /(^|\/)\.[^/]+\.\d+\.[0-9a-f]{8}\.tmp(\.old)?$|(^|\/)\.distill-commit\.|\.tmp$/.test(entry) || entry === ROOT_LOCK);

@@ -5,22 +5,26 @@ import type { Terminal } from './terminal.js';
 
 /**
  * The one summary line of a stage on stderr: `[sft] read=40 exported=11 quarantined=29 {reason: n, …}`,
- * or its JSON; then, in text, a line per source scored without a rule and per hint (the JSON carries
- * them as `unruled_sources` and `hints`).
+ * or its JSON; before it, a warning line for each entry of a folder read that was not read; then, in
+ * text, a line per source scored without a rule and per hint (the JSON carries them as
+ * `unruled_sources` and `hints`).
  */
 export function printStageSummary(terminal: Terminal, json: boolean, stage: string, counts: StageCounts, index?: IndexReport, notes?: StageNotes): void {
   const byReason = sortedCounts(counts.byReason);
   const pairs = counts instanceof PairCounts ? { unpaired: counts.unpaired, quarantined_pairs: counts.quarantinedPairs } : undefined;
   const splits = counts.bySplit.size > 0 ? Object.fromEntries(counts.bySplit) : undefined;
   if (json) {
+    const skippedPart = counts.skipped.length > 0 ? { not_read: counts.skipped } : {};
     const indexPart = index === undefined ? {} : { index: { files: index.files, rows: index.rows, unjoinable: index.unjoinable } };
-    terminal.line(JSON.stringify({ stage, read: counts.in, exported: counts.out, quarantined: counts.quarantined, ...pairs, by_reason: byReason, ...(splits ? { by_split: splits } : {}), ...indexPart, ...(notes === undefined ? {} : notesJson(notes)) }));
+    terminal.line(JSON.stringify({ stage, read: counts.in, exported: counts.out, quarantined: counts.quarantined, ...pairs, by_reason: byReason, ...(splits ? { by_split: splits } : {}), ...skippedPart, ...indexPart, ...(notes === undefined ? {} : notesJson(notes)) }));
     return;
   }
   const reasons = Object.entries(byReason).map(([reason, n]) => `${reason}: ${n}`).join(', ');
   const pairPart = pairs === undefined ? '' : ` unpaired=${pairs.unpaired} quarantined_pairs=${pairs.quarantined_pairs}`;
   const splitPart = splits === undefined ? '' : ` splits {${Object.entries(splits).map(([split, n]) => `${split}: ${n}`).join(', ')}}`;
-  terminal.line(`[${stage}] read=${counts.in} exported=${counts.out} quarantined=${counts.quarantined}${pairPart} {${reasons}}${splitPart}`);
+  const skippedPart = counts.skipped.length > 0 ? ` not_read=${counts.skipped.length}` : '';
+  for (const entry of counts.skipped) terminal.line(`[${stage}] warning: not read: ${entry}`);
+  terminal.line(`[${stage}] read=${counts.in} exported=${counts.out} quarantined=${counts.quarantined}${pairPart}${skippedPart} {${reasons}}${splitPart}`);
   for (const line of notes === undefined ? [] : notesLines(stage, notes)) terminal.line(line);
 }
 

@@ -48,6 +48,8 @@ export class StageCounts {
   readonly unruledSources = new Map<string, number>();
   /** The first rejected rows of each reason, as shapes (what hints read to say what the input looks like). */
   readonly rejectedShapes: RejectedShape[] = [];
+  /** Entries of the folders read that were not read (`data/x.jsonl: a FIFO, not a file`): warned about, never silent. */
+  readonly skipped: string[] = [];
   private readonly samples = new Map<string, SmallestHashSample>();
 
   countReason(reason: QuarantineReason): void {

@@ -1,4 +1,5 @@
 import type { Writable } from 'node:stream';
+import { DistillError } from '../errors.js';
 import { commitTogether } from '../io/commit.js';
 import type { OpenSink, OutputTarget } from '../io/sink.js';
 import { openOutput } from '../io/split-sink.js';
@@ -23,13 +24,13 @@ export async function withOutputs<R>(
   work: (outputs: OpenOutputs) => Promise<R>,
   extra: { entries: () => CommitEntry[]; abort: () => Promise<void> } | undefined = undefined,
   /** Last checks before anything becomes visible (the evidence read did not change); a throw commits nothing. */
-  beforeCommit: (() => void) | undefined = undefined,
+  beforeCommit: (() => void | Promise<void>) | undefined = undefined,
 ): Promise<R> {
   const sinks: OpenSink[] = [];
   try {
     for (const target of targets) sinks.push(await openOutput(target));
     const result = await work({ writables: sinks.map((sink) => sink.input), stopped: () => sinks.some((sink) => sink.readerClosed) });
-    beforeCommit?.();
+    await beforeCommit?.();
     const finished = [];
     for (const sink of sinks) finished.push(await sink.finish());
     const entries = [...finished.flatMap((f) => f.entries), ...(extra?.entries() ?? [])];
@@ -40,8 +41,10 @@ export async function withOutputs<R>(
     }
     return result;
   } catch (error) {
+    // A write that failed reaches the run as the system's bare error (ENOSPC…): report it by the output's path.
+    const failure = error instanceof DistillError ? undefined : sinks.find((sink) => sink.failure !== undefined)?.failure;
     for (const sink of sinks) await sink.abort();
     await extra?.abort();
-    throw error;
+    throw failure ?? error;
   }
 }

@@ -54,7 +54,7 @@ export interface StageRunOptions extends ReadOptions {
   /** A shard of a pairing stage: pass 1 only, its sorted entries written as JSON lines in place of pairs (the merge pairs). */
   passOneOnly?: boolean | undefined;
   /** Checked before the outputs are committed (the evidence read did not change meanwhile). */
-  beforeCommit?: (() => void) | undefined;
+  beforeCommit?: (() => void | Promise<void>) | undefined;
   recordedAt: string;
   ruleset: Ruleset;
   view: string;
@@ -139,7 +139,7 @@ export async function runTreeFilter(stage: TreeStage, run: StageRunOptions, targ
       const branch = branchOf(rowFor(input), quarantine, counts, stage.sampleMetric);
       await pipeline(batchesOf(singleInput(input), counts, run, stopped), new RowStage(branch, (values) => values.map(lineOf).join('')), output!, { end: false });
     }
-  });
+  }, undefined, run.beforeCommit);
   return counts;
 }
 
@@ -190,6 +190,7 @@ export async function runTree(
       }
     },
     treeCommit,
+    run.beforeCommit,
   );
   return counts;
 }
@@ -264,7 +265,7 @@ export interface FanOutExport {
  */
 export async function runFanOut(
   exports: readonly FanOutExport[],
-  run: ReadOptions & { recordedAt: string; ruleset: Ruleset; inputs: AsyncIterable<InputSource>; beforeCommit?: () => void; passOneOnly?: boolean },
+  run: ReadOptions & { recordedAt: string; ruleset: Ruleset; inputs: AsyncIterable<InputSource>; beforeCommit?: () => void | Promise<void>; passOneOnly?: boolean },
   lookup: EvidenceLookup,
 ): Promise<StageCounts[]> {
   const counts = exports.map(({ stage }) => countsFor(stage, run.ruleset, stage.kind === 'pairs' ? new PairCounts() : new StageCounts()));

@@ -7,7 +7,8 @@ const byString = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 /**
  * Checks a stage's own promises on what it counted: the broken promises seen while writing, then its
  * declared invariants (counts add up, no forbidden category written, …). Quarantined input rows are
- * warnings, listed by reason; they never fail a stage.
+ * warnings, listed by reason, and so is each entry of a folder read that was not read (a dangling
+ * link, a FIFO); they never fail a stage.
  */
 export function validateStage(stage: StageDefinition, counts: StageCounts): StageValidation {
   const errors = [...counts.violations];
@@ -16,5 +17,6 @@ export function validateStage(stage: StageDefinition, counts: StageCounts): Stag
   const warnings = [...counts.byReason.entries()]
     .sort(([a], [b]) => byString(a, b))
     .map(([reason, n]) => `quarantined ${n} ${n === 1 ? 'row' : 'rows'}: ${reason}`);
+  warnings.push(...counts.skipped.map((entry) => `not read: ${entry}`));
   return { passed: errors.length === 0, errors, warnings };
 }

@@ -50,6 +50,7 @@ async function apply(entry: CommitEntry): Promise<void> {
   }
   if (await exists(entry.temp)) {
     if ((await exists(entry.final)) && !(await exists(entry.retired))) await rename(entry.final, entry.retired).catch(ignoreMissing);
+    killPoint('tree-between-renames');
     await rename(entry.temp, entry.final).catch(ignoreMissing);
   }
   await rm(entry.retired, { recursive: true, force: true });
@@ -124,21 +125,43 @@ export async function recoverCommits(folder: string): Promise<void> {
   }
 }
 
+/**
+ * Puts back a tree that a killed swap left between its two renames (its journal says how), before
+ * it is read: a reader never finds it missing. Only journals of processes that are gone are
+ * carried out; one that cannot be is left for the next writer, and the read reports what it finds.
+ */
+export async function recoverTree(folder: string): Promise<void> {
+  await recoverCommits(path.dirname(path.resolve(folder))).catch(() => undefined);
+}
+
 const SIGNALS: Readonly<Record<string, number>> = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 };
 
+/** Finishes any commit under way (its journal is written, so it must complete) and removes every temp this process was writing. */
+function settleSync(): void {
+  for (const journal of liveJournals) {
+    try {
+      for (const entry of journal.entries) applySync(entry);
+      for (const copy of journal.copies) rmSync(copy, { force: true });
+    } catch {
+      // the journal stays on disk: the next run writing there finishes the commit
+    }
+  }
+  liveJournals.clear();
+  for (const temp of liveTemps) rmSync(temp, { recursive: true, force: true });
+  liveTemps.clear();
+}
+
 /**
- * On SIGINT, SIGTERM and SIGHUP: finish any commit under way (its journal is written, so it must
- * complete), remove every temp this process was writing, and exit 128 + the signal's number.
+ * On SIGINT, SIGTERM and SIGHUP: settle (finish a commit under way, remove every temp) and exit
+ * 128 + the signal's number. On any other exit — an error, a reader gone (`| head`) — whatever a
+ * failed step left tracked (a sort's spill folder, say) is removed the same way.
  */
 export function cleanUpOnSignals(): void {
   for (const [signal, number] of Object.entries(SIGNALS)) {
     process.once(signal, () => {
-      for (const journal of liveJournals) {
-        for (const entry of journal.entries) applySync(entry);
-        for (const copy of journal.copies) rmSync(copy, { force: true });
-      }
-      for (const temp of liveTemps) rmSync(temp, { recursive: true, force: true });
+      settleSync();
       process.exit(128 + number);
     });
   }
+  process.once('exit', settleSync);
 }

@@ -1,5 +1,8 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { ioError } from '../errors.js';
+import { trackTemp, untrackTemp } from './commit.js';
+import { isRunning, listFolder } from './temp-path.js';
 import os from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
@@ -9,6 +12,24 @@ import { LineSplitter } from './line-splitter.js';
 
 /** Entries sorted in memory before a run is spilled: preference rows take ~400 bytes each as objects, so a run holds ~20 MB. */
 export const DEFAULT_RUN_ENTRIES = 50_000;
+
+/** Test seam: DISTILL_STREAM_SORT_RUN_ENTRIES=<n> spills every n entries, so a small input spills too. */
+const RUN_ENTRIES = Number(process.env['DISTILL_STREAM_SORT_RUN_ENTRIES'] ?? DEFAULT_RUN_ENTRIES) || DEFAULT_RUN_ENTRIES;
+
+/** `distill-sort-<pid>-<random>`: a spill folder names the process that made it, so a killed one's can be told apart. */
+const SPILL_PREFIX = 'distill-sort-';
+const SPILL_NAME = /^distill-sort-(\d+)-/;
+
+/** Where a spill failure is reported: the temp folder, named as the user sets it. */
+const spillLabel = (): string => os.tmpdir();
+
+/** Removes the spill folders that killed runs left in the temp folder (their process is gone). */
+async function removeAbandonedSpills(): Promise<void> {
+  for (const name of await listFolder(os.tmpdir()).catch(() => [])) {
+    const match = SPILL_NAME.exec(name);
+    if (match !== null && !isRunning(Number(match[1]))) await rm(path.join(os.tmpdir(), name), { recursive: true, force: true }).catch(() => undefined);
+  }
+}
 
 /**
  * Bytes read at a time from each run while merging. Every run is open at once, so this times the
@@ -28,7 +49,7 @@ export class ExternalSorter<T> {
 
   constructor(
     private readonly compare: (a: T, b: T) => number,
-    private readonly runEntries = DEFAULT_RUN_ENTRIES,
+    private readonly runEntries = RUN_ENTRIES,
   ) {}
 
   async add(entry: T): Promise<void> {
@@ -47,21 +68,42 @@ export class ExternalSorter<T> {
       yield* this.merge();
     } finally {
       this.buffer = [];
-      if (this.folder !== undefined) await rm(this.folder, { recursive: true, force: true });
+      await this.dispose();
     }
   }
 
+  /** Removes the spilled runs; a run that fails or stops early calls it, and a signal or exit removes them too. */
+  async dispose(): Promise<void> {
+    if (this.folder === undefined) return;
+    await rm(this.folder, { recursive: true, force: true });
+    untrackTemp(this.folder);
+    this.folder = undefined;
+  }
+
   private async spill(): Promise<void> {
-    this.folder ??= await mkdtemp(path.join(os.tmpdir(), 'distill-sort-'));
-    const file = path.join(this.folder, `run-${this.runFiles.length}.jsonl`);
-    const out = createWriteStream(file, { highWaterMark: 1 << 20 });
-    for (const entry of this.buffer.sort(this.compare)) {
-      if (!out.write(`${JSON.stringify(entry)}\n`)) await once(out, 'drain');
+    try {
+      if (this.folder === undefined) {
+        await removeAbandonedSpills();
+        this.folder = await mkdtemp(path.join(os.tmpdir(), `${SPILL_PREFIX}${process.pid}-`));
+        trackTemp(this.folder);
+      }
+      const file = path.join(this.folder, `run-${this.runFiles.length}.jsonl`);
+      const out = createWriteStream(file, { highWaterMark: 1 << 20 });
+      try {
+        for (const entry of this.buffer.sort(this.compare)) {
+          if (!out.write(`${JSON.stringify(entry)}\n`)) await once(out, 'drain'); // rejects on the stream's error
+        }
+        out.end();
+        await finished(out);
+      } finally {
+        out.destroy();
+      }
+      this.runFiles.push(file);
+      this.buffer = [];
+    } catch (cause) {
+      await this.dispose().catch(() => undefined); // the error to report is the spill's
+      throw ioError(spillLabel(), cause, 'TMPDIR');
     }
-    out.end();
-    await finished(out);
-    this.runFiles.push(file);
-    this.buffer = [];
   }
 
   private merge(): AsyncGenerator<T> {

@@ -1,8 +1,11 @@
 import { createHash } from 'node:crypto';
+import { stat } from 'node:fs/promises';
+import { DistillError } from '../errors.js';
+import { recoverTree } from './commit.js';
 import type { RawLine } from './line-splitter.js';
 import { openLines, type InputSource } from './line-source.js';
 import { displayPath, STDIN_PATH } from './paths.js';
-import { walkInputFiles } from './walk.js';
+import { walkInputFiles, type OnSkipped } from './walk.js';
 import type { FileDigest } from '../receipts.js';
 
 /** Lines of one input, in order, tagged with the input's display path. */
@@ -11,14 +14,18 @@ export interface LineBatch {
   lines: RawLine[];
 }
 
-/** Expands the command line's inputs (files, folders walked in walk order, `-` for stdin) in order. */
-export async function* resolveInputs(inputs: readonly string[], root: string): AsyncGenerator<InputSource> {
+/**
+ * Expands the command line's inputs (files, folders walked in walk order, `-` for stdin) in order;
+ * `onSkipped` is told each entry of a folder that is not read, by its display path.
+ */
+export async function* resolveInputs(inputs: readonly string[], root: string, onSkipped?: OnSkipped): AsyncGenerator<InputSource> {
   for (const input of inputs) {
     if (input === STDIN_PATH) {
       yield { display: STDIN_PATH, absolute: null };
       continue;
     }
-    for await (const file of walkInputFiles(input)) yield { display: displayPath(root, file.absolute), absolute: file.absolute };
+    const skipped: OnSkipped | undefined = onSkipped && ((absolute, why) => onSkipped(displayPath(root, absolute), why));
+    for await (const file of walkInputFiles(input, skipped)) yield { display: displayPath(root, file.absolute), absolute: file.absolute };
   }
 }
 
@@ -61,4 +68,34 @@ export async function* readLineBatches(sources: AsyncIterable<InputSource>, opti
     digest.sha256 = hash.digest('hex');
     options.onInput(digest);
   }
+}
+
+/** A folder's identity: a tree swapped in is another folder (its inode and birth time differ), whatever its name. */
+const folderIdentity = (folder: string): Promise<string | undefined> =>
+  stat(folder).then(
+    (info) => (info.isDirectory() ? `${info.dev}:${info.ino}:${info.birthtimeMs}` : undefined),
+    () => undefined,
+  );
+
+/**
+ * Readers see one version of the folders they read. Before reading, a tree a killed swap left
+ * between its renames is put back; the returned check, run before anything is committed, fails
+ * (exit 3, no file committed) when a folder read was replaced meanwhile by a command rebuilding it,
+ * so rows of two versions are never mixed into one output.
+ */
+export async function oneVersionOf(folders: readonly string[], root: string): Promise<() => Promise<void>> {
+  const watched: Array<{ folder: string; identity: string }> = [];
+  for (const folder of folders) {
+    if (folder === STDIN_PATH) continue;
+    await recoverTree(folder);
+    const identity = await folderIdentity(folder);
+    if (identity !== undefined) watched.push({ folder, identity });
+  }
+  return async () => {
+    for (const { folder, identity } of watched) {
+      if ((await folderIdentity(folder)) === identity) continue;
+      const display = displayPath(root, folder);
+      throw new DistillError('DS_IO', `${display} was replaced while it was read (another command rebuilt it); no output was committed: run again`, { path: display });
+    }
+  };
 }

@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
-import { open, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
+import { link, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { DistillError, ioError } from '../errors.js';
-import { isRunning } from './temp-path.js';
+import { ROOT_LOCK } from '../layout.js';
+import { isRunning, removeAbandonedTemps, tempPathBeside } from './temp-path.js';
 
 /** Who holds a lock: written into the lock file, so a second writer can name the holder. */
 export interface LockHolder {
@@ -65,8 +66,8 @@ export interface Lock {
 }
 
 /**
- * An exclusive lock that a killed holder cannot leave stuck: the lock file is created exclusively
- * and names its holder; a holder that is gone (a dead pid on this host, a pid reused by another
+ * An exclusive lock that a killed holder cannot leave stuck: the lock file appears whole, naming
+ * its holder, or not at all; a holder that is gone (a dead pid on this host, a pid reused by another
  * process, or no heartbeat from another host for a minute) is taken over by renaming its file away
  * first, so two takers never both win. With `wait`, a live holder is waited for; without, the
  * attempt fails with a message naming the holder.
@@ -76,16 +77,18 @@ export async function acquireLock(file: string, options: { purpose: string; wait
   const holder: LockHolder = { ...SELF, purpose: options.purpose, since: new Date().toISOString() };
   const body = `${JSON.stringify(holder)}\n`;
   for (;;) {
+    // The lock appears whole or not at all (written aside, then linked in, which fails if it exists):
+    // a holder killed while taking it never leaves an unreadable lock that blocks others for a minute.
+    const temp = tempPathBeside(file);
     try {
-      const handle = await open(file, 'wx');
-      try {
-        await handle.writeFile(body);
-      } finally {
-        await handle.close();
-      }
+      await removeAbandonedTemps(file);
+      await writeFile(temp, body, { flag: 'wx' });
+      await link(temp, file);
       return held(file, body);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw ioError(label, error);
+    } finally {
+      await rm(temp, { force: true });
     }
     const current = await readHolder(file);
     if (await isStale(file, current)) {
@@ -121,4 +124,30 @@ function held(file: string, body: string): Lock {
       if (current === body) await rm(file, { force: true }); // never remove a lock someone took over
     },
   };
+}
+
+/** Root locks this process holds, by lock file, with how many callers hold each (run-all runs stages that lock too). */
+const rootLocks = new Map<string, { lock: Lock; holders: number }>();
+
+/**
+ * Runs `work` holding the root's lock (`<root>/.distill-stream.lock`): one command writing the
+ * standard layout at a time. A second one fails at once (exit 3) naming the holder and what it is
+ * doing; a killed holder's lock is taken over. Within one process the lock is re-entrant.
+ */
+export async function withRootLock<R>(root: string, purpose: string, work: () => Promise<R>): Promise<R> {
+  const file = path.join(root, ROOT_LOCK);
+  let entry = rootLocks.get(file);
+  if (entry === undefined) {
+    entry = { lock: await acquireLock(file, { purpose, wait: false, label: `--root ${root}: ${ROOT_LOCK}` }), holders: 0 };
+    rootLocks.set(file, entry);
+  }
+  entry.holders++;
+  try {
+    return await work();
+  } finally {
+    if (--entry.holders === 0) {
+      rootLocks.delete(file);
+      await entry.lock.release();
+    }
+  }
 }

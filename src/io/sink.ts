@@ -1,8 +1,9 @@
 import { createHash, type Hash } from 'node:crypto';
+import { readlinkSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { Transform, Writable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { ioError } from '../errors.js';
+import { type DistillError, ioError } from '../errors.js';
 import type { SplitRule } from '../core/splits.js';
 import type { FileDigest } from '../receipts.js';
 import { AtomicFile } from './atomic-file.js';
@@ -86,8 +87,32 @@ export interface OpenSink {
   input: Writable;
   /** True once the reader of stdout went away (`| head`): the run stops reading and ends quietly. */
   readonly readerClosed: boolean;
+  /**
+   * The failure of the file or stream written, named by the user's path (`--out x: no space left on
+   * device`), once it happened: the run's own error is then only that failure passed along.
+   */
+  readonly failure: DistillError | undefined;
   finish(): Promise<FinishedSink>;
   abort(): Promise<void>;
+}
+
+/** Remembers the first error `stream` emits, worded for `label`; the listener is there before any write. */
+function watchFailure(stream: NodeJS.EventEmitter, label: string): { readonly failure: DistillError | undefined } {
+  const watch: { failure: DistillError | undefined } = { failure: undefined };
+  stream.on('error', (cause: unknown) => {
+    watch.failure ??= ioError(label, cause);
+  });
+  return watch;
+}
+
+/** stdout as a message names it: with the file it was redirected to, when the system says (Linux). */
+function stdoutLabel(): string {
+  try {
+    const target = readlinkSync('/proc/self/fd/1');
+    return target.startsWith('/') ? `stdout (${target})` : 'stdout';
+  } catch {
+    return 'stdout';
+  }
 }
 
 const isBrokenPipe = (error: unknown): boolean => (error as NodeJS.ErrnoException | null)?.code === 'EPIPE';
@@ -106,11 +131,15 @@ export async function openSink(target: OutputTarget): Promise<OpenSink> {
       throw error;
     });
     const input = encoder ?? digest;
+    const watch = watchFailure(file.stream, target.label);
     const flowing = encodedPipeline(encoder, digest, file.stream, { end: false });
     flowing.catch(() => {}); // observed through finish/abort
     return {
       input,
       readerClosed: false,
+      get failure() {
+        return watch.failure;
+      },
       finish: async () => {
         if (!input.writableEnded) input.end();
         await flowing.catch((cause: unknown) => {
@@ -133,11 +162,15 @@ export async function openSink(target: OutputTarget): Promise<OpenSink> {
     });
     const stream = handle.createWriteStream({ highWaterMark: 1 << 16 });
     const input = encoder ?? digest;
+    const watch = watchFailure(stream, target.label);
     const flowing = encodedPipeline(encoder, digest, stream, { end: true });
     flowing.catch(() => {});
     return {
       input,
       readerClosed: false,
+      get failure() {
+        return watch.failure;
+      },
       finish: async () => {
         if (!input.writableEnded) input.end();
         await flowing.catch((cause: unknown) => {
@@ -153,7 +186,9 @@ export async function openSink(target: OutputTarget): Promise<OpenSink> {
   }
   const input = digest;
   let readerClosed = false;
-  // stdout is never ended: other output (or nothing) may follow. Once its reader is gone, bytes are dropped and the run told to stop.
+  let failure: DistillError | undefined;
+  // stdout itself is never ended: other output (or nothing) may follow; the stream in front of it is,
+  // so finishing waits for every write to be accepted. Once its reader is gone, bytes are dropped and the run told to stop.
   const destination =
     target.kind === 'stdout'
       ? new Writable({
@@ -161,21 +196,27 @@ export async function openSink(target: OutputTarget): Promise<OpenSink> {
             if (readerClosed) return callback();
             process.stdout.write(chunk, (error) => {
               if (error && isBrokenPipe(error)) readerClosed = true;
+              if (error && !isBrokenPipe(error)) failure ??= ioError(stdoutLabel(), error);
               callback(error && !isBrokenPipe(error) ? error : null);
             });
           },
         })
       : new Writable({ write: (_chunk, _encoding, callback) => callback() });
-  const flowing = pipeline(input, destination, { end: false });
+  const flowing = pipeline(input, destination);
   flowing.catch(() => {});
   return {
     input,
     get readerClosed() {
       return readerClosed;
     },
+    get failure() {
+      return failure;
+    },
     finish: async () => {
       if (!input.writableEnded) input.end();
-      await flowing;
+      await flowing.catch((cause: unknown) => {
+        throw failure ?? cause;
+      });
       return { digests: [], entries: [] };
     },
     abort: async () => {

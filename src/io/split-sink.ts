@@ -135,7 +135,7 @@ export async function openParts(target: PartsTarget): Promise<OpenSink> {
     objectMode: true,
     highWaterMark: 2,
     write: (batch: KeyedLine[], _encoding, callback) => {
-      routed(batch).then(() => callback(), callback);
+      routed(batch).then(() => callback(), (cause: unknown) => callback(ioError(target.label, cause)));
     },
   });
   const routed = async (batch: KeyedLine[]): Promise<void> => {
@@ -158,6 +158,10 @@ export async function openParts(target: PartsTarget): Promise<OpenSink> {
   return {
     input,
     readerClosed: false,
+    get failure() {
+      for (const family of families.values()) for (const part of family.parts) if (part.failure !== undefined) return part.failure;
+      return undefined;
+    },
     finish: async () => {
       if (!input.writableEnded) input.end();
       await new Promise<void>((resolve, reject) => (input.writableFinished ? resolve() : input.once('finish', resolve).once('error', reject)));

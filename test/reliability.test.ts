@@ -1,0 +1,172 @@
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { lstat, mkdir, readdir, readFile, rename, symlink, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { runSft } from '../pipelines/stage.js';
+import { validateStage } from '../src/engine/validate.js';
+import { DistillError } from '../src/errors.js';
+import { sftStage } from '../src/stages/sft.js';
+import { oneVersionOf } from '../src/io/inputs.js';
+import { ROOT_LOCK } from '../src/layout.js';
+import { allEntries, CLI, fixtureCopy, inFolder, leftovers, PROCESS_CONCURRENCY, runCli, snapshot, tempDir } from './helpers.js';
+
+const AT = ['--recorded-at', '2026-06-01T00:00:00.000Z'];
+
+describe('outputs that never destroy', { concurrency: PROCESS_CONCURRENCY }, () => {
+  test('--quarantine equal to --out, and --out equal to an input, exit 2 and leave every file as it was', () =>
+    inFolder(fixtureCopy, async (root) => {
+      assert.equal((await runCli(['score', '--root', '.', ...AT], { cwd: root })).code, 0);
+      const before = await snapshot(root);
+      const same = await runCli(['sft', '--root', '.', '--out', 'x.jsonl', '--quarantine', 'x.jsonl', ...AT], { cwd: root });
+      assert.equal(same.code, 2);
+      assert.match(same.stderr, /--quarantine x\.jsonl is the same file as --out x\.jsonl/);
+      const input = 'data/scored-runs/2026/05/01/audits.jsonl';
+      const onInput = await runCli(['sft', 'data/scored-runs', '--evidence', 'data/evidence', '--out', input, ...AT], { cwd: root });
+      assert.equal(onInput.code, 2);
+      assert.match(onInput.stderr, /is an input/);
+      assert.deepEqual(await snapshot(root), before);
+    }));
+
+  test('a device and a FIFO are written in place, "-" is stdout, a folder and a symbolic link are refused (exit 2)', () =>
+    inFolder(fixtureCopy, async (root) => {
+      await mkdir(path.join(root, 'out'));
+      execFileSync('mkfifo', [path.join(root, 'out', 'fifo.jsonl')]);
+      const reader = new Promise<string>((resolve) => {
+        const cat = spawn('cat', [path.join(root, 'out', 'fifo.jsonl')]);
+        let text = '';
+        cat.stdout.on('data', (chunk: Buffer) => (text += chunk.toString()));
+        cat.on('close', () => resolve(text));
+      });
+      assert.equal((await runCli(['sft', '--root', '.', '--out', 'out/fifo.jsonl', '--quarantine', '/dev/null', ...AT], { cwd: root })).code, 0);
+      assert.ok((await reader).length > 0);
+      assert.ok((await lstat(path.join(root, 'out', 'fifo.jsonl'))).isFIFO());
+      assert.ok((await lstat('/dev/null')).isCharacterDevice());
+      const dash = await runCli(['sft', '--root', '.', '--out', '-', '--quarantine', '/dev/null', ...AT], { cwd: root });
+      assert.equal(dash.code, 0);
+      assert.ok(dash.stdout.length > 0);
+      assert.ok(!existsSync(path.join(root, '-')));
+      const folder = await runCli(['sft', '--root', '.', '--out', 'out', ...AT], { cwd: root });
+      assert.equal(folder.code, 2);
+      assert.match(folder.stderr, /--out out is a folder/);
+      await symlink('elsewhere.jsonl', path.join(root, 'out', 'link.jsonl'));
+      const link = await runCli(['sft', '--root', '.', '--out', 'out/link.jsonl', ...AT], { cwd: root });
+      assert.equal(link.code, 2);
+      assert.match(link.stderr, /symbolic link .*--follow-symlinks/);
+      assert.equal((await runCli(['sft', '--root', '.', '--out', 'out/link.jsonl', '--follow-symlinks', ...AT], { cwd: root })).code, 0);
+      assert.ok((await lstat(path.join(root, 'out', 'link.jsonl'))).isSymbolicLink());
+      assert.ok((await readFile(path.join(root, 'out', 'elsewhere.jsonl'))).length > 0);
+      assert.deepEqual(leftovers(await allEntries(root)), []);
+    }));
+});
+
+describe('the root', { concurrency: PROCESS_CONCURRENCY }, () => {
+  for (const command of ['collect', 'score', 'sft', 'rag', 'preference', 'export-all', 'run-all']) {
+    test(`a mistyped --root: ${command} exits 3 naming it and makes no folder`, async () => {
+      const parent = await tempDir();
+      const missing = path.join(parent, 'no-such-root');
+      const result = await runCli([command, '--root', missing, ...(command === 'run-all' ? ['--run-id', 'r1'] : [])], { cwd: parent });
+      assert.equal(result.code, 3);
+      assert.match(result.stderr, /no-such-root/);
+      assert.deepEqual(await readdir(parent), []);
+    });
+  }
+
+  test('a second writer of a root exits 3 naming the holder; a lock whose holder is gone is taken over', () =>
+    inFolder(fixtureCopy, async (root) => {
+      const holder = spawn('sleep', ['60']);
+      try {
+        const lock = { pid: holder.pid, host: os.hostname(), started: '', purpose: 'score', since: '2026-06-01T00:00:00.000Z' };
+        await writeFile(path.join(root, ROOT_LOCK), JSON.stringify(lock));
+        for (const args of [['collect', '--root', '.'], ['sft', '--root', '.'], ['export-all', '--root', '.'], ['run-all', '--root', '.', '--run-id', 'r1']]) {
+          const second = await runCli([...args, ...AT], { cwd: root });
+          assert.equal(second.code, 3, args.join(' '));
+          assert.match(second.stderr, new RegExp(`held by pid ${holder.pid} .*\\(score, since`));
+        }
+      } finally {
+        holder.kill('SIGKILL');
+      }
+      await new Promise((resolve) => holder.once('close', resolve));
+      assert.equal((await runCli(['run-all', '--root', '.', '--run-id', 'r1', ...AT], { cwd: root })).code, 0);
+      assert.deepEqual(leftovers(await allEntries(root)), []);
+    }));
+
+  test('a kill between the two renames of a tree swap: the next reader finds the new tree whole, the next writer rebuilds the same bytes', () =>
+    inFolder(fixtureCopy, async (root) => {
+      assert.equal((await runCli(['score', '--root', '.', ...AT], { cwd: root })).code, 0);
+      const scored = await snapshot(path.join(root, 'data', 'scored-runs'));
+      const killed = await runCli(['score', '--root', '.', ...AT], { cwd: root, env: { ...process.env, DISTILL_STREAM_KILL_AT: 'tree-between-renames' } });
+      assert.equal(killed.signal, 'SIGKILL');
+      assert.ok(!existsSync(path.join(root, 'data', 'scored-runs')), 'the kill landed between the renames');
+      assert.equal((await runCli(['sft', '--root', '.', ...AT], { cwd: root })).code, 0);
+      assert.deepEqual(await snapshot(path.join(root, 'data', 'scored-runs')), scored);
+      assert.equal((await runCli(['score', '--root', '.', ...AT], { cwd: root })).code, 0);
+      assert.deepEqual(await snapshot(path.join(root, 'data', 'scored-runs')), scored);
+      assert.deepEqual(leftovers(await allEntries(path.join(root, 'data'))), []);
+    }));
+
+  test('a retired tree whose journal was lost and whose place is empty is put back, never removed', () =>
+    inFolder(fixtureCopy, async (root) => {
+      assert.equal((await runCli(['score', '--root', '.', ...AT], { cwd: root })).code, 0);
+      const scored = await snapshot(path.join(root, 'data', 'scored-runs'));
+      await rename(path.join(root, 'data', 'scored-runs'), path.join(root, 'data', '.scored-runs.999999.0123abcd.tmp.old'));
+      assert.equal((await runCli(['score', '--root', '.', ...AT], { cwd: root })).code, 0);
+      assert.deepEqual(await snapshot(path.join(root, 'data', 'scored-runs')), scored);
+      assert.deepEqual(leftovers(await allEntries(path.join(root, 'data'))), []);
+    }));
+});
+
+test('a reader whose folder is swapped while it reads is refused before it commits, naming the folder', async () => {
+  const parent = await tempDir();
+  const folder = path.join(parent, 'scored-runs');
+  await mkdir(folder);
+  const unchanged = await oneVersionOf([folder], parent);
+  await unchanged();
+  await rename(folder, `${folder}.old`);
+  await mkdir(folder);
+  await assert.rejects(unchanged(), (error: unknown) => error instanceof DistillError && error.code === 'DS_IO' && /scored-runs was replaced while it was read/.test(error.message));
+});
+
+describe('inputs a folder holds that are not read', { concurrency: PROCESS_CONCURRENCY }, () => {
+  test('a dangling link and a FIFO are named on stderr, counted on the summary line and in the receipt', () =>
+    inFolder(fixtureCopy, async (root) => {
+      assert.equal((await runCli(['run-all', '--root', '.', '--run-id', 'r0', ...AT], { cwd: root })).code, 0);
+      const day = path.join(root, 'data', 'scored-runs', '2026', '05', '01');
+      await symlink(path.join(root, 'nothing.jsonl'), path.join(day, 'dangling.jsonl'));
+      execFileSync('mkfifo', [path.join(day, 'fifo.jsonl')]);
+      const sft = await runCli(['sft', '--root', '.', ...AT], { cwd: root });
+      assert.equal(sft.code, 0);
+      assert.match(sft.stderr, /\[sft\] warning: not read: data\/scored-runs\/2026\/05\/01\/dangling\.jsonl: a symbolic link to nothing/);
+      assert.match(sft.stderr, /\[sft\] warning: not read: data\/scored-runs\/2026\/05\/01\/fifo\.jsonl: a FIFO, not a file/);
+      assert.match(sft.stderr, /not_read=2/);
+      const json = await runCli(['sft', '--root', '.', '--json', ...AT], { cwd: root });
+      assert.equal((JSON.parse(json.stderr.trim().split('\n').at(-1)!) as { not_read: string[] }).not_read.length, 2);
+      const { counts } = await runSft({ cwd: root, root, recordedAt: AT[1]!, dryRun: true });
+      assert.deepEqual(validateStage(sftStage, counts).warnings.filter((w) => w.startsWith('not read: ')), [
+        'not read: data/scored-runs/2026/05/01/dangling.jsonl: a symbolic link to nothing',
+        'not read: data/scored-runs/2026/05/01/fifo.jsonl: a FIFO, not a file',
+      ]);
+    }));
+});
+
+describe('sort spill folders', { concurrency: PROCESS_CONCURRENCY }, () => {
+  const spillEnv = (tmp: string): NodeJS.ProcessEnv => ({ ...process.env, TMPDIR: tmp, DISTILL_STREAM_SORT_RUN_ENTRIES: '3' });
+
+  test('removed after a run and after | head; a killed run\'s are removed by the next one; the pairs are the same bytes', () =>
+    inFolder(fixtureCopy, async (root) => {
+      const tmp = await tempDir();
+      assert.equal((await runCli(['score', '--root', '.', ...AT], { cwd: root })).code, 0);
+      const inMemory = await runCli(['preference', '--root', '.', '--out', '-', ...AT], { cwd: root });
+      await mkdir(path.join(tmp, 'distill-sort-999999-abcdef'));
+      const spilled = await runCli(['preference', '--root', '.', '--out', '-', ...AT], { cwd: root, env: spillEnv(tmp) });
+      assert.equal(spilled.code, 0);
+      assert.equal(spilled.stdout, inMemory.stdout);
+      assert.deepEqual(await readdir(tmp), []);
+      const head = execFileSync('sh', ['-c', `"${process.execPath}" "${CLI}" preference --root . --out - ${AT.join(' ')} | head -c 10`], { cwd: root, env: spillEnv(tmp) });
+      assert.equal(head.length, 10);
+      assert.deepEqual(await readdir(tmp), []);
+      assert.equal(existsSync(path.join(root, ROOT_LOCK)), false);
+    }));
+});
