@@ -56,8 +56,9 @@ const addCommand: Command = {
   operands: '[playbooks…]',
   description: [
     'Reads RagSamples (files, folders, - or stdin) and stores each id with its vector, title, tags, source run and',
-    'provenance. The same sample again is a no-op; a changed text replaces it; rows that are not RagSamples are',
-    'quarantined. Creates the index on first use; writes a receipt into <index>/receipts/.',
+    'provenance. The same sample again is a no-op; a changed text is embedded again and replaces it; the same text',
+    'with other metadata updates it without embedding; rows that are not RagSamples are quarantined. Creates the',
+    'index on first use; writes a receipt into <index>/receipts/.',
   ],
   options: {
     ...ROOT,
