@@ -16,8 +16,9 @@ const EMBEDDER: OptionTable = {
   'embed-model': option('string', 'NAME', 'the endpoint\'s model (needed with --embed-url)'),
   'embed-key-env': option('string', 'VAR', 'environment variable holding the endpoint\'s key (default: DISTILL_EMBED_API_KEY)'),
   'embed-dimension': option('count', 'N', 'the embedding dimension (the hash embedder\'s default: 512)'),
-  'embed-batch': option('count', 'N', 'texts per embedding request (default: 64)'),
 };
+/** Only where many texts are embedded: a search embeds its one query. */
+const EMBED_BATCH = { 'embed-batch': option('count', 'N', 'texts per embedding call, one request to an endpoint (default: 64)') };
 const RUN_ID = { 'run-id': option('string', 'ID', 'the receipt\'s run id (default: a new UUID)') };
 const JSON_OUT = { json: flag('print JSON') };
 
@@ -27,7 +28,7 @@ const value = <T>(session: Session, name: string): T | undefined => session.args
 /** The embedder the flags name: an endpoint with --embed-url, else the built-in hash embedder; undefined when none was asked for and `optional`. */
 function embedderOf(session: Session, optional: boolean): Embedder | undefined {
   const url = value<string>(session, 'embedUrl');
-  const asked = url !== undefined || value(session, 'embedModel') !== undefined || value(session, 'embedDimension') !== undefined || value(session, 'embedKeyEnv') !== undefined || value(session, 'embedBatch') !== undefined;
+  const asked = url !== undefined || value(session, 'embedModel') !== undefined || value(session, 'embedDimension') !== undefined || value(session, 'embedKeyEnv') !== undefined;
   if (optional && !asked) return undefined;
   const common = {
     ...(value<number>(session, 'embedDimension') === undefined ? {} : { dimension: value<number>(session, 'embedDimension')! }),
@@ -66,6 +67,7 @@ const addCommand: Command = {
     quarantine: option('path', 'FILE', 'rows that are not RagSamples (default: <root>/exports/quarantine/vectors.jsonl)'),
     'batch-size': option('count', 'N', 'samples per index commit (default: 1024)'),
     ...EMBEDDER,
+    ...EMBED_BATCH,
     ...RUN_ID,
     ...RECORDED_AT,
     ...MAX_LINE_BYTES,
