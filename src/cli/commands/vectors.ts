@@ -7,7 +7,7 @@ import { formatInfo, vectorsInfo } from '../../vectors/info.js';
 import { vectorsMerge } from '../../vectors/merge.js';
 import { summaryLine } from '../../vectors/receipt.js';
 import { DEFAULT_K, formatHits, vectorsSearch } from '../../vectors/search.js';
-import { HELP, MAX_LINE_BYTES, RECORDED_AT, ROOT } from '../common-options.js';
+import { HELP, MAX_LINE_BYTES, RECORDED_AT } from '../common-options.js';
 import type { Command, Session } from '../command.js';
 
 const INDEX = { index: option('path', 'DIR', 'the vector index folder') };
@@ -22,6 +22,8 @@ const EMBED_BATCH = { 'embed-batch': option('count', 'N', 'texts per embedding c
 const RUN_ID = { 'run-id': option('string', 'ID', 'the receipt\'s run id (default: a new UUID)') };
 const JSON_OUT = { json: flag('print JSON') };
 
+/** Every path a vectors command is given is resolved against the root (the library does it); the root against the working folder. */
+const ROOT = { root: option('path', 'DIR', 'paths are resolved against it and named relative to it (default: the current folder)') };
 const rootOf = ({ args, cwd }: Session): string => path.resolve(cwd, (args.values['root'] as string | undefined) ?? '.');
 const value = <T>(session: Session, name: string): T | undefined => session.args.values[name] as T | undefined;
 
@@ -47,7 +49,7 @@ function embedderOf(session: Session, optional: boolean): Embedder | undefined {
 const requireIndex = (session: Session): string => {
   const index = value<string>(session, 'index');
   if (index === undefined) throw usageError('--index DIR is needed');
-  return path.resolve(session.cwd, index);
+  return index;
 };
 
 const addCommand: Command = {
@@ -80,15 +82,14 @@ const addCommand: Command = {
   ],
   takesOperands: true,
   run: async (session) => {
-    const quarantine = value<string>(session, 'quarantine');
     const result = await vectorsAdd({
       root: rootOf(session),
       index: requireIndex(session),
-      inputs: session.args.positionals.map((input) => (input === '-' ? input : path.resolve(session.cwd, input))),
+      inputs: session.args.positionals,
       embedder: embedderOf(session, false)!,
       recordedAt: value(session, 'recordedAt'),
       runId: value(session, 'runId'),
-      quarantine: quarantine === undefined ? undefined : path.resolve(session.cwd, quarantine),
+      quarantine: value(session, 'quarantine'),
       batchSize: value(session, 'batchSize'),
       maxLineBytes: value(session, 'maxLineBytes'),
       toolVersion: session.toolVersion,
@@ -129,8 +130,8 @@ const mergeCommand: Command = {
     if (from === undefined || into === undefined) throw usageError('vectors merge needs --from DIR and --into DIR');
     const result = await vectorsMerge({
       root: rootOf(session),
-      from: path.resolve(session.cwd, from),
-      into: path.resolve(session.cwd, into),
+      from,
+      into,
       clearSource: value(session, 'clearSource') === true,
       recordedAt: value(session, 'recordedAt'),
       runId: value(session, 'runId'),
