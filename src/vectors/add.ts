@@ -102,8 +102,9 @@ async function openExisting(target: Located, embedder: Embedder): Promise<Vector
  * or changed texts, so the stored row of an id is always its latest sample's. A changed text is
  * embedded and replaces the stored row; the same text with another title, tags, source run or
  * provenance is updated (the stored vector kept, as the same text makes the same vector); a sample
- * equal in every stored field is unchanged (nothing written). Rows that are not RagSamples are quarantined. Nothing is visible to readers until the run commits the
- * index's manifest at its end, then the receipt is written into `<index>/receipts/`.
+ * equal in every stored field is unchanged (nothing written). Rows that are not RagSamples are
+ * quarantined. Nothing is visible to readers until the run commits the index's manifest at its
+ * end, then the receipt is written into `<index>/receipts/`.
  */
 export async function vectorsAdd(options: VectorsAddOptions): Promise<VectorsAddResult> {
   const started = new Date();
