@@ -45,7 +45,7 @@ describe('vectors add', { concurrency: PROCESS_CONCURRENCY }, () => {
     const root = await ownRoot(t);
     const result = await add(root, [GOLDEN_RAG]);
     const samples = await goldenSamples();
-    assert.deepEqual(result.counts, { in: 19, out: 19, quarantined: 0, added: 19, replaced: 0, unchanged: 0, by_reason: {}, by_category: { accepted: 12, partially_accepted: 7 } });
+    assert.deepEqual(result.counts, { in: 19, out: 19, quarantined: 0, added: 19, replaced: 0, updated: 0, unchanged: 0, by_reason: {}, by_category: { accepted: 12, partially_accepted: 7 } });
     const info = await vectorsInfo({ root, index: 'idx' });
     assert.equal(info.count, 19);
     assert.equal(info.dimension, 512);
@@ -68,7 +68,7 @@ describe('vectors add', { concurrency: PROCESS_CONCURRENCY }, () => {
     await add(root, [GOLDEN_RAG]);
     const before = await vectorsInfo({ root, index: 'idx' });
     const again = await add(root, [GOLDEN_RAG], { runId: 'run-2' });
-    assert.deepEqual([again.counts.added, again.counts.replaced, again.counts.unchanged], [0, 0, 19]);
+    assert.deepEqual([again.counts.added, again.counts.replaced, again.counts.updated, again.counts.unchanged], [0, 0, 0, 19]);
     assert.deepEqual(await vectorsInfo({ root, index: 'idx' }), before);
   });
 
@@ -79,12 +79,36 @@ describe('vectors add', { concurrency: PROCESS_CONCURRENCY }, () => {
     const changed: RagSample = { ...samples[3]!, title: 'Rewritten', embedding_text: 'an entirely rewritten playbook about zeppelins' };
     const file = await writeJsonl(path.join(root, 'changed.jsonl'), [samples[0], changed]);
     const result = await add(root, [file], { runId: 'run-2' });
-    assert.deepEqual([result.counts.added, result.counts.replaced, result.counts.unchanged], [0, 1, 1]);
+    assert.deepEqual([result.counts.added, result.counts.replaced, result.counts.updated, result.counts.unchanged], [0, 1, 0, 1]);
     const items = await storedItems(path.join(root, 'idx'));
     assert.equal(items.size, 19);
     assert.equal(items.get(changed.id)!.title, 'Rewritten');
     const [hit] = await vectorsSearch({ root, index: 'idx', query: 'zeppelins', k: 1 });
     assert.equal(hit!.id, changed.id);
+  });
+
+  test('the same text with another title and tags updates the stored row without embedding it again', async (t) => {
+    const root = await ownRoot(t);
+    const samples = await goldenSamples();
+    const playbooks = await writeJsonl(path.join(root, 'playbooks.jsonl'), samples);
+    await add(root, [playbooks]);
+    const before = await storedItems(path.join(root, 'idx'));
+    const edited: RagSample = { ...samples[3]!, title: 'Retitled playbook', tags: [...samples[3]!.tags, 'edited'], content: `${samples[3]!.content}\nEdited.` };
+    await writeJsonl(playbooks, samples.map((s, n) => (n === 3 ? edited : s)));
+    const texts: number[] = [];
+    const counting = { ...hash, embed: (batch: readonly string[], dimension: number | undefined) => (texts.push(batch.length), hash.embed(batch, dimension)) };
+    const again = await add(root, [playbooks], { runId: 'run-2', embedder: counting });
+    assert.deepEqual([again.counts.added, again.counts.replaced, again.counts.updated, again.counts.unchanged], [0, 0, 1, 18]);
+    assert.deepEqual(texts, [], 'nothing embedded: the text is the same');
+    assert.equal(again.receipt.validation.passed, true);
+    assert.match(summaryLine(again.receipt), / added=0 replaced=0 updated=1 unchanged=18 /);
+    const after = await storedItems(path.join(root, 'idx'));
+    assert.equal(after.get(edited.id)!.title, 'Retitled playbook');
+    assert.equal(after.get(edited.id)!.text_sha256, before.get(edited.id)!.text_sha256);
+    const [hit] = await vectorsSearch({ root, index: 'idx', query: edited.embedding_text, k: 1 });
+    assert.deepEqual([hit!.id, hit!.title, hit!.tags], [edited.id, 'Retitled playbook', edited.tags]);
+    const third = await add(root, [playbooks], { runId: 'run-3' });
+    assert.deepEqual([third.counts.updated, third.counts.unchanged], [0, 19], 'once updated, the sample is unchanged');
   });
 
   test('the same id twice in one run: the later text wins, counted as a replacement', async (t) => {
@@ -116,7 +140,7 @@ describe('vectors add', { concurrency: PROCESS_CONCURRENCY }, () => {
     await writeFile(file, `${lines.join('\n')}\n`);
     const quarantine = path.join(root, 'q', 'vectors.jsonl');
     const result = await add(root, [file], { quarantine, maxLineBytes: 2048 });
-    assert.deepEqual(result.counts, { in: 8, out: 2, quarantined: 6, added: 2, replaced: 0, unchanged: 0, by_reason: { line_too_long: 1, schema_violation: 5 }, by_category: { accepted: 1, partially_accepted: 1 } });
+    assert.deepEqual(result.counts, { in: 8, out: 2, quarantined: 6, added: 2, replaced: 0, updated: 0, unchanged: 0, by_reason: { line_too_long: 1, schema_violation: 5 }, by_category: { accepted: 1, partially_accepted: 1 } });
     assert.equal(result.counts.in, result.counts.out + result.counts.quarantined);
     const rows = (await readText(quarantine)).trim().split('\n').map((line) => JSON.parse(line) as QuarantineRecord);
     assert.deepEqual(rows.map((r) => [r.stage, r.reason, r.source_provenance.line_offset]), [
@@ -131,7 +155,7 @@ describe('vectors add', { concurrency: PROCESS_CONCURRENCY }, () => {
     assert.deepEqual(rows[0]!.source_record, { _raw: '{"truncated": ' });
     assert.equal(result.quarantinePath, 'q/vectors.jsonl');
     assert.deepEqual(result.receipt.validation.warnings, ['quarantined 1 row: line_too_long', 'quarantined 5 rows: schema_violation']);
-    assert.equal(summaryLine(result.receipt), '[vectors-add] read=8 added=2 replaced=0 unchanged=0 quarantined=6 count=2 {line_too_long: 1, schema_violation: 5}\n');
+    assert.equal(summaryLine(result.receipt), '[vectors-add] read=8 added=2 replaced=0 updated=0 unchanged=0 quarantined=6 count=2 {line_too_long: 1, schema_violation: 5}\n');
   });
 
   test('the receipt: inputs, outputs and counts hashed, written atomically into the index, identical across reruns but for timing', async (t) => {

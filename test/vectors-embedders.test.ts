@@ -55,6 +55,38 @@ describe('the hash embedder', () => {
   });
 });
 
+describe('--embed-batch', () => {
+  /** The vectors of `texts`, and how many turns the event loop had while they were made. */
+  async function embedCountingTurns(batchSize: number, texts: string[]): Promise<{ vectors: Float32Array[]; turns: number }> {
+    let turns = 0;
+    let done = false;
+    const tick = (): void => {
+      if (done) return;
+      turns++;
+      setImmediate(tick);
+    };
+    setImmediate(tick);
+    const vectors = await createEmbedder({ kind: 'hash', dimension: 16, batchSize }).embed(texts, undefined);
+    done = true;
+    return { vectors, turns };
+  }
+
+  test('the hash embedder hashes that many texts per call, the process getting a turn between calls; the vectors are the same', async () => {
+    const texts = ['a', 'b c', 'd', 'e f g', 'h'];
+    const expected = texts.map((text) => hashEmbedding(text, 16));
+    const whole = await embedCountingTurns(64, texts);
+    const sliced = await embedCountingTurns(2, texts);
+    assert.deepEqual(whole.vectors, expected);
+    assert.deepEqual(sliced.vectors, expected);
+    assert.equal(whole.turns, 0, 'one call: no turn in between');
+    assert.ok(sliced.turns >= 2, `three calls: a turn between each (${sliced.turns})`);
+    assert.equal(createEmbedder({ kind: 'hash', batchSize: 2 }).batchSize, 2);
+    for (const kind of ['hash', 'openai'] as const) {
+      assert.throws(() => createEmbedder({ kind, url: kind === 'hash' ? undefined : 'http://127.0.0.1:1', model: kind === 'hash' ? undefined : 'm', batchSize: 0 }), { code: 'DS_USAGE', message: /--embed-batch must be a positive integer, not 0/ });
+    }
+  });
+});
+
 describe('the embeddings URL rule', () => {
   test('a base URL, one ending in /v1, or the full endpoint', () => {
     assert.equal(embeddingsEndpoint('http://localhost:11434'), 'http://localhost:11434/v1/embeddings');

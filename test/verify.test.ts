@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { appendFile, cp, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { pathToFileURL } from 'node:url';
 import { checkHealth } from '../pipelines/inspect.js';
 import { runAll } from '../pipelines/run-all.js';
 import { listRuns, mismatchLine, type RunListing } from '../pipelines/runs.js';
@@ -362,6 +363,52 @@ describe('the command line', () => {
     assert.equal(json.code, 1);
     assert.equal(parsed.passed, false);
     assert.deepEqual(parsed.mismatches.map((m) => [m.file, m.check]), [[PREFERENCE, 'content']]);
+  });
+
+  test('a summary.json whose run_hash was edited exits 1 naming it; so does a receipt whose output_hash was', async () => {
+    const root = await copyOfRun();
+    const summaryFile = path.join(root, REPORTS, 'r1', 'summary.json');
+    const summary = JSON.parse(await readFile(summaryFile, 'utf8')) as { run_hash: string };
+    const runHash = summary.run_hash;
+    await writeFile(summaryFile, JSON.stringify({ ...summary, run_hash: '0'.repeat(64) }, null, 2));
+    const bad = await runCli(['verify', '--root', root, '--latest']);
+    assert.equal(bad.code, 1, bad.stderr);
+    const out = bad.stdout.trimEnd().split('\n');
+    assert.deepEqual(out.slice(0, -1), [`${REPORTS}/r1/summary.json: run_hash: expected ${'0'.repeat(64)}, found ${runHash} (from the receipts' output_hash)`]);
+    assert.match(out.at(-1)!, /^verify: run r1 does not hold: 1 mismatch \(/);
+
+    await writeFile(summaryFile, JSON.stringify(summary, null, 2));
+    const receiptFile = path.join(root, REPORTS, 'r1', 'export-rag.json');
+    const receipt = JSON.parse(await readFile(receiptFile, 'utf8')) as StageReceipt;
+    await writeFile(receiptFile, JSON.stringify({ ...receipt, output_hash: 'f'.repeat(64) }, null, 2));
+    const result = await verifyRun({ root, latest: true });
+    assert.equal(result.passed, false);
+    assert.deepEqual(named(result, `${REPORTS}/r1/export-rag.json`, 'output_hash'), { file: `${REPORTS}/r1/export-rag.json`, line: null, check: 'output_hash', expected: 'f'.repeat(64), found: receipt.output_hash });
+    assert.ok(named(result, `${REPORTS}/r1/summary.json`, 'run_hash'), 'the run_hash no longer follows from the receipts either');
+  });
+
+  test('a run-all --jobs 2 whose stages ran as shards verifies with --latest, and not after one byte changed', async () => {
+    const root = await copyOfRun();
+    const log = path.join(root, 'processes.log');
+    const preload = path.join(root, 'log-argv.mjs');
+    // Every process of the run (the shards too) appends its argv, so the test sees that it sharded.
+    await writeFile(preload, `import { appendFileSync } from 'node:fs';\nappendFileSync(${JSON.stringify(log)}, JSON.stringify(process.argv.slice(2)) + '\\n');\n`);
+    // Shards of at least 4 KiB, so the fixture's inputs make two.
+    const env = { ...process.env, DISTILL_STREAM_MIN_SHARD_BYTES: '4096', NODE_OPTIONS: `--import=${pathToFileURL(preload).href}` };
+    const run = await runCli(['run-all', '--root', root, '--jobs', '2', '--run-id', 'sharded', '--recorded-at', RECORDED_AT, '--max-line-bytes', '65536'], { env });
+    assert.equal(run.code, 0, run.stderr);
+    const shards = (await readFile(log, 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as string[]).filter((argv) => argv[0] === 'shard');
+    assert.ok(shards.some((argv) => argv.at(-1) === '0') && shards.some((argv) => argv.at(-1) === '1'), JSON.stringify(shards));
+    await rm(log);
+    await rm(preload);
+
+    const good = await runCli(['verify', '--root', root, '--latest']);
+    assert.equal(good.code, 0, good.stdout);
+    assert.match(good.stdout, /^verify: run sharded holds: 5 receipts, \d+ files, \d+ rows\n$/);
+    await flipOneByte(root, SFT);
+    const bad = await runCli(['verify', '--root', root, '--latest']);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stdout, new RegExp(`^${SFT}: content: expected \\d+ bytes, sha256 [0-9a-f]{64}, found \\d+ bytes, sha256 [0-9a-f]{64}$`, 'm'));
   });
 
   test('runs --root DIR --json is a JSON array, newest first, each with run_id and passed', async () => {

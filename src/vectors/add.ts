@@ -19,7 +19,7 @@ import type { Embedder } from './embedders.js';
 import { killPoint } from '../io/kill-point.js';
 import { locate, type Located } from './locate.js';
 import { buildReceipt, indexState, receiptOptions, writeReceipt, type IndexState, type VectorsReceipt, type VectorsRecordCounts } from './receipt.js';
-import { hasManifest, VectorIndex, type ItemMetadata } from './store.js';
+import { hasManifest, storesAs, VectorIndex, type ItemMetadata, type VectorItem } from './store.js';
 
 export interface VectorsAddOptions {
   /** Paths are resolved against it and shown relative to it; default the current folder. */
@@ -99,10 +99,12 @@ async function openExisting(target: Located, embedder: Embedder): Promise<Vector
 
 /**
  * `vectors add`: streams RAG samples from the inputs into the index, embedding each batch's new
- * or changed texts. A sample whose id is stored with the same sha256 of embedding_text is
- * unchanged (not re-embedded, the stored row kept); a changed text replaces the stored row. Rows
- * that are not RagSamples are quarantined. Nothing is visible to readers until the run commits the
- * index's manifest at its end, then the receipt is written into `<index>/receipts/`.
+ * or changed texts, so the stored row of an id is always its latest sample's. A changed text is
+ * embedded and replaces the stored row; the same text with another title, tags, source run or
+ * provenance is updated (the stored vector kept, as the same text makes the same vector); a sample
+ * equal in every stored field is unchanged (nothing written). Rows that are not RagSamples are
+ * quarantined. Nothing is visible to readers until the run commits the index's manifest at its
+ * end, then the receipt is written into `<index>/receipts/`.
  */
 export async function vectorsAdd(options: VectorsAddOptions): Promise<VectorsAddResult> {
   const started = new Date();
@@ -118,7 +120,7 @@ export async function vectorsAdd(options: VectorsAddOptions): Promise<VectorsAdd
 
   let index = await openExisting(target, embedder);
   const stats = new StageCounts();
-  const tally = { added: 0, replaced: 0, unchanged: 0 };
+  const tally = { added: 0, replaced: 0, updated: 0, unchanged: 0 };
   try {
     const quarantineDisplay = displayPath(root, quarantineFile);
     const sink = await openSink({ kind: 'file', path: quarantineFile, display: quarantineDisplay, label: `--quarantine ${quarantineDisplay}` });
@@ -132,21 +134,30 @@ export async function vectorsAdd(options: VectorsAddOptions): Promise<VectorsAdd
       const taken = batch;
       batch = [];
       batchIds.clear();
-      const stored = index === undefined ? new Map<string, string>() : await index.storedTextHashes(taken.map((p) => p.id));
-      const fresh = taken.filter((p) => stored.get(p.id) !== p.textSha);
-      tally.unchanged += taken.length - fresh.length;
-      if (fresh.length === 0) return;
-      const vectors = await embedder.embed(
-        fresh.map((p) => p.text),
-        index?.manifest.dimension,
-      );
+      const stored = index === undefined ? new Map<string, Omit<VectorItem, 'vector'>>() : await index.storedDescriptions(taken.map((p) => p.id));
+      const changedText: Pending[] = [];
+      const changedMetadata: Pending[] = [];
+      for (const pending of taken) {
+        const held = stored.get(pending.id);
+        if (held === undefined || held.text_sha256 !== pending.textSha) changedText.push(pending);
+        else if (!storesAs(held.metadata, pending.metadata)) changedMetadata.push(pending);
+        else tally.unchanged++;
+      }
+      if (changedText.length + changedMetadata.length === 0) return;
+      const vectors = changedText.length === 0 ? [] : await embedder.embed(changedText.map((p) => p.text), index?.manifest.dimension);
       index ??= await VectorIndex.create(target.absolute, target.display, { embedder: embedder.identity, dimension: vectors[0]!.length });
-      const items = fresh.map((p, n) => ({ id: p.id, vector: vectors[n]!, text_sha256: p.textSha, metadata: p.metadata }));
-      const replacing = items.filter((item) => stored.has(item.id));
-      await index.insert(items.filter((item) => !stored.has(item.id)));
-      await index.replace(replacing);
-      tally.added += items.length - replacing.length;
-      tally.replaced += replacing.length;
+      // The same text makes the same vector: the stored one is kept, only the description is rewritten.
+      const kept = await index.storedVectors(changedMetadata.map((p) => p.id));
+      const itemOf = (p: Pending, vector: Float32Array): VectorItem => ({ id: p.id, vector, text_sha256: p.textSha, metadata: p.metadata });
+      const embedded = changedText.map((p, n) => itemOf(p, vectors[n]!));
+      const added = embedded.filter((item) => !stored.has(item.id));
+      const replaced = embedded.filter((item) => stored.has(item.id));
+      const updated = changedMetadata.map((p) => itemOf(p, kept.get(p.id)!));
+      await index.insert(added);
+      await index.replace([...replaced, ...updated]);
+      tally.added += added.length;
+      tally.replaced += replaced.length;
+      tally.updated += updated.length;
     };
 
     try {

@@ -1,4 +1,4 @@
-import { setTimeout as sleep } from 'node:timers/promises';
+import { setImmediate, setTimeout as sleep } from 'node:timers/promises';
 import { DistillError, usageError } from '../errors.js';
 
 /** What built an index's vectors: vectors of two embedders are not comparable, even at one dimension. */
@@ -12,7 +12,7 @@ export interface Embedder {
   readonly identity: EmbedderIdentity;
   /** Known up front (the hash embedder, or a configured endpoint); otherwise learnt from the first answer. */
   readonly dimension: number | undefined;
-  /** Texts per request: a batch of a run is embedded in slices of this size. */
+  /** Texts per embedding call (`--embed-batch`): `embed` takes its texts in slices of this size. */
   readonly batchSize: number;
   /**
    * One vector per text, in order. `dimension` is what the caller's index holds: an answer of
@@ -31,7 +31,7 @@ export interface EmbedderOptions {
   apiKeyEnv?: string | undefined;
   /** hash: the vector length (default 512); openai: the length the endpoint must answer with. */
   dimension?: number | undefined;
-  /** openai: texts per request (default 64). */
+  /** Texts per embedding call, for either kind (default 64): an endpoint gets one request per slice. */
   batchSize?: number | undefined;
   /** openai: attempts per request, the first included (default 4). */
   maxAttempts?: number | undefined;
@@ -59,7 +59,7 @@ const ANSWER_EXCERPT = 200;
 export function createEmbedder(options: EmbedderOptions): Embedder {
   if (options.kind === 'hash') {
     if (options.url !== undefined || options.model !== undefined) throw usageError('the hash embedder takes no --embed-url or --embed-model');
-    return hashEmbedder(checkDimension(options.dimension ?? DEFAULT_HASH_DIMENSION));
+    return hashEmbedder(checkDimension(options.dimension ?? DEFAULT_HASH_DIMENSION), embedBatch(options.batchSize));
   }
   if (options.url === undefined || options.url === '') throw usageError('the openai embedder needs --embed-url');
   if (options.model === undefined || options.model === '') throw usageError('the openai embedder needs --embed-model');
@@ -70,7 +70,7 @@ export function createEmbedder(options: EmbedderOptions): Embedder {
     model: options.model,
     apiKey: process.env[keyEnv],
     dimension: options.dimension === undefined ? undefined : checkDimension(options.dimension),
-    batchSize: positiveInteger(options.batchSize ?? DEFAULT_EMBED_BATCH, 'the embedding batch size'),
+    batchSize: embedBatch(options.batchSize),
     maxAttempts: positiveInteger(options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS, 'the attempts per request'),
     retryDelayMs: options.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS,
     timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
@@ -80,6 +80,21 @@ export function createEmbedder(options: EmbedderOptions): Embedder {
 function positiveInteger(value: number, what: string): number {
   if (!Number.isInteger(value) || value < 1) throw usageError(`${what} must be a positive integer, not ${value}`);
   return value;
+}
+
+const embedBatch = (batchSize: number | undefined): number => positiveInteger(batchSize ?? DEFAULT_EMBED_BATCH, '--embed-batch');
+
+/**
+ * The vectors of `texts`, one call of `embedSlice` per `batchSize` of them, in order, with a turn
+ * of the event loop between calls, so reading the next input overlaps with embedding.
+ */
+async function inSlices(texts: readonly string[], batchSize: number, embedSlice: (slice: readonly string[]) => Promise<Float32Array[]>): Promise<Float32Array[]> {
+  const vectors: Float32Array[] = [];
+  for (let start = 0; start < texts.length; start += batchSize) {
+    if (start > 0) await setImmediate();
+    vectors.push(...(await embedSlice(texts.slice(start, start + batchSize))));
+  }
+  return vectors;
 }
 
 function checkDimension(dimension: number): number {
@@ -193,12 +208,16 @@ export function hashEmbedding(text: string, dimension: number): Float32Array {
   return l2Normalise(counts);
 }
 
-function hashEmbedder(dimension: number): Embedder {
+/**
+ * Sliced like an endpoint's requests: hashing a batch of 1,024 texts of 2,000 characters holds the
+ * thread for 170–300 ms, a slice of 64 for 11–19 ms.
+ */
+function hashEmbedder(dimension: number, batchSize: number): Embedder {
   return {
     identity: { kind: 'hash', model: HASH_MODEL },
     dimension,
-    batchSize: DEFAULT_EMBED_BATCH,
-    embed: async (texts) => texts.map((text) => hashEmbedding(text, dimension)),
+    batchSize,
+    embed: (texts) => inSlices(texts, batchSize, async (slice) => slice.map((text) => hashEmbedding(text, dimension))),
   };
 }
 
@@ -228,10 +247,8 @@ function openAiEmbedder(config: EndpointConfig): Embedder {
       return learnt;
     },
     batchSize: config.batchSize,
-    async embed(texts, dimension) {
-      const vectors: Float32Array[] = [];
-      for (let start = 0; start < texts.length; start += config.batchSize) {
-        const slice = texts.slice(start, start + config.batchSize);
+    embed: (texts, dimension) =>
+      inSlices(texts, config.batchSize, async (slice) => {
         const answer = await postWithRetries(config, headers, JSON.stringify({ model: config.model, input: slice }));
         const raw = embeddingsOf(answer, slice.length, config.endpoint);
         const expected = dimension ?? learnt;
@@ -240,10 +257,8 @@ function openAiEmbedder(config: EndpointConfig): Embedder {
           throw new DistillError('DS_VALIDATION', `${config.endpoint}: model '${config.model}' answered ${got}-dimensional embeddings, expected ${expected}`, { path: config.endpoint });
         }
         learnt = got;
-        for (const values of raw) vectors.push(l2Normalise(values));
-      }
-      return vectors;
-    },
+        return raw.map((values) => l2Normalise(values));
+      }),
   };
 }
 

@@ -25,12 +25,14 @@ export interface IndexState {
 }
 
 /**
- * add: in = out + quarantined, out = added + replaced + unchanged.
+ * add: in = out + quarantined, out = added + replaced + updated + unchanged.
  * merge: in (items of the source) = out (inserted) + skipped (already in the destination).
  */
 export interface VectorsRecordCounts extends Omit<RecordCounts, 'unpaired'> {
   added?: number;
   replaced?: number;
+  /** add: the same text with other metadata, rewritten without embedding. */
+  updated?: number;
   unchanged?: number;
   skipped?: number;
 }
@@ -89,8 +91,8 @@ export function validateCounts(counts: VectorsRecordCounts): StageValidation {
     errors.push(`counts do not add up: in=${counts.in} but out + quarantined + skipped = ${counts.out + counts.quarantined + (counts.skipped ?? 0)}`);
   }
   if (counts.added !== undefined) {
-    const written = counts.added + (counts.replaced ?? 0) + (counts.unchanged ?? 0);
-    if (written !== counts.out) errors.push(`counts do not add up: out=${counts.out} but added + replaced + unchanged = ${written}`);
+    const written = counts.added + (counts.replaced ?? 0) + (counts.updated ?? 0) + (counts.unchanged ?? 0);
+    if (written !== counts.out) errors.push(`counts do not add up: out=${counts.out} but added + replaced + updated + unchanged = ${written}`);
   }
   const warnings = Object.entries(counts.by_reason).map(([reason, n]) => `quarantined ${n} ${n === 1 ? 'row' : 'rows'}: ${reason}`);
   return { passed: errors.length === 0, errors, warnings };
@@ -168,7 +170,7 @@ export async function writeReceipt(folder: string, display: string, receipt: Vec
 
 /**
  * The one-line summary of a run for stderr, like every stage's:
- * `[vectors-add] read=19 added=19 replaced=0 unchanged=0 quarantined=0 count=19 {}` or
+ * `[vectors-add] read=19 added=19 replaced=0 updated=0 unchanged=0 quarantined=0 count=19 {}` or
  * `[vectors-merge] read=10 inserted=5 skipped=5 count=15 source_count=0 {}`.
  */
 export function summaryLine(receipt: VectorsReceipt): string {
@@ -176,7 +178,7 @@ export function summaryLine(receipt: VectorsReceipt): string {
   const reasons = Object.entries(c.by_reason).map(([reason, n]) => `${reason}: ${n}`).join(', ');
   const counts =
     receipt.stage === 'vectors-add'
-      ? `added=${c.added ?? 0} replaced=${c.replaced ?? 0} unchanged=${c.unchanged ?? 0} quarantined=${c.quarantined} count=${receipt.index.count}`
+      ? `added=${c.added ?? 0} replaced=${c.replaced ?? 0} updated=${c.updated ?? 0} unchanged=${c.unchanged ?? 0} quarantined=${c.quarantined} count=${receipt.index.count}`
       : `inserted=${c.out} skipped=${c.skipped ?? 0} count=${receipt.index.count} source_count=${receipt.source?.count ?? 0}`;
   return `[${receipt.stage}] read=${c.in} ${counts} {${reasons}}\n`;
 }

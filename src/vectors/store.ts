@@ -204,15 +204,33 @@ function toRow(item: VectorItem): Record<string, unknown> {
   };
 }
 
-/** A stored row back as an item; metadata is null only when the row has none at all. */
-function fromRow(row: StoredRow): VectorItem {
+/** A stored row's metadata; null only when the row has none at all. */
+function metadataOf(row: Omit<StoredRow, 'vector'>): ItemMetadata | null {
   const hasMetadata = row.title !== null && row.tags !== null && row.source_run_id !== null && row.provenance !== null;
-  return {
-    id: row.id,
-    vector: Float32Array.from(row.vector.toArray()),
-    text_sha256: row.text_sha256,
-    metadata: hasMetadata ? { title: row.title!, tags: Array.from(row.tags!), source_run_id: row.source_run_id!, provenance: JSON.parse(row.provenance!) as RecordProvenance } : null,
-  };
+  return hasMetadata ? { title: row.title!, tags: Array.from(row.tags!), source_run_id: row.source_run_id!, provenance: JSON.parse(row.provenance!) as RecordProvenance } : null;
+}
+
+/** A string as the table gives it back: its columns hold UTF-8, in which a lone surrogate is U+FFFD. */
+const asStored = (text: string): string => Buffer.from(text, 'utf8').toString('utf8');
+
+/**
+ * Whether storing `given` would leave `stored` as it is. The provenance column holds JSON text,
+ * whose escapes keep every string exactly, so it is compared as JSON; the other strings as stored.
+ */
+export function storesAs(stored: ItemMetadata | null, given: ItemMetadata): boolean {
+  return (
+    stored !== null &&
+    stored.title === asStored(given.title) &&
+    stored.source_run_id === asStored(given.source_run_id) &&
+    stored.tags.length === given.tags.length &&
+    stored.tags.every((tag, n) => tag === asStored(given.tags[n]!)) &&
+    JSON.stringify(stored.provenance) === JSON.stringify(given.provenance)
+  );
+}
+
+/** A stored row back as an item. */
+function fromRow(row: StoredRow): VectorItem {
+  return { id: row.id, vector: Float32Array.from(row.vector.toArray()), text_sha256: row.text_sha256, metadata: metadataOf(row) };
 }
 
 /** SQL string literal for a LanceDB filter. */
@@ -357,13 +375,32 @@ export class VectorIndex {
     if (!this.writable) throw new DistillError('DS_INTERNAL', `${this.display}: opened read-only`, { path: this.display });
   }
 
+  /** The stored rows of those of `ids` the index holds, with the given columns only. */
+  private async rowsOf<Row extends { id: string }>(ids: readonly string[], columns: readonly string[]): Promise<Row[]> {
+    if (ids.length === 0) return [];
+    return (await this.io(() => this.table.query().where(`id IN (${ids.map(sqlString).join(', ')})`).select([...columns]).toArray())) as Row[];
+  }
+
   /** The stored text hash of each of `ids` that the index holds. */
   async storedTextHashes(ids: readonly string[]): Promise<Map<string, string>> {
-    const found = new Map<string, string>();
-    if (ids.length === 0) return found;
-    const rows = await this.io(() => this.table.query().where(`id IN (${ids.map(sqlString).join(', ')})`).select(['id', 'text_sha256']).toArray());
-    for (const row of rows as Array<{ id: string; text_sha256: string }>) found.set(row.id, row.text_sha256);
-    return found;
+    const rows = await this.rowsOf<{ id: string; text_sha256: string }>(ids, ['id', 'text_sha256']);
+    return new Map(rows.map((row) => [row.id, row.text_sha256]));
+  }
+
+  /**
+   * The stored text hash and metadata of each of `ids` that the index holds, without the vectors:
+   * reading them too took 75 ms of CPU instead of 45 for 1,024 ids of a 20,000-item table, and a
+   * rerun looks up every id it reads.
+   */
+  async storedDescriptions(ids: readonly string[]): Promise<Map<string, Omit<VectorItem, 'vector'>>> {
+    const rows = await this.rowsOf<Omit<StoredRow, 'vector'>>(ids, ITEM_COLUMNS.filter((column) => column !== 'vector'));
+    return new Map(rows.map((row) => [row.id, { id: row.id, text_sha256: row.text_sha256, metadata: metadataOf(row) }]));
+  }
+
+  /** The stored vector of each of `ids` that the index holds. */
+  async storedVectors(ids: readonly string[]): Promise<Map<string, Float32Array>> {
+    const rows = await this.rowsOf<Pick<StoredRow, 'id' | 'vector'>>(ids, ['id', 'vector']);
+    return new Map(rows.map((row) => [row.id, Float32Array.from(row.vector.toArray())]));
   }
 
   /**

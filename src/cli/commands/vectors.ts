@@ -7,7 +7,7 @@ import { formatInfo, vectorsInfo } from '../../vectors/info.js';
 import { vectorsMerge } from '../../vectors/merge.js';
 import { summaryLine } from '../../vectors/receipt.js';
 import { DEFAULT_K, formatHits, vectorsSearch } from '../../vectors/search.js';
-import { HELP, MAX_LINE_BYTES, RECORDED_AT, ROOT } from '../common-options.js';
+import { HELP, MAX_LINE_BYTES, RECORDED_AT } from '../common-options.js';
 import type { Command, Session } from '../command.js';
 
 const INDEX = { index: option('path', 'DIR', 'the vector index folder') };
@@ -16,18 +16,21 @@ const EMBEDDER: OptionTable = {
   'embed-model': option('string', 'NAME', 'the endpoint\'s model (needed with --embed-url)'),
   'embed-key-env': option('string', 'VAR', 'environment variable holding the endpoint\'s key (default: DISTILL_EMBED_API_KEY)'),
   'embed-dimension': option('count', 'N', 'the embedding dimension (the hash embedder\'s default: 512)'),
-  'embed-batch': option('count', 'N', 'texts per embedding request (default: 64)'),
 };
+/** Only where many texts are embedded: a search embeds its one query. */
+const EMBED_BATCH = { 'embed-batch': option('count', 'N', 'texts per embedding call, one request to an endpoint (default: 64)') };
 const RUN_ID = { 'run-id': option('string', 'ID', 'the receipt\'s run id (default: a new UUID)') };
 const JSON_OUT = { json: flag('print JSON') };
 
+/** Every path a vectors command is given is resolved against the root (the library does it); the root against the working folder. */
+const ROOT = { root: option('path', 'DIR', 'paths are resolved against it and named relative to it (default: the current folder)') };
 const rootOf = ({ args, cwd }: Session): string => path.resolve(cwd, (args.values['root'] as string | undefined) ?? '.');
 const value = <T>(session: Session, name: string): T | undefined => session.args.values[name] as T | undefined;
 
 /** The embedder the flags name: an endpoint with --embed-url, else the built-in hash embedder; undefined when none was asked for and `optional`. */
 function embedderOf(session: Session, optional: boolean): Embedder | undefined {
   const url = value<string>(session, 'embedUrl');
-  const asked = url !== undefined || value(session, 'embedModel') !== undefined || value(session, 'embedDimension') !== undefined || value(session, 'embedKeyEnv') !== undefined || value(session, 'embedBatch') !== undefined;
+  const asked = url !== undefined || value(session, 'embedModel') !== undefined || value(session, 'embedDimension') !== undefined || value(session, 'embedKeyEnv') !== undefined;
   if (optional && !asked) return undefined;
   const common = {
     ...(value<number>(session, 'embedDimension') === undefined ? {} : { dimension: value<number>(session, 'embedDimension')! }),
@@ -46,7 +49,7 @@ function embedderOf(session: Session, optional: boolean): Embedder | undefined {
 const requireIndex = (session: Session): string => {
   const index = value<string>(session, 'index');
   if (index === undefined) throw usageError('--index DIR is needed');
-  return path.resolve(session.cwd, index);
+  return index;
 };
 
 const addCommand: Command = {
@@ -56,8 +59,9 @@ const addCommand: Command = {
   operands: '[playbooks…]',
   description: [
     'Reads RagSamples (files, folders, - or stdin) and stores each id with its vector, title, tags, source run and',
-    'provenance. The same sample again is a no-op; a changed text replaces it; rows that are not RagSamples are',
-    'quarantined. Creates the index on first use; writes a receipt into <index>/receipts/.',
+    'provenance. The same sample again is a no-op; a changed text is embedded again and replaces it; the same text',
+    'with other metadata updates it without embedding; rows that are not RagSamples are quarantined. Creates the',
+    'index on first use; writes a receipt into <index>/receipts/.',
   ],
   options: {
     ...ROOT,
@@ -65,6 +69,7 @@ const addCommand: Command = {
     quarantine: option('path', 'FILE', 'rows that are not RagSamples (default: <root>/exports/quarantine/vectors.jsonl)'),
     'batch-size': option('count', 'N', 'samples per index commit (default: 1024)'),
     ...EMBEDDER,
+    ...EMBED_BATCH,
     ...RUN_ID,
     ...RECORDED_AT,
     ...MAX_LINE_BYTES,
@@ -77,15 +82,14 @@ const addCommand: Command = {
   ],
   takesOperands: true,
   run: async (session) => {
-    const quarantine = value<string>(session, 'quarantine');
     const result = await vectorsAdd({
       root: rootOf(session),
       index: requireIndex(session),
-      inputs: session.args.positionals.map((input) => (input === '-' ? input : path.resolve(session.cwd, input))),
+      inputs: session.args.positionals,
       embedder: embedderOf(session, false)!,
       recordedAt: value(session, 'recordedAt'),
       runId: value(session, 'runId'),
-      quarantine: quarantine === undefined ? undefined : path.resolve(session.cwd, quarantine),
+      quarantine: value(session, 'quarantine'),
       batchSize: value(session, 'batchSize'),
       maxLineBytes: value(session, 'maxLineBytes'),
       toolVersion: session.toolVersion,
@@ -126,8 +130,8 @@ const mergeCommand: Command = {
     if (from === undefined || into === undefined) throw usageError('vectors merge needs --from DIR and --into DIR');
     const result = await vectorsMerge({
       root: rootOf(session),
-      from: path.resolve(session.cwd, from),
-      into: path.resolve(session.cwd, into),
+      from,
+      into,
       clearSource: value(session, 'clearSource') === true,
       recordedAt: value(session, 'recordedAt'),
       runId: value(session, 'runId'),
