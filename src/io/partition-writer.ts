@@ -35,6 +35,8 @@ export class PartitionWriter extends Writable {
   private readonly partitions = new Map<string, PartitionState>();
   /** The first error of any handle: a file stream reports open and write failures as events, which would otherwise go unheard. */
   private failure: Error | undefined;
+  /** The batch being written, which destroy waits for. */
+  private writing: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly folder: string,
@@ -44,7 +46,8 @@ export class PartitionWriter extends Writable {
   }
 
   override _write(batch: PartitionedLine[], _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.writeBatch(batch).then(() => callback(), callback);
+    this.writing = this.writeBatch(batch);
+    this.writing.then(() => callback(), callback);
   }
 
   override _final(callback: (error?: Error | null) => void): void {
@@ -52,10 +55,17 @@ export class PartitionWriter extends Writable {
     Promise.all(closing).then(() => callback(this.failure), callback);
   }
 
+  /**
+   * Closes every handle, and settles only once the batch being written has stopped: a batch awaiting
+   * a folder or a handle would otherwise create files after the caller removed the temp tree.
+   */
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     for (const stream of this.open.values()) stream.destroy();
     this.open.clear();
-    callback(error);
+    this.writing.then(
+      () => callback(error),
+      () => callback(error),
+    );
   }
 
   /** Digests of every file written, sorted by path. */
@@ -98,6 +108,7 @@ export class PartitionWriter extends Writable {
     await ensureFolder(path.dirname(file)).catch((cause: unknown) => {
       throw ioError(this.displayOf(partition), cause);
     });
+    if (this.destroyed) throw this.failure ?? new Error('the partition writer was destroyed');
     const stream = createWriteStream(file, { flags: 'a', highWaterMark: 1 << 16 });
     stream.on('error', (cause) => {
       this.failure ??= ioError(this.displayOf(partition), cause);
