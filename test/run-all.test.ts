@@ -14,7 +14,7 @@ import type { RunAllResult } from '../pipelines/run-all.js';
 import { DistillError } from '../src/errors.js';
 import type { DriftReport, RunSummary, StageReceipt } from '../src/receipts.js';
 import { validators } from '../src/schemas/validators.js';
-import { copyOf, fixtureCopy, inFolder, removeDir } from './helpers.js';
+import { copyOf, fixtureCopy, inFolder, listFiles, removeDir } from './helpers.js';
 import { runAllOn } from './library.js';
 
 const RECORDED_AT = '2026-05-02T00:00:00.000Z';
@@ -156,6 +156,17 @@ describe('run-all', { concurrency: true }, () => {
       const stages = (await report<RunSummary>(root, 'continued', 'summary.json')).stages;
       assert.ok(stages.every((s) => !s.skipped));
       assert.deepEqual(stages.map((s) => s.passed), [true, false, true, true, true]);
+    });
+  });
+
+  test('a --run-id that is not one plain name is a usage error, and nothing is written inside or outside the root', async () => {
+    await inFolder(fixtureCopy, async (root) => {
+      const around = async (): Promise<string[]> => [...(await readdir(path.dirname(root))).sort(), ...(await listFiles(root))];
+      const before = await around();
+      for (const runId of ['../..', '..', 'a/b', 'a\\b', '.hidden', '']) {
+        await assert.rejects(runAll(root, runId), (error: unknown) => error instanceof DistillError && error.code === 'DS_USAGE', runId);
+      }
+      assert.deepEqual(await around(), before);
     });
   });
 

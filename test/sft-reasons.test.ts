@@ -29,6 +29,8 @@ const CASES: ReasonCase[] = [
   { reason: 'schema_violation', row: scrumRow(), line: () => '{"not": json' },
   { reason: 'schema_violation', row: scrumRow(), line: () => '"a string"' },
   { reason: 'schema_violation', row: scrumRow(), line: (s) => JSON.stringify({ ...s, reasons: [] }) },
+  // A line_offset past 2^53 - 1 cannot be an integer a sample repeats exactly: refused, never written as a float.
+  { reason: 'schema_violation', row: scrumRow(), line: (s) => JSON.stringify(s).replace(/"line_offset":\d+/, '"line_offset":1e29'), label: 'line_offset 1e29' },
   { reason: 'missing_provenance', row: scrumRow(), line: (s) => JSON.stringify({ ...s, provenance: { ...s.provenance, source_file: null } }) },
   { reason: 'missing_source_run_id', row: scrumRow(), line: (s) => JSON.stringify({ ...s, evidence_run_id: null }) },
   { reason: 'evidence_not_found', row: scrumRow(), line: (s) => JSON.stringify({ ...s, evidence_run_id: 'nobody' }) },
