@@ -11,7 +11,7 @@ import type { OutputTarget } from '../src/io/sink.js';
 import { LAYOUT, quarantineFile } from '../src/layout.js';
 import { EXPORT_STAGES } from '../src/stages/registry.js';
 import { withEvidence } from './evidence.js';
-import { evidencePath, planReads, requireFolder, type CommonOptions } from './plan.js';
+import { evidenceLabel, evidencePath, planReads, requireFolder, type CommonOptions } from './plan.js';
 import { runCommandSharded, rulesetOf, shardCount, stageFlags } from './stage.js';
 import type { Ruleset } from '../src/core/ruleset.js';
 
@@ -66,8 +66,8 @@ export async function runExportAll(options: ExportAllOptions): Promise<ExportAll
     const { counts, index } = await runCommandSharded('export-all', options, shards);
     return { counts: new Map(EXPORT_STAGES.map((stage) => [stage.name, counts.get(stage.name)!])), index: index! };
   }
-  const { cwd, root, filter, inputs } = planReads(options, options.stdinIsTerminal ?? false);
-  if (!filter) await requireFolder(root, LAYOUT.scoredRuns);
+  const { cwd, root, filter, inputs, named } = planReads(options, options.stdinIsTerminal ?? false);
+  if (!filter) await requireFolder(root, LAYOUT.scoredRuns, options.root);
   const evidence = evidencePath({ cwd, root }, options.evidence);
   const place = { cwd: root, root, followSymlinks: options.followSymlinks ?? false };
   const layoutOutput = (relative: string, option: string): Promise<OutputTarget> => (options.dryRun ? Promise.resolve(DISCARD) : resolveOutput({ given: relative, option }, place));
@@ -82,8 +82,8 @@ export async function runExportAll(options: ExportAllOptions): Promise<ExportAll
   const ruleset = await rulesetOf(options.rules, { cwd, root });
   const maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
   const recordedAt = options.recordedAt ?? new Date().toISOString();
-  return withEvidence({ evidence, root, maxLineBytes, onIndexReady: options.onIndexReady, progress: options.progress }, async (lookup, index, unchanged) => {
-    const sources = resolveInputs(filter ? (inputs.length > 0 ? inputs : [STDIN_PATH]) : [path.join(root, LAYOUT.scoredRuns)], root);
+  return withEvidence({ evidence, root, label: evidenceLabel(options.evidence), maxLineBytes, onIndexReady: options.onIndexReady, progress: options.progress }, async (lookup, index, unchanged) => {
+    const sources = resolveInputs(filter ? named : [path.join(root, LAYOUT.scoredRuns)], root, cwd);
     options.progress?.begin('export-all', await inputBytes(filter ? (inputs.length > 0 ? inputs : [STDIN_PATH]) : [path.join(root, LAYOUT.scoredRuns)]).catch(() => undefined));
     const counts = await runFanOut(exports, { recordedAt, ruleset, maxLineBytes, progress: options.progress, inputs: sources, beforeCommit: unchanged }, lastAnswerCached(lookup));
     return { counts: new Map(EXPORT_STAGES.map((stage, n) => [stage.name, counts[n]!])), index };

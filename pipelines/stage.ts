@@ -20,7 +20,7 @@ import { scoreStage } from '../src/stages/score.js';
 import { llamaFactoryEntry, sftStage, type ContextPlacement, type SftFormat } from '../src/stages/sft.js';
 import { extensionOf } from '../src/io/output-format.js';
 import { withEvidence } from './evidence.js';
-import { evidencePath, planInputs, placeOf, planReads, planStage, type CommonOptions, type StagePlan } from './plan.js';
+import { evidenceLabel, evidencePath, planInputs, placeOf, planReads, planStage, type CommonOptions, type StagePlan } from './plan.js';
 import { localWork, mergeShards, MIN_SHARD_BYTES, runShardsLocally, writePlan, type ShardPlan, type ShardRunContext } from './shards.js';
 import { DEFAULT_MAX_LINE_BYTES } from '../src/io/line-splitter.js';
 import { resolveOutput } from '../src/io/output-target.js';
@@ -83,7 +83,7 @@ export async function rulesetOf(rules: string | Ruleset | undefined, place: { cw
   if (rules === undefined) return builtinRuleset();
   if (typeof rules !== 'string') return rules;
   const absolute = path.resolve(place.cwd, rules);
-  return loadRuleset(absolute, { display: displayPath(place.root, absolute) });
+  return loadRuleset(absolute, { display: displayPath(place.root, absolute), label: `--rules ${rules}` });
 }
 
 /** Runs one stage as its command does: on the standard layout under `root`, or as a filter on inputs or stdin. */
@@ -244,7 +244,7 @@ async function beginProgress(stage: StageDefinition, options: StageCommandOption
 async function runExport(stage: DatasetStage | PairStage, options: StageCommandOptions, plan: StagePlan, evidencePath: string, ruleset: Ruleset): Promise<StageResult> {
   const run = runOptions(stage, options, plan, planInputs(plan, LAYOUT_INPUT[stage.reads]), ruleset);
   const targets = { output: plan.output, quarantine: plan.quarantine };
-  const evidence = { evidence: evidencePath, root: plan.root, maxLineBytes: plan.maxLineBytes, onIndexReady: options.onIndexReady, progress: options.progress };
+  const evidence = { evidence: evidencePath, root: plan.root, label: evidenceLabel(options.evidence), maxLineBytes: plan.maxLineBytes, onIndexReady: options.onIndexReady, progress: options.progress };
   return withEvidence(evidence, async (lookup, index, unchanged) => {
     await beginProgress(stage, options, plan);
     const joined = { ...run, beforeCommit: unchanged };

@@ -11,14 +11,18 @@ export interface LineBatch {
   lines: RawLine[];
 }
 
-/** Expands the command line's inputs (files, folders walked in walk order, `-` for stdin) in order. */
-export async function* resolveInputs(inputs: readonly string[], root: string): AsyncGenerator<InputSource> {
+/**
+ * Expands the command line's inputs (files, folders walked in walk order, `-` for stdin) in order.
+ * A relative input resolves against `cwd` (the CLI passes its working folder; default the root),
+ * never the process's, and one that is missing is named as given. Records name files relative to `root`.
+ */
+export async function* resolveInputs(inputs: readonly string[], root: string, cwd = root): AsyncGenerator<InputSource> {
   for (const input of inputs) {
     if (input === STDIN_PATH) {
       yield { display: STDIN_PATH, absolute: null };
       continue;
     }
-    for await (const file of walkInputFiles(input)) yield { display: displayPath(root, file.absolute), absolute: file.absolute };
+    for await (const file of walkInputFiles(input, cwd)) yield { display: displayPath(root, file.absolute), absolute: file.absolute };
   }
 }
 

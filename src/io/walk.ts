@@ -26,12 +26,13 @@ export const isJsonArrayName = (name: string): boolean => ARRAY_NAME.test(name);
 /**
  * Files under `target` in walk order (docs/records.md): depth-first, each folder's entries sorted by name in
  * JavaScript string order, `*.jsonl`, `*.jsonl.gz` and `*.jsonl.zst` only, hidden files included, symlinks followed.
- * A file named directly is taken whatever its name. A symlink cycle is walked once.
+ * A file named directly is taken whatever its name. A symlink cycle is walked once. A relative
+ * `target` resolves against `cwd`; a failure to find it names `label` (the path as the user typed it).
  */
-export async function* walkInputFiles(target: string): AsyncGenerator<InputFile> {
-  const absolute = path.resolve(target);
+export async function* walkInputFiles(target: string, cwd = process.cwd(), label = target): AsyncGenerator<InputFile> {
+  const absolute = path.resolve(cwd, target);
   const info = await stat(absolute).catch((cause: unknown) => {
-    throw ioError(target, cause);
+    throw ioError(label, cause);
   });
   if (!info.isDirectory()) {
     yield { absolute, size: info.size, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs, ino: info.ino, dev: info.dev };
