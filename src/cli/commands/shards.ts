@@ -1,6 +1,7 @@
 import path from 'node:path';
-import { readPlan, runShard, SHARDABLE, writePlan, arrayExpression, missingShards } from '../../../pipelines/shards.js';
-import { mergePlan, planOptionsOf, shardContextOf } from '../../../pipelines/stage.js';
+import { planShards, runPlanShard } from '../../../pipelines/cluster.js';
+import { readPlan, SHARDABLE, arrayExpression, missingShards } from '../../../pipelines/shards.js';
+import { mergePlan } from '../../../pipelines/stage.js';
 import { EXIT_CODE, usageError } from '../../errors.js';
 import { option } from '../../options.js';
 import { EXPORT_STAGES, stageNamed } from '../../stages/registry.js';
@@ -44,11 +45,8 @@ export const planCommand: Command = {
     if (!(SHARDABLE as readonly string[]).includes(name)) throw usageError(`${name} cannot be sharded (one of ${SHARDABLE.join(', ')})`);
     const command = commandNamed(name)!;
     const parsed = parseArgs(command.name, command.options, inner);
-    const options = { ...parsed.values, cwd, inputs: parsed.positionals };
-    const file = path.resolve(cwd, out);
-    const work = path.resolve(cwd, (args.values['work'] as string | undefined) ?? `${out}.shards`);
-    const plan = await writePlan(name, planOptionsOf(name, options), shards, file, work, terminal);
-    terminal.line(`[plan] ${name}: ${plan.inputs.length} files, ${plan.inputs.reduce((sum, f) => sum + f.size, 0)} bytes in ${shards} shards → ${out} (work in ${path.relative(cwd, work) || '.'})`);
+    const plan = await planShards(name, { ...parsed.values, cwd, inputs: parsed.positionals, shards, planFile: out, work: args.values['work'] as string | undefined, progress: terminal });
+    terminal.line(`[plan] ${name}: ${plan.inputs.length} files, ${plan.inputs.reduce((sum, f) => sum + f.size, 0)} bytes in ${shards} shards → ${out} (work in ${path.relative(cwd, plan.work) || '.'})`);
     return 0;
   },
 };
@@ -82,9 +80,8 @@ export const shardCommand: Command = {
   run: async (session) => {
     const [file, ...extra] = session.args.positionals;
     if (file === undefined || extra.length > 0) throw usageError('shard takes one plan file');
-    const plan = await readPlan(path.resolve(session.cwd, file));
     const index = shardIndex(session);
-    const result = await runShard(plan, index, await shardContextOf(plan));
+    const { plan, result } = await runPlanShard(file, index, { cwd: session.cwd });
     session.terminal.line(`[shard] ${index} of ${plan.shards.length}: ${result}`);
     return 0;
   },
