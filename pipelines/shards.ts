@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pLimit from 'p-limit';
+import { sha256Hex } from '../src/core/canonical.js';
 import { isJsonObject } from '../src/core/gates.js';
 import type { Ruleset } from '../src/core/ruleset.js';
 import { PairCounts, StageCounts } from '../src/engine/counts.js';
@@ -51,6 +52,8 @@ export interface ShardPlan {
   work: string;
   /** The evidence index generation the plan built (exports): every shard and the merge join it, or refuse. */
   evidenceIndex?: string;
+  /** The sha256 of the rules file (options.rules) when the plan was written: a shard or merge given other rules refuses. */
+  rulesSha256?: string;
 }
 
 const PLAN_FORMAT = 'distill-stream-plan/1';
@@ -118,7 +121,20 @@ export async function writePlan(
       return report.generation;
     });
   }
-  const plan: ShardPlan = { format: PLAN_FORMAT, command, options: pinned, inputs, hashed: Object.fromEntries([...hashed].map(([n, digest]) => [String(n), digest])), shards: pieces, work, ...(evidenceIndex === undefined ? {} : { evidenceIndex }) };
+  const rules = pinned['rules'] as string | undefined;
+  // A rules file is at most 1 MiB of configuration (MAX_RULES_FILE_BYTES): read whole to pin its bytes.
+  const rulesSha256 = rules === undefined ? undefined : sha256Hex(await readFile(rules).catch((cause: unknown) => { throw ioError(`--rules ${rules}`, cause); }));
+  const plan: ShardPlan = {
+    format: PLAN_FORMAT,
+    command,
+    options: pinned,
+    inputs,
+    hashed: Object.fromEntries([...hashed].map(([n, digest]) => [String(n), digest])),
+    shards: pieces,
+    work,
+    ...(evidenceIndex === undefined ? {} : { evidenceIndex }),
+    ...(rulesSha256 === undefined ? {} : { rulesSha256 }),
+  };
   await ensureFolder(path.dirname(file));
   const temp = `${file}.${process.pid}.tmp`;
   await writeFile(temp, `${JSON.stringify(plan, null, 2)}\n`);

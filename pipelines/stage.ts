@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { PairCounts, StageCounts } from '../src/engine/counts.js';
 import { runDataset, runPairs, runTree, runTreeFilter, type StageRunOptions } from '../src/engine/run.js';
 import type { DatasetStage, PairStage, StageDefinition, TreeStage } from '../src/engine/stage.js';
-import { usageError } from '../src/errors.js';
+import { DistillError, usageError } from '../src/errors.js';
 import type { IndexReport } from '../src/io/evidence-index.js';
 import { AtomicTree } from '../src/io/atomic-tree.js';
 import { inputBytes, resolveInputs, singleInput } from '../src/io/inputs.js';
@@ -161,11 +161,23 @@ export function commandOptionsOf(plan: ShardPlan): StageCommandOptions {
   return { ...(options as StageCommandOptions), ...(rootGiven === false ? { root: undefined } : {}) };
 }
 
+/**
+ * The ruleset a plan's shard or merge runs with: its rules file loaded again, refused when its bytes
+ * are not those the plan pinned (shards scored by different rules would merge into a mix).
+ */
+async function planRuleset(plan: ShardPlan, options: StageCommandOptions): Promise<Ruleset> {
+  const ruleset = await rulesetOf(options.rules, placeOf(options));
+  if (plan.rulesSha256 !== undefined && ruleset.source?.sha256 !== plan.rulesSha256) {
+    throw new DistillError('DS_IO', `--rules ${String(options.rules)}: the rules file changed since the plan was written; write a new plan`, { path: String(options.rules), option: '--rules' });
+  }
+  return ruleset;
+}
+
 /** How a shard of a plan runs its stage: the pinned options' ruleset, flags, view and tree paths. */
 export async function shardContextOf(plan: ShardPlan): Promise<ShardRunContext> {
   const options = commandOptionsOf(plan);
   const place = placeOf(options);
-  const ruleset = await rulesetOf(options.rules, place);
+  const ruleset = await planRuleset(plan, options);
   return {
     ruleset,
     flagsOf: (stage) => stageFlags(stage, options),
@@ -183,7 +195,7 @@ export interface MergeResult extends Pick<StageResult, 'datasetInfo'> {
 export async function mergePlan(plan: ShardPlan): Promise<MergeResult> {
   const options = commandOptionsOf(plan);
   const place = placeOf(options);
-  const ruleset = await rulesetOf(options.rules, place);
+  const ruleset = await planRuleset(plan, options);
   const outputs = new Map<string, { output: OutputTarget; quarantine: OutputTarget }>();
   let tree: { path: string; display: string } | undefined;
   for (const stage of plan.command === 'export-all' ? EXPORT_STAGES : [stageNamed(plan.command)!]) {
