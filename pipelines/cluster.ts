@@ -1,4 +1,5 @@
 import path from 'node:path';
+import type { ProgressSink } from '../src/progress.js';
 import { readPlan, runShard, writePlan, type ShardPlan } from './shards.js';
 import { planOptionsOf, shardContextOf, type StageCommandOptions } from './stage.js';
 
@@ -21,7 +22,7 @@ export async function planShards(command: string, options: PlanOptions): Promise
 }
 
 /** `distill-stream shard PLAN.json --shard i`: runs shard `index` of the plan file; 'done already' when its marker is there. */
-export async function runPlanShard(planFile: string, index: number, options: { cwd?: string } = {}): Promise<{ plan: ShardPlan; result: 'ran' | 'done already' }> {
+export async function runPlanShard(planFile: string, index: number, options: { cwd?: string; progress?: ProgressSink } = {}): Promise<{ plan: ShardPlan; result: 'ran' | 'done already' }> {
   const plan = await readPlan(path.resolve(options.cwd ?? process.cwd(), planFile));
-  return { plan, result: await runShard(plan, index, await shardContextOf(plan)) };
+  return { plan, result: await runShard(plan, index, { ...(await shardContextOf(plan)), progress: options.progress }) };
 }

@@ -239,7 +239,7 @@ export async function runCommandSharded(command: string, options: StageCommandOp
       options.onIndexReady?.(report);
     });
     options.progress?.begin(command, plan.inputs.reduce((sum, file) => sum + file.size, 0));
-    await runShardsLocally(planFile, plan, options.jobs ?? 1);
+    await runShardsLocally(planFile, plan, options.jobs ?? 1, options.progress);
     return { ...(await mergePlan(plan)), ...(index === undefined ? {} : { index }) };
   } finally {
     await remove();
