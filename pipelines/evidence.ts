@@ -13,6 +13,8 @@ export interface EvidenceOptions {
   /** The evidence file or folder (absolute). */
   evidence: string;
   root: string;
+  /** How messages name the evidence (`--evidence PATH` as typed); default its path relative to the root. */
+  label?: string | undefined;
   maxLineBytes: number;
   /** Told the index build's report before the work starts (e.g. for the stderr line). */
   onIndexReady?: ((report: IndexReport) => void) | undefined;
@@ -72,7 +74,7 @@ export async function refuseNonEvidence(options: Pick<EvidenceOptions, 'evidence
  */
 export async function withEvidence<R>(options: EvidenceOptions, work: (lookup: EvidenceLookup, index: IndexReport, unchanged: () => void) => Promise<R>): Promise<R> {
   await refuseNonEvidence(options);
-  const { index, report } = await EvidenceIndex.open(options.evidence, { root: options.root, maxLineBytes: options.maxLineBytes, progress: options.progress, generation: options.generation });
+  const { index, report } = await EvidenceIndex.open(options.evidence, { root: options.root, label: options.label, maxLineBytes: options.maxLineBytes, progress: options.progress, generation: options.generation });
   try {
     options.onIndexReady?.(report);
     return await work((runId) => index.get(runId), report, () => index.verifyUnchanged());
@@ -84,7 +86,7 @@ export async function withEvidence<R>(options: EvidenceOptions, work: (lookup: E
 /** `distill-stream index`: builds or refreshes the evidence index and reports what it read. */
 export async function buildIndex(options: EvidenceOptions): Promise<IndexReport> {
   await refuseNonEvidence(options);
-  const { index, report } = await EvidenceIndex.open(options.evidence, { root: options.root, maxLineBytes: options.maxLineBytes, progress: options.progress });
+  const { index, report } = await EvidenceIndex.open(options.evidence, { root: options.root, label: options.label, maxLineBytes: options.maxLineBytes, progress: options.progress });
   await index.close();
   return report;
 }

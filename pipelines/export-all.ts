@@ -12,7 +12,7 @@ import type { OutputTarget } from '../src/io/sink.js';
 import { LAYOUT, quarantineFile } from '../src/layout.js';
 import { EXPORT_STAGES } from '../src/stages/registry.js';
 import { withEvidence } from './evidence.js';
-import { evidencePath, planReads, requireFolder, skippedInto, type CommonOptions } from './plan.js';
+import { evidenceLabel, evidencePath, planReads, requireFolder, skippedInto, type CommonOptions } from './plan.js';
 import { stageNotes, type StageNotes } from './hints.js';
 import { readsStdin, runCommandSharded, rulesetOf, shardCount, stageFlags } from './stage.js';
 import type { Ruleset } from '../src/core/ruleset.js';
@@ -76,7 +76,7 @@ async function exportAll(options: ExportAllOptions): Promise<ExportAllResult> {
     const { counts, index } = await runCommandSharded('export-all', options, shards);
     return { ...resultOf(EXPORT_STAGES.map((stage) => counts.get(stage.name)!), options), index: index! };
   }
-  const { cwd, root, filter, inputs } = planReads(options, options.stdinIsTerminal ?? false);
+  const { cwd, root, filter, inputs, named } = planReads(options, options.stdinIsTerminal ?? false);
   const evidence = evidencePath({ cwd, root }, options.evidence);
   const place = { cwd: root, root, followSymlinks: options.followSymlinks ?? false };
   const layoutOutput = (relative: string, option: string): Promise<OutputTarget> => (options.dryRun ? Promise.resolve(DISCARD) : resolveOutput({ given: relative, option }, place));
@@ -96,9 +96,9 @@ async function exportAll(options: ExportAllOptions): Promise<ExportAllResult> {
     unchanged();
     await sameVersion();
   };
-  return withEvidence({ evidence, root, maxLineBytes, onIndexReady: options.onIndexReady, progress: options.progress }, async (lookup, index, unchanged) => {
+  return withEvidence({ evidence, root, label: evidenceLabel(options.evidence), maxLineBytes, onIndexReady: options.onIndexReady, progress: options.progress }, async (lookup, index, unchanged) => {
     const skipped: string[] = [];
-    const sources = resolveInputs(filter ? (inputs.length > 0 ? inputs : [STDIN_PATH]) : [path.join(root, LAYOUT.scoredRuns)], root, skippedInto(skipped));
+    const sources = resolveInputs(filter ? named : [path.join(root, LAYOUT.scoredRuns)], root, cwd, skippedInto(skipped));
     options.progress?.begin('export-all', await inputBytes(filter ? (inputs.length > 0 ? inputs : [STDIN_PATH]) : [path.join(root, LAYOUT.scoredRuns)]).catch(() => undefined));
     const counts = await runFanOut(exports, { recordedAt, ruleset, maxLineBytes, progress: options.progress, inputs: sources, beforeCommit: () => beforeCommit(unchanged) }, lastAnswerCached(lookup));
     for (const stageCounts of counts) stageCounts.skipped.push(...skipped);

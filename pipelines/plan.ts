@@ -56,6 +56,8 @@ export interface StagePlan {
   filter: boolean;
   /** Absolute paths (or `-`) of what the stage reads as a filter. */
   inputs: readonly string[];
+  /** The same, as the user typed them (relative to `cwd`). */
+  named: readonly string[];
   output: OutputTarget;
   quarantine: OutputTarget;
   recordedAt: string;
@@ -75,13 +77,17 @@ function namedInputs(options: CommonOptions, cwd: string): string[] {
   return (options.inputs ?? []).map((input) => (input === STDIN_PATH ? input : path.resolve(cwd, input)));
 }
 
-/** Whether a command reads named inputs or stdin (a filter) or its layout folder, and which inputs. */
-export function planReads(options: CommonOptions, stdinIsTerminal: boolean): { cwd: string; root: string; filter: boolean; inputs: string[] } {
+/**
+ * Whether a command reads named inputs or stdin (a filter) or its layout folder, and which inputs:
+ * absolute, and as typed (`named`, stdin when none: read through resolveInputs, so a missing one is
+ * named as the user spelled it).
+ */
+export function planReads(options: CommonOptions, stdinIsTerminal: boolean): { cwd: string; root: string; filter: boolean; inputs: string[]; named: readonly string[] } {
   const { cwd, root } = placeOf(options);
   const inputs = namedInputs(options, cwd);
   const filter = inputs.length > 0 || options.root === undefined;
   if (filter && inputs.length === 0 && stdinIsTerminal) throw usageError('no inputs: pass files or folders, pipe rows on stdin, or give --root');
-  return { cwd, root, filter, inputs };
+  return { cwd, root, filter, inputs, named: inputs.length > 0 ? options.inputs! : [STDIN_PATH] };
 }
 
 /**
@@ -103,8 +109,8 @@ export async function planStage(
     columns: ColumnShape | undefined;
   },
 ): Promise<StagePlan> {
-  const { cwd, root, filter, inputs } = planReads(options, context.stdinIsTerminal);
-  if (!filter) await requireFolder(root, context.layoutInput);
+  const { cwd, root, filter, inputs, named } = planReads(options, context.stdinIsTerminal);
+  if (!filter) await requireFolder(root, context.layoutInput, options.root);
   const followSymlinks = options.followSymlinks ?? false;
   // A path given resolves against the working folder; a default one is named relative to the root.
   const resolve = async (given: string | undefined, fallback: string | undefined, option: string, otherwise: OutputTarget, columns?: ColumnShape): Promise<OutputTarget> => {
@@ -121,6 +127,7 @@ export async function planStage(
     cwd,
     filter,
     inputs: inputs.length > 0 ? inputs : [STDIN_PATH],
+    named,
     output,
     quarantine,
     recordedAt: options.recordedAt ?? new Date().toISOString(),
@@ -130,16 +137,16 @@ export async function planStage(
 
 /**
  * A stage on the standard layout needs its input folder there: checked before anything is written,
- * so a mistyped --root is named and leaves no folders behind. A tree a killed swap left between its
- * renames is put back first.
+ * so a mistyped --root is named (as typed, `given`) and leaves no folders behind. A tree a killed
+ * swap left between its renames is put back first.
  */
-export async function requireFolder(root: string, relative: string): Promise<void> {
+export async function requireFolder(root: string, relative: string, given = root): Promise<void> {
   const folder = path.join(root, relative);
   await recoverTree(folder);
   const info = await stat(folder).catch((cause: unknown) => {
-    throw ioError(displayPath(root, folder), cause, `--root ${root}:`);
+    throw ioError(displayPath(root, folder), cause, `--root ${given}:`);
   });
-  if (!info.isDirectory()) throw ioError(displayPath(root, folder), Object.assign(new Error('not a folder'), { code: 'ENOTDIR' }), `--root ${root}:`);
+  if (!info.isDirectory()) throw ioError(displayPath(root, folder), Object.assign(new Error('not a folder'), { code: 'ENOTDIR' }), `--root ${given}:`);
 }
 
 /**
@@ -167,11 +174,14 @@ export function layoutTarget(root: string, relative: string): OutputTarget {
 
 /** The inputs of a plan: those named (or stdin), or the layout folder given; entries not read are added to `skipped`. */
 export function planInputs(plan: StagePlan, layoutFolder: string, skipped: string[]): AsyncIterable<InputSource> {
-  return resolveInputs(plan.filter ? plan.inputs : [path.join(plan.root, layoutFolder)], plan.root, skippedInto(skipped));
+  return resolveInputs(plan.filter ? plan.named : [path.join(plan.root, layoutFolder)], plan.root, plan.cwd, skippedInto(skipped));
 }
 
 /** Collects entries not read as `path: why`, for a run's counts. */
 export const skippedInto = (skipped: string[]) => (display: string, why: string): void => void skipped.push(`${display}: ${why}`);
+
+/** How evidence is named in messages: the path as typed and its option; the default one relative to the root (the index's own naming). */
+export const evidenceLabel = (evidence: string | undefined): string | undefined => (evidence === undefined ? undefined : `--evidence ${evidence}`);
 
 /** The standard evidence folder of a root, or the one given (resolved against cwd). */
 export const evidencePath = (plan: Pick<StagePlan, 'root' | 'cwd'>, evidence: string | undefined): string =>

@@ -214,7 +214,7 @@ export function summaryMarkdown(summary: RunSummary): string {
     '| --- | --- | ---: | ---: | ---: |',
     ...rows,
     '',
-    `Datasets: sft ${summary.datasets.sft}, rag ${summary.datasets.rag}, preference ${summary.datasets.preference}. ` +
+    `Datasets: ${EXPORT_STAGES.map((stage) => `${stage.name} ${summary.datasets[stage.name as keyof RunSummary['datasets']]}`).join(', ')}. ` +
       `Records in ${summary.total_records_in}, out ${summary.total_records_out}, quarantined ${summary.total_quarantined}.`,
     '',
     `run_hash \`${summary.run_hash}\``,

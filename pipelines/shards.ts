@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type StdioOptions } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pLimit from 'p-limit';
+import { sha256Hex } from '../src/core/canonical.js';
 import { isJsonObject } from '../src/core/gates.js';
 import type { Ruleset } from '../src/core/ruleset.js';
 import { PairCounts, StageCounts } from '../src/engine/counts.js';
@@ -13,7 +14,7 @@ import { withOutputs } from '../src/engine/outputs.js';
 import { runDataset, runFanOut, runPairs, runTree, type StageRunOptions } from '../src/engine/run.js';
 import { copyInto, DUPLICATE_KEYS, mergeCounts, mergeDataset, mergePairs, mergePartitioned, ShardRecorder, shardCountsOf, treeFiles, type ShardCounts, type SourceRecordOf } from '../src/engine/shards.js';
 import type { DatasetStage, PairStage, StageDefinition, TreeStage } from '../src/engine/stage.js';
-import { DistillError, ioError, usageError } from '../src/errors.js';
+import { DistillError, EXIT_CODE, ioError, usageError, type DistillErrorCode } from '../src/errors.js';
 import { AtomicTree } from '../src/io/atomic-tree.js';
 import { ensureFolder } from '../src/io/folders.js';
 import type { InputSource } from '../src/io/line-source.js';
@@ -29,7 +30,7 @@ import type { FileDigest } from '../src/receipts.js';
 import type { EvidenceLookup, StageName } from '../src/records.js';
 import type { ProgressSink } from '../src/progress.js';
 import type { IndexReport } from '../src/io/evidence-index.js';
-import { EXPORT_STAGES, stageNamed } from '../src/stages/registry.js';
+import { EXPORT_STAGES, STAGES, stageNamed } from '../src/stages/registry.js';
 import { withEvidence } from './evidence.js';
 
 /**
@@ -51,11 +52,13 @@ export interface ShardPlan {
   work: string;
   /** The evidence index generation the plan built (exports): every shard and the merge join it, or refuse. */
   evidenceIndex?: string;
+  /** The sha256 of the rules file (options.rules) when the plan was written: a shard or merge given other rules refuses. */
+  rulesSha256?: string;
 }
 
 const PLAN_FORMAT = 'distill-stream-plan/1';
-/** Commands a plan can shard. */
-export const SHARDABLE = ['sft', 'rag', 'preference', 'export-all', 'collect', 'score'] as const;
+/** Commands a plan can shard: each dataset export, export-all, then each tree stage. */
+export const SHARDABLE: readonly string[] = [...EXPORT_STAGES.map((stage) => stage.name), 'export-all', ...STAGES.filter((stage) => stage.kind === 'tree').map((stage) => stage.name)];
 /**
  * Below this many input bytes a shard costs more (a process, a merge) than it saves. Test seam:
  * DISTILL_STREAM_MIN_SHARD_BYTES lets small inputs run as local shards.
@@ -118,7 +121,20 @@ export async function writePlan(
       return report.generation;
     });
   }
-  const plan: ShardPlan = { format: PLAN_FORMAT, command, options: pinned, inputs, hashed: Object.fromEntries([...hashed].map(([n, digest]) => [String(n), digest])), shards: pieces, work, ...(evidenceIndex === undefined ? {} : { evidenceIndex }) };
+  const rules = pinned['rules'] as string | undefined;
+  // A rules file is at most 1 MiB of configuration (MAX_RULES_FILE_BYTES): read whole to pin its bytes.
+  const rulesSha256 = rules === undefined ? undefined : sha256Hex(await readFile(rules).catch((cause: unknown) => { throw ioError(`--rules ${rules}`, cause); }));
+  const plan: ShardPlan = {
+    format: PLAN_FORMAT,
+    command,
+    options: pinned,
+    inputs,
+    hashed: Object.fromEntries([...hashed].map(([n, digest]) => [String(n), digest])),
+    shards: pieces,
+    work,
+    ...(evidenceIndex === undefined ? {} : { evidenceIndex }),
+    ...(rulesSha256 === undefined ? {} : { rulesSha256 }),
+  };
   await ensureFolder(path.dirname(file));
   const temp = `${file}.${process.pid}.tmp`;
   await writeFile(temp, `${JSON.stringify(plan, null, 2)}\n`);
@@ -171,6 +187,8 @@ async function* listed(sources: readonly InputSource[]): AsyncGenerator<InputSou
 const direct = (file: string): OutputTarget => ({ kind: 'direct', path: file, display: path.basename(file), label: file });
 
 export interface ShardRunContext {
+  /** Told the bytes and rows the shard reads (a local run's child forwards them to the parent's progress line). */
+  progress?: ProgressSink | undefined;
   ruleset: Ruleset;
   flagsOf: (stage: StageDefinition) => Record<string, unknown>;
   viewOf: (stage: StageDefinition) => string;
@@ -201,7 +219,7 @@ export async function runShard(plan: ShardPlan, index: number, context: ShardRun
     const ordinalOf = (display: string): number => ordinal.get(display) ?? 0;
     const sources = piecesOf(plan, index);
     const options = plan.options;
-    const base = { recordedAt: options['recordedAt'] as string, ruleset: context.ruleset, maxLineBytes: options['maxLineBytes'] as number };
+    const base = { recordedAt: options['recordedAt'] as string, ruleset: context.ruleset, maxLineBytes: options['maxLineBytes'] as number, progress: context.progress };
     const results: ShardCounts[] = [];
     if (stages.every((stage) => stage.kind === 'tree')) {
       const stage = stages[0] as TreeStage;
@@ -421,30 +439,51 @@ export async function mergeShards(plan: ShardPlan, targets: MergeTargets): Promi
 const duplicateErrorOf = (stage: StageDefinition): ((key: string, record: unknown) => string) =>
   (stage.split.by === 'rows' ? stage.split.duplicateError : undefined) ?? ((key) => `${key} was already written in this run`);
 
-/** Runs a plan's shards as local processes, at most `jobs` at once (p-limit bounds the pool). */
-export async function runShardsLocally(planFile: string, plan: ShardPlan, jobs: number): Promise<void> {
+/** What a local shard process sends its parent over the IPC channel: what it read since the last message. */
+export interface ShardProgressMessage {
+  bytes: number;
+  rows: number;
+}
+
+/** Exit codes a shard process ends with, back to the error class that caused them. */
+const ERROR_CODE_OF_EXIT = new Map(Object.entries(EXIT_CODE).map(([code, exit]) => [exit, code as DistillErrorCode]));
+
+/**
+ * Runs a plan's shards as local processes, at most `jobs` at once (p-limit bounds the pool). With
+ * `progress`, each child reports what it read over an IPC channel, so the run has one progress
+ * line. A failed shard fails the run with its own exit code and the first line of its error,
+ * naming the shard (the lowest failed index when several fail).
+ */
+export async function runShardsLocally(planFile: string, plan: ShardPlan, jobs: number, progress?: ProgressSink): Promise<void> {
   const limit = pLimit(jobs);
-  const failures: string[] = [];
+  const failures: Array<{ index: number; exit: number | null; signal: NodeJS.Signals | null; stderr: string }> = [];
   await Promise.all(
     plan.shards.map((_, index) =>
       limit(
         () =>
           new Promise<void>((resolve) => {
-            const child = spawn(process.execPath, [CLI_JS, 'shard', planFile, '--shard', String(index)], { stdio: ['ignore', 'ignore', 'pipe'] });
+            const stdio: StdioOptions = progress === undefined ? ['ignore', 'ignore', 'pipe'] : ['ignore', 'ignore', 'pipe', 'ipc'];
+            const child = spawn(process.execPath, [CLI_JS, 'shard', planFile, '--shard', String(index)], { stdio });
             const stderr: Buffer[] = [];
-            child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-            child.on('close', (code) => {
-              if (code !== 0) failures.push(`shard ${index}: ${Buffer.concat(stderr).toString('utf8').trim() || `exit ${code}`}`);
+            child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk));
+            child.on('message', (message: ShardProgressMessage) => {
+              progress!.bytes(message.bytes);
+              progress!.rows(message.rows);
+            });
+            child.on('close', (exit, signal) => {
+              if (exit !== 0) failures.push({ index, exit, signal, stderr: Buffer.concat(stderr).toString('utf8') });
               resolve();
             });
           }),
       ),
     ),
   );
-  if (failures.length > 0) {
-    // A shard's own error (an I/O error naming the path, most likely) is the run's.
-    throw new DistillError('DS_IO', failures.join('\n').replace(/^shard \d+: distill-stream: /gm, ''));
-  }
+  if (failures.length === 0) return;
+  const first = failures.reduce((low, failure) => (failure.index < low.index ? failure : low));
+  const line = first.stderr.split('\n').find((text) => text.trim() !== '')?.replace(/^distill-stream: /, '');
+  const code = (first.exit === null ? undefined : ERROR_CODE_OF_EXIT.get(first.exit)) ?? 'DS_INTERNAL';
+  const why = line ?? (first.signal === null ? `exit ${first.exit}` : `killed by ${first.signal}`);
+  throw new DistillError(code, `shard ${first.index} of ${plan.shards.length}: ${why}`);
 }
 
 /** A fresh work folder for a local run's shards, in the temp folder. */

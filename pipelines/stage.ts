@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { PairCounts, StageCounts } from '../src/engine/counts.js';
 import { runDataset, runPairs, runTree, runTreeFilter, type StageRunOptions } from '../src/engine/run.js';
 import type { DatasetStage, PairStage, StageDefinition, TreeStage } from '../src/engine/stage.js';
-import { usageError } from '../src/errors.js';
+import { DistillError, usageError } from '../src/errors.js';
 import type { IndexReport } from '../src/io/evidence-index.js';
 import { AtomicTree } from '../src/io/atomic-tree.js';
 import { inputBytes, oneVersionOf, resolveInputs, singleInput } from '../src/io/inputs.js';
@@ -22,7 +22,7 @@ import { llamaFactoryEntry, sftStage, type ContextPlacement, type SftFormat } fr
 import { extensionOf } from '../src/io/output-format.js';
 import { withEvidence } from './evidence.js';
 import { stageNotes, type StageNotes } from './hints.js';
-import { evidencePath, planInputs, placeOf, planReads, planStage, requireFolder, skippedInto, type CommonOptions, type StagePlan } from './plan.js';
+import { evidenceLabel, evidencePath, planInputs, placeOf, planReads, planStage, requireFolder, skippedInto, type CommonOptions, type StagePlan } from './plan.js';
 import { localWork, mergeShards, MIN_SHARD_BYTES, runShardsLocally, writePlan, type ShardPlan, type ShardRunContext } from './shards.js';
 import { DEFAULT_MAX_LINE_BYTES } from '../src/io/line-splitter.js';
 import { resolveOutput } from '../src/io/output-target.js';
@@ -87,7 +87,7 @@ export async function rulesetOf(rules: string | Ruleset | undefined, place: { cw
   if (rules === undefined) return builtinRuleset();
   if (typeof rules !== 'string') return rules;
   const absolute = path.resolve(place.cwd, rules);
-  return loadRuleset(absolute, { display: displayPath(place.root, absolute) });
+  return loadRuleset(absolute, { display: displayPath(place.root, absolute), label: `--rules ${rules}` });
 }
 
 /** Whether a command's options make it read stdin: a filter with no inputs named, or `-` among them. */
@@ -186,11 +186,23 @@ export function commandOptionsOf(plan: ShardPlan): StageCommandOptions {
   return { ...(options as StageCommandOptions), ...(rootGiven === false ? { root: undefined } : {}) };
 }
 
+/**
+ * The ruleset a plan's shard or merge runs with: its rules file loaded again, refused when its bytes
+ * are not those the plan pinned (shards scored by different rules would merge into a mix).
+ */
+async function planRuleset(plan: ShardPlan, options: StageCommandOptions): Promise<Ruleset> {
+  const ruleset = await rulesetOf(options.rules, placeOf(options));
+  if (plan.rulesSha256 !== undefined && ruleset.source?.sha256 !== plan.rulesSha256) {
+    throw new DistillError('DS_IO', `--rules ${String(options.rules)}: the rules file changed since the plan was written; write a new plan`, { path: String(options.rules), option: '--rules' });
+  }
+  return ruleset;
+}
+
 /** How a shard of a plan runs its stage: the pinned options' ruleset, flags, view and tree paths. */
 export async function shardContextOf(plan: ShardPlan): Promise<ShardRunContext> {
   const options = commandOptionsOf(plan);
   const place = placeOf(options);
-  const ruleset = await rulesetOf(options.rules, place);
+  const ruleset = await planRuleset(plan, options);
   return {
     ruleset,
     flagsOf: (stage) => stageFlags(stage, options),
@@ -208,7 +220,7 @@ export interface MergeResult extends Pick<StageResult, 'datasetInfo'> {
 export async function mergePlan(plan: ShardPlan): Promise<MergeResult> {
   const options = commandOptionsOf(plan);
   const place = placeOf(options);
-  const ruleset = await rulesetOf(options.rules, place);
+  const ruleset = await planRuleset(plan, options);
   const outputs = new Map<string, { output: OutputTarget; quarantine: OutputTarget }>();
   let tree: { path: string; display: string } | undefined;
   for (const stage of plan.command === 'export-all' ? EXPORT_STAGES : [stageNamed(plan.command)!]) {
@@ -252,7 +264,7 @@ export async function runCommandSharded(command: string, options: StageCommandOp
       options.onIndexReady?.(report);
     });
     options.progress?.begin(command, plan.inputs.reduce((sum, file) => sum + file.size, 0));
-    await runShardsLocally(planFile, plan, options.jobs ?? 1);
+    await runShardsLocally(planFile, plan, options.jobs ?? 1, options.progress);
     return { ...(await mergePlan(plan)), ...(index === undefined ? {} : { index }) };
   } finally {
     await remove();
@@ -270,7 +282,7 @@ async function runExport(stage: DatasetStage | PairStage, options: StageCommandO
   const skipped: string[] = [];
   const run = runOptions(stage, options, plan, planInputs(plan, LAYOUT_INPUT[stage.reads], skipped), ruleset);
   const targets = { output: plan.output, quarantine: plan.quarantine };
-  const evidence = { evidence: evidencePath, root: plan.root, maxLineBytes: plan.maxLineBytes, onIndexReady: options.onIndexReady, progress: options.progress };
+  const evidence = { evidence: evidencePath, root: plan.root, label: evidenceLabel(options.evidence), maxLineBytes: plan.maxLineBytes, onIndexReady: options.onIndexReady, progress: options.progress };
   const sameVersion = await oneVersionOf([...planFolders(plan, stage), evidencePath], plan.root);
   return withEvidence(evidence, async (lookup, index, unchanged) => {
     await beginProgress(stage, options, plan);
@@ -327,7 +339,7 @@ async function runTreeStage(stage: TreeStage, options: StageCommandOptions, plan
   }
   if (options.out !== undefined) throw usageError(`${stage.name} on the standard layout rebuilds ${stage.writes}; --out applies when it reads rows from inputs or stdin`);
   const inputRoot = path.join(plan.root, LAYOUT_INPUT[stage.reads]);
-  const inputs = stage.reads === 'kb' ? kbInputs(plan.root) : resolveInputs([inputRoot], plan.root, skippedInto(skipped));
+  const inputs = stage.reads === 'kb' ? kbInputs(plan.root) : resolveInputs([inputRoot], plan.root, plan.root, skippedInto(skipped));
   const atomic = options.dryRun ? undefined : await AtomicTree.create(path.join(plan.root, stage.writes), stage.writes);
   const tree = atomic === undefined ? undefined : { folder: atomic.tempPath, display: stage.writes, commit: atomic };
   const relativeOf = (input: InputSource): string => displayPath(inputRoot, input.absolute!);

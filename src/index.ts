@@ -55,6 +55,9 @@ export {
   type CollectCommandOptions,
 } from '../pipelines/stage.js';
 export type { CommonOptions } from '../pipelines/plan.js';
+export { planShards, runPlanShard, type PlanOptions } from '../pipelines/cluster.js';
+export { readPlan, runShard, missingShards, arrayExpression, SHARDABLE, type ShardPlan, type ShardRunContext } from '../pipelines/shards.js';
+export { mergePlan, planOptionsOf, shardContextOf, type MergeResult } from '../pipelines/stage.js';
 export { runExportAll, type ExportAllOptions, type ExportAllResult } from '../pipelines/export-all.js';
 export { runAll, type RunAllOptions, type RunAllResult } from '../pipelines/run-all.js';
 export { readRunSummary, checkHealth, type HealthCheck } from '../pipelines/inspect.js';

@@ -587,7 +587,7 @@ export class EvidenceIndex {
    */
   static async open(
     evidencePath: string,
-    options: { root: string; maxLineBytes: number; progress?: ProgressSink | undefined; label?: string; generation?: string | undefined },
+    options: { root: string; maxLineBytes: number; progress?: ProgressSink | undefined; label?: string | undefined; generation?: string | undefined },
   ): Promise<{ index: EvidenceIndex; report: IndexReport }> {
     const label = options.label ?? (displayPath(options.root, path.resolve(evidencePath)) || evidencePath);
     const spool = await spoolUnseekable(evidencePath, label);

@@ -15,17 +15,19 @@ export interface LineBatch {
 }
 
 /**
- * Expands the command line's inputs (files, folders walked in walk order, `-` for stdin) in order;
- * `onSkipped` is told each entry of a folder that is not read, by its display path.
+ * Expands the command line's inputs (files, folders walked in walk order, `-` for stdin) in order.
+ * A relative input resolves against `cwd` (the CLI passes its working folder; default the root),
+ * never the process's, and one that is missing is named as given. Records name files relative to
+ * `root`. `onSkipped` is told each entry of a folder that is not read, by its display path.
  */
-export async function* resolveInputs(inputs: readonly string[], root: string, onSkipped?: OnSkipped): AsyncGenerator<InputSource> {
+export async function* resolveInputs(inputs: readonly string[], root: string, cwd = root, onSkipped?: OnSkipped): AsyncGenerator<InputSource> {
   for (const input of inputs) {
     if (input === STDIN_PATH) {
       yield { display: STDIN_PATH, absolute: null };
       continue;
     }
     const skipped: OnSkipped | undefined = onSkipped && ((absolute, why) => onSkipped(displayPath(root, absolute), why));
-    for await (const file of walkInputFiles(input, skipped)) yield { display: displayPath(root, file.absolute), absolute: file.absolute };
+    for await (const file of walkInputFiles(input, { cwd, ...(skipped === undefined ? {} : { onSkipped: skipped }) })) yield { display: displayPath(root, file.absolute), absolute: file.absolute };
   }
 }
 

@@ -17,7 +17,7 @@ type Read = { bytes: Buffer; text: string } | { bytes: Buffer | undefined; probl
 const fileProblem = (message: string, line = 1, column = 1): RulesFileProblem => ({ line, column, rule: null, rule_sources: null, field: '', message });
 
 /** The file's bytes and text; I/O failures are DS_IO errors, a file too large or not UTF-8 is a problem of the file. */
-async function readRulesFile(file: string): Promise<Read> {
+async function readRulesFile(file: string, label = file): Promise<Read> {
   let bytes: Buffer;
   try {
     const handle = await open(file, 'r');
@@ -29,7 +29,7 @@ async function readRulesFile(file: string): Promise<Read> {
       await handle.close();
     }
   } catch (error) {
-    throw ioError(file, error);
+    throw ioError(label, error);
   }
   try {
     // ignoreBOM keeps a byte-order mark in the text, where the JSON check names it.
@@ -61,11 +61,12 @@ export function formatRulesProblem(display: string, problem: RulesFileProblem): 
  * A rules file read, checked and compiled once, with the digest of the bytes it was compiled from
  * (path, bytes, sha256: an input of the score stage's receipt). `display` is the path the receipt and
  * messages show (relative to the root); the file's own path by default. A file with problems is a
- * DS_USAGE error listing each with its line and column; an unreadable one is DS_IO.
+ * DS_USAGE error listing each with its line and column; an unreadable one is DS_IO, named by `label`
+ * (the path as typed and its option, `--rules nope.json`), else by `display`.
  */
-export async function loadRuleset(file: string, options: { display?: string } = {}): Promise<Ruleset> {
+export async function loadRuleset(file: string, options: { display?: string; label?: string } = {}): Promise<Ruleset> {
   const display = options.display ?? file;
-  const read = await readRulesFile(file);
+  const read = await readRulesFile(file, options.label ?? display);
   const checked = 'problem' in read ? { value: undefined, problems: [read.problem] } : checkRulesText(read.text);
   if (checked.problems.length > 0) {
     const count = checked.problems.length;

@@ -26,6 +26,12 @@ export const isJsonArrayName = (name: string): boolean => ARRAY_NAME.test(name);
 /** Told each entry of a folder walked that could hold rows but is not read: its absolute path and why. */
 export type OnSkipped = (absolute: string, why: string) => void;
 
+export interface WalkOptions {
+  onSkipped?: OnSkipped;
+  /** What a relative target resolves against (default: the process's folder). */
+  cwd?: string;
+}
+
 /** What an entry that is neither a folder nor a regular file is, in words. */
 function kindOf(info: { isFIFO(): boolean; isSocket(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean }): string {
   if (info.isFIFO()) return 'a FIFO, not a file';
@@ -38,10 +44,11 @@ function kindOf(info: { isFIFO(): boolean; isSocket(): boolean; isCharacterDevic
  * JavaScript string order, `*.jsonl`, `*.jsonl.gz` and `*.jsonl.zst` only, hidden files included, symlinks followed.
  * A file named directly is taken whatever its name. A symlink cycle is walked once. What is never
  * read is told to `onSkipped`, never passed over in silence: a dangling or unreadable link, and a
- * FIFO, socket or device with a name a walk takes (reading one could block or never end).
+ * FIFO, socket or device with a name a walk takes (reading one could block or never end). A
+ * relative `target` resolves against `cwd`; a failure to find it names `target` as given.
  */
-export async function* walkInputFiles(target: string, onSkipped: OnSkipped = () => {}): AsyncGenerator<InputFile> {
-  const absolute = path.resolve(target);
+export async function* walkInputFiles(target: string, { onSkipped = () => {}, cwd = process.cwd() }: WalkOptions = {}): AsyncGenerator<InputFile> {
+  const absolute = path.resolve(cwd, target);
   const info = await stat(absolute).catch((cause: unknown) => {
     throw ioError(target, cause);
   });

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { checkHealth, readRunSummary } from '../../../pipelines/inspect.js';
 import { buildIndex } from '../../../pipelines/evidence.js';
+import { evidenceLabel } from '../../../pipelines/plan.js';
 import { writeRunReport } from '../../report/page/write.js';
 import { EXIT_CODE, usageError } from '../../errors.js';
 import { DEFAULT_MAX_LINE_BYTES } from '../../io/line-splitter.js';
@@ -68,6 +69,7 @@ export const indexCommand: Command = {
     const report = await buildIndex({
       evidence: evidence === undefined ? path.join(root, LAYOUT.evidence) : path.resolve(cwd, evidence),
       root,
+      label: evidenceLabel(evidence),
       maxLineBytes: (args.values['maxLineBytes'] as number | undefined) ?? DEFAULT_MAX_LINE_BYTES,
       progress: terminal,
     });

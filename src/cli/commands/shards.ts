@@ -1,6 +1,8 @@
 import path from 'node:path';
-import { readPlan, runShard, SHARDABLE, writePlan, arrayExpression, missingShards } from '../../../pipelines/shards.js';
-import { mergePlan, planOptionsOf, shardContextOf } from '../../../pipelines/stage.js';
+import { planShards, runPlanShard } from '../../../pipelines/cluster.js';
+import { readPlan, SHARDABLE, arrayExpression, missingShards, type ShardProgressMessage } from '../../../pipelines/shards.js';
+import type { ProgressSink } from '../../progress.js';
+import { mergePlan } from '../../../pipelines/stage.js';
 import { EXIT_CODE, usageError } from '../../errors.js';
 import { option } from '../../options.js';
 import { EXPORT_STAGES, stageNamed } from '../../stages/registry.js';
@@ -41,14 +43,11 @@ export const planCommand: Command = {
     if (shards === undefined || out === undefined) throw usageError('plan needs --shards N and --out PLAN.json');
     const [name, ...inner] = args.rest ?? [];
     if (name === undefined) throw usageError('plan needs the command to shard after --: plan --shards N --out PLAN.json -- CMD [options…]');
-    if (!(SHARDABLE as readonly string[]).includes(name)) throw usageError(`${name} cannot be sharded (one of ${SHARDABLE.join(', ')})`);
+    if (!SHARDABLE.includes(name)) throw usageError(`${name} cannot be sharded (one of ${SHARDABLE.join(', ')})`);
     const command = commandNamed(name)!;
     const parsed = parseArgs(command.name, command.options, inner);
-    const options = { ...parsed.values, cwd, inputs: parsed.positionals };
-    const file = path.resolve(cwd, out);
-    const work = path.resolve(cwd, (args.values['work'] as string | undefined) ?? `${out}.shards`);
-    const plan = await writePlan(name, planOptionsOf(name, options), shards, file, work, terminal);
-    terminal.line(`[plan] ${name}: ${plan.inputs.length} files, ${plan.inputs.reduce((sum, f) => sum + f.size, 0)} bytes in ${shards} shards → ${out} (work in ${path.relative(cwd, work) || '.'})`);
+    const plan = await planShards(name, { ...parsed.values, cwd, inputs: parsed.positionals, shards, planFile: out, work: args.values['work'] as string | undefined, progress: terminal });
+    terminal.line(`[plan] ${name}: ${plan.inputs.length} files, ${plan.inputs.reduce((sum, f) => sum + f.size, 0)} bytes in ${shards} shards → ${out} (work in ${path.relative(cwd, plan.work) || '.'})`);
     return 0;
   },
 };
@@ -67,6 +66,39 @@ function shardIndex(session: Session): number {
   throw usageError(`shard needs --shard i, or one of ${INDEX_VARIABLES.join(', ')} set by the scheduler`);
 }
 
+/** How often a local shard tells its parent what it read: often enough for a progress line, rarely enough to cost nothing. */
+const PROGRESS_EVERY_MS = 200;
+
+/**
+ * A shard started by a local run (an IPC channel to its parent) sends what it read to the parent's
+ * progress line; a shard a scheduler started has no parent to tell.
+ */
+function parentProgress(): ProgressSink | undefined {
+  const send = process.send?.bind(process);
+  if (send === undefined) return undefined;
+  const pending: ShardProgressMessage = { bytes: 0, rows: 0 };
+  let last = 0;
+  const flush = (): void => {
+    const now = Date.now();
+    if (now - last < PROGRESS_EVERY_MS) return;
+    last = now;
+    send({ ...pending });
+    pending.bytes = 0;
+    pending.rows = 0;
+  };
+  return {
+    begin: () => undefined,
+    bytes: (n) => {
+      pending.bytes += n;
+      flush();
+    },
+    rows: (n) => {
+      pending.rows += n;
+      flush();
+    },
+  };
+}
+
 export const shardCommand: Command = {
   name: 'shard',
   group: 'Scale',
@@ -82,9 +114,8 @@ export const shardCommand: Command = {
   run: async (session) => {
     const [file, ...extra] = session.args.positionals;
     if (file === undefined || extra.length > 0) throw usageError('shard takes one plan file');
-    const plan = await readPlan(path.resolve(session.cwd, file));
     const index = shardIndex(session);
-    const result = await runShard(plan, index, await shardContextOf(plan));
+    const { plan, result } = await runPlanShard(file, index, { cwd: session.cwd, progress: parentProgress() });
     session.terminal.line(`[shard] ${index} of ${plan.shards.length}: ${result}`);
     return 0;
   },

@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { test } from 'node:test';
+import { DistillError } from '../src/errors.js';
+import type { ShardPlan } from '../pipelines/shards.js';
+import type { StageCommandOptions } from '../pipelines/stage.js';
+import { fixtureCopy, inFolder, snapshot, tempDir } from './helpers.js';
+
+// The seam is read when the shard module loads: set first, so the fixture (a few KB) runs as local shards.
+process.env['DISTILL_STREAM_MIN_SHARD_BYTES'] = '1';
+const { runStage, shardCount } = await import('../pipelines/stage.js');
+const { runExportAll } = await import('../pipelines/export-all.js');
+const { runShardsLocally } = await import('../pipelines/shards.js');
+const { stageNamed } = await import('../src/stages/registry.js');
+const { runAllOn } = await import('./library.js');
+
+const RECORDED_AT = '2026-05-02T00:00:00.000Z';
+
+/** Every file under a root, receipts with their timings blanked (they differ between any two runs). */
+async function bytesOf(root: string): Promise<Map<string, string>> {
+  const files = await snapshot(root);
+  for (const [file, text] of files) {
+    if (file.endsWith('.json')) files.set(file, JSON.stringify(JSON.parse(text), (key, value: unknown) => (/(^|_)(started|finished)_at$|_ms$|^duration/.test(key) ? 0 : value)));
+    else if (file.startsWith('reports/')) files.delete(file); // the page and summary.md print the timings
+  }
+  return files;
+}
+
+/** Runs `work` with --jobs 1 on one fixture copy and --jobs 2 on another: the same files, byte for byte. */
+const sameAsOneProcess = (work: (root: string, jobs: number) => Promise<unknown>) => () =>
+  inFolder(fixtureCopy, (one) =>
+    inFolder(fixtureCopy, async (many) => {
+      await work(one, 1);
+      await work(many, 2);
+      assert.deepEqual(await bytesOf(many), await bytesOf(one));
+    }));
+
+test('the seam makes the fixture big enough for two shards of every stage', () =>
+  inFolder(fixtureCopy, async (root) => {
+    for (const command of ['sft', 'rag', 'preference', 'collect', 'score']) assert.equal(await shardCount(stageNamed(command)!, { cwd: root, root, jobs: 2 }), 2, command);
+  }));
+
+for (const command of ['sft', 'rag', 'preference', 'collect', 'score']) {
+  test(`${command} run as local shards writes what one process writes`, sameAsOneProcess((root, jobs) => runStage(stageNamed(command)!, { cwd: root, root, recordedAt: RECORDED_AT, jobs, includePartial: true } as StageCommandOptions)));
+}
+test('export-all run as local shards writes what one process writes', sameAsOneProcess((root, jobs) => runExportAll({ cwd: root, root, recordedAt: RECORDED_AT, jobs })));
+test('run-all run as local shards writes what one process writes, receipts included (timings aside)', sameAsOneProcess((root, jobs) => runAllOn(root, 'r1', RECORDED_AT, { flags: { jobs } })));
+
+test('a failed local shard fails the run with its own exit code and first error line, naming the shard', async () => {
+  const work = await tempDir();
+  const planFile = path.join(work, 'plan.json');
+  await writeFile(planFile, 'not a plan\n');
+  // Each child reads the plan file again: not a plan there is its usage error (exit 2), not an I/O error.
+  const plan = { shards: [[], []] } as unknown as ShardPlan;
+  await assert.rejects(runShardsLocally(planFile, plan, 2), (error: unknown) => {
+    assert.ok(error instanceof DistillError);
+    assert.equal(error.code, 'DS_USAGE');
+    assert.equal(error.message, `shard 0 of 2: ${planFile} is not a shard plan (not JSON)`);
+    return true;
+  });
+});
