@@ -480,8 +480,9 @@ async function runPhase(phase: Phase, bench: Bench): Promise<RunResult> {
   const mismatch = phase.check(summary, bench.counts);
   if (mismatch !== undefined) throw new Error(`${phase.name}: counts do not match the archive: ${mismatch}\n${stderr}`);
   const reports = readExitReports(exits);
-  // A process seen but not reported died by a signal: its CPU time and VmHWM would be missing.
-  const unreported = [...sampler.vmHwmKb.keys()].filter((pid) => !reports.some((report) => report.pid === pid));
+  // A node process seen but not reported died by a signal: its CPU time and VmHWM would be missing.
+  // Other programs (the zstd command) count in the tree's sampled memory only.
+  const unreported = [...sampler.nodePids].filter((pid) => !reports.some((report) => report.pid === pid));
   if (unreported.length > 0) throw new Error(`${phase.name}: no exit report from pid ${unreported.join(', ')}`);
   await rm(exits, { recursive: true, force: true });
   return {
