@@ -1,7 +1,9 @@
 import { notesJson, notesLines, type StageNotes } from '../../pipelines/hints.js';
 import { PairCounts, sortedCounts, type StageCounts } from '../engine/counts.js';
 import type { IndexReport } from '../io/evidence-index.js';
+import type { Session } from './command.js';
 import type { Terminal } from './terminal.js';
+import { jobsOf } from './common-options.js';
 
 /**
  * The one summary line of a stage on stderr: `[sft] read=40 exported=11 quarantined=29 {reason: n, …}`,
@@ -36,4 +38,21 @@ export function printIndexLine(terminal: Terminal, json: boolean, index: IndexRe
 /** The LLaMA-Factory dataset_info.json entries of a dataset written, printed for the user to paste (never written into their file). */
 export function printDatasetInfo(terminal: Terminal, stage: string, datasetInfo: Record<string, unknown> | undefined): void {
   if (datasetInfo !== undefined) terminal.line(`[${stage}] LLaMA-Factory dataset_info.json entries (dataset_dir: the output's folder): ${JSON.stringify(datasetInfo)}`);
+}
+
+/**
+ * What a dataset command passes its pipeline from the session: the parsed flags, its inputs, and
+ * the terminal as the progress line and the `[index]` line's destination.
+ */
+export function datasetRunOptions({ args, cwd, terminal, stdinIsTerminal }: Session) {
+  const json = args.values['json'] === true;
+  return {
+    ...args.values,
+    jobs: jobsOf(args.values),
+    cwd,
+    inputs: args.positionals,
+    stdinIsTerminal,
+    progress: terminal,
+    onIndexReady: (report: IndexReport) => printIndexLine(terminal, json, report),
+  };
 }

@@ -72,10 +72,12 @@ function applySync(entry: CommitEntry): void {
   rmSync(entry.retired, { recursive: true, force: true });
 }
 
-/** Writes a small file whole and durably: temp, fsync, rename. */
-async function writeDurably(file: string, text: string): Promise<void> {
-  const temp = `${file}.tmp`;
-  const handle = await open(temp, 'wx');
+/**
+ * Writes a small file whole and durably: `temp` (by default `<file>.tmp`, which must not exist),
+ * fsync, rename over `file`.
+ */
+export async function writeDurably(file: string, text: string, temp = `${file}.tmp`, flags = 'wx'): Promise<void> {
+  const handle = await open(temp, flags);
   try {
     await handle.writeFile(text);
     await handle.sync();

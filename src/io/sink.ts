@@ -122,6 +122,43 @@ function encodedPipeline(encoder: Writable & NodeJS.ReadableStream | undefined, 
   return encoder === undefined ? pipeline(digest, destination, options) : pipeline(encoder, digest, destination, options);
 }
 
+/**
+ * A sink whose rows go through the format's encoder and the digest into `destination` (a temp file
+ * or a device): the first error of the destination is remembered, and finishing waits for every
+ * byte, then lets the destination finish (a temp file's commit entry) or be thrown away.
+ */
+function encodedSink(
+  target: { label: string; display: string },
+  encoder: (Writable & NodeJS.ReadableStream) | undefined,
+  digest: DigestStream,
+  destination: Writable,
+  options: { end: boolean },
+  after: { finish: () => Promise<FinishedSink['entries']>; abort: () => Promise<void> },
+): OpenSink {
+  const input = encoder ?? digest;
+  const watch = watchFailure(destination, target.label);
+  const flowing = encodedPipeline(encoder, digest, destination, options);
+  flowing.catch(() => {}); // observed through finish/abort
+  return {
+    input,
+    readerClosed: false,
+    get failure() {
+      return watch.failure;
+    },
+    finish: async () => {
+      if (!input.writableEnded) input.end();
+      await flowing.catch((cause: unknown) => {
+        throw ioError(target.label, cause);
+      });
+      return { digests: [{ path: target.display, bytes: digest.bytes, sha256: digest.hex() }], entries: await after.finish() };
+    },
+    abort: async () => {
+      input.destroy();
+      await after.abort();
+    },
+  };
+}
+
 export async function openSink(target: OutputTarget): Promise<OpenSink> {
   const digest = new DigestStream();
   if (target.kind === 'file') {
@@ -130,29 +167,10 @@ export async function openSink(target: OutputTarget): Promise<OpenSink> {
       encoder?.destroy();
       throw error;
     });
-    const input = encoder ?? digest;
-    const watch = watchFailure(file.stream, target.label);
-    const flowing = encodedPipeline(encoder, digest, file.stream, { end: false });
-    flowing.catch(() => {}); // observed through finish/abort
-    return {
-      input,
-      readerClosed: false,
-      get failure() {
-        return watch.failure;
-      },
-      finish: async () => {
-        if (!input.writableEnded) input.end();
-        await flowing.catch((cause: unknown) => {
-          throw ioError(target.label, cause);
-        });
-        const entry = await file.finish();
-        return { digests: [{ path: target.display, bytes: digest.bytes, sha256: digest.hex() }], entries: [entry] };
-      },
-      abort: async () => {
-        input.destroy();
-        await file.abort();
-      },
-    };
+    return encodedSink(target, encoder, digest, file.stream, { end: false }, {
+      finish: async () => [await file.finish()],
+      abort: () => file.abort(),
+    });
   }
   if (target.kind === 'direct') {
     const encoder = await openEncoder(target.format, target.label);
@@ -161,28 +179,10 @@ export async function openSink(target: OutputTarget): Promise<OpenSink> {
       throw ioError(target.label, cause);
     });
     const stream = handle.createWriteStream({ highWaterMark: 1 << 16 });
-    const input = encoder ?? digest;
-    const watch = watchFailure(stream, target.label);
-    const flowing = encodedPipeline(encoder, digest, stream, { end: true });
-    flowing.catch(() => {});
-    return {
-      input,
-      readerClosed: false,
-      get failure() {
-        return watch.failure;
-      },
-      finish: async () => {
-        if (!input.writableEnded) input.end();
-        await flowing.catch((cause: unknown) => {
-          throw ioError(target.label, cause);
-        });
-        return { digests: [{ path: target.display, bytes: digest.bytes, sha256: digest.hex() }], entries: [] };
-      },
-      abort: async () => {
-        input.destroy();
-        stream.destroy();
-      },
-    };
+    return encodedSink(target, encoder, digest, stream, { end: true }, {
+      finish: async () => [],
+      abort: async () => void stream.destroy(),
+    });
   }
   const input = digest;
   let readerClosed = false;

@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { Connection, Table } from '@lancedb/lancedb';
 import { Ajv, type AnySchemaObject, type ValidateFunction } from 'ajv';
 import { DistillError, ioError } from '../errors.js';
 import { removeAbandonedTemps, tempPathBeside } from '../io/temp-path.js';
+import { writeDurably } from '../io/commit.js';
 import { sha256Hex } from '../core/canonical.js';
 import type { RecordProvenance } from '../records.js';
 import type { FileDigest } from '../receipts.js';
@@ -148,14 +149,7 @@ async function writeManifest(folder: string, manifest: IndexManifest, display: s
   const text = `${JSON.stringify(manifest, null, 2)}\n`;
   try {
     await removeAbandonedTemps(file);
-    const handle = await open(temp, 'w');
-    try {
-      await handle.writeFile(text);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, file);
+    await writeDurably(file, text, temp, 'w');
   } catch (cause) {
     await rm(temp, { force: true });
     throw ioError(`${display}/${MANIFEST_FILE}`, cause);

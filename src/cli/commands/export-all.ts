@@ -3,9 +3,9 @@ import type { OptionTable } from '../../options.js';
 import { EXPORT_STAGES } from '../../stages/registry.js';
 import { emptyExportError } from '../../../pipelines/hints.js';
 import { EXIT_CODE } from '../../errors.js';
-import { DRY_RUN, EVIDENCE, FAIL_IF_EMPTY, FOLLOW_SYMLINKS, JOBS, jobsOf, RULES, HELP, JSON_SUMMARY, MAX_LINE_BYTES, RECORDED_AT, ROOT } from '../common-options.js';
+import { DRY_RUN, EVIDENCE, FAIL_IF_EMPTY, FOLLOW_SYMLINKS, JOBS, RULES, HELP, JSON_SUMMARY, MAX_LINE_BYTES, RECORDED_AT, ROOT } from '../common-options.js';
 import type { Command } from '../command.js';
-import { printIndexLine, printStageSummary } from '../summary.js';
+import { datasetRunOptions, printStageSummary } from '../summary.js';
 
 /** Every export's gate flags (a flag two exports share, like --repo-root, is one flag). */
 const EXPORT_FLAGS: OptionTable = Object.assign({}, ...EXPORT_STAGES.map((stage) => stage.flags)) as OptionTable;
@@ -23,17 +23,10 @@ export const exportAllCommand: Command = {
   options: { ...ROOT, ...EVIDENCE, ...RULES, ...FOLLOW_SYMLINKS, ...RECORDED_AT, ...MAX_LINE_BYTES, ...DRY_RUN, ...JOBS, ...JSON_SUMMARY, ...FAIL_IF_EMPTY, ...EXPORT_FLAGS, ...HELP },
   examples: ['distill-stream export-all --root .', 'distill-stream export-all --root . --include-partial --include-review'],
   takesOperands: true,
-  run: async ({ args, cwd, terminal, stdinIsTerminal }) => {
+  run: async (session) => {
+    const { args, terminal } = session;
     const json = args.values['json'] === true;
-    const { counts, notes } = await runExportAll({
-      ...args.values,
-      jobs: jobsOf(args.values),
-      cwd,
-      inputs: args.positionals,
-      stdinIsTerminal,
-      progress: terminal,
-      onIndexReady: (report) => printIndexLine(terminal, json, report),
-    });
+    const { counts, notes } = await runExportAll(datasetRunOptions(session));
     for (const [stage, stageCounts] of counts) printStageSummary(terminal, json, stage, stageCounts, undefined, notes.get(stage));
     const empty = args.values['failIfEmpty'] === true ? [...counts].flatMap(([stage, stageCounts]) => emptyExportError(stage, stageCounts) ?? []) : [];
     for (const error of empty) terminal.line(`distill-stream: ${error}`);

@@ -3,9 +3,9 @@ import type { StageDefinition } from '../../engine/stage.js';
 import { choice, type OptionTable } from '../../options.js';
 import { emptyExportError } from '../../../pipelines/hints.js';
 import { EXIT_CODE } from '../../errors.js';
-import { DATASET_FILES, EVIDENCE, FAIL_IF_EMPTY, HELP, jobsOf, RULES, STAGE_COMMON } from '../common-options.js';
+import { DATASET_FILES, EVIDENCE, FAIL_IF_EMPTY, HELP, RULES, STAGE_COMMON } from '../common-options.js';
 import type { Command } from '../command.js';
-import { printDatasetInfo, printIndexLine, printStageSummary } from '../summary.js';
+import { datasetRunOptions, printDatasetInfo, printStageSummary } from '../summary.js';
 
 const EXAMPLES: Record<string, readonly string[]> = {
   sft: [
@@ -61,17 +61,10 @@ export function stageCommand(stage: StageDefinition): Command {
     },
     examples: EXAMPLES[stage.name] ?? [],
     takesOperands: true,
-    run: async ({ args, cwd, terminal, stdinIsTerminal }) => {
+    run: async (session) => {
+      const { args, terminal } = session;
       const json = args.values['json'] === true;
-      const { counts, index, datasetInfo, notes } = await runStage(stage, {
-        ...args.values,
-        jobs: jobsOf(args.values),
-        cwd,
-        inputs: args.positionals,
-        stdinIsTerminal,
-        progress: terminal,
-        onIndexReady: (report) => printIndexLine(terminal, json, report),
-      });
+      const { counts, index, datasetInfo, notes } = await runStage(stage, datasetRunOptions(session));
       printDatasetInfo(terminal, stage.name, datasetInfo);
       printStageSummary(terminal, json, stage.name, counts, index, notes);
       const empty = args.values['failIfEmpty'] === true ? emptyExportError(stage.name, counts) : undefined;
