@@ -482,7 +482,7 @@ async function runPhase(phase: Phase, bench: Bench): Promise<RunResult> {
   const reports = readExitReports(exits);
   // A node process seen but not reported died by a signal: its CPU time and VmHWM would be missing.
   // Other programs (the zstd command) count in the tree's sampled memory only.
-  const unreported = [...sampler.nodePids].filter((pid) => !reports.some((report) => report.pid === pid));
+  const unreported = [...sampler.nodeSamples].filter(([pid, seen]) => seen > 1 && !reports.some((report) => report.pid === pid)).map(([pid]) => pid);
   if (unreported.length > 0) throw new Error(`${phase.name}: no exit report from pid ${unreported.join(', ')}`);
   await rm(exits, { recursive: true, force: true });
   return {

@@ -56,8 +56,11 @@ export class TreeSampler {
   peakRssKb = 0;
   /** The largest VmHWM sampled per pid: a lower bound, for a process whose exit probe did not report. */
   readonly vmHwmKb = new Map<number, number>();
-  /** The sampled pids that run node: only they load the exit probe (a zstd child reports nothing). */
-  readonly nodePids = new Set<number>();
+  /**
+   * How many samples saw each pid running node: only node loads the exit probe (a zstd child
+   * reports nothing), and a child sampled between fork and exec still shows node once.
+   */
+  readonly nodeSamples = new Map<number, number>();
   maxProcesses = 0;
   samples = 0;
   private readonly parents = new Map<number, number>();
@@ -117,7 +120,8 @@ export class TreeSampler {
       file += status.rssFileKb;
       shmem += status.rssShmemKb;
       this.vmHwmKb.set(pid, Math.max(this.vmHwmKb.get(pid) ?? 0, status.vmHwmKb));
-      if (text.startsWith('Name:\tnode\n')) this.nodePids.add(pid);
+      if (text.startsWith('Name:\tnode\n')) this.nodeSamples.set(pid, (this.nodeSamples.get(pid) ?? 0) + 1);
+      else this.nodeSamples.delete(pid);
     }
     if (counted === 0) return;
     this.samples++;

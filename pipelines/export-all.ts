@@ -65,7 +65,7 @@ function lastAnswerCached(lookup: EvidenceLookup): EvidenceLookup {
  */
 export async function runExportAll(options: ExportAllOptions): Promise<ExportAllResult> {
   const { root, filter } = planReads(options, options.stdinIsTerminal ?? false);
-  if (!filter) await requireFolder(root, LAYOUT.scoredRuns);
+  if (!filter) await requireFolder(root, LAYOUT.scoredRuns, options.root);
   return options.dryRun ? exportAll(options) : withRootLock(root, 'export-all', () => exportAll(options));
 }
 

@@ -106,7 +106,7 @@ export async function runStage(stage: StageDefinition, options: StageCommandOpti
   let result: Omit<StageResult, 'notes'>;
   if (filter || options.dryRun) result = await run();
   else {
-    await requireFolder(root, LAYOUT_INPUT[stage.reads]); // a mistyped --root is named before a lock is made in it
+    await requireFolder(root, LAYOUT_INPUT[stage.reads], options.root); // a mistyped --root is named before a lock is made in it
     result = await withRootLock(root, stage.name, run);
   }
   return { ...result, notes: stageNotes(result.counts, { stage: stage.name, reads: stage.reads, readStdin: readsStdin(options) }) };
