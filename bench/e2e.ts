@@ -1,7 +1,7 @@
 /**
  * End-to-end time and memory on one generated archive, against two floors (the same bytes only
  * split, parsed and re-serialised) and DuckDB doing sft's join on the same files, with the targets
- * of the performance issues computed from the run as ratios.
+ * of speed and memory computed from the run as ratios.
  *
  *   npm run bench:e2e -- --size 1GB [--stage NAME]… [--data DIR] [--seed S] [--repeat N] [--compare results-<other>.json]
  *
@@ -608,7 +608,7 @@ function targetLines(targets: readonly Target[]): string[] {
 const COMMANDS = ['index', 'sft-scratch', 'sft', 'rag', 'preference', 'export-all-scratch', 'export-all', 'collect', 'score', 'run-all'];
 const JOBS_TARGETS = ['sft', 'rag', 'export-all', 'collect', 'score'];
 
-/** The issues' targets as ratios of this run's numbers. */
+/** The speed and memory targets as ratios of this run's numbers. */
 function targetsOf(results: readonly PhaseResult[], counts: ArchiveCounts): Target[] {
   const at = (name: string): PhaseResult | undefined => results.find((r) => r.name === name);
   const ratio = (a: number | undefined, b: number | undefined): number | undefined => (a === undefined || b === undefined ? undefined : a / b);
@@ -757,7 +757,7 @@ async function main(argv: string[]): Promise<void> {
     header,
     table(results),
     ...(notes.length === 0 ? [] : [notes.join('\n')]),
-    ['targets (issue 9, issue 10), ratios of this run:', ...targetLines(targets)].join('\n'),
+    ['targets, as ratios of this run:', ...targetLines(targets)].join('\n'),
     ...(previous === undefined ? [] : [[`flat memory: this archive (${scoredAndEvidenceMb(counts)} MB of scored + evidence) over ${previous.archive.root} (${scoredAndEvidenceMb(previous.archive.counts)} MB):`, ...targetLines(flat)].join('\n')]),
   ];
   process.stdout.write(`${sections.join('\n\n')}\n`);
