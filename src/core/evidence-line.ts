@@ -1,22 +1,11 @@
-import type { EvidenceRecord } from '../records.js';
+import type { EvidenceRecord, JoinedEvidence } from '../records.js';
 import { validators } from '../schemas/validators.js';
 import { textFacts, type TextFacts } from './evidence-text.js';
 import { isJsonObject } from './gates.js';
 import { literalFacts } from './text-literal.js';
 
 /** What the join keeps of one joinable evidence row, besides where its line is. */
-export interface EvidenceProjection {
-  run_id: string;
-  task_id: string;
-  model_role: string;
-  model_name: string;
-  source_files: string[];
-  matrix_corpora: string[];
-  pathway_fingerprints_seen: number;
-  /** metadata.contractor when it is an own non-empty string, else "". */
-  contractor: string;
-  source_file: string;
-}
+export type EvidenceProjection = Omit<JoinedEvidence, 'text'> & { run_id: string };
 
 /**
  * One evidence line understood: its projection and text facts, and where its text's JSON lies in
