@@ -10,6 +10,7 @@ export const EMBEDDING_CODE_POINTS = 2000;
 export type TextFacts = Omit<EvidenceText, 'json'>;
 
 const encoder = new TextEncoder();
+const QUOTE = 0x22;
 
 /**
  * The facts of `text`. embedding_text is the text cut to 2000 code points; the cut never splits a
@@ -26,9 +27,6 @@ export function textFacts(text: string): TextFacts {
   };
 }
 
-
-const QUOTE = 0x22;
-
 /** The JSON bytes of embedding_text: the text's JSON cut at `embeddingPrefix`, closed again. */
 export function embeddingJson(text: EvidenceText): Uint8Array {
   if (text.embeddingPrefix === 0) return text.json;
@@ -38,7 +36,10 @@ export function embeddingJson(text: EvidenceText): Uint8Array {
   return json;
 }
 
+/** The text as JSON.stringify writes it, in UTF-8. */
+export const textJson = (text: string): Uint8Array => encoder.encode(JSON.stringify(text));
+
 /** An EvidenceText of a decoded string (tests, and rows whose bytes cannot be written as they are). */
 export function evidenceText(text: string): EvidenceText {
-  return { ...textFacts(text), json: encoder.encode(JSON.stringify(text)) };
+  return { ...textFacts(text), json: textJson(text) };
 }

@@ -30,6 +30,8 @@ export type RepoFileCheck = (entry: string) => boolean;
 
 const SCHEME_OR_DRIVE = /^[A-Za-z][A-Za-z0-9+.-]*:/;
 const ENCODED_SEPARATOR_OR_DOT = /%(2e|2f|5c)/i;
+/** A `..` segment, with segments split on `/` and `\` (a test, not a split: no array per entry). */
+const DOT_DOT_SEGMENT = /(?:^|[/\\])\.\.(?:[/\\]|$)/;
 // eslint-disable-next-line no-control-regex
 const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
 
@@ -44,7 +46,7 @@ export function notPlainPath(entry: string): string | undefined {
   if (first === '/' || first === '\\') return 'is absolute';
   if (first === '~') return "starts with '~'";
   if (SCHEME_OR_DRIVE.test(entry)) return 'starts with a scheme or drive letter';
-  if (entry.split(/[/\\]/).includes('..')) return "climbs out with '..'";
+  if (DOT_DOT_SEGMENT.test(entry)) return "climbs out with '..'";
   if (ENCODED_SEPARATOR_OR_DOT.test(entry)) return 'contains an encoded dot or separator';
   if (CONTROL_CHARACTER.test(entry)) return 'contains a control character';
   if (entry.trim() !== entry) return 'has leading or trailing white space';

@@ -52,12 +52,12 @@ export class StageCounts {
   readonly skipped: string[] = [];
   private readonly samples = new Map<string, SmallestHashSample>();
 
-  countReason(reason: QuarantineReason): void {
-    this.byReason.set(reason, (this.byReason.get(reason) ?? 0) + 1);
+  countReason(reason: QuarantineReason, n = 1): void {
+    this.byReason.set(reason, (this.byReason.get(reason) ?? 0) + n);
   }
 
-  countUnruled(source: string): void {
-    this.unruledSources.set(source, (this.unruledSources.get(source) ?? 0) + 1);
+  countUnruled(source: string, n = 1): void {
+    this.unruledSources.set(source, (this.unruledSources.get(source) ?? 0) + n);
   }
 
   /** Whether the row just counted under `reason` is among the first SHAPES_PER_REASON of it, whose shapes are kept. */
@@ -65,8 +65,8 @@ export class StageCounts {
     return this.byReason.get(reason)! <= SHAPES_PER_REASON;
   }
 
-  countCategory(category: Category): void {
-    this.byCategory.set(category, (this.byCategory.get(category) ?? 0) + 1);
+  countCategory(category: Category, n = 1): void {
+    this.byCategory.set(category, (this.byCategory.get(category) ?? 0) + n);
   }
 
   /** Keeps `value` in the deterministic, mergeable sample of `metric` (the smallest sha256(id)). */

@@ -175,15 +175,21 @@ export function shardCountsOf(stage: StageName, counts: StageCounts, partitions?
 /** Sums the shards' counts into one stage's counts; samples merged with an id kept once (its earliest shard's value). */
 export function mergeCounts(shards: readonly ShardCounts[], counts: StageCounts): void {
   const samples = new Map<string, { sample: SmallestHashSample; seen: Set<string> }>();
+  const shapesKept = new Map<QuarantineReason, number>();
   for (const shard of shards) {
     counts.in += shard.in;
     counts.out += shard.out;
     counts.quarantined += shard.quarantined;
-    for (const [reason, n] of Object.entries(shard.byReason)) for (let i = 0; i < n!; i++) counts.countReason(reason as QuarantineReason);
-    for (const [category, n] of Object.entries(shard.byCategory)) for (let i = 0; i < n!; i++) counts.countCategory(category as Category);
-    for (const [source, n] of Object.entries(shard.unruledSources ?? {})) counts.unruledSources.set(source, (counts.unruledSources.get(source) ?? 0) + n);
+    for (const [reason, n] of Object.entries(shard.byReason)) counts.countReason(reason as QuarantineReason, n);
+    for (const [category, n] of Object.entries(shard.byCategory)) counts.countCategory(category as Category, n);
+    for (const [source, n] of Object.entries(shard.unruledSources ?? {})) counts.countUnruled(source, n);
     // Shards are in input order, so the first shapes of a reason are the earliest shard's.
-    for (const shape of shard.rejectedShapes ?? []) if (counts.rejectedShapes.filter((kept) => kept.reason === shape.reason).length < SHAPES_PER_REASON) counts.rejectedShapes.push(shape);
+    for (const shape of shard.rejectedShapes ?? []) {
+      const kept = shapesKept.get(shape.reason) ?? 0;
+      if (kept >= SHAPES_PER_REASON) continue;
+      shapesKept.set(shape.reason, kept + 1);
+      counts.rejectedShapes.push(shape);
+    }
     counts.violations.push(...shard.violations);
     if (counts instanceof PairCounts) counts.validRows += shard.validRows ?? 0;
     for (const [metric, entries] of Object.entries(shard.samples)) {

@@ -9,13 +9,14 @@ import { pipeline } from 'node:stream/promises';
 import { crc32 } from 'node:zlib';
 import { sha256Hex } from '../core/canonical.js';
 import { analyseEvidenceLine, textOfLine, type EvidenceProjection } from '../core/evidence-line.js';
-import { evidenceText } from '../core/evidence-text.js';
+import { textJson } from '../core/evidence-text.js';
 import { DistillError, ioError } from '../errors.js';
 import type { ProgressSink } from '../progress.js';
 import type { EvidenceText, JoinedEvidence } from '../records.js';
 import { ensureFolder } from './folders.js';
 import { killPoint } from './kill-point.js';
 import { acquireLock } from './lock.js';
+import { isBlankRange } from './line-splitter.js';
 import { displayPath } from './paths.js';
 import { walkInputFiles, type InputFile } from './walk.js';
 
@@ -86,13 +87,6 @@ const CR = 0x0d;
 function keyOf(runId: string): [number, number] {
   const digest = createHash('sha256').update(Buffer.from(runId, 'utf16le')).digest();
   return [digest.readUInt32BE(0), digest.readUInt32BE(4)];
-}
-
-const isBlankByte = (byte: number): boolean => byte === 0x20 || byte === 0x09 || byte === CR;
-
-function isBlankLine(bytes: Buffer, start: number, end: number): boolean {
-  for (let i = start; i < end; i++) if (!isBlankByte(bytes[i]!)) return false;
-  return true;
 }
 
 type Projected = EvidenceProjection & { title: string };
@@ -333,14 +327,14 @@ async function scanFile(
   let blankSoFar = true;
   const take = (segment: Buffer): void => {
     if (overflow) {
-      blankSoFar &&= isBlankLine(segment, 0, segment.length);
+      blankSoFar &&= isBlankRange(segment, 0, segment.length);
       return;
     }
     held.push(segment);
     heldBytes += segment.length;
     if (heldBytes > maxLineBytes + 1) {
       const bytes = Buffer.concat(held);
-      blankSoFar = isBlankLine(bytes, 0, bytes.length);
+      blankSoFar = isBlankRange(bytes, 0, bytes.length);
       overflow = true;
       held = [];
     }
@@ -355,7 +349,7 @@ async function scanFile(
       const bytes = held.length === 1 ? held[0]! : Buffer.concat(held);
       let end = bytes.length;
       if (end > 0 && bytes[end - 1] === CR) end--;
-      if (!isBlankLine(bytes, 0, end)) {
+      if (!isBlankRange(bytes, 0, end)) {
         counts.rows++;
         const analysed = end > maxLineBytes ? undefined : analyseEvidenceLine(bytes.subarray(0, end));
         if (analysed === undefined) counts.unjoinable++;
@@ -686,8 +680,9 @@ export class EvidenceIndex {
     if (file === undefined) throw new DistillError('DS_IO', `${this.label}: the evidence index names a file it does not list`, { path: this.label });
     const { fd } = this.evidenceFd(ordinal);
     if (textEnd > 0) return { ...facts, json: readExactly(fd, textEnd - textStart, offset + textStart, file.path) };
-    // Text bytes that are not JSON.stringify's own (escapes written another way, bytes not UTF-8): serialised again.
-    return { ...evidenceText(textOfLine(readExactly(fd, length, offset, file.path))), title };
+    // Text bytes that are not JSON.stringify's own (escapes written another way, bytes not UTF-8): serialised
+    // again; the facts were computed from the same text when it was indexed.
+    return { ...facts, json: textJson(textOfLine(readExactly(fd, length, offset, file.path))) };
   }
 
   /**

@@ -31,7 +31,8 @@ const TAB = 0x09;
 
 const isBlankByte = (byte: number): boolean => byte === SPACE || byte === TAB || byte === CR;
 
-function isBlankRange(bytes: Uint8Array, start: number, end: number): boolean {
+/** Whether bytes[start, end) hold only what a blank line may: spaces, tabs and CRs. */
+export function isBlankRange(bytes: Uint8Array, start: number, end: number): boolean {
   for (let i = start; i < end; i++) if (!isBlankByte(bytes[i]!)) return false;
   return true;
 }

@@ -163,7 +163,7 @@ export function* pairTask(accepted: PreferenceRow[], rejections: PreferenceRow[]
       yield quarantined(evidenceNotFound(rejected.evidence_run_id));
       continue;
     }
-    if (Buffer.from(chosenEvidence.text.json).equals(rejectedEvidence.text.json)) {
+    if (Buffer.compare(chosenEvidence.text.json, rejectedEvidence.text.json) === 0) {
       yield quarantined(reject('invalid_preference_pairing', 'chosen and rejected texts are equal'));
       continue;
     }
