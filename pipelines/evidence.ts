@@ -6,7 +6,7 @@ import { openLines } from '../src/io/line-source.js';
 import { displayPath } from '../src/io/paths.js';
 import { walkInputFiles } from '../src/io/walk.js';
 import { LAYOUT } from '../src/layout.js';
-import type { EvidenceLookup } from '../src/records.js';
+import type { EvidenceLookup, JoinedEvidence } from '../src/records.js';
 import { rowKindOf, type RowKind } from './hints.js';
 
 export interface EvidenceOptions {
@@ -89,4 +89,20 @@ export async function buildIndex(options: EvidenceOptions): Promise<IndexReport>
   const { index, report } = await EvidenceIndex.open(options.evidence, { root: options.root, label: options.label, maxLineBytes: options.maxLineBytes, progress: options.progress });
   await index.close();
   return report;
+}
+
+/**
+ * The exports see each row in turn, so they ask for the same run one after the other: remembering
+ * the last answer halves the index reads (the evidence is never mutated).
+ */
+export function lastAnswerCached(lookup: EvidenceLookup): EvidenceLookup {
+  let lastRunId: string | undefined;
+  let lastEvidence: JoinedEvidence | undefined;
+  return (runId) => {
+    if (runId !== lastRunId) {
+      lastEvidence = lookup(runId);
+      lastRunId = runId;
+    }
+    return lastEvidence;
+  };
 }

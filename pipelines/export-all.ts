@@ -6,12 +6,11 @@ import { refuseCollisions, resolveOutput } from '../src/io/output-target.js';
 import { STDIN_PATH } from '../src/io/paths.js';
 import { runFanOut, type FanOutExport } from '../src/engine/run.js';
 import type { StageCounts } from '../src/engine/counts.js';
-import type { EvidenceLookup, JoinedEvidence } from '../src/records.js';
 import type { IndexReport } from '../src/io/evidence-index.js';
 import type { OutputTarget } from '../src/io/sink.js';
 import { LAYOUT, quarantineFile } from '../src/layout.js';
 import { EXPORT_STAGES } from '../src/stages/registry.js';
-import { withEvidence } from './evidence.js';
+import { lastAnswerCached, withEvidence } from './evidence.js';
 import { evidenceLabel, evidencePath, planReads, requireFolder, skippedInto, type CommonOptions } from './plan.js';
 import { stageNotes, type StageNotes } from './hints.js';
 import { readsStdin, runCommandSharded, rulesetOf, shardCount, stageFlags } from './stage.js';
@@ -42,21 +41,6 @@ export interface ExportAllResult {
 
 const DISCARD: OutputTarget = { kind: 'discard' };
 
-/**
- * The exports see each row in turn, so they ask for the same run one after the other: remembering
- * the last answer halves the index reads (the evidence is never mutated).
- */
-function lastAnswerCached(lookup: EvidenceLookup): EvidenceLookup {
-  let lastRunId: string | undefined;
-  let lastEvidence: JoinedEvidence | undefined;
-  return (runId) => {
-    if (runId !== lastRunId) {
-      lastEvidence = lookup(runId);
-      lastRunId = runId;
-    }
-    return lastEvidence;
-  };
-}
 
 /**
  * Every dataset export in one pass over the scored runs: each line is read, split and parsed once

@@ -1,7 +1,7 @@
 import type { RejectedShape, StageCounts } from '../src/engine/counts.js';
 import type { StageReads } from '../src/engine/stage.js';
 import { STDIN_PATH } from '../src/io/paths.js';
-import { LAYOUT } from '../src/layout.js';
+import { LAYOUT, LAYOUT_INPUT } from '../src/layout.js';
 
 /**
  * What a stage run tells its user besides its counts, decided from what the run already saw (the
@@ -111,7 +111,7 @@ function hintsOf(counts: StageCounts, context: NotesContext): string[] {
   if (counts.in === 0) {
     return [
       context.readStdin
-        ? `read nothing from stdin: nothing was piped in (under cron or a script stdin is often empty); name the input files, or give --root DIR to read ${context.reads === 'kb' ? LAYOUT.kb : context.reads === 'evidence' ? LAYOUT.evidence : LAYOUT.scoredRuns}`
+        ? `read nothing from stdin: nothing was piped in (under cron or a script stdin is often empty); name the input files, or give --root DIR to read ${LAYOUT_INPUT[context.reads]}`
         : `read nothing: ${NOTHING_READ[context.reads]}`,
     ];
   }

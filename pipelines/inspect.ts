@@ -5,6 +5,7 @@ import path from 'node:path';
 import { ioError, usageError } from '../src/errors.js';
 import { EvidenceIndex } from '../src/io/evidence-index.js';
 import { isRunId, LAYOUT, RUN_ID_RULE } from '../src/layout.js';
+import { EXPORT_STAGES } from '../src/stages/registry.js';
 import { latestRun, readReport } from '../src/report/drift.js';
 import { fileSha256, fileState } from '../src/io/digest.js';
 import { isInsideRootPath } from '../src/io/paths.js';
@@ -105,7 +106,7 @@ async function* statted(files: readonly string[]): AsyncGenerator<{ mtimeMs: num
 }
 
 /** The exports' datasets on the layout. */
-const EXPORT_FILES = [LAYOUT.sft, LAYOUT.rag, LAYOUT.preference];
+const EXPORT_FILES = EXPORT_STAGES.map((stage) => stage.writes);
 
 /**
  * What to run next: the first step of the pipeline whose output is missing or older than its input

@@ -16,7 +16,7 @@ import { copyInto, DUPLICATE_KEYS, mergeCounts, mergeDataset, mergePairs, mergeP
 import type { DatasetStage, PairStage, StageDefinition, TreeStage } from '../src/engine/stage.js';
 import { DistillError, EXIT_CODE, ioError, usageError, type DistillErrorCode } from '../src/errors.js';
 import { AtomicTree } from '../src/io/atomic-tree.js';
-import { ensureFolder } from '../src/io/folders.js';
+import { ensureFolder, exists } from '../src/io/folders.js';
 import type { InputSource } from '../src/io/line-source.js';
 import { openLines } from '../src/io/line-source.js';
 import { rawExcerpt } from '../src/engine/quarantine.js';
@@ -31,7 +31,7 @@ import type { EvidenceLookup, StageName } from '../src/records.js';
 import type { ProgressSink } from '../src/progress.js';
 import type { IndexReport } from '../src/io/evidence-index.js';
 import { EXPORT_STAGES, STAGES, stageNamed } from '../src/stages/registry.js';
-import { withEvidence } from './evidence.js';
+import { lastAnswerCached, withEvidence } from './evidence.js';
 
 /**
  * One command's work cut into shards: the command and its options pinned, its inputs in walk order
@@ -260,18 +260,6 @@ export async function runShard(plan: ShardPlan, index: number, context: ShardRun
   }
 }
 
-/** Remembers the last lookup: export-all's branches ask for the same run one after the other. */
-function lastAnswerCached(lookup: EvidenceLookup): EvidenceLookup {
-  let lastRunId: string | undefined;
-  let last: ReturnType<EvidenceLookup>;
-  return (runId) => {
-    if (runId !== lastRunId) {
-      last = lookup(runId);
-      lastRunId = runId;
-    }
-    return last;
-  };
-}
 
 /** `--array=1,3-4`: the indexes as Slurm ranges. */
 export function arrayExpression(indexes: readonly number[]): string {
@@ -386,7 +374,7 @@ export async function mergeShards(plan: ShardPlan, targets: MergeTargets): Promi
             await writeFile(relative, async (out) => {
               for (const folder of folders) {
                 const part = path.join(folder, 'tree', relative);
-                if (await stat(part).then(() => true, () => false)) await copyInto(part, out);
+                if (await exists(part)) await copyInto(part, out);
               }
             });
           }

@@ -28,7 +28,7 @@ import { DEFAULT_MAX_LINE_BYTES } from '../src/io/line-splitter.js';
 import { resolveOutput } from '../src/io/output-target.js';
 import { STDIN_PATH } from '../src/io/paths.js';
 import type { OutputTarget } from '../src/io/sink.js';
-import { LAYOUT, quarantineFile } from '../src/layout.js';
+import { LAYOUT_INPUT, quarantineFile } from '../src/layout.js';
 import { EXPORT_STAGES, stageNamed } from '../src/stages/registry.js';
 
 /**
@@ -57,9 +57,6 @@ export interface StageResult<C extends StageCounts = StageCounts> {
   /** Sources scored without a rule, and hints when the input looks wrong (see stageNotes). */
   notes: StageNotes;
 }
-
-/** The layout folder each kind of input lives in. */
-const LAYOUT_INPUT: Record<StageDefinition['reads'], string> = { kb: LAYOUT.kb, evidence: LAYOUT.evidence, 'scored-runs': LAYOUT.scoredRuns };
 
 function viewOf(stage: StageDefinition, format: string | undefined): string {
   if (stage.kind === 'tree') {

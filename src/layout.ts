@@ -12,6 +12,9 @@ export const LAYOUT = {
   reports: 'reports/distillation',
 } as const;
 
+/** The layout folder each kind of stage input lives in. */
+export const LAYOUT_INPUT = { kb: LAYOUT.kb, evidence: LAYOUT.evidence, 'scored-runs': LAYOUT.scoredRuns } as const;
+
 /** The lock a command writing the standard layout holds for its whole run, at the top of the root. */
 export const ROOT_LOCK = '.distill-stream.lock';
 

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, renameSync, rmSync } from 'node:fs';
-import { open, rename, rm, stat } from 'node:fs/promises';
+import { open, rename, rm } from 'node:fs/promises';
+import { exists } from './folders.js';
 import path from 'node:path';
 import { killPoint } from './kill-point.js';
 import { isRunning, listFolder, readLeftover } from './temp-path.js';
@@ -30,7 +31,6 @@ const liveJournals = new Set<Journal>();
 export const trackTemp = (temp: string): void => void liveTemps.add(temp);
 export const untrackTemp = (temp: string): void => void liveTemps.delete(temp);
 
-const exists = (file: string): Promise<boolean> => stat(file).then(() => true, () => false);
 const ignoreMissing = (error: NodeJS.ErrnoException): void => {
   if (error.code !== 'ENOENT') throw error; // another process finished this step first
 };

@@ -26,3 +26,6 @@ export async function ensureFolder(folder: string): Promise<void> {
     });
   }
 }
+
+/** Whether `file` exists (any kind of entry; a link is followed). */
+export const exists = (file: string): Promise<boolean> => stat(file).then(() => true, () => false);

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { readdir, readFile, rename, rm } from 'node:fs/promises';
+import { exists } from './folders.js';
 import path from 'node:path';
 
 /** `.<name>.<pid>.<8 hex>.tmp`, and `.old` once it holds a retired tree: the temp names made here. */
@@ -37,7 +38,7 @@ export async function removeAbandonedTemps(finalPath: string): Promise<void> {
     const match = TEMP_NAME.exec(name);
     if (match === null || match[1] !== path.basename(finalPath) || isRunning(Number(match[2]))) continue;
     // A retired tree with nothing in its place is the only complete copy (a swap cut short whose journal was lost): put it back.
-    if (name.endsWith('.old') && !(await stat(finalPath).then(() => true, () => false))) {
+    if (name.endsWith('.old') && !(await exists(finalPath))) {
       await rename(path.join(folder, name), finalPath);
       continue;
     }

@@ -124,7 +124,7 @@ export function driftReport(current: RunReports, prior: RunReports | undefined, 
 export async function readReport<T>(file: string, validate: ValidateFunction<T>): Promise<T | undefined> {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = await readFile(file, 'utf8'); // a report this tool wrote (a receipt holds at most 10,000 samples per metric), never an input
   } catch (error) {
     // No such report: a skipped stage, a run still going, or a stray file beside the run folders.
     const code = (error as NodeJS.ErrnoException).code;
