@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { closeSync, createReadStream, createWriteStream, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { mkdtemp, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import os from 'node:os';
@@ -8,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { pipeline } from 'node:stream/promises';
 import { crc32 } from 'node:zlib';
 import { sha256Hex } from '../core/canonical.js';
+import { runIdKey } from '../core/ids.js';
 import { analyseEvidenceLine, textOfLine, type EvidenceProjection } from '../core/evidence-line.js';
 import { textJson } from '../core/evidence-text.js';
 import { DistillError, ioError } from '../errors.js';
@@ -83,10 +83,10 @@ const READ_CHUNK = 1 << 20;
 const NEWLINE = 0x0a;
 const CR = 0x0d;
 
-/** A run id's 64-bit key: the first 8 bytes of sha256 of its UTF-16 units (lone surrogates stay distinct). */
+/** A run id's 64-bit key (runIdKey: lone surrogates stay distinct). */
 function keyOf(runId: string): [number, number] {
-  const digest = createHash('sha256').update(Buffer.from(runId, 'utf16le')).digest();
-  return [digest.readUInt32BE(0), digest.readUInt32BE(4)];
+  const { high, low } = runIdKey(runId);
+  return [high, low];
 }
 
 type Projected = EvidenceProjection & { title: string };

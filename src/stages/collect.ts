@@ -1,4 +1,4 @@
-import { sha256Hex } from '../core/canonical.js';
+import { runIdKey } from '../core/ids.js';
 import { toEvidenceRecord } from '../core/evidence.js';
 import { IdSet } from '../core/id-set.js';
 import { reject, Rejection } from '../core/rejection.js';
@@ -50,11 +50,6 @@ export function utcDatePath(timestamp: string): string {
 /** The receipt sample of evidence text lengths (UTF-16 code units, as JavaScript counts characters). */
 export const EVIDENCE_TEXT_LENGTH = 'evidence_text_length';
 
-/**
- * The set key of a run_id: its UTF-16 code units, not its UTF-8, which would fold every lone
- * surrogate into U+FFFD and make distinct ids such as "a\ud800" and "a\udc00" collide.
- */
-const idKey = (runId: string): string => sha256Hex(Buffer.from(runId, 'utf16le')).slice(0, 16);
 
 /**
  * Collect one raw row: EvidenceRecord or schema_violation; a run_id already taken by an earlier
@@ -67,7 +62,7 @@ export function collectRow(options: { source: string; kbFile: string; recordedAt
   return (value, location) => {
     const record = toEvidenceRecord(value, { source_file: options.kbFile, line_offset: location.line_offset }, options.recordedAt);
     if (record instanceof Rejection) return record;
-    if (!options.taken.add(idKey(record.run_id))) {
+    if (!options.taken.add(runIdKey(record.run_id).hex)) {
       return reject('duplicate_id', takenRunIdError(record.run_id));
     }
     return keep({ partition: `${utcDatePath(record.created_at)}/${file}`, line: `${JSON.stringify(record)}\n` }, undefined, { key: record.run_id, value: record.text.length });
