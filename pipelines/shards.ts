@@ -1,7 +1,6 @@
 import { spawn, type StdioOptions } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import type { Writable } from 'node:stream';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,11 +11,12 @@ import type { Ruleset } from '../src/core/ruleset.js';
 import { PairCounts, StageCounts } from '../src/engine/counts.js';
 import { withOutputs } from '../src/engine/outputs.js';
 import { runDataset, runFanOut, runPairs, runTree, type StageRunOptions } from '../src/engine/run.js';
-import { copyInto, DUPLICATE_KEYS, mergeCounts, mergeDataset, mergePairs, mergePartitioned, ShardRecorder, shardCountsOf, treeFiles, type ShardCounts, type SourceRecordOf } from '../src/engine/shards.js';
+import { copyInto, copyParts, DUPLICATE_KEYS, mergeCounts, mergeDataset, mergePairs, mergePartitioned, ShardRecorder, shardCountsOf, treeFiles, type ShardCounts, type SourceRecordOf, type TreePart, type WriteTreeFile } from '../src/engine/shards.js';
 import type { DatasetStage, PairStage, StageDefinition, TreeStage } from '../src/engine/stage.js';
 import { DistillError, EXIT_CODE, ioError, usageError, type DistillErrorCode } from '../src/errors.js';
 import { AtomicTree } from '../src/io/atomic-tree.js';
-import { ensureFolder, exists } from '../src/io/folders.js';
+import { ensureFolder, exists, hardLink } from '../src/io/folders.js';
+import { fileSha256 } from '../src/io/digest.js';
 import type { InputSource } from '../src/io/line-source.js';
 import { openLines } from '../src/io/line-source.js';
 import { rawExcerpt } from '../src/engine/quarantine.js';
@@ -358,11 +358,18 @@ export async function mergeShards(plan: ShardPlan, targets: MergeTargets): Promi
       stageCounts,
       async ({ writables: [q] }) => {
         const folders = foldersOf(stage);
-        const writeFile = async (relative: string, work: (out: Writable) => Promise<void>): Promise<void> => {
+        const writeFile: WriteTreeFile = async (relative, parts) => {
           const file = path.join(tree.tempPath, relative);
+          const display = `${targets.tree!.display}/${relative}`;
           await ensureFolder(path.dirname(file));
-          const sink = await openSink({ kind: 'direct', path: file, display: `${targets.tree!.display}/${relative}`, label: relative });
-          await work(sink.input);
+          // A file one shard wrote whole (most of them: pieces follow walk order) is linked, not copied: a
+          // 2-shard collect over 1 GB of logs copied 900 MB in its merge; now it only reads them to hash.
+          if (parts.length === 1 && parts[0]!.skip.length === 0 && (await hardLink(parts[0]!.file, file).catch((cause: unknown) => { throw ioError(display, cause); }))) {
+            stageCounts.outputs.push({ path: display, bytes: (await stat(file)).size, sha256: await fileSha256(file, display) });
+            return;
+          }
+          const sink = await openSink({ kind: 'direct', path: file, display, label: relative });
+          await copyParts(parts, sink.input);
           stageCounts.outputs.push(...(await sink.finish()).digests);
         };
         if (stage.layout === 'partitioned') {
@@ -371,12 +378,12 @@ export async function mergeShards(plan: ShardPlan, targets: MergeTargets): Promi
           mergeCounts(shardsOf(stage), stageCounts);
           const relatives = [...new Set((await Promise.all(folders.map(treeFiles))).flat())].sort();
           for (const relative of relatives) {
-            await writeFile(relative, async (out) => {
-              for (const folder of folders) {
-                const part = path.join(folder, 'tree', relative);
-                if (await exists(part)) await copyInto(part, out);
-              }
-            });
+            const parts: TreePart[] = [];
+            for (const folder of folders) {
+              const part = path.join(folder, 'tree', relative);
+              if (await exists(part)) parts.push({ file: part, skip: [] });
+            }
+            await writeFile(relative, parts);
           }
           for (const folder of folders) await copyInto(path.join(folder, 'quarantine'), q!);
         }

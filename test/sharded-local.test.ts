@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { DistillError } from '../src/errors.js';
@@ -46,6 +46,24 @@ for (const command of ['sft', 'rag', 'preference', 'collect', 'score']) {
 }
 test('export-all run as local shards writes what one process writes', sameAsOneProcess((root, jobs) => runExportAll({ cwd: root, root, recordedAt: RECORDED_AT, jobs })));
 test('run-all run as local shards writes what one process writes, receipts included (timings aside)', sameAsOneProcess((root, jobs) => runAllOn(root, 'r1', RECORDED_AT, { flags: { jobs } })));
+
+test('a tree merge whose work folder is on another filesystem than the root copies what it cannot link', async (t) => {
+  const elsewhere = '/dev/shm';
+  const here = await tempDir();
+  const [shm, tmp] = await Promise.all([stat(elsewhere).catch(() => undefined), stat(here)]);
+  await rm(here, { recursive: true });
+  if (shm === undefined || shm.dev === tmp.dev) return t.skip(`needs ${elsewhere} on another filesystem than ${path.dirname(here)}: cannot test the copy a cross-device merge falls back to`);
+  await sameAsOneProcess(async (root, jobs) => {
+    const before = process.env['TMPDIR'];
+    process.env['TMPDIR'] = elsewhere; // where local shards put their work (os.tmpdir()); the roots were made before, on disk
+    try {
+      await runStage(stageNamed('collect')!, { cwd: root, root, recordedAt: RECORDED_AT, jobs });
+    } finally {
+      if (before === undefined) delete process.env['TMPDIR'];
+      else process.env['TMPDIR'] = before;
+    }
+  })();
+});
 
 test('a failed local shard fails the run with its own exit code and first error line, naming the shard', async () => {
   const work = await tempDir();

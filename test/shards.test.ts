@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { appendFile, cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, cp, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { mulberry32 } from '../data-fixtures/prng.js';
@@ -43,8 +43,8 @@ async function archive(): Promise<string> {
   return root;
 }
 
-/** Runs `command` through a plan of `shards` shards, every shard in this process, then the merge. */
-async function sharded(command: string, options: StageCommandOptions, shards: number): Promise<Map<string, StageCounts>> {
+/** Runs `command` through a plan of `shards` shards, every shard in this process, then the merge (and `merged`, while the shards' work is still there). */
+async function sharded(command: string, options: StageCommandOptions, shards: number, merged?: () => Promise<void>): Promise<Map<string, StageCounts>> {
   const work = await tempDir('distill-plan-');
   try {
     const planFile = path.join(work, 'plan.json');
@@ -52,7 +52,9 @@ async function sharded(command: string, options: StageCommandOptions, shards: nu
     const plan = await readPlan(planFile);
     const context = await shardContextOf(plan);
     for (let n = shards - 1; n >= 0; n--) assert.equal(await runShard(plan, n, context), 'ran'); // any order
-    return (await mergePlan(plan)).counts;
+    const { counts } = await mergePlan(plan);
+    await merged?.();
+    return counts;
   } finally {
     await removeDir(work);
   }
@@ -106,6 +108,22 @@ describe('a sharded run is byte for byte one process', () => {
       assert.deepEqual(await snapshot(many), expected);
     });
   }
+
+  test('a tree merge links the files one shard wrote whole and copies the ones made of parts or with rows dropped', async () => {
+    let linked = 0;
+    let copied = 0;
+    await sharded('collect', base(many), 2, async () => {
+      for (const entry of await readdir(path.join(many, 'data/evidence'), { recursive: true, withFileTypes: true })) {
+        if (!entry.isFile()) continue;
+        if ((await stat(path.join(entry.parentPath, entry.name))).nlink > 1) linked++;
+        else copied++;
+      }
+    });
+    assert.ok(linked > 0, 'some partition files are links to a shard\'s part');
+    assert.ok(copied > 0, 'a partition file two shards wrote, or one with a repeated run_id dropped, is a copy');
+    await runStage(stageNamed('collect')!, base(one));
+    assert.deepEqual(await snapshot(many), await snapshot(one));
+  });
 
   test('export-all: every dataset and quarantine equal one process\'s', async () => {
     const single = (await runExportAll({ ...base(one), includePartial: true, includeReview: true })).counts;

@@ -3,7 +3,7 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { sha256Hex } from '../core/canonical.js';
+import { runIdKey } from '../core/ids.js';
 import { IdSet } from '../core/id-set.js';
 import { SmallestHashSample } from '../core/sample.js';
 import { ioError } from '../errors.js';
@@ -32,6 +32,11 @@ const NO_CATEGORY = 255;
 const KEPT_BYTES = 4 + 4 + 4 + 8 + 1 + 4 + 4;
 /** A quarantine row's record: input position and bytes. */
 const PLACED_BYTES = 4 + 8 + 4;
+/**
+ * How much of a shard's part the merge reads at a time. 1 MiB instead of 64 KiB: the merge of a
+ * 2-shard sft over 1 GB (420 MB of parts) went from 3.7 s to 2.7 s.
+ */
+const PART_READ_BYTES = 1 << 20;
 
 /** The 64-bit key two rows share exactly when the stage calls them duplicates (16 hex digits). */
 export type DuplicateKey = (sampleKey: string) => string;
@@ -39,7 +44,7 @@ export type DuplicateKey = (sampleKey: string) => string;
 /** sft/rag: the hex tail of the sample id; collect: the first 64 bits of sha256 of the run_id's UTF-16 units. */
 export const DUPLICATE_KEYS: Readonly<Record<'written-id' | 'run-id', DuplicateKey>> = {
   'written-id': (id) => id.slice(id.indexOf('-') + 1),
-  'run-id': (runId) => sha256Hex(Buffer.from(runId, 'utf16le')).slice(0, 16),
+  'run-id': (runId) => runIdKey(runId).hex,
 };
 
 /** Appends fixed-size records to a file, a buffer at a time. */
@@ -269,11 +274,25 @@ function uncount(counts: StageCounts, category: Category): void {
   else counts.byCategory.set(category, n);
 }
 
+/** A piece of a merged tree's file: a shard's part of it, less the byte ranges (sorted) to drop. */
+export interface TreePart {
+  file: string;
+  skip: ReadonlyArray<[number, number]>;
+}
+
+/** Writes one file of a merged tree (relative to the tree) from its shards' parts, in order. */
+export type WriteTreeFile = (relative: string, parts: readonly TreePart[]) => Promise<void>;
+
+/** Copies the parts of a tree file to `out`, in order, each less its dropped ranges. */
+export async function copyParts(parts: readonly TreePart[], out: Writable): Promise<void> {
+  for (const part of parts) await copyDropping(part.file, out, part.skip);
+}
+
 /** Copies a file's bytes to `out` with backpressure, dropping the byte ranges `skip` (sorted). */
 async function copyDropping(file: string, out: Writable, skip: ReadonlyArray<[number, number]>): Promise<void> {
   let position = 0;
   let next = 0;
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 16 }) as AsyncIterable<Buffer>) {
+  for await (const chunk of createReadStream(file, { highWaterMark: PART_READ_BYTES }) as AsyncIterable<Buffer>) {
     let from = 0;
     while (from < chunk.length) {
       const [skipStart, skipEnd] = skip[next] ?? [Infinity, Infinity];
@@ -323,7 +342,7 @@ class ByteReader {
   private held: Buffer = Buffer.alloc(0);
 
   constructor(file: string) {
-    this.chunks = (createReadStream(file, { highWaterMark: 1 << 16 }) as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+    this.chunks = (createReadStream(file, { highWaterMark: PART_READ_BYTES }) as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
   }
 
   async take(bytes: number): Promise<Buffer> {
@@ -426,13 +445,13 @@ async function copyKeyed(folder: string, prefix: string, drop: ReadonlyMap<numbe
 /**
  * Merges a partitioned tree's shards (collect): each partition file is its shards' parts in shard
  * order less the rows that repeat an earlier shard's run_id, which become duplicate_id rows in the
- * quarantine. `writePartition` opens the final file of a partition (its name relative to the tree).
+ * quarantine. `writePartition` writes the final file of a partition (its name relative to the tree) from its parts.
  */
 export async function mergePartitioned(
   folders: readonly string[],
   shards: readonly ShardCounts[],
   context: { stage: StageName; recordedAt: string; duplicateError: (key: string, record: unknown) => string; sourceRecordOf: SourceRecordOf },
-  writePartition: (partition: string, work: (out: Writable) => Promise<void>) => Promise<void>,
+  writePartition: WriteTreeFile,
   quarantine: Writable,
   counts: StageCounts,
 ): Promise<void> {
@@ -440,13 +459,12 @@ export async function mergePartitioned(
   const repeats = await repeatsOf(folders, context.stage, context.recordedAt, context.sourceRecordOf, counts, context.duplicateError);
   const partitions = [...new Set(shards.flatMap((shard) => shard.partitions ?? []))].sort();
   for (const partition of partitions) {
-    await writePartition(partition, async (out) => {
-      for (const [n, folder] of folders.entries()) {
-        const index = shards[n]!.partitions?.indexOf(partition) ?? -1;
-        if (index < 0) continue;
-        await copyDropping(path.join(folder, 'tree', partition), out, await droppedRanges(folder, repeats[n]!, (p) => p === index));
-      }
-    });
+    const parts: TreePart[] = [];
+    for (const [n, folder] of folders.entries()) {
+      const index = shards[n]!.partitions?.indexOf(partition) ?? -1;
+      if (index >= 0) parts.push({ file: path.join(folder, 'tree', partition), skip: await droppedRanges(folder, repeats[n]!, (p) => p === index) });
+    }
+    await writePartition(partition, parts);
   }
   for (const [n, folder] of folders.entries()) await writeQuarantine(folder, repeats[n]!, quarantine);
 }

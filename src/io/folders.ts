@@ -1,4 +1,4 @@
-import { mkdir, stat } from 'node:fs/promises';
+import { link, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 
 /**
@@ -29,3 +29,21 @@ export async function ensureFolder(folder: string): Promise<void> {
 
 /** Whether `file` exists (any kind of entry; a link is followed). */
 export const exists = (file: string): Promise<boolean> => stat(file).then(() => true, () => false);
+
+/** Errors that say this filesystem (or this pair of them) cannot hard-link, not that something failed. */
+const NO_HARD_LINKS = new Set(['EXDEV', 'EPERM', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
+
+/**
+ * Makes `target` a hard link to `source` (an immutable file: a shard's committed part): true when
+ * done, false when the filesystem cannot link them (another device, no hard links), so the caller
+ * copies instead. Any other failure is thrown as the system gave it.
+ */
+export async function hardLink(source: string, target: string): Promise<boolean> {
+  try {
+    await link(source, target);
+    return true;
+  } catch (error) {
+    if (NO_HARD_LINKS.has((error as NodeJS.ErrnoException).code ?? '')) return false;
+    throw error;
+  }
+}
