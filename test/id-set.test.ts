@@ -76,3 +76,15 @@ test('anything but 16 lowercase hex digits is refused', () => {
   }
   assert.equal(ids.size, 0);
 });
+
+test('an id given as its two 32-bit halves is the same member as its hex digits', () => {
+  const ids = new IdSet();
+  assert.equal(ids.addKey(0xe6d9bcc3, 0x794e8ef4), true);
+  assert.equal(ids.has('e6d9bcc3794e8ef4'), true);
+  assert.equal(ids.add('e6d9bcc3794e8ef4'), false);
+  assert.equal(ids.add('ffffffff00000000'), true);
+  assert.equal(ids.hasKey(0xffffffff, 0), true);
+  assert.equal(ids.addKey(0xffffffff, 0), false);
+  assert.equal(ids.hasKey(0, 0xffffffff), false);
+  assert.equal(ids.size, 2);
+});

@@ -25,8 +25,15 @@ export class IdSet {
 
   /** Adds the id; true when it was new, false when it was already present. */
   add(hex16: string): boolean {
-    const high = parseHalf(hex16, 0);
-    const low = parseHalf(hex16, 8);
+    return this.addKey(parseHalf(hex16, 0), parseHalf(hex16, 8));
+  }
+
+  has(hex16: string): boolean {
+    return this.hasKey(parseHalf(hex16, 0), parseHalf(hex16, 8));
+  }
+
+  /** add, for an id already split into its high and low 32 bits (unsigned). */
+  addKey(high: number, low: number): boolean {
     const slot = this.find(high, low);
     if (this.isUsed(slot)) return false;
     this.place(slot, high, low);
@@ -34,8 +41,9 @@ export class IdSet {
     return true;
   }
 
-  has(hex16: string): boolean {
-    return this.isUsed(this.find(parseHalf(hex16, 0), parseHalf(hex16, 8)));
+  /** has, for an id already split into its high and low 32 bits (unsigned). */
+  hasKey(high: number, low: number): boolean {
+    return this.isUsed(this.find(high, low));
   }
 
   /** The slot holding the id, or the empty slot where it would go. */

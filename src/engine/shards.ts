@@ -209,20 +209,34 @@ export function mergeCounts(shards: readonly ShardCounts[], counts: StageCounts)
   }
 }
 
-/** A shard's kept records, in input order. */
-async function* keptRecords(folder: string): AsyncGenerator<{ key: string; file: number; line: number; category: number; bytes: number; partition: number }> {
-  for await (const chunk of createReadStream(path.join(folder, 'kept'), { highWaterMark: KEPT_BYTES * 4096 }) as AsyncIterable<Buffer>) {
-    for (let at = 0; at + KEPT_BYTES <= chunk.length; at += KEPT_BYTES) {
-      yield {
-        key: chunk.readUInt32LE(at).toString(16).padStart(8, '0') + chunk.readUInt32LE(at + 4).toString(16).padStart(8, '0'),
-        file: chunk.readUInt32LE(at + 8),
-        line: chunk.readDoubleLE(at + 12),
-        category: chunk.readUInt8(at + 20),
-        bytes: chunk.readUInt32LE(at + 21),
-        partition: chunk.readUInt32LE(at + 25),
-      };
-    }
+/**
+ * A chunk of a shard's kept records, read in place: one object per 4096 records, not one per record
+ * (an object and a hex string per record were a third of a 2-shard collect merge at 1 GB).
+ */
+class KeptBatch {
+  readonly count: number;
+
+  constructor(private readonly chunk: Buffer) {
+    this.count = Math.floor(chunk.length / KEPT_BYTES);
   }
+
+  high = (n: number): number => this.chunk.readUInt32LE(n * KEPT_BYTES);
+  low = (n: number): number => this.chunk.readUInt32LE(n * KEPT_BYTES + 4);
+  /** The duplicate key as 16 hex digits (a sample id's tail): for the rare row that needs it. */
+  hex = (n: number): string => hex8(this.high(n)) + hex8(this.low(n));
+  file = (n: number): number => this.chunk.readUInt32LE(n * KEPT_BYTES + 8);
+  line = (n: number): number => this.chunk.readDoubleLE(n * KEPT_BYTES + 12);
+  category = (n: number): number => this.chunk.readUInt8(n * KEPT_BYTES + 20);
+  bytes = (n: number): number => this.chunk.readUInt32LE(n * KEPT_BYTES + 21);
+  partition = (n: number): number => this.chunk.readUInt32LE(n * KEPT_BYTES + 25);
+}
+
+const hex8 = (value: number): string => value.toString(16).padStart(8, '0');
+
+/** A shard's kept records, in input order, a batch at a time. */
+async function* keptBatches(folder: string): AsyncGenerator<KeptBatch> {
+  // The chunk size is a multiple of the record size, so no record straddles two chunks.
+  for await (const chunk of createReadStream(path.join(folder, 'kept'), { highWaterMark: KEPT_BYTES * 4096 }) as AsyncIterable<Buffer>) yield new KeptBatch(chunk);
 }
 
 /** The source record of an input row, read again (a duplicate the merge found); undefined for stdin. */
@@ -247,22 +261,28 @@ async function repeatsOf(folders: readonly string[], stage: StageName, recordedA
   const repeats: Array<Map<number, Repeat>> = [];
   for (const folder of folders) {
     const mine = new Map<number, Repeat>();
-    // Keys first seen in this shard are added after it: a repeat inside one shard was settled there.
-    const fresh: string[] = [];
+    // Keys first seen in this shard are added after it (high, low, high, low…): a repeat inside one shard was settled there.
+    const fresh: number[] = [];
     let index = 0;
-    for await (const kept of keptRecords(folder)) {
-      if (taken.has(kept.key)) {
-        const { record, location } = await sourceRecordOf(kept.file, kept.line);
-        const row = quarantineRow(prefix, recordedAtJson, 'duplicate_id', [errorOf(kept.key, record)], record, location);
-        mine.set(index, { file: kept.file, line: kept.line, category: kept.category, row });
+    for await (const kept of keptBatches(folder)) {
+      for (let n = 0; n < kept.count; n++, index++) {
+        const high = kept.high(n);
+        const low = kept.low(n);
+        if (!taken.hasKey(high, low)) {
+          fresh.push(high, low);
+          continue;
+        }
+        const { record, location } = await sourceRecordOf(kept.file(n), kept.line(n));
+        const row = quarantineRow(prefix, recordedAtJson, 'duplicate_id', [errorOf(kept.hex(n), record)], record, location);
+        const category = kept.category(n);
+        mine.set(index, { file: kept.file(n), line: kept.line(n), category, row });
         counts.out--;
         counts.quarantined++;
         counts.countReason('duplicate_id');
-        if (kept.category !== NO_CATEGORY) uncount(counts, CATEGORIES[kept.category]!);
-      } else fresh.push(kept.key);
-      index++;
+        if (category !== NO_CATEGORY) uncount(counts, CATEGORIES[category]!);
+      }
     }
-    for (const key of fresh) taken.add(key);
+    for (let n = 0; n < fresh.length; n += 2) taken.addKey(fresh[n]!, fresh[n + 1]!);
     repeats.push(mine);
   }
   return repeats;
@@ -313,18 +333,25 @@ async function copyDropping(file: string, out: Writable, skip: ReadonlyArray<[nu
   }
 }
 
-/** The byte ranges, in a shard's part of an output, of the kept rows to drop (`which` filters by partition). */
-async function droppedRanges(folder: string, drop: ReadonlyMap<number, Repeat>, which: (partition: number) => boolean): Promise<Array<[number, number]>> {
-  const ranges: Array<[number, number]> = [];
+/**
+ * The byte ranges of the kept rows to drop in each of a shard's parts, by partition index (0 for an
+ * output that is not partitioned), in one pass over its kept records.
+ */
+async function droppedRanges(folder: string, drop: ReadonlyMap<number, Repeat>): Promise<Map<number, Array<[number, number]>>> {
+  const ranges = new Map<number, Array<[number, number]>>();
   if (drop.size === 0) return ranges;
+  const written = new Map<number, number>(); // bytes so far in each partition's part
   let index = 0;
-  let at = 0;
-  for await (const kept of keptRecords(folder)) {
-    if (which(kept.partition)) {
-      if (drop.has(index)) ranges.push([at, at + kept.bytes]);
-      at += kept.bytes;
+  for await (const kept of keptBatches(folder)) {
+    for (let n = 0; n < kept.count; n++, index++) {
+      const partition = kept.partition(n);
+      const at = written.get(partition) ?? 0;
+      written.set(partition, at + kept.bytes(n));
+      if (!drop.has(index)) continue;
+      let list = ranges.get(partition);
+      if (list === undefined) ranges.set(partition, (list = []));
+      list.push([at, at + kept.bytes(n)]);
     }
-    index++;
   }
   return ranges;
 }
@@ -409,7 +436,7 @@ export async function mergeDataset(
   const repeats = context.duplicateKey === 'none' ? folders.map(() => new Map<number, Repeat>()) : await repeatsOf(folders, context.stage, context.recordedAt, context.sourceRecordOf, counts, context.duplicateError);
   for (const [n, folder] of folders.entries()) {
     if (context.keyed) await copyKeyed(folder, `${context.stage}-`, repeats[n]!, output);
-    else await copyDropping(path.join(folder, 'out'), output, await droppedRanges(folder, repeats[n]!, () => true));
+    else await copyDropping(path.join(folder, 'out'), output, (await droppedRanges(folder, repeats[n]!)).get(0) ?? []);
     await writeQuarantine(folder, repeats[n]!, quarantine);
   }
 }
@@ -426,12 +453,14 @@ async function copyKeyed(folder: string, prefix: string, drop: ReadonlyMap<numbe
   let batch: Array<{ key: string; line: Uint8Array }> = [];
   let index = 0;
   try {
-    for await (const kept of keptRecords(folder)) {
-      const line = await part.take(kept.bytes);
-      if (!drop.has(index++)) batch.push({ key: prefix + kept.key, line });
-      if (batch.length === KEYED_BATCH) {
-        if (!out.write(batch)) await drained(out);
-        batch = [];
+    for await (const kept of keptBatches(folder)) {
+      for (let n = 0; n < kept.count; n++) {
+        const line = await part.take(kept.bytes(n));
+        if (!drop.has(index++)) batch.push({ key: prefix + kept.hex(n), line });
+        if (batch.length === KEYED_BATCH) {
+          if (!out.write(batch)) await drained(out);
+          batch = [];
+        }
       }
     }
     if (batch.length > 0 && !out.write(batch)) await drained(out);
@@ -458,11 +487,12 @@ export async function mergePartitioned(
   mergeCounts(shards, counts);
   const repeats = await repeatsOf(folders, context.stage, context.recordedAt, context.sourceRecordOf, counts, context.duplicateError);
   const partitions = [...new Set(shards.flatMap((shard) => shard.partitions ?? []))].sort();
+  const dropped = await Promise.all(folders.map((folder, n) => droppedRanges(folder, repeats[n]!)));
   for (const partition of partitions) {
     const parts: TreePart[] = [];
     for (const [n, folder] of folders.entries()) {
       const index = shards[n]!.partitions?.indexOf(partition) ?? -1;
-      if (index >= 0) parts.push({ file: path.join(folder, 'tree', partition), skip: await droppedRanges(folder, repeats[n]!, (p) => p === index) });
+      if (index >= 0) parts.push({ file: path.join(folder, 'tree', partition), skip: dropped[n]!.get(index) ?? [] });
     }
     await writePartition(partition, parts);
   }
