@@ -9,9 +9,14 @@ export function sha256Hex(data: string | Uint8Array): string {
   return hash('sha256', data, 'hex');
 }
 
-/** The raw sha256 of `data` (strings as UTF-8), one-shot like sha256Hex. */
-export function sha256Bytes(data: string | Uint8Array): Buffer {
-  return hash('sha256', data, 'buffer') as unknown as Buffer;
+/**
+ * The first 64 bits of sha256 of `data` (strings as UTF-8) as unsigned 32-bit halves. Read from the
+ * digest as a latin1 ('binary') string: a Buffer digest cost 2.3 µs an id, the string 0.8 µs.
+ */
+export function sha256Head(data: string | Uint8Array): [high: number, low: number] {
+  const digest = hash('sha256', data, 'binary'); // latin1: one char a byte
+  const word = (at: number): number => ((digest.charCodeAt(at) << 24) | (digest.charCodeAt(at + 1) << 16) | (digest.charCodeAt(at + 2) << 8) | digest.charCodeAt(at + 3)) >>> 0;
+  return [word(0), word(4)];
 }
 
 /**

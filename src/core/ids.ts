@@ -1,4 +1,4 @@
-import { sha256Bytes, sha256Hex } from './canonical.js';
+import { sha256Head, sha256Hex } from './canonical.js';
 
 /** Hex digits of a short id after its prefix. */
 export const SHORT_ID_HEX = 16;
@@ -9,12 +9,21 @@ export function shortId(prefix: string, a: string, b: string): string {
 }
 
 /**
- * The 64-bit key of a run_id: the first 8 bytes of sha256 of its UTF-16 code units, not of its
- * UTF-8, which would fold every lone surrogate into U+FFFD and make distinct ids such as "a\ud800"
- * and "a\udc00" collide. Collect's taken ids, the shards' duplicate keys and the evidence index
- * all key run ids by it.
+ * Run ids are keyed by the first 8 bytes of sha256 of their UTF-16 code units, not of their UTF-8,
+ * which would fold every lone surrogate into U+FFFD and make distinct ids such as "a\ud800" and
+ * "a\udc00" collide. Collect's taken ids, the shards' duplicate keys and the evidence index all key
+ * run ids so. The units are written into one reused buffer: a Buffer.from per id cost more than
+ * its hash.
  */
-export function runIdKey(runId: string): { high: number; low: number; hex: string } {
-  const digest = sha256Bytes(Buffer.from(runId, 'utf16le'));
-  return { high: digest.readUInt32BE(0), low: digest.readUInt32BE(4), hex: digest.toString('hex', 0, 8) };
+let units = Buffer.allocUnsafeSlow(1024);
+
+function unitsOf(runId: string): Buffer {
+  if (runId.length * 2 > units.length) units = Buffer.allocUnsafeSlow(runId.length * 4);
+  return units.subarray(0, units.write(runId, 'utf16le'));
 }
+
+/** A run_id's key as its high and low 32 bits (unsigned). */
+export const runIdKey = (runId: string): [high: number, low: number] => sha256Head(unitsOf(runId));
+
+/** A run_id's key as 16 lowercase hex digits (what IdSet takes). */
+export const runIdHex = (runId: string): string => sha256Hex(unitsOf(runId)).slice(0, SHORT_ID_HEX);

@@ -1,4 +1,4 @@
-import { sha256Bytes } from './canonical.js';
+import { sha256Head } from './canonical.js';
 import { usageError } from '../errors.js';
 
 /** One split of `--split`: its name (in file names and receipts) and the share of samples it takes. */
@@ -40,8 +40,8 @@ export function splitChooser(rules: readonly SplitRule[]): (id: string) => strin
   for (const rule of rules) bounds.push((upper += rule.fraction));
   const last = rules.length - 1;
   return (id) => {
-    const digest = sha256Bytes(id);
-    const position = (digest.readUInt32BE(0) * TWO_TO_32 + digest.readUInt32BE(4)) / TWO_TO_32 / TWO_TO_32;
+    const [high, low] = sha256Head(id);
+    const position = (high * TWO_TO_32 + low) / TWO_TO_32 / TWO_TO_32;
     for (let n = 0; n < last; n++) if (position < bounds[n]!) return rules[n]!.name;
     return rules[last]!.name;
   };

@@ -3,7 +3,7 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { runIdKey } from '../core/ids.js';
+import { runIdHex } from '../core/ids.js';
 import { IdSet } from '../core/id-set.js';
 import { SmallestHashSample } from '../core/sample.js';
 import { ioError } from '../errors.js';
@@ -44,7 +44,7 @@ export type DuplicateKey = (sampleKey: string) => string;
 /** sft/rag: the hex tail of the sample id; collect: the first 64 bits of sha256 of the run_id's UTF-16 units. */
 export const DUPLICATE_KEYS: Readonly<Record<'written-id' | 'run-id', DuplicateKey>> = {
   'written-id': (id) => id.slice(id.indexOf('-') + 1),
-  'run-id': (runId) => runIdKey(runId).hex,
+  'run-id': (runId) => runIdHex(runId),
 };
 
 /** Appends fixed-size records to a file, a buffer at a time. */

@@ -83,11 +83,6 @@ const READ_CHUNK = 1 << 20;
 const NEWLINE = 0x0a;
 const CR = 0x0d;
 
-/** A run id's 64-bit key (runIdKey: lone surrogates stay distinct). */
-function keyOf(runId: string): [number, number] {
-  const { high, low } = runIdKey(runId);
-  return [high, low];
-}
 
 type Projected = EvidenceProjection & { title: string };
 
@@ -353,7 +348,7 @@ async function scanFile(
         counts.rows++;
         const analysed = end > maxLineBytes ? undefined : analyseEvidenceLine(bytes.subarray(0, end));
         if (analysed === undefined) counts.unjoinable++;
-        else await partitions.add(encodeEntry(keyOf(analysed.projection.run_id), ordinal, lineStart, end, analysed));
+        else await partitions.add(encodeEntry(runIdKey(analysed.projection.run_id), ordinal, lineStart, end, analysed));
       }
     }
     held = [];
@@ -499,8 +494,8 @@ function closeIndex(index: OpenIndex | undefined): boolean {
   return index !== undefined;
 }
 
-const readExactly = (fd: number, length: number, position: number, label: string): Buffer => {
-  const bytes = Buffer.allocUnsafe(length);
+const readExactly = (fd: number, length: number, position: number, label: string, into?: Buffer): Buffer => {
+  const bytes = into === undefined ? Buffer.allocUnsafe(length) : into.subarray(0, length);
   let done = 0;
   while (done < length) {
     const n = readSync(fd, bytes, done, length - done, position + done);
@@ -563,6 +558,11 @@ async function openIndexFile(file: string, expected: Manifest['index']): Promise
 export class EvidenceIndex {
   /** Each evidence file read by this join: its descriptor and the stat it was checked at. */
   private readonly evidenceFds = new Map<number, { fd: number; seen: Stats }>();
+  /**
+   * A bucket's entries, read into the same bytes each lookup (nothing kept from one to the next):
+   * a fresh ~6 KB buffer per lookup cost 3 µs of a 22 µs lookup, and the GC after it.
+   */
+  private bucketBytes = Buffer.allocUnsafeSlow(16 << 10);
 
   private constructor(
     private readonly index: OpenIndex,
@@ -652,12 +652,13 @@ export class EvidenceIndex {
 
   /** The evidence for a run_id: its first joinable row in walk order whose line fits this run's limit. */
   get(runId: string): JoinedEvidence | undefined {
-    const [high, low] = keyOf(runId);
+    const [high, low] = runIdKey(runId);
     const bucket = high >>> (32 - this.index.bucketBits) || 0;
     const start = this.index.buckets[this.index.bucketBits === 0 ? 0 : bucket]!;
     const end = this.index.buckets[(this.index.bucketBits === 0 ? 0 : bucket) + 1]!;
     if (end === start) return undefined;
-    const entries = readExactly(this.index.fd, end - start, start, this.label);
+    if (end - start > this.bucketBytes.length) this.bucketBytes = Buffer.allocUnsafeSlow(2 * (end - start));
+    const entries = readExactly(this.index.fd, end - start, start, this.label, this.bucketBytes);
     for (let at = 0; at < entries.length; at += entries.readUInt32LE(at)) {
       if (entries.readUInt32LE(at + 4) !== high || entries.readUInt32LE(at + 8) !== low) continue;
       if (entries.readUInt32LE(at + 24) > this.maxLineBytes) continue;

@@ -1,4 +1,4 @@
-import { runIdKey } from '../core/ids.js';
+import { runIdHex } from '../core/ids.js';
 import { toEvidenceRecord } from '../core/evidence.js';
 import { IdSet } from '../core/id-set.js';
 import { reject, Rejection } from '../core/rejection.js';
@@ -62,7 +62,7 @@ export function collectRow(options: { source: string; kbFile: string; recordedAt
   return (value, location) => {
     const record = toEvidenceRecord(value, { source_file: options.kbFile, line_offset: location.line_offset }, options.recordedAt);
     if (record instanceof Rejection) return record;
-    if (!options.taken.add(runIdKey(record.run_id).hex)) {
+    if (!options.taken.add(runIdHex(record.run_id))) {
       return reject('duplicate_id', takenRunIdError(record.run_id));
     }
     return keep({ partition: `${utcDatePath(record.created_at)}/${file}`, line: `${JSON.stringify(record)}\n` }, undefined, { key: record.run_id, value: record.text.length });
