@@ -35,6 +35,8 @@ const PACKAGE_ROOT = path.resolve(here, '..', '..');
 const BENCH_DATA = path.join(PACKAGE_ROOT, '.bench-data');
 const CLI_JS = path.join(PACKAGE_ROOT, 'dist', 'src', 'cli.js');
 const FLOOR_JS = path.join(here, 'floor.js');
+/** The floor run as two processes: how much faster two processes that share nothing go here than one. */
+const FLOOR_TWO_PROCESSES = 'floor-2-processes';
 const DUCKDB_JS = path.join(here, 'duckdb-join.js');
 const GENERATOR_JS = path.join(PACKAGE_ROOT, 'dist', 'data-fixtures', 'generate.js');
 const INDEX_DIR = '.distill-index';
@@ -403,6 +405,14 @@ const PHASES: readonly Phase[] = [
     check: (summary, counts) => expectEqual(summary, 'records', counts.scored.rows + counts.evidence.rows),
   },
   {
+    name: FLOOR_TWO_PROCESSES,
+    about: 'the floor as two processes at once, each on half of the files (by bytes): this machine\'s ceiling for --jobs 2; input = scored + evidence',
+    argv: ({ scored, evidence }) => [FLOOR_JS, '--processes', '2', scored, evidence],
+    input: scoredAndEvidence,
+    floor: 'floor',
+    check: (summary, counts) => expectEqual(summary, 'records', counts.scored.rows + counts.evidence.rows),
+  },
+  {
     name: 'floor-kb',
     about: 'the same floor over the _kb files collect reads; input = _kb',
     argv: ({ kbFiles }) => [FLOOR_JS, ...kbFiles],
@@ -748,7 +758,11 @@ async function main(argv: string[]): Promise<void> {
   const flat = previous === undefined ? [] : flatness(results, previous);
   const comparison = runAllAgainstStages(results);
   const index = results.find((r) => r.name === 'sft-scratch')?.figures;
+  const floor = results.find((r) => r.name === 'floor');
+  const floorTwo = results.find((r) => r.name === FLOOR_TWO_PROCESSES);
+  const ceiling = floor === undefined || floorTwo === undefined ? undefined : `this machine's ceiling for --jobs 2: the floor ran ${(floor.seconds / floorTwo.seconds).toFixed(2)}× faster as two processes that share nothing than as one (the --jobs targets below are held to 1.7×)`;
   const notes = [
+    ...(ceiling === undefined ? [] : [ceiling]),
     ...(comparison === undefined ? [] : [comparison]),
     ...(index === undefined ? [] : [`index beside the evidence: ${index['indexDiskBytes']} bytes on disk (du -sB1), ${index['indexBytes']} bytes (du -sb), evidence ${counts.evidence.bytes} bytes`]),
   ];
