@@ -2,6 +2,7 @@ import type { RejectedShape, StageCounts } from '../src/engine/counts.js';
 import type { StageReads } from '../src/engine/stage.js';
 import { STDIN_PATH } from '../src/io/paths.js';
 import { LAYOUT, LAYOUT_INPUT } from '../src/layout.js';
+import { byCodeUnits } from '../src/core/text.js';
 
 /**
  * What a stage run tells its user besides its counts, decided from what the run already saw (the
@@ -100,7 +101,7 @@ const NOTHING_READ: Record<StageReads, string> = {
 
 /** The notes of a stage run: the sources it scored without a rule, and hints when its output looks like a wrong input. */
 export function stageNotes(counts: StageCounts, context: NotesContext): StageNotes {
-  const unruled = [...counts.unruledSources.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([source, rows]) => ({ source, rows }));
+  const unruled = [...counts.unruledSources.entries()].sort(([a], [b]) => byCodeUnits(a, b)).map(([source, rows]) => ({ source, rows }));
   return { unruled, hints: hintsOf(counts, context) };
 }
 

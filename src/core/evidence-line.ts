@@ -1,6 +1,6 @@
 import type { EvidenceRecord, JoinedEvidence } from '../records.js';
 import { validators } from '../schemas/validators.js';
-import { textFacts, type TextFacts } from './evidence-text.js';
+import { BACKSLASH, QUOTE, textFacts, type TextFacts } from './evidence-text.js';
 import { isJsonObject } from './gates.js';
 import { literalFacts } from './text-literal.js';
 
@@ -18,8 +18,6 @@ export interface AnalysedLine {
   literal: { start: number; end: number } | undefined;
 }
 
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
 const OPEN_BRACE = 0x7b;
 const CLOSE_BRACE = 0x7d;
 const OPEN_BRACKET = 0x5b;

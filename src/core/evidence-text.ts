@@ -10,7 +10,9 @@ export const EMBEDDING_CODE_POINTS = 2000;
 export type TextFacts = Omit<EvidenceText, 'json'>;
 
 const encoder = new TextEncoder();
-const QUOTE = 0x22;
+/** JSON's string delimiter and escape, as bytes. */
+export const QUOTE = 0x22;
+export const BACKSLASH = 0x5c;
 
 /**
  * The facts of `text`. embedding_text is the text cut to 2000 code points; the cut never splits a

@@ -1,9 +1,7 @@
 import { isUtf8 } from 'node:buffer';
-import { EMBEDDING_CODE_POINTS, TITLE_CODE_POINTS, type TextFacts } from './evidence-text.js';
+import { BACKSLASH, EMBEDDING_CODE_POINTS, QUOTE, TITLE_CODE_POINTS, type TextFacts } from './evidence-text.js';
 import { cutCodePoints } from './text.js';
 
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
 
 /** The unit each short escape letter stands for (JSON.stringify's short forms); -1 for none. */
 const SHORT_ESCAPE = new Int16Array(128).fill(-1);

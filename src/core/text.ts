@@ -1,3 +1,6 @@
+/** JavaScript's default string order (UTF-16 code units), as a comparator: what receipts and reports sort names by. */
+export const byCodeUnits = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
 /** Blank text (docs/records.md): nothing but what String.prototype.trim removes. */
 export function isBlank(s: string): boolean {
   return s.trim() === '';

@@ -1,8 +1,8 @@
 import type { StageValidation } from '../receipts.js';
 import type { PairCounts, StageCounts } from './counts.js';
 import type { StageDefinition } from './stage.js';
+import { byCodeUnits } from '../core/text.js';
 
-const byString = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
  * Checks a stage's own promises on what it counted: the broken promises seen while writing, then its
@@ -15,7 +15,7 @@ export function validateStage(stage: StageDefinition, counts: StageCounts): Stag
   if (stage.kind === 'pairs') for (const invariant of stage.invariants) errors.push(...invariant(counts as PairCounts));
   else for (const invariant of stage.invariants) errors.push(...invariant(counts));
   const warnings = [...counts.byReason.entries()]
-    .sort(([a], [b]) => byString(a, b))
+    .sort(([a], [b]) => byCodeUnits(a, b))
     .map(([reason, n]) => `quarantined ${n} ${n === 1 ? 'row' : 'rows'}: ${reason}`);
   warnings.push(...counts.skipped.map((entry) => `not read: ${entry}`));
   return { passed: errors.length === 0, errors, warnings };

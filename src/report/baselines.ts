@@ -4,8 +4,8 @@ import { DistillError, ioError } from '../errors.js';
 import { describeErrors, validators } from '../schemas/validators.js';
 import type { BaselineEntry, MetricFlag, RunSummary } from '../receipts.js';
 import { ensureFolder } from '../io/folders.js';
+import { byCodeUnits } from '../core/text.js';
 
-const byString = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
  * The audit metrics of a run (docs/receipts.md): the summary's counts as `<stage>.in|out|quarantined`,
@@ -23,7 +23,7 @@ export function baselineMetrics(summary: RunSummary): Record<string, number> {
   metrics.set('total.out', summary.total_records_out);
   metrics.set('total.quarantined', summary.total_quarantined);
   const result: Record<string, number> = {};
-  for (const name of [...metrics.keys()].sort(byString)) result[name] = metrics.get(name)!;
+  for (const name of [...metrics.keys()].sort(byCodeUnits)) result[name] = metrics.get(name)!;
   return result;
 }
 
@@ -126,7 +126,7 @@ function formatPct(prior: number, current: number): string {
  */
 export function baselineTable(prior: Readonly<Record<string, number>> | undefined, current: Readonly<Record<string, number>>, threshold: number): string {
   const rows: string[][] = [[...COLUMNS]];
-  for (const metric of Object.keys(current).sort(byString)) {
+  for (const metric of Object.keys(current).sort(byCodeUnits)) {
     const now = current[metric]!;
     const before = prior !== undefined && Object.hasOwn(prior, metric) ? prior[metric]! : undefined;
     let flag: MetricFlag;

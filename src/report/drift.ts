@@ -5,6 +5,7 @@ import { DistillError, ioError } from '../errors.js';
 import { describeErrors, validators } from '../schemas/validators.js';
 import { psi } from './psi.js';
 import type { DriftDistribution, DriftMetric, DriftReport, RunSummary, StageReceipt } from '../receipts.js';
+import { byCodeUnits } from '../core/text.js';
 
 /** Default of --drift-threshold / DISTILL_DRIFT_THRESHOLD (docs/receipts.md). */
 export const DEFAULT_DRIFT_THRESHOLD = 0.2;
@@ -15,7 +16,6 @@ export interface RunReports {
   receipts: StageReceipt[];
 }
 
-const byString = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
  * The counts drift compares, by metric name: `<stage>.in|out|quarantined` from the summary (the
@@ -88,7 +88,7 @@ export function driftReport(current: RunReports, prior: RunReports | undefined, 
 
   const currentCounts = countMetrics(current);
   const priorCounts = prior === undefined ? undefined : countMetrics(prior);
-  const names = [...new Set([...currentCounts.keys(), ...(priorCounts?.keys() ?? [])])].sort(byString);
+  const names = [...new Set([...currentCounts.keys(), ...(priorCounts?.keys() ?? [])])].sort(byCodeUnits);
   const metrics = names.map((metric): DriftMetric => {
     const now = currentCounts.get(metric) ?? 0;
     if (priorCounts === undefined) return { metric, prior: null, current: now, pct_change: null, flag: 'first_run' };
@@ -101,7 +101,7 @@ export function driftReport(current: RunReports, prior: RunReports | undefined, 
 
   const currentSamples = sampleMetrics(current.receipts);
   const priorSamples = sampleMetrics(prior?.receipts ?? []);
-  const sampleNames = [...new Set([...currentSamples.keys(), ...priorSamples.keys()])].sort(byString);
+  const sampleNames = [...new Set([...currentSamples.keys(), ...priorSamples.keys()])].sort(byCodeUnits);
   const distributions = sampleNames.map((metric): DriftDistribution => {
     const result = psi(priorSamples.get(metric) ?? [], currentSamples.get(metric) ?? []);
     if (result.verdict === 'major') warnings.push(`psi:${metric}`);
@@ -157,7 +157,7 @@ export async function latestRun(reportsDir: string, before = Number.POSITIVE_INF
     throw ioError(reportsDir, error);
   }
   let best: { dir: string; summary: RunSummary; finishedAt: number } | undefined;
-  for (const name of names.sort(byString)) {
+  for (const name of names.sort(byCodeUnits)) {
     const dir = path.join(reportsDir, name);
     const summary = await readReport(path.join(dir, 'summary.json'), runSummary);
     if (summary === undefined) continue;

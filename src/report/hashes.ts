@@ -1,8 +1,9 @@
 import { sha256Hex } from '../core/canonical.js';
+import { byCodeUnits } from '../core/text.js';
 import type { FileDigest } from '../receipts.js';
 
-/** JavaScript's default string order (UTF-16 code units), as docs/records.md says. */
-const byPath = (a: FileDigest, b: FileDigest): number => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
+/** By path, in JavaScript's default string order (UTF-16 code units), as docs/records.md says. */
+const byPath = (a: FileDigest, b: FileDigest): number => byCodeUnits(a.path, b.path);
 
 /**
  * input_hash / output_hash of a receipt (docs/receipts.md): sha256 of the lines `<path>\t<sha256>\n` sorted

@@ -5,6 +5,7 @@ import { shortId } from '../core/ids.js';
 import { reject, Rejection } from '../core/rejection.js';
 import { builtinRuleset, type Ruleset } from '../core/ruleset.js';
 import { instructionFor } from '../core/synthesis.js';
+import { byCodeUnits } from '../core/text.js';
 import { keep, type RowFunction } from '../engine/row.js';
 import { pairRowsAddUp, type PairOutcome, type PairStage, type Pairer } from '../engine/stage.js';
 import { writtenRows, type RowFields, type RowProblem } from '../engine/written.js';
@@ -42,11 +43,10 @@ export function preferenceRow(run: ScoredRun, location: SourceLocation, seq: num
   return { task_id: run.task_id, rank, evidence_run_id: run.evidence_run_id, seq, category: run.category, location, provenance: { source_file, line_offset, sig_hash } };
 }
 
-const order = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /** task_id, then accepted / rejected / partial, then evidence_run_id, then input order (JS string order). */
 export const comparePreferenceRows = (a: PreferenceRow, b: PreferenceRow): number =>
-  order(a.task_id, b.task_id) || a.rank - b.rank || order(a.evidence_run_id, b.evidence_run_id) || a.seq - b.seq;
+  byCodeUnits(a.task_id, b.task_id) || a.rank - b.rank || byCodeUnits(a.evidence_run_id, b.evidence_run_id) || a.seq - b.seq;
 
 export const PREFERENCE_FORMATS = ['spec', 'dpo', 'openai-dpo'] as const;
 export type PreferenceFormat = (typeof PREFERENCE_FORMATS)[number];

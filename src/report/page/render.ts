@@ -28,13 +28,13 @@ import {
   type ReasonBar,
 } from './specs.js';
 import type { QuarantineSample, ReportData, ShardReport } from './types.js';
+import { byCodeUnits } from '../../core/text.js';
 
 /** Receipts list every file a stage read and wrote; past this many of each the page says how many more the receipt has. */
 const MAX_LISTED_FILES = 100;
 /** The counts drawn in the baseline history (the table shows the same columns). */
 const HISTORY_METRICS = ['total.in', 'total.out', 'total.quarantined', 'dataset.sft', 'dataset.rag', 'dataset.preference'];
 
-const byString = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /** 12,345: grouping written out, never toLocaleString, whose output depends on the machine's locale. */
 const count = (n: number): string => (Number.isInteger(n) ? String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',') : String(n));
@@ -306,7 +306,7 @@ async function distributionSection(data: ReportData): Promise<SafeHtml> {
   const metrics = new Set<string>(data.drift.distributions.map((d) => d.metric));
   for (const receipt of data.receipts) for (const metric of Object.keys(receipt.samples)) metrics.add(metric);
   const blocks: SafeHtml[] = [];
-  for (const metric of [...metrics].sort(byString)) blocks.push(await histogram(data, metric, data.drift.distributions.find((d) => d.metric === metric)));
+  for (const metric of [...metrics].sort(byCodeUnits)) blocks.push(await histogram(data, metric, data.drift.distributions.find((d) => d.metric === metric)));
   return html`<section id="distributions"><h2>Text lengths</h2>
 <p class="note">Each receipt samples text lengths in characters; drift compares them with the prior run by the Population Stability Index over 10 equal-width buckets of the combined range (docs/receipts.md).</p>
 ${blocks.length === 0 ? html`<p>No stage sampled any values.</p>` : blocks}
