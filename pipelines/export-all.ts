@@ -48,19 +48,18 @@ const DISCARD: OutputTarget = { kind: 'discard' };
  * standard path; every output is committed only when all succeeded.
  */
 export async function runExportAll(options: ExportAllOptions): Promise<ExportAllResult> {
-  const { root, filter } = planReads(options, options.stdinIsTerminal ?? false);
-  if (!filter) await requireFolder(root, LAYOUT.scoredRuns, options.root);
-  return options.dryRun ? exportAll(options) : withRootLock(root, 'export-all', () => exportAll(options));
+  const reads = planReads(options, options.stdinIsTerminal ?? false);
+  if (!reads.filter) await requireFolder(reads.root, LAYOUT.scoredRuns, options.root);
+  return options.dryRun ? exportAll(options, reads) : withRootLock(reads.root, 'export-all', () => exportAll(options, reads));
 }
 
-async function exportAll(options: ExportAllOptions): Promise<ExportAllResult> {
+async function exportAll(options: ExportAllOptions, { cwd, root, filter, inputs, named }: ReturnType<typeof planReads>): Promise<ExportAllResult> {
   // Sharded like each export alone (the same contract, byte for byte): one process per --jobs.
   const shards = await shardCount(EXPORT_STAGES[0]!, options);
   if (shards > 1) {
     const { counts, index } = await runCommandSharded('export-all', options, shards);
     return { ...resultOf(EXPORT_STAGES.map((stage) => counts.get(stage.name)!), options), index: index! };
   }
-  const { cwd, root, filter, inputs, named } = planReads(options, options.stdinIsTerminal ?? false);
   const evidence = evidencePath({ cwd, root }, options.evidence);
   const place = { cwd: root, root, followSymlinks: options.followSymlinks ?? false };
   const layoutOutput = (relative: string, option: string): Promise<OutputTarget> => (options.dryRun ? Promise.resolve(DISCARD) : resolveOutput({ given: relative, option }, place));
