@@ -51,7 +51,9 @@ async function inProcesses(targets: readonly string[], processes: number): Promi
 
 async function main(argv: readonly string[]): Promise<void> {
   if (argv[0] === '--processes') {
-    process.stderr.write(`${JSON.stringify(await inProcesses(argv.slice(2), Number(argv[1])))}\n`);
+    const processes = Number(argv[1]);
+    if (!Number.isInteger(processes) || processes < 1) throw new Error(`--processes takes a whole number ≥ 1, not ${argv[1]}`);
+    process.stderr.write(`${JSON.stringify(await inProcesses(argv.slice(2), processes))}\n`);
     return;
   }
   const sink = createWriteStream('/dev/null');

@@ -1,10 +1,13 @@
-import { hash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 
 /**
- * Lowercase hex sha256; strings are hashed as UTF-8. One-shot `crypto.hash` (Node ≥ 20.12): on
- * 300k 44-character ids it ran 4.5× faster than createHash().update().digest(), and stages hash
- * several ids per row.
+ * One-shot `crypto.hash` (Node ≥ 20.12): on 300k 44-character ids it ran 4.5× faster than
+ * createHash().update().digest(), and stages hash several ids per row. An older Node gets the same
+ * digest the slow way rather than failing to load.
  */
+const hash: typeof crypto.hash = crypto.hash ?? ((algorithm: string, data: crypto.BinaryLike, encoding?: crypto.BinaryToTextEncoding) => crypto.createHash(algorithm).update(data).digest(encoding ?? 'hex'));
+
+/** Lowercase hex sha256; strings are hashed as UTF-8. */
 export function sha256Hex(data: string | Uint8Array): string {
   return hash('sha256', data, 'hex');
 }

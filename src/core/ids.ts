@@ -24,6 +24,3 @@ function unitsOf(runId: string): Buffer {
 
 /** A run_id's key as its high and low 32 bits (unsigned). */
 export const runIdKey = (runId: string): [high: number, low: number] => sha256Head(unitsOf(runId));
-
-/** A run_id's key as 16 lowercase hex digits (what IdSet takes). */
-export const runIdHex = (runId: string): string => sha256Hex(unitsOf(runId)).slice(0, SHORT_ID_HEX);

@@ -2,7 +2,6 @@ import { isUtf8 } from 'node:buffer';
 import { BACKSLASH, EMBEDDING_CODE_POINTS, QUOTE, TITLE_CODE_POINTS, type TextFacts } from './evidence-text.js';
 import { cutCodePoints } from './text.js';
 
-
 /** The unit each short escape letter stands for (JSON.stringify's short forms); -1 for none. */
 const SHORT_ESCAPE = new Int16Array(128).fill(-1);
 for (const [letter, unit] of [['b', 0x08], ['f', 0x0c], ['n', 0x0a], ['r', 0x0d], ['t', 0x09], ['"', 0x22], ['\\', 0x5c]] as const) SHORT_ESCAPE[letter.charCodeAt(0)] = unit;

@@ -3,10 +3,10 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { runIdHex } from '../core/ids.js';
+import { runIdKey } from '../core/ids.js';
 import { IdSet } from '../core/id-set.js';
 import { SmallestHashSample } from '../core/sample.js';
-import { ioError } from '../errors.js';
+import { DistillError, ioError } from '../errors.js';
 import { drained } from '../io/drain.js';
 import type { Category, QuarantineReason, SourceLocation, StageName } from '../records.js';
 import type { FileDigest } from '../receipts.js';
@@ -38,14 +38,22 @@ const PLACED_BYTES = 4 + 8 + 4;
  */
 const PART_READ_BYTES = 1 << 20;
 
-/** The 64-bit key two rows share exactly when the stage calls them duplicates (16 hex digits). */
-export type DuplicateKey = (sampleKey: string) => string;
+/** The 64-bit key two rows share exactly when the stage calls them duplicates, as its high and low 32 bits. */
+export type DuplicateKey = (sampleKey: string) => [high: number, low: number];
 
-/** sft/rag: the hex tail of the sample id; collect: the first 64 bits of sha256 of the run_id's UTF-16 units. */
+/** The hex tail of a sample id (`sft-<16 hex>`) as its two halves. */
+function idTailKey(id: string): [number, number] {
+  const tail = id.slice(id.indexOf('-') + 1);
+  return [Number.parseInt(tail.slice(0, 8), 16) >>> 0, Number.parseInt(tail.slice(8, 16), 16) >>> 0];
+}
+
+/** sft/rag: the hex tail of the sample id; collect: the run_id's key (the first 64 bits of sha256 of its UTF-16 units). */
 export const DUPLICATE_KEYS: Readonly<Record<'written-id' | 'run-id', DuplicateKey>> = {
-  'written-id': (id) => id.slice(id.indexOf('-') + 1),
-  'run-id': (runId) => runIdHex(runId),
+  'written-id': idTailKey,
+  'run-id': runIdKey,
 };
+
+const NO_KEY: [number, number] = [0, 0];
 
 /** Appends fixed-size records to a file, a buffer at a time. */
 class RecordFile {
@@ -101,9 +109,9 @@ export class ShardRecorder implements RowRecorder {
 
   kept(location: SourceLocation, kept: Kept<unknown>, bytes: number): void {
     const { buffer, at } = this.kepts.next();
-    const key = kept.sampleKey === undefined || this.duplicateKey === undefined ? '0000000000000000' : this.duplicateKey(kept.sampleKey);
-    buffer.writeUInt32LE(parseInt(key.slice(0, 8), 16), at);
-    buffer.writeUInt32LE(parseInt(key.slice(8, 16), 16), at + 4);
+    const [high, low] = kept.sampleKey === undefined || this.duplicateKey === undefined ? NO_KEY : this.duplicateKey(kept.sampleKey);
+    buffer.writeUInt32LE(high, at);
+    buffer.writeUInt32LE(low, at + 4);
     buffer.writeUInt32LE(this.ordinalOf(location.source_file), at + 8);
     buffer.writeDoubleLE(location.line_offset, at + 12);
     buffer.writeUInt8(kept.category === undefined ? NO_CATEGORY : CATEGORIES.indexOf(kept.category), at + 20);
@@ -217,7 +225,7 @@ class KeptBatch {
   readonly count: number;
 
   constructor(private readonly chunk: Buffer) {
-    this.count = Math.floor(chunk.length / KEPT_BYTES);
+    this.count = chunk.length / KEPT_BYTES;
   }
 
   high = (n: number): number => this.chunk.readUInt32LE(n * KEPT_BYTES);
@@ -233,10 +241,17 @@ class KeptBatch {
 
 const hex8 = (value: number): string => value.toString(16).padStart(8, '0');
 
-/** A shard's kept records, in input order, a batch at a time. */
+/** A shard's kept records, in input order, a batch at a time; a file that ends inside a record is refused. */
 async function* keptBatches(folder: string): AsyncGenerator<KeptBatch> {
-  // The chunk size is a multiple of the record size, so no record straddles two chunks.
-  for await (const chunk of createReadStream(path.join(folder, 'kept'), { highWaterMark: KEPT_BYTES * 4096 }) as AsyncIterable<Buffer>) yield new KeptBatch(chunk);
+  const file = path.join(folder, 'kept');
+  let held: Buffer | undefined; // the start of a record a short read cut
+  for await (const read of createReadStream(file, { highWaterMark: KEPT_BYTES * 4096 }) as AsyncIterable<Buffer>) {
+    const chunk = held === undefined ? read : Buffer.concat([held, read]);
+    const whole = chunk.length - (chunk.length % KEPT_BYTES);
+    held = whole === chunk.length ? undefined : chunk.subarray(whole);
+    if (whole > 0) yield new KeptBatch(chunk.subarray(0, whole));
+  }
+  if (held !== undefined) throw new DistillError('DS_IO', `${file}: cut short inside a record (${held.length} of ${KEPT_BYTES} bytes); run the shard again`, { path: file });
 }
 
 /** The source record of an input row, read again (a duplicate the merge found); undefined for stdin. */
@@ -436,6 +451,7 @@ export async function mergeDataset(
   const repeats = context.duplicateKey === 'none' ? folders.map(() => new Map<number, Repeat>()) : await repeatsOf(folders, context.stage, context.recordedAt, context.sourceRecordOf, counts, context.duplicateError);
   for (const [n, folder] of folders.entries()) {
     if (context.keyed) await copyKeyed(folder, `${context.stage}-`, repeats[n]!, output);
+    // A dataset row's value is its line (no partition), so the recorder filed every row under partition 0.
     else await copyDropping(path.join(folder, 'out'), output, (await droppedRanges(folder, repeats[n]!)).get(0) ?? []);
     await writeQuarantine(folder, repeats[n]!, quarantine);
   }

@@ -3,7 +3,6 @@ import type { PairCounts, StageCounts } from './counts.js';
 import type { StageDefinition } from './stage.js';
 import { byCodeUnits } from '../core/text.js';
 
-
 /**
  * Checks a stage's own promises on what it counted: the broken promises seen while writing, then its
  * declared invariants (counts add up, no forbidden category written, …). Quarantined input rows are

@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { ioError } from '../errors.js';
-import { READ_CHUNK_BYTES } from './line-source.js';
 
 /** What is at a path a receipt names: a file and its size, nothing, or something that is not a file. */
 export type FileState = { kind: 'file'; bytes: number } | { kind: 'missing' } | { kind: 'not-a-file' };
@@ -19,13 +18,20 @@ export async function fileState(absolute: string, display: string): Promise<File
   }
 }
 
-/** sha256 of a file's bytes, streamed a chunk at a time (for a file whose rows need no look). */
-export async function fileSha256(absolute: string, display: string): Promise<string> {
+/** sha256 and size of a file's bytes, streamed 1 MiB at a time (for a file whose rows need no look). */
+export async function fileDigest(absolute: string, display: string): Promise<{ bytes: number; sha256: string }> {
   const hash = createHash('sha256');
+  let bytes = 0;
   try {
-    for await (const chunk of createReadStream(absolute, { highWaterMark: READ_CHUNK_BYTES })) hash.update(chunk as Buffer);
+    for await (const chunk of createReadStream(absolute, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+      hash.update(chunk);
+      bytes += chunk.length;
+    }
   } catch (error) {
     throw ioError(display, error);
   }
-  return hash.digest('hex');
+  return { bytes, sha256: hash.digest('hex') };
 }
+
+/** sha256 of a file's bytes (fileDigest without the size). */
+export const fileSha256 = async (absolute: string, display: string): Promise<string> => (await fileDigest(absolute, display)).sha256;

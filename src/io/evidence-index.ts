@@ -83,7 +83,6 @@ const READ_CHUNK = 1 << 20;
 const NEWLINE = 0x0a;
 const CR = 0x0d;
 
-
 type Projected = EvidenceProjection & { title: string };
 
 function encodeEntry(key: [number, number], ordinal: number, offset: number, length: number, analysed: NonNullable<ReturnType<typeof analyseEvidenceLine>>): Buffer {

@@ -178,7 +178,7 @@ export async function openSink(target: OutputTarget): Promise<OpenSink> {
       encoder?.destroy();
       throw ioError(target.label, cause);
     });
-    const stream = handle.createWriteStream({ highWaterMark: 1 << 20 }); // like a temp file's: a merge writes parts in 1 MiB chunks
+    const stream = handle.createWriteStream({ highWaterMark: 1 << 20 }); // as a temp file's: rows come in batches, a merge's parts in 1 MiB chunks
     return encodedSink(target, encoder, digest, stream, { end: true }, {
       finish: async () => [],
       abort: async () => void stream.destroy(),

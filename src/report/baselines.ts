@@ -6,7 +6,6 @@ import type { BaselineEntry, MetricFlag, RunSummary } from '../receipts.js';
 import { ensureFolder } from '../io/folders.js';
 import { byCodeUnits } from '../core/text.js';
 
-
 /**
  * The audit metrics of a run (docs/receipts.md): the summary's counts as `<stage>.in|out|quarantined`,
  * `dataset.<name>`, `total.in|out|quarantined`, keys in string order so the line is deterministic.

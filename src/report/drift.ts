@@ -16,7 +16,6 @@ export interface RunReports {
   receipts: StageReceipt[];
 }
 
-
 /**
  * The counts drift compares, by metric name: `<stage>.in|out|quarantined` from the summary (the
  * same numbers as the audit baselines; a skipped stage counts 0), `category.<name>` from the score

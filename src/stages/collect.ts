@@ -1,4 +1,4 @@
-import { runIdHex } from '../core/ids.js';
+import { runIdKey } from '../core/ids.js';
 import { toEvidenceRecord } from '../core/evidence.js';
 import { IdSet } from '../core/id-set.js';
 import { reject, Rejection } from '../core/rejection.js';
@@ -50,7 +50,6 @@ export function utcDatePath(timestamp: string): string {
 /** The receipt sample of evidence text lengths (UTF-16 code units, as JavaScript counts characters). */
 export const EVIDENCE_TEXT_LENGTH = 'evidence_text_length';
 
-
 /**
  * Collect one raw row: EvidenceRecord or schema_violation; a run_id already taken by an earlier
  * valid row → duplicate_id. Taken run_ids are kept as 64-bit digests in `taken` (8 bytes each,
@@ -62,7 +61,7 @@ export function collectRow(options: { source: string; kbFile: string; recordedAt
   return (value, location) => {
     const record = toEvidenceRecord(value, { source_file: options.kbFile, line_offset: location.line_offset }, options.recordedAt);
     if (record instanceof Rejection) return record;
-    if (!options.taken.add(runIdHex(record.run_id))) {
+    if (!options.taken.addKey(...runIdKey(record.run_id))) {
       return reject('duplicate_id', takenRunIdError(record.run_id));
     }
     return keep({ partition: `${utcDatePath(record.created_at)}/${file}`, line: `${JSON.stringify(record)}\n` }, undefined, { key: record.run_id, value: record.text.length });

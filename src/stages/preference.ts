@@ -43,7 +43,6 @@ export function preferenceRow(run: ScoredRun, location: SourceLocation, seq: num
   return { task_id: run.task_id, rank, evidence_run_id: run.evidence_run_id, seq, category: run.category, location, provenance: { source_file, line_offset, sig_hash } };
 }
 
-
 /** task_id, then accepted / rejected / partial, then evidence_run_id, then input order (JS string order). */
 export const comparePreferenceRows = (a: PreferenceRow, b: PreferenceRow): number =>
   byCodeUnits(a.task_id, b.task_id) || a.rank - b.rank || byCodeUnits(a.evidence_run_id, b.evidence_run_id) || a.seq - b.seq;

@@ -35,7 +35,6 @@ const MAX_LISTED_FILES = 100;
 /** The counts drawn in the baseline history (the table shows the same columns). */
 const HISTORY_METRICS = ['total.in', 'total.out', 'total.quarantined', 'dataset.sft', 'dataset.rag', 'dataset.preference'];
 
-
 /** 12,345: grouping written out, never toLocaleString, whose output depends on the machine's locale. */
 const count = (n: number): string => (Number.isInteger(n) ? String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',') : String(n));
 const percent = (share: number): string => `${(share * 100).toFixed(1)}%`;
