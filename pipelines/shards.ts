@@ -214,40 +214,8 @@ export async function runShard(plan: ShardPlan, index: number, context: ShardRun
   const temp = path.join(plan.work, `.shard-${index}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   await ensureFolder(temp);
   try {
-    const stages = stagesOf(plan.command);
-    const ordinal = new Map(plan.inputs.map((file, n) => [file.display, n]));
-    const ordinalOf = (display: string): number => ordinal.get(display) ?? 0;
-    const sources = piecesOf(plan, index);
-    const options = plan.options;
-    const base = { recordedAt: options['recordedAt'] as string, ruleset: context.ruleset, maxLineBytes: options['maxLineBytes'] as number, progress: context.progress };
-    const results: ShardCounts[] = [];
-    if (stages.every((stage) => stage.kind === 'tree')) {
-      const stage = stages[0] as TreeStage;
-      const recorder = new ShardRecorder(temp, ordinalOf, stage.split.by === 'rows' && stage.split.duplicatesBy !== 'none' ? DUPLICATE_KEYS[stage.split.duplicatesBy] : undefined);
-      const run: StageRunOptions = { ...base, flags: context.flagsOf(stage), view: 'spec', inputs: listed(sources), recorder };
-      const counts = await runTree(stage, run, { quarantine: direct(path.join(temp, 'quarantine')), tree: { folder: path.join(temp, 'tree'), display: stage.writes }, relativeOf: (input) => context.relativeOf(stage, input) });
-      await recorder.close();
-      results.push(shardCountsOf(stage.name, counts, recorder.partitions));
-    } else {
-      await withEvidence({ evidence: options['evidence'] as string, root: options['root'] as string, maxLineBytes: base.maxLineBytes, generation: plan.evidenceIndex }, async (lookup, _index, unchanged) => {
-        const exports = stages as Array<DatasetStage | PairStage>;
-        const folders = exports.map((stage) => (exports.length === 1 ? temp : path.join(temp, stage.name)));
-        for (const folder of folders) await ensureFolder(folder);
-        const recorders = exports.map((stage, n) => new ShardRecorder(folders[n]!, ordinalOf, stage.split.by === 'rows' && stage.split.duplicatesBy !== 'none' ? DUPLICATE_KEYS[stage.split.duplicatesBy] : undefined));
-        const targetsOf = (n: number) => ({ output: direct(path.join(folders[n]!, 'out')), quarantine: direct(path.join(folders[n]!, 'quarantine')) });
-        let counts: StageCounts[];
-        if (exports.length === 1) {
-          const stage = exports[0]!;
-          const run: StageRunOptions = { ...base, flags: context.flagsOf(stage), view: context.viewOf(stage), inputs: listed(sources), recorder: recorders[0], passOneOnly: true, beforeCommit: unchanged };
-          counts = [stage.kind === 'pairs' ? await runPairs(stage, run, targetsOf(0), lookup) : await runDataset(stage, run, targetsOf(0), lookup)];
-        } else {
-          const fanOut = exports.map((stage, n) => ({ stage, flags: context.flagsOf(stage), targets: targetsOf(n), recorder: recorders[n] }));
-          counts = await runFanOut(fanOut, { ...base, inputs: listed(sources), passOneOnly: true, beforeCommit: unchanged }, lastAnswerCached(lookup));
-        }
-        for (const recorder of recorders) await recorder.close();
-        exports.forEach((stage, n) => results.push(shardCountsOf(stage.name, counts[n]!)));
-      });
-    }
+    // A shard with no pieces (fewer cut points than shards) reads nothing, joins nothing: only its marker, so every index of the plan is valid.
+    const results = plan.shards[index]!.length === 0 ? [] : await runPieces(plan, index, context, temp);
     await writeFile(path.join(temp, 'result.json'), JSON.stringify(results));
     await rm(folder, { recursive: true, force: true }); // a part of a killed earlier attempt: never done, never trusted
     await rename(temp, folder);
@@ -258,6 +226,45 @@ export async function runShard(plan: ShardPlan, index: number, context: ShardRun
     await rm(temp, { recursive: true, force: true });
     throw error;
   }
+}
+
+/** Runs a shard's pieces through the command's stages into `temp`: each stage's results as the merge needs them. */
+async function runPieces(plan: ShardPlan, index: number, context: ShardRunContext, temp: string): Promise<ShardCounts[]> {
+  const stages = stagesOf(plan.command);
+  const ordinal = new Map(plan.inputs.map((file, n) => [file.display, n]));
+  const ordinalOf = (display: string): number => ordinal.get(display) ?? 0;
+  const sources = piecesOf(plan, index);
+  const options = plan.options;
+  const base = { recordedAt: options['recordedAt'] as string, ruleset: context.ruleset, maxLineBytes: options['maxLineBytes'] as number, progress: context.progress };
+  const results: ShardCounts[] = [];
+  if (stages.every((stage) => stage.kind === 'tree')) {
+    const stage = stages[0] as TreeStage;
+    const recorder = new ShardRecorder(temp, ordinalOf, stage.split.by === 'rows' && stage.split.duplicatesBy !== 'none' ? DUPLICATE_KEYS[stage.split.duplicatesBy] : undefined);
+    const run: StageRunOptions = { ...base, flags: context.flagsOf(stage), view: 'spec', inputs: listed(sources), recorder };
+    const counts = await runTree(stage, run, { quarantine: direct(path.join(temp, 'quarantine')), tree: { folder: path.join(temp, 'tree'), display: stage.writes }, relativeOf: (input) => context.relativeOf(stage, input) });
+    await recorder.close();
+    results.push(shardCountsOf(stage.name, counts, recorder.partitions));
+  } else {
+    await withEvidence({ evidence: options['evidence'] as string, root: options['root'] as string, maxLineBytes: base.maxLineBytes, generation: plan.evidenceIndex }, async (lookup, _index, unchanged) => {
+      const exports = stages as Array<DatasetStage | PairStage>;
+      const folders = exports.map((stage) => (exports.length === 1 ? temp : path.join(temp, stage.name)));
+      for (const folder of folders) await ensureFolder(folder);
+      const recorders = exports.map((stage, n) => new ShardRecorder(folders[n]!, ordinalOf, stage.split.by === 'rows' && stage.split.duplicatesBy !== 'none' ? DUPLICATE_KEYS[stage.split.duplicatesBy] : undefined));
+      const targetsOf = (n: number) => ({ output: direct(path.join(folders[n]!, 'out')), quarantine: direct(path.join(folders[n]!, 'quarantine')) });
+      let counts: StageCounts[];
+      if (exports.length === 1) {
+        const stage = exports[0]!;
+        const run: StageRunOptions = { ...base, flags: context.flagsOf(stage), view: context.viewOf(stage), inputs: listed(sources), recorder: recorders[0], passOneOnly: true, beforeCommit: unchanged };
+        counts = [stage.kind === 'pairs' ? await runPairs(stage, run, targetsOf(0), lookup) : await runDataset(stage, run, targetsOf(0), lookup)];
+      } else {
+        const fanOut = exports.map((stage, n) => ({ stage, flags: context.flagsOf(stage), targets: targetsOf(n), recorder: recorders[n] }));
+        counts = await runFanOut(fanOut, { ...base, inputs: listed(sources), passOneOnly: true, beforeCommit: unchanged }, lastAnswerCached(lookup));
+      }
+      for (const recorder of recorders) await recorder.close();
+      exports.forEach((stage, n) => results.push(shardCountsOf(stage.name, counts[n]!)));
+    });
+  }
+  return results;
 }
 
 
@@ -284,12 +291,11 @@ export async function missingShards(plan: ShardPlan): Promise<number[]> {
   return missing;
 }
 
-/** A shard's results, as its result.json holds them. */
-async function shardResults(plan: ShardPlan): Promise<ShardCounts[][]> {
-  const results: ShardCounts[][] = [];
-  for (let n = 0; n < plan.shards.length; n++) results.push(JSON.parse(await readFile(path.join(shardFolder(plan, n), 'result.json'), 'utf8')) as ShardCounts[]);
-  return results;
-}
+/** The shards that read something, by index: an empty one has nothing to merge. */
+const shardsWithPieces = (plan: ShardPlan): number[] => plan.shards.flatMap((pieces, n) => (pieces.length > 0 ? [n] : []));
+
+/** Shard `index`'s results, as its result.json holds them. */
+const shardResult = async (plan: ShardPlan, index: number): Promise<ShardCounts[]> => JSON.parse(await readFile(path.join(shardFolder(plan, index), 'result.json'), 'utf8')) as ShardCounts[];
 
 /** Where the merge writes each stage, and how a row is read again. */
 export interface MergeTargets {
@@ -341,13 +347,15 @@ export async function mergeShards(plan: ShardPlan, targets: MergeTargets): Promi
     throw new DistillError('DS_IO', `shards ${missing.join(', ')} of ${plan.shards.length} are not done; resubmit them with --array=${arrayExpression(missing)}`);
   }
   await checkInputs(plan, plan.inputs.keys());
-  const results = await shardResults(plan);
+  const read = shardsWithPieces(plan);
+  const results: ShardCounts[][] = [];
+  for (const n of read) results.push(await shardResult(plan, n));
   const stages = stagesOf(plan.command);
   const recordedAt = plan.options['recordedAt'] as string;
   const sourceRecordOf = sourceRecordReader(plan);
   const counts = new Map<string, StageCounts>();
   const shardsOf = (stage: StageDefinition): ShardCounts[] => results.map((shard) => shard.find((r) => r.stage === stage.name)!);
-  const foldersOf = (stage: StageDefinition): string[] => plan.shards.map((_, n) => (stages.length === 1 ? shardFolder(plan, n) : path.join(shardFolder(plan, n), stage.name)));
+  const foldersOf = (stage: StageDefinition): string[] => read.map((n) => (stages.length === 1 ? shardFolder(plan, n) : path.join(shardFolder(plan, n), stage.name)));
   if (stages[0]!.kind === 'tree') {
     const stage = stages[0] as TreeStage;
     const stageCounts = new StageCounts();

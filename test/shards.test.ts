@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { appendFile, cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { mulberry32 } from '../data-fixtures/prng.js';
@@ -106,6 +106,26 @@ describe('a sharded run is byte for byte one process', () => {
       assert.deepEqual(await snapshot(many), expected);
     });
   }
+
+  test('more shards than the input has lines to cut at: the empty ones are valid, read nothing, and merge to one process\'s bytes', async () => {
+    for (const command of ['collect', 'score', 'sft', 'preference']) {
+      const single = (await runStage(stageNamed(command)!, base(one))).counts;
+      const expected = await snapshot(one);
+      const work = await tempDir('distill-plan-');
+      try {
+        const plan = await writePlan(command, planOptionsOf(command, base(many)), 60, path.join(work, 'plan.json'), path.join(work, 'shards'));
+        const empty = plan.shards.flatMap((pieces, n) => (pieces.length === 0 ? [n] : []));
+        assert.ok(empty.length > 0, `${command}: some of 60 shards have no piece`);
+        const context = await shardContextOf(plan);
+        for (let n = 0; n < plan.shards.length; n++) assert.equal(await runShard(plan, n, context), 'ran');
+        assert.deepEqual(await readdir(path.join(work, 'shards', `shard-${String(empty[0]).padStart(5, '0')}`)), ['result.json'], 'an empty shard writes its result and nothing else');
+        assert.deepEqual(countsOf((await mergePlan(plan)).counts.get(command)!), countsOf(single), command);
+        assert.deepEqual(await snapshot(many), expected, command);
+      } finally {
+        await removeDir(work);
+      }
+    }
+  });
 
   test('export-all: every dataset and quarantine equal one process\'s', async () => {
     const single = (await runExportAll({ ...base(one), includePartial: true, includeReview: true })).counts;
