@@ -17,6 +17,7 @@ import type { DatasetStage, PairStage, StageDefinition, TreeStage } from '../src
 import { DistillError, EXIT_CODE, ioError, usageError, type DistillErrorCode } from '../src/errors.js';
 import { AtomicTree } from '../src/io/atomic-tree.js';
 import { ensureFolder, exists } from '../src/io/folders.js';
+import { writeWhole } from '../src/io/small-file.js';
 import type { InputSource } from '../src/io/line-source.js';
 import { openLines } from '../src/io/line-source.js';
 import { rawExcerpt } from '../src/engine/quarantine.js';
@@ -136,9 +137,7 @@ export async function writePlan(
     ...(rulesSha256 === undefined ? {} : { rulesSha256 }),
   };
   await ensureFolder(path.dirname(file));
-  const temp = `${file}.${process.pid}.tmp`;
-  await writeFile(temp, `${JSON.stringify(plan, null, 2)}\n`);
-  await rename(temp, file);
+  await writeWhole(file, `${JSON.stringify(plan, null, 2)}\n`);
   return plan;
 }
 
