@@ -26,11 +26,12 @@ import { displayPath, STDIN_PATH } from '../src/io/paths.js';
 import { openSink, type OutputTarget } from '../src/io/sink.js';
 import { walkInputFiles } from '../src/io/walk.js';
 import { kbSourceFiles } from '../src/io/kb.js';
-import { LAYOUT } from '../src/layout.js';
+import { LAYOUT, quarantineFile } from '../src/layout.js';
 import type { FileDigest } from '../src/receipts.js';
 import type { EvidenceLookup, StageName } from '../src/records.js';
 import type { ProgressSink } from '../src/progress.js';
 import type { IndexReport } from '../src/io/evidence-index.js';
+import type { ShardReport } from '../src/report/page/types.js';
 import { EXPORT_STAGES, STAGES, stageNamed } from '../src/stages/registry.js';
 import { lastAnswerCached, withEvidence } from './evidence.js';
 
@@ -57,7 +58,7 @@ export interface ShardPlan {
   rulesSha256?: string;
 }
 
-const PLAN_FORMAT = 'distill-stream-plan/1';
+export const PLAN_FORMAT = 'distill-stream-plan/1';
 /** Commands a plan can shard: each dataset export, export-all, then each tree stage. */
 export const SHARDABLE: readonly string[] = [...EXPORT_STAGES.map((stage) => stage.name), 'export-all', ...STAGES.filter((stage) => stage.kind === 'tree').map((stage) => stage.name)];
 /**
@@ -93,7 +94,13 @@ async function inputFilesOf(command: string, options: Record<string, unknown>): 
 }
 
 /** The sha256 of a plan's content: a shard's done marker names the plan it ran. */
-const planHash = (plan: ShardPlan): string => createHash('sha256').update(JSON.stringify(plan)).digest('hex');
+export const planHash = (plan: object): string => createHash('sha256').update(JSON.stringify(plan)).digest('hex');
+
+/** The sha256 of a rules file: a plan pins it, and a shard or merge given other bytes refuses. */
+export async function rulesSha256Of(rules: string): Promise<string> {
+  // A rules file is at most 1 MiB of configuration (MAX_RULES_FILE_BYTES): read whole to pin its bytes.
+  return sha256Hex(await readFile(rules).catch((cause: unknown) => { throw ioError(`--rules ${rules}`, cause); }));
+}
 
 /**
  * Writes a plan for `command` run with `options` (already resolved: absolute paths, root): the
@@ -123,8 +130,7 @@ export async function writePlan(
     });
   }
   const rules = pinned['rules'] as string | undefined;
-  // A rules file is at most 1 MiB of configuration (MAX_RULES_FILE_BYTES): read whole to pin its bytes.
-  const rulesSha256 = rules === undefined ? undefined : sha256Hex(await readFile(rules).catch((cause: unknown) => { throw ioError(`--rules ${rules}`, cause); }));
+  const rulesSha256 = rules === undefined ? undefined : await rulesSha256Of(rules);
   const plan: ShardPlan = {
     format: PLAN_FORMAT,
     command,
@@ -141,7 +147,8 @@ export async function writePlan(
   return plan;
 }
 
-export async function readPlan(file: string): Promise<ShardPlan> {
+/** A plan file of this version, as written: a command's shard plan, or a run-all plan (pipelines/run-all-plan.ts) by its `command`. */
+export async function readPlanFile(file: string): Promise<Record<string, unknown>> {
   const text = await readFile(file, 'utf8').catch((cause: unknown) => {
     throw ioError(file, cause);
   }); // a plan is a small file of ours
@@ -152,6 +159,13 @@ export async function readPlan(file: string): Promise<ShardPlan> {
     throw new DistillError('DS_USAGE', `${file} is not a shard plan (not JSON)`, { path: file });
   }
   if (!isJsonObject(plan) || plan['format'] !== PLAN_FORMAT) throw new DistillError('DS_USAGE', `${file} is not a shard plan of this version`, { path: file });
+  return plan;
+}
+
+/** A command's shard plan; a run-all plan is refused (its phases are plans of their own). */
+export async function readPlan(file: string): Promise<ShardPlan> {
+  const plan = await readPlanFile(file);
+  if (plan['command'] === 'run-all') throw new DistillError('DS_USAGE', `${file} is a run-all plan: \`distill-stream shard\` and \`merge\` run its phases`, { path: file });
   return plan as unknown as ShardPlan;
 }
 
@@ -183,7 +197,8 @@ async function* listed(sources: readonly InputSource[]): AsyncGenerator<InputSou
   yield* sources;
 }
 
-const direct = (file: string): OutputTarget => ({ kind: 'direct', path: file, display: path.basename(file), label: file });
+/** A shard's part of an output: written to `file`, named in its digests as the output it is a part of. */
+const part = (file: string, of: string): OutputTarget => ({ kind: 'direct', path: file, display: of, label: file });
 
 export interface ShardRunContext {
   /** Told the bytes and rows the shard reads (a local run's child forwards them to the parent's progress line). */
@@ -240,7 +255,7 @@ async function runPieces(plan: ShardPlan, index: number, context: ShardRunContex
     const stage = stages[0] as TreeStage;
     const recorder = new ShardRecorder(temp, ordinalOf, stage.split.by === 'rows' && stage.split.duplicatesBy !== 'none' ? DUPLICATE_KEYS[stage.split.duplicatesBy] : undefined);
     const run: StageRunOptions = { ...base, flags: context.flagsOf(stage), view: 'spec', inputs: listed(sources), recorder };
-    const counts = await runTree(stage, run, { quarantine: direct(path.join(temp, 'quarantine')), tree: { folder: path.join(temp, 'tree'), display: stage.writes }, relativeOf: (input) => context.relativeOf(stage, input) });
+    const counts = await runTree(stage, run, { quarantine: part(path.join(temp, 'quarantine'), quarantineFile(stage.name)), tree: { folder: path.join(temp, 'tree'), display: stage.writes }, relativeOf: (input) => context.relativeOf(stage, input) });
     await recorder.close();
     results.push(shardCountsOf(stage.name, counts, recorder.partitions));
   } else {
@@ -249,7 +264,7 @@ async function runPieces(plan: ShardPlan, index: number, context: ShardRunContex
       const folders = exports.map((stage) => (exports.length === 1 ? temp : path.join(temp, stage.name)));
       for (const folder of folders) await ensureFolder(folder);
       const recorders = exports.map((stage, n) => new ShardRecorder(folders[n]!, ordinalOf, stage.split.by === 'rows' && stage.split.duplicatesBy !== 'none' ? DUPLICATE_KEYS[stage.split.duplicatesBy] : undefined));
-      const targetsOf = (n: number) => ({ output: direct(path.join(folders[n]!, 'out')), quarantine: direct(path.join(folders[n]!, 'quarantine')) });
+      const targetsOf = (n: number) => ({ output: part(path.join(folders[n]!, 'out'), exports[n]!.writes), quarantine: part(path.join(folders[n]!, 'quarantine'), quarantineFile(exports[n]!.name)) });
       let counts: StageCounts[];
       if (exports.length === 1) {
         const stage = exports[0]!;
@@ -295,6 +310,25 @@ const shardsWithPieces = (plan: ShardPlan): number[] => plan.shards.flatMap((pie
 
 /** Shard `index`'s results, as its result.json holds them. */
 const shardResult = async (plan: ShardPlan, index: number): Promise<ShardCounts[]> => JSON.parse(await readFile(path.join(shardFolder(plan, index), 'result.json'), 'utf8')) as ShardCounts[];
+
+/**
+ * What each shard of a done plan did, for the run's page: per shard and stage, the rows it read and
+ * kept and its parts of the outputs (a pairing stage's part is the rows it spilled for the merge to
+ * pair, not output: only its quarantine part is listed).
+ */
+export async function shardReports(plan: ShardPlan): Promise<ShardReport[]> {
+  const stages = stagesOf(plan.command);
+  const reports: ShardReport[] = [];
+  for (let n = 0; n < plan.shards.length; n++) {
+    const results = await shardResult(plan, n);
+    for (const stage of stages) {
+      const result = results.find((r) => r.stage === stage.name);
+      const outputs = (result?.outputs ?? []).filter((digest) => stage.kind !== 'pairs' || digest.path !== stage.writes);
+      reports.push({ shard: n, stage: stage.receipt, status: 'done', rows_in: result?.in ?? 0, rows_out: result?.validRows ?? result?.out ?? 0, outputs });
+    }
+  }
+  return reports;
+}
 
 /** Where the merge writes each stage, and how a row is read again. */
 export interface MergeTargets {

@@ -366,13 +366,15 @@ ${chart}
 
 function shardSection(shards: readonly ShardReport[]): SafeHtml {
   const missing = shards.filter((s) => s.status === 'missing').length;
+  // A run planned phase by phase ran every shard once per stage: the stage is a column then.
+  const staged = shards.some((s) => s.stage !== undefined);
   const rows = shards.map(
     (s) =>
-      html`<tr class="shard-${s.status}"><td class="n">${s.shard}</td><td>${s.status === 'missing' ? html`<span class="bad">missing</span>` : 'done'}</td><td class="n">${count(s.rows_in)}</td><td class="n">${count(s.rows_out)}</td><td>${s.outputs.length === 0 ? '-' : html`<ul>${s.outputs.map((o) => html`<li><code>${o.path}</code> ${count(o.bytes)} bytes <span class="hash">${o.sha256}</span></li>`)}</ul>`}</td></tr>`,
+      html`<tr class="shard-${s.status}">${staged ? html`<td>${s.stage ?? ''}</td>` : html``}<td class="n">${s.shard}</td><td>${s.status === 'missing' ? html`<span class="bad">missing</span>` : 'done'}</td><td class="n">${count(s.rows_in)}</td><td class="n">${count(s.rows_out)}</td><td>${s.outputs.length === 0 ? '-' : html`<ul>${s.outputs.map((o) => html`<li><code>${o.path}</code> ${count(o.bytes)} bytes <span class="hash">${o.sha256}</span></li>`)}</ul>`}</td></tr>`,
   );
   return html`<section id="shards"><h2>Shards</h2>
-<p>${count(shards.length)} shard(s), ${missing === 0 ? 'all done' : html`<span class="bad">${count(missing)} missing</span>`}.</p>
-<table><thead><tr><th>shard</th><th>status</th><th>rows in</th><th>rows out</th><th>outputs (path, bytes, sha256)</th></tr></thead><tbody>${rows}</tbody></table>
+<p>${count(shards.length)} shard(s)${staged ? html` over ${count(new Set(shards.map((s) => s.stage)).size)} stage(s)` : html``}, ${missing === 0 ? 'all done' : html`<span class="bad">${count(missing)} missing</span>`}.</p>
+<table><thead><tr>${staged ? html`<th>stage</th>` : html``}<th>shard</th><th>status</th><th>rows in</th><th>rows out</th><th>outputs (path, bytes, sha256)</th></tr></thead><tbody>${rows}</tbody></table>
 </section>`;
 }
 
