@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { appendFile, cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { mulberry32 } from '../data-fixtures/prng.js';
@@ -10,7 +10,7 @@ import { sortedCounts, type StageCounts } from '../src/engine/counts.js';
 import { DistillError } from '../src/errors.js';
 import { cutIntoPieces, type PlannedFile } from '../src/io/pieces.js';
 import { stageNamed } from '../src/stages/registry.js';
-import { FIXTURE_ARCHIVE, removeDir, runCli, snapshot, tempDir } from './helpers.js';
+import { badRowsArchive, removeDir, runCli, snapshot, tempDir } from './helpers.js';
 
 const RECORDED_AT = '2026-05-02T00:00:00.000Z';
 const MAX_LINE_BYTES = 65536;
@@ -26,22 +26,6 @@ const countsOf = (counts: StageCounts): unknown => ({
   inputs: [...counts.inputs].sort((a, b) => (a.path < b.path ? -1 : 1)),
   outputs: [...counts.outputs].map((o) => ({ bytes: o.bytes, sha256: o.sha256 })).sort((a, b) => (a.sha256 < b.sha256 ? -1 : 1)),
 });
-
-/**
- * A copy of the fixture archive made to cross shard edges: its hand-written scored rows (every kind
- * of bad row) repeated in one big file, so duplicates fall in other shards than their first copy,
- * and its raw logs repeated too, so collect meets run_ids taken by an earlier shard.
- */
-async function archive(): Promise<string> {
-  const root = await tempDir('distill-shards-');
-  await cp(FIXTURE_ARCHIVE, root, { recursive: true });
-  const scored = path.join(root, 'data/scored-runs/2026/05/03/hand_written_rows.jsonl');
-  const rows = await readFile(scored);
-  for (let n = 0; n < 4; n++) await appendFile(scored, rows);
-  const kb = path.join(root, 'data/_kb/scrum_reviews.jsonl');
-  await appendFile(kb, await readFile(kb));
-  return root;
-}
 
 /** Runs `command` through a plan of `shards` shards, every shard in this process, then the merge. */
 async function sharded(command: string, options: StageCommandOptions, shards: number): Promise<Map<string, StageCounts>> {
@@ -62,8 +46,8 @@ describe('a sharded run is byte for byte one process', () => {
   let one: string;
   let many: string;
   before(async () => {
-    one = await archive();
-    many = await archive();
+    one = await badRowsArchive();
+    many = await badRowsArchive();
   });
   after(async () => {
     await removeDir(one);
@@ -141,7 +125,7 @@ describe('the shard contract', () => {
   let work: string;
   let plan: ShardPlan;
   before(async () => {
-    root = await archive();
+    root = await badRowsArchive();
     work = await tempDir('distill-plan-');
     const options = { cwd: root, root, recordedAt: RECORDED_AT, maxLineBytes: MAX_LINE_BYTES };
     plan = await writePlan('sft', planOptionsOf('sft', options), 4, path.join(work, 'plan.json'), path.join(work, 'shards'), undefined, 64);
@@ -175,7 +159,7 @@ describe('the shard contract', () => {
   });
 
   test('a plan\'s shards and merge join the index generation it built: a refresh in between (evidence changed) is refused, never mixed', async () => {
-    const fresh = await archive();
+    const fresh = await badRowsArchive();
     const other = await tempDir('distill-plan-');
     try {
       const options = { cwd: fresh, root: fresh, recordedAt: RECORDED_AT, maxLineBytes: MAX_LINE_BYTES };
@@ -203,7 +187,7 @@ describe('the shard contract', () => {
     const other = await tempDir('distill-plan-');
     try {
       const planFile = path.join(other, 'plan.json');
-      const fresh = await archive();
+      const fresh = await badRowsArchive();
       try {
         const created = await runCli(['plan', '--shards', '2', '--out', planFile, '--', 'sft', '--root', fresh, '--recorded-at', RECORDED_AT]);
         assert.equal(created.code, 0, created.stderr);
