@@ -15,7 +15,7 @@ import type { RunSummary, StageReceipt } from '../src/receipts.js';
 import { builtinRulesetText } from '../src/rules/builtin.js';
 import { STAGES } from '../src/stages/registry.js';
 import { badRowsArchive, fixtureCopy, inFolder, PACKAGE_ROOT, runCli, snapshot, tempDir, withoutTimings, type CliResult } from './helpers.js';
-import { FIXTURE_MAX_LINE_BYTES, runAllOn, TOOL_VERSION } from './library.js';
+import { FIXTURE_MAX_LINE_BYTES, runAllOn, runAllOptions } from './library.js';
 import { addHostileSource, maskTimings } from './report-runs.js';
 
 const RECORDED_AT = '2026-05-02T00:00:00.000Z';
@@ -184,21 +184,8 @@ describe('run-all planned phase by phase, run as the CLI runs', () => {
     ));
 });
 
-/** run-all's options as the fixture tests pin them. */
-const pinned = (root: string, options: Partial<PinnedRunAllOptions> = {}): PinnedRunAllOptions => ({
-  root,
-  runId: RUN_ID,
-  recordedAt: RECORDED_AT,
-  toolVersion: TOOL_VERSION,
-  maxLineBytes: FIXTURE_MAX_LINE_BYTES,
-  flags: {},
-  continueOnFailure: false,
-  driftThreshold: undefined,
-  ...options,
-});
-
 const planIn = async (root: string, work: string, shards: number, options: Partial<PinnedRunAllOptions> = {}): Promise<RunAllPlan> =>
-  (await planRunAll(pinned(root, options), shards, path.join(work, 'plan.json'), path.join(work, 'shards'))).plan;
+  (await planRunAll(runAllOptions(root, RUN_ID, RECORDED_AT, options), shards, path.join(work, 'plan.json'), path.join(work, 'shards'))).plan;
 
 /** Every shard of the current phase, in this process, then its merge. */
 async function phase(plan: RunAllPlan): Promise<RunAllMergeOutcome> {
