@@ -30,8 +30,9 @@ import {
   type RunReports,
   type StageRecord,
 } from './run-all.js';
-import { missingShards, PLAN_FORMAT, planHash, readPlan, readPlanFile, rulesSha256Of, runShard, shardReports, writePlan, type ShardPlan } from './shards.js';
-import { mergePlan, planOptionsOf, shardContextOf, stageFlags } from './stage.js';
+import { runShardOf } from './cluster.js';
+import { missingShards, PLAN_FORMAT, planHash, readPlan, readPlanFile, rulesSha256Of, shardReports, writePlan, type ShardPlan } from './shards.js';
+import { mergePlan, planOptionsOf, stageFlags } from './stage.js';
 
 /** run-all's options as a plan pins them: every one a value, paths absolute, the run id and recorded_at fixed. */
 export type PinnedRunAllOptions = Omit<RunAllOptions, 'onStage' | 'progress'>;
@@ -185,7 +186,7 @@ export async function runRunAllShard(plan: RunAllPlan, index: number, progress?:
   const state = await readState(plan);
   if (state.finished !== undefined) return { kind: 'finished', passed: state.finished.passed };
   const phase = await currentPhase(plan, state);
-  return { kind: 'ran', phase, result: await runShard(phase.plan, index, { ...(await shardContextOf(phase.plan)), progress }) };
+  return { kind: 'ran', phase, result: await runShardOf(phase.plan, index, progress) };
 }
 
 export type RunAllMergeOutcome =
@@ -193,7 +194,7 @@ export type RunAllMergeOutcome =
   | { kind: 'missing'; phase: Phase; missing: number[] }
   /** The run had finished before this merge: nothing to merge. */
   | { kind: 'finished already'; passed: boolean }
-  /** Another merge merged this phase while this one waited: nothing to merge. */
+  /** Another merge merged this phase between this one's first look and its taking the root's lock: nothing to merge. */
   | { kind: 'merged meanwhile'; phase: Phase }
   /** The phase merged; `records` are every stage's so far, `from` the first this merge recorded; the next phase is planned. */
   | { kind: 'next'; records: StageRecord[]; from: number; next: Phase }

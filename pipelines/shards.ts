@@ -228,7 +228,7 @@ export async function runShard(plan: ShardPlan, index: number, context: ShardRun
   const temp = path.join(plan.work, `.shard-${index}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   await ensureFolder(temp);
   try {
-    // A shard with no pieces (fewer cut points than shards) reads nothing, joins nothing: only its marker, so every index of the plan is valid.
+    // A shard with no pieces (fewer cut points than shards) reads nothing, joins nothing: an empty result and its marker, so every index of the plan is valid.
     const results = plan.shards[index]!.length === 0 ? [] : await runPieces(plan, index, context, temp);
     await writeFile(path.join(temp, 'result.json'), JSON.stringify(results));
     await rm(folder, { recursive: true, force: true }); // a part of a killed earlier attempt: never done, never trusted
