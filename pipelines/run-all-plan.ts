@@ -84,7 +84,7 @@ export const isRunAllPlan = (plan: { command?: unknown }): plan is RunAllPlan =>
 /** A plan file: a command's shard plan, or a run-all plan. */
 export async function readAnyPlan(file: string): Promise<ShardPlan | RunAllPlan> {
   const plan = await readPlanFile(file);
-  return isRunAllPlan(plan) ? plan : readPlan(file);
+  return isRunAllPlan(plan) ? plan : (plan as unknown as ShardPlan);
 }
 
 const phaseFolder = (plan: RunAllPlan, phase: number): string => path.join(plan.work, `phase-${phase + 1}-${STAGES[phase]!.name}`);
