@@ -21,8 +21,13 @@ export async function planShards(command: string, options: PlanOptions): Promise
   return writePlan(command, planOptionsOf(command, { ...commandOptions, cwd }), shards, file, path.resolve(cwd, work ?? `${planFile}.shards`), options.progress);
 }
 
-/** `distill-stream shard PLAN.json --shard i`: runs shard `index` of the plan file; 'done already' when its marker is there. */
+/** Runs shard `index` of a command's plan with the plan's pinned ruleset, flags and view; 'done already' when its marker is there. */
+export async function runShardOf(plan: ShardPlan, index: number, progress?: ProgressSink): Promise<'ran' | 'done already'> {
+  return runShard(plan, index, { ...(await shardContextOf(plan)), progress });
+}
+
+/** `distill-stream shard PLAN.json --shard i` for a command's plan file (a run-all plan's shards: runRunAllShard). */
 export async function runPlanShard(planFile: string, index: number, options: { cwd?: string; progress?: ProgressSink } = {}): Promise<{ plan: ShardPlan; result: 'ran' | 'done already' }> {
   const plan = await readPlan(path.resolve(options.cwd ?? process.cwd(), planFile));
-  return { plan, result: await runShard(plan, index, { ...(await shardContextOf(plan)), progress: options.progress }) };
+  return { plan, result: await runShardOf(plan, index, options.progress) };
 }

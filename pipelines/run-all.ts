@@ -1,6 +1,6 @@
 import type { ProgressSink } from '../src/progress.js';
 import { execFileSync } from 'node:child_process';
-import { realpath, rename, rm, writeFile } from 'node:fs/promises';
+import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { StageCounts } from '../src/engine/counts.js';
 import type { StageDefinition } from '../src/engine/stage.js';
@@ -12,14 +12,16 @@ import { appendBaseline, baselineMetrics, baselineTable, readLastBaseline } from
 import { DEFAULT_DRIFT_THRESHOLD, driftReport, findPriorRun } from '../src/report/drift.js';
 import { runHash } from '../src/report/hashes.js';
 import { writeRunReport } from '../src/report/page/write.js';
-import { buildReceipt } from '../src/report/receipt.js';
+import { buildReceipt, type ReceiptContext } from '../src/report/receipt.js';
+import type { ShardReport } from '../src/report/page/types.js';
 import { validators } from '../src/schemas/validators.js';
 import { EXPORT_STAGES, STAGES } from '../src/stages/registry.js';
 import { requireFolder } from './plan.js';
 import { emptyExportError, type StageNotes } from './hints.js';
-import { rulesetOf, runStage } from './stage.js';
+import { rulesetOf, runStage, type StageCommandOptions } from './stage.js';
 import type { Ruleset } from '../src/core/ruleset.js';
 import { ensureFolder } from '../src/io/folders.js';
+import { writeWhole } from '../src/io/small-file.js';
 import { withRootLock } from '../src/io/lock.js';
 
 export interface RunAllOptions {
@@ -48,7 +50,6 @@ export interface StageRecord {
   stage: StageDefinition;
   skipped: boolean;
   receipt: StageReceipt | undefined;
-  counts: StageCounts;
   /** Sources scored without a rule, and hints when the stage's input looks wrong; none for a skipped stage. */
   notes: StageNotes;
 }
@@ -64,23 +65,22 @@ export interface RunAllResult {
 
 const BASELINES_FILE = 'audit_baselines.jsonl';
 
-const NO_NOTES: StageNotes = { unruled: [], hints: [] };
+export const NO_NOTES: StageNotes = { unruled: [], hints: [] };
 
-/** Runs one stage on the standard layout under the run's options. */
-async function runOnLayout(stage: StageDefinition, options: RunAllOptions, ruleset: Ruleset): Promise<{ counts: StageCounts; notes: StageNotes }> {
-  return runStage(stage, {
+/** One stage's options on the standard layout under the run's: its flags, the rules when it uses them, the pinned recorded_at. */
+export function layoutOptions(options: RunAllOptions, stage: StageDefinition, rules: string | Ruleset | undefined): StageCommandOptions {
+  return {
     ...options.flags,
-    rules: stage.usesRules ? ruleset : undefined,
+    rules: stage.usesRules ? rules : undefined,
     cwd: options.root,
     root: options.root,
     recordedAt: options.recordedAt,
     ...(options.maxLineBytes === undefined ? {} : { maxLineBytes: options.maxLineBytes }),
-    ...(options.progress ? { progress: options.progress } : {}),
-  });
+  };
 }
 
 /** The git commit of `root` when it is the top of a git work tree, else null. */
-function gitShaOf(root: string, realRoot: string): string | null {
+export function gitShaOf(root: string, realRoot: string): string | null {
   try {
     const git = (...args: string[]): string => execFileSync('git', ['-C', root, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
     return git('rev-parse', '--show-toplevel') === realRoot ? git('rev-parse', 'HEAD') : null;
@@ -95,16 +95,96 @@ async function writeReport(file: string, value: unknown, validate: (value: unkno
   await writeWhole(file, `${JSON.stringify(value, null, 2)}\n`);
 }
 
-/** Writes a small report file whole (temp + rename); a failure (a full disk) names the file and leaves no temp. */
-async function writeWhole(file: string, text: string): Promise<void> {
-  const temp = `${file}.${process.pid}.tmp`;
-  try {
-    await writeFile(temp, text);
-    await rename(temp, file);
-  } catch (cause) {
-    await rm(temp, { force: true });
-    throw ioError(file, cause);
-  }
+/** A run id that is one plain name and a root that exists with its data/_kb (a mistyped --root is named, and nothing is made in it): the root's real path. */
+export async function checkRoot(options: RunAllOptions): Promise<string> {
+  if (!isRunId(options.runId)) throw usageError(`--run-id ${JSON.stringify(options.runId)} is not a run id (${RUN_ID_RULE})`);
+  const realRoot = await realpath(options.root).catch((cause: unknown) => {
+    throw ioError(options.root, cause, '--root');
+  });
+  await requireFolder(options.root, LAYOUT.kb);
+  return realRoot;
+}
+
+/** What fails a run before any work: an audit-baseline lineage whose last line does not read, a rules file that does not load. The run's ruleset. */
+export async function checkBeforeWork(options: RunAllOptions): Promise<Ruleset> {
+  await readLastBaseline(baselinesFileOf(options));
+  return rulesetOf(options.rules, { cwd: options.root, root: options.root });
+}
+
+const baselinesFileOf = (options: RunAllOptions): string => path.join(options.root, LAYOUT.kb, BASELINES_FILE);
+
+/** Where a run writes its reports, and who writes its receipts: the same for a run in one process and one merged phase by phase. */
+export interface RunReports {
+  options: RunAllOptions;
+  reportDir: string;
+  context: ReceiptContext;
+}
+
+/** The run's report folder, made when missing. */
+export async function openReports(options: RunAllOptions, gitSha: string | null): Promise<RunReports> {
+  const reportDir = path.join(options.root, LAYOUT.reports, options.runId);
+  await ensureFolder(reportDir).catch((cause: unknown) => {
+    throw ioError(reportDir, cause);
+  });
+  return { options, reportDir, context: { runId: options.runId, toolVersion: options.toolVersion, gitSha, recordedAt: options.recordedAt } };
+}
+
+/** What one stage came to: its counts and notes, or the I/O error that stopped it. */
+export type StageOutcome = { counts: StageCounts; notes: StageNotes } | { error: DistillError };
+
+/** An I/O error fails the stage it stopped (its receipt says why), not the run; any other error ends the run. */
+export function stageFailure(error: unknown): StageOutcome {
+  if (!(error instanceof DistillError) || error.code !== 'DS_IO') throw error;
+  return { error };
+}
+
+/** Whether the next stage runs after these: not after a failed one, unless continueOnFailure. */
+export const runGoesOn = (options: RunAllOptions, records: readonly StageRecord[]): boolean => options.continueOnFailure || records.every((r) => r.skipped || r.receipt!.validation.passed);
+
+export const skippedStage = (stage: StageDefinition): StageRecord => ({ stage, skipped: true, receipt: undefined, notes: NO_NOTES });
+
+/**
+ * A stage's outcome checked — its own promises, --fail-if-empty for an export, the test seam — and
+ * its receipt written into the run's report folder. `started` is when the stage began, in this
+ * process or another (a phase planned by the previous merge).
+ */
+export async function recordStage(run: RunReports, stage: StageDefinition, outcome: StageOutcome, started: Date): Promise<StageRecord> {
+  const { stageReceipt } = validators();
+  const failed = 'error' in outcome;
+  const counts = failed ? new StageCounts() : outcome.counts;
+  let validation: StageValidation = failed ? { passed: false, errors: [outcome.error.message], warnings: [] } : validateStage(stage, counts);
+  const empty = run.options.failIfEmpty === true && stage.kind !== 'tree' ? emptyExportError(stage.name, counts) : undefined;
+  if (empty !== undefined) validation = { ...validation, passed: false, errors: [...validation.errors, empty] };
+  if (run.options.failValidation === stage.receipt) validation = { ...validation, passed: false, errors: [...validation.errors, 'validation failed on request (test seam)'] };
+  const finished = new Date();
+  // Wall-clock time, not a monotonic clock: a phase's start was taken by another process.
+  const receipt = buildReceipt(run.context, stage.receipt, counts, validation, { started, finished, durationMs: finished.getTime() - started.getTime() });
+  await writeReport(path.join(run.reportDir, `${stage.receipt}.json`), receipt, stageReceipt, () => JSON.stringify(stageReceipt.errors));
+  return { stage, skipped: false, receipt, notes: failed ? NO_NOTES : outcome.notes };
+}
+
+/**
+ * The end of a run, after its last stage (or the failed one that skipped the rest): summary.json,
+ * summary.md, drift.json against the prior run, the audit-baseline line and the report page —
+ * with a section per shard when the stages ran as shards.
+ */
+export async function finishRun(run: RunReports, records: StageRecord[], started: Date, shards?: ShardReport[]): Promise<RunAllResult> {
+  const { options, reportDir } = run;
+  const { runSummary, driftReport: driftSchema } = validators();
+  const baselinesFile = baselinesFileOf(options);
+  const priorBaseline = await readLastBaseline(baselinesFile);
+  const summary = buildSummary(options, records, started, new Date());
+  await writeReport(path.join(reportDir, 'summary.json'), summary, runSummary, () => JSON.stringify(runSummary.errors));
+  await writeWhole(path.join(reportDir, 'summary.md'), summaryMarkdown(summary));
+  const receipts = records.flatMap((r) => (r.receipt ? [r.receipt] : []));
+  const threshold = options.driftThreshold ?? DEFAULT_DRIFT_THRESHOLD;
+  const prior = await findPriorRun(path.join(options.root, LAYOUT.reports), summary.started_at);
+  const drift = driftReport({ summary, receipts }, prior, threshold);
+  await writeReport(path.join(reportDir, 'drift.json'), drift, driftSchema, () => JSON.stringify(driftSchema.errors));
+  const metrics = baselineMetrics(summary);
+  await appendBaseline(baselinesFile, { run_id: summary.run_id, recorded_at: summary.recorded_at, metrics });
+  await writeRunReport({ root: options.root, runId: options.runId, ...(shards === undefined ? {} : { shards }) }); // after the baseline: the page shows this run's entry
+  return { summary, drift, baselineTable: baselineTable(priorBaseline?.metrics, metrics, threshold), stages: records, reportDir };
 }
 
 /**
@@ -112,68 +192,27 @@ async function writeWhole(file: string, text: string): Promise<void> {
  * unless continueOnFailure.
  */
 export async function runAll(options: RunAllOptions): Promise<RunAllResult> {
-  if (!isRunId(options.runId)) throw usageError(`--run-id ${JSON.stringify(options.runId)} is not a run id (${RUN_ID_RULE})`);
-  const realRoot = await realpath(options.root).catch((cause: unknown) => {
-    throw ioError(options.root, cause, '--root');
-  });
-  await requireFolder(options.root, LAYOUT.kb); // a mistyped --root is named, and nothing is made in it
+  const realRoot = await checkRoot(options);
   // One lock for the whole run: another run-all can neither feed its exports its own scored runs nor swap a tree they read.
   return withRootLock(options.root, `run-all --run-id ${options.runId}`, () => runAllLocked(options, realRoot));
 }
 
 async function runAllLocked(options: RunAllOptions, realRoot: string): Promise<RunAllResult> {
   const runStarted = new Date();
-  const threshold = options.driftThreshold ?? DEFAULT_DRIFT_THRESHOLD;
-  const baselinesFile = path.join(options.root, LAYOUT.kb, BASELINES_FILE);
-  const priorBaseline = await readLastBaseline(baselinesFile); // a truncated lineage fails before any work
-  const gitSha = gitShaOf(options.root, realRoot);
-  const ruleset = await rulesetOf(options.rules, { cwd: options.root, root: options.root }); // a bad rules file fails before any work
-  const reportDir = path.join(options.root, LAYOUT.reports, options.runId);
-  await ensureFolder(reportDir).catch((cause: unknown) => {
-    throw ioError(reportDir, cause);
-  });
-  const { stageReceipt, runSummary, driftReport: driftSchema } = validators();
+  const ruleset = await checkBeforeWork(options);
+  const run = await openReports(options, gitShaOf(options.root, realRoot));
   const records: StageRecord[] = [];
-  let failed = false;
-  const context = { runId: options.runId, toolVersion: options.toolVersion, gitSha, recordedAt: options.recordedAt };
   for (const stage of STAGES) {
-    if (failed && !options.continueOnFailure) {
-      records.push({ stage, skipped: true, receipt: undefined, counts: new StageCounts(), notes: NO_NOTES });
+    if (!runGoesOn(options, records)) {
+      records.push(skippedStage(stage));
       continue;
     }
     options.onStage?.(stage);
     const started = new Date();
-    const t0 = performance.now();
-    let counts: StageCounts;
-    let notes = NO_NOTES;
-    let validation: StageValidation;
-    try {
-      ({ counts, notes } = await runOnLayout(stage, options, ruleset));
-      validation = validateStage(stage, counts);
-    } catch (error) {
-      if (!(error instanceof DistillError) || error.code !== 'DS_IO') throw error;
-      counts = new StageCounts();
-      validation = { passed: false, errors: [error.message], warnings: [] };
-    }
-    const empty = options.failIfEmpty === true && stage.kind !== 'tree' ? emptyExportError(stage.name, counts) : undefined;
-    if (empty !== undefined) validation = { ...validation, passed: false, errors: [...validation.errors, empty] };
-    if (options.failValidation === stage.receipt) validation = { ...validation, passed: false, errors: [...validation.errors, 'validation failed on request (test seam)'] };
-    const receipt = buildReceipt(context, stage.receipt, counts, validation, { started, finished: new Date(), durationMs: performance.now() - t0 });
-    await writeReport(path.join(reportDir, `${stage.receipt}.json`), receipt, stageReceipt, () => JSON.stringify(stageReceipt.errors));
-    records.push({ stage, skipped: false, receipt, counts, notes });
-    if (!validation.passed) failed = true;
+    const outcome = await runStage(stage, { ...layoutOptions(options, stage, ruleset), ...(options.progress ? { progress: options.progress } : {}) }).catch(stageFailure);
+    records.push(await recordStage(run, stage, outcome, started));
   }
-  const summary = buildSummary(options, records, runStarted, new Date());
-  await writeReport(path.join(reportDir, 'summary.json'), summary, runSummary, () => JSON.stringify(runSummary.errors));
-  await writeWhole(path.join(reportDir, 'summary.md'), summaryMarkdown(summary));
-  const receipts = records.flatMap((r) => (r.receipt ? [r.receipt] : []));
-  const prior = await findPriorRun(path.join(options.root, LAYOUT.reports), summary.started_at);
-  const drift = driftReport({ summary, receipts }, prior, threshold);
-  await writeReport(path.join(reportDir, 'drift.json'), drift, driftSchema, () => JSON.stringify(driftSchema.errors));
-  const metrics = baselineMetrics(summary);
-  await appendBaseline(baselinesFile, { run_id: summary.run_id, recorded_at: summary.recorded_at, metrics });
-  await writeRunReport({ root: options.root, runId: options.runId }); // after the baseline: the page shows this run's entry
-  return { summary, drift, baselineTable: baselineTable(priorBaseline?.metrics, metrics, threshold), stages: records, reportDir };
+  return finishRun(run, records, runStarted);
 }
 
 function buildSummary(options: RunAllOptions, records: StageRecord[], started: Date, finished: Date): RunSummary {

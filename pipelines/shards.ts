@@ -1,6 +1,6 @@
 import { spawn, type StdioOptions } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { constants, copyFile, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,7 +16,8 @@ import type { DatasetStage, PairStage, StageDefinition, TreeStage } from '../src
 import { DistillError, EXIT_CODE, ioError, usageError, type DistillErrorCode } from '../src/errors.js';
 import { AtomicTree } from '../src/io/atomic-tree.js';
 import { ensureFolder, exists, hardLink } from '../src/io/folders.js';
-import { fileSha256 } from '../src/io/digest.js';
+import { fileDigest } from '../src/io/digest.js';
+import { writeWhole } from '../src/io/small-file.js';
 import type { InputSource } from '../src/io/line-source.js';
 import { openLines } from '../src/io/line-source.js';
 import { rawExcerpt } from '../src/engine/quarantine.js';
@@ -25,11 +26,12 @@ import { displayPath, STDIN_PATH } from '../src/io/paths.js';
 import { openSink, type OutputTarget } from '../src/io/sink.js';
 import { walkInputFiles } from '../src/io/walk.js';
 import { kbSourceFiles } from '../src/io/kb.js';
-import { LAYOUT } from '../src/layout.js';
+import { LAYOUT, quarantineFile } from '../src/layout.js';
 import type { FileDigest } from '../src/receipts.js';
 import type { EvidenceLookup, StageName } from '../src/records.js';
 import type { ProgressSink } from '../src/progress.js';
 import type { IndexReport } from '../src/io/evidence-index.js';
+import type { ShardReport } from '../src/report/page/types.js';
 import { EXPORT_STAGES, STAGES, stageNamed } from '../src/stages/registry.js';
 import { lastAnswerCached, withEvidence } from './evidence.js';
 
@@ -56,7 +58,7 @@ export interface ShardPlan {
   rulesSha256?: string;
 }
 
-const PLAN_FORMAT = 'distill-stream-plan/1';
+export const PLAN_FORMAT = 'distill-stream-plan/1';
 /** Commands a plan can shard: each dataset export, export-all, then each tree stage. */
 export const SHARDABLE: readonly string[] = [...EXPORT_STAGES.map((stage) => stage.name), 'export-all', ...STAGES.filter((stage) => stage.kind === 'tree').map((stage) => stage.name)];
 /**
@@ -92,7 +94,13 @@ async function inputFilesOf(command: string, options: Record<string, unknown>): 
 }
 
 /** The sha256 of a plan's content: a shard's done marker names the plan it ran. */
-const planHash = (plan: ShardPlan): string => createHash('sha256').update(JSON.stringify(plan)).digest('hex');
+export const planHash = (plan: object): string => createHash('sha256').update(JSON.stringify(plan)).digest('hex');
+
+/** The sha256 of a rules file: a plan pins it, and a shard or merge given other bytes refuses. */
+export async function rulesSha256Of(rules: string): Promise<string> {
+  // A rules file is at most 1 MiB of configuration (MAX_RULES_FILE_BYTES): read whole to pin its bytes.
+  return sha256Hex(await readFile(rules).catch((cause: unknown) => { throw ioError(`--rules ${rules}`, cause); }));
+}
 
 /**
  * Writes a plan for `command` run with `options` (already resolved: absolute paths, root): the
@@ -122,8 +130,7 @@ export async function writePlan(
     });
   }
   const rules = pinned['rules'] as string | undefined;
-  // A rules file is at most 1 MiB of configuration (MAX_RULES_FILE_BYTES): read whole to pin its bytes.
-  const rulesSha256 = rules === undefined ? undefined : sha256Hex(await readFile(rules).catch((cause: unknown) => { throw ioError(`--rules ${rules}`, cause); }));
+  const rulesSha256 = rules === undefined ? undefined : await rulesSha256Of(rules);
   const plan: ShardPlan = {
     format: PLAN_FORMAT,
     command,
@@ -136,13 +143,12 @@ export async function writePlan(
     ...(rulesSha256 === undefined ? {} : { rulesSha256 }),
   };
   await ensureFolder(path.dirname(file));
-  const temp = `${file}.${process.pid}.tmp`;
-  await writeFile(temp, `${JSON.stringify(plan, null, 2)}\n`);
-  await rename(temp, file);
+  await writeWhole(file, `${JSON.stringify(plan, null, 2)}\n`);
   return plan;
 }
 
-export async function readPlan(file: string): Promise<ShardPlan> {
+/** A plan file of this version, as written: a command's shard plan, or a run-all plan (pipelines/run-all-plan.ts) by its `command`. */
+export async function readPlanFile(file: string): Promise<Record<string, unknown>> {
   const text = await readFile(file, 'utf8').catch((cause: unknown) => {
     throw ioError(file, cause);
   }); // a plan is a small file of ours
@@ -153,6 +159,13 @@ export async function readPlan(file: string): Promise<ShardPlan> {
     throw new DistillError('DS_USAGE', `${file} is not a shard plan (not JSON)`, { path: file });
   }
   if (!isJsonObject(plan) || plan['format'] !== PLAN_FORMAT) throw new DistillError('DS_USAGE', `${file} is not a shard plan of this version`, { path: file });
+  return plan;
+}
+
+/** A command's shard plan; a run-all plan is refused (its phases are plans of their own). */
+export async function readPlan(file: string): Promise<ShardPlan> {
+  const plan = await readPlanFile(file);
+  if (plan['command'] === 'run-all') throw new DistillError('DS_USAGE', `${file} is a run-all plan: \`distill-stream shard\` and \`merge\` run its phases`, { path: file });
   return plan as unknown as ShardPlan;
 }
 
@@ -184,7 +197,8 @@ async function* listed(sources: readonly InputSource[]): AsyncGenerator<InputSou
   yield* sources;
 }
 
-const direct = (file: string): OutputTarget => ({ kind: 'direct', path: file, display: path.basename(file), label: file });
+/** A shard's part of an output: written to `file`, named in its digests as the output it is a part of. */
+const part = (file: string, of: string): OutputTarget => ({ kind: 'direct', path: file, display: of, label: file });
 
 export interface ShardRunContext {
   /** Told the bytes and rows the shard reads (a local run's child forwards them to the parent's progress line). */
@@ -214,40 +228,8 @@ export async function runShard(plan: ShardPlan, index: number, context: ShardRun
   const temp = path.join(plan.work, `.shard-${index}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   await ensureFolder(temp);
   try {
-    const stages = stagesOf(plan.command);
-    const ordinal = new Map(plan.inputs.map((file, n) => [file.display, n]));
-    const ordinalOf = (display: string): number => ordinal.get(display) ?? 0;
-    const sources = piecesOf(plan, index);
-    const options = plan.options;
-    const base = { recordedAt: options['recordedAt'] as string, ruleset: context.ruleset, maxLineBytes: options['maxLineBytes'] as number, progress: context.progress };
-    const results: ShardCounts[] = [];
-    if (stages.every((stage) => stage.kind === 'tree')) {
-      const stage = stages[0] as TreeStage;
-      const recorder = new ShardRecorder(temp, ordinalOf, stage.split.by === 'rows' && stage.split.duplicatesBy !== 'none' ? DUPLICATE_KEYS[stage.split.duplicatesBy] : undefined);
-      const run: StageRunOptions = { ...base, flags: context.flagsOf(stage), view: 'spec', inputs: listed(sources), recorder };
-      const counts = await runTree(stage, run, { quarantine: direct(path.join(temp, 'quarantine')), tree: { folder: path.join(temp, 'tree'), display: stage.writes }, relativeOf: (input) => context.relativeOf(stage, input) });
-      await recorder.close();
-      results.push(shardCountsOf(stage.name, counts, recorder.partitions));
-    } else {
-      await withEvidence({ evidence: options['evidence'] as string, root: options['root'] as string, maxLineBytes: base.maxLineBytes, generation: plan.evidenceIndex }, async (lookup, _index, unchanged) => {
-        const exports = stages as Array<DatasetStage | PairStage>;
-        const folders = exports.map((stage) => (exports.length === 1 ? temp : path.join(temp, stage.name)));
-        for (const folder of folders) await ensureFolder(folder);
-        const recorders = exports.map((stage, n) => new ShardRecorder(folders[n]!, ordinalOf, stage.split.by === 'rows' && stage.split.duplicatesBy !== 'none' ? DUPLICATE_KEYS[stage.split.duplicatesBy] : undefined));
-        const targetsOf = (n: number) => ({ output: direct(path.join(folders[n]!, 'out')), quarantine: direct(path.join(folders[n]!, 'quarantine')) });
-        let counts: StageCounts[];
-        if (exports.length === 1) {
-          const stage = exports[0]!;
-          const run: StageRunOptions = { ...base, flags: context.flagsOf(stage), view: context.viewOf(stage), inputs: listed(sources), recorder: recorders[0], passOneOnly: true, beforeCommit: unchanged };
-          counts = [stage.kind === 'pairs' ? await runPairs(stage, run, targetsOf(0), lookup) : await runDataset(stage, run, targetsOf(0), lookup)];
-        } else {
-          const fanOut = exports.map((stage, n) => ({ stage, flags: context.flagsOf(stage), targets: targetsOf(n), recorder: recorders[n] }));
-          counts = await runFanOut(fanOut, { ...base, inputs: listed(sources), passOneOnly: true, beforeCommit: unchanged }, lastAnswerCached(lookup));
-        }
-        for (const recorder of recorders) await recorder.close();
-        exports.forEach((stage, n) => results.push(shardCountsOf(stage.name, counts[n]!)));
-      });
-    }
+    // A shard with no pieces (fewer cut points than shards) reads nothing, joins nothing: an empty result and its marker, so every index of the plan is valid.
+    const results = plan.shards[index]!.length === 0 ? [] : await runPieces(plan, index, context, temp);
     await writeFile(path.join(temp, 'result.json'), JSON.stringify(results));
     await rm(folder, { recursive: true, force: true }); // a part of a killed earlier attempt: never done, never trusted
     await rename(temp, folder);
@@ -258,6 +240,45 @@ export async function runShard(plan: ShardPlan, index: number, context: ShardRun
     await rm(temp, { recursive: true, force: true });
     throw error;
   }
+}
+
+/** Runs a shard's pieces through the command's stages into `temp`: each stage's results as the merge needs them. */
+async function runPieces(plan: ShardPlan, index: number, context: ShardRunContext, temp: string): Promise<ShardCounts[]> {
+  const stages = stagesOf(plan.command);
+  const ordinal = new Map(plan.inputs.map((file, n) => [file.display, n]));
+  const ordinalOf = (display: string): number => ordinal.get(display) ?? 0;
+  const sources = piecesOf(plan, index);
+  const options = plan.options;
+  const base = { recordedAt: options['recordedAt'] as string, ruleset: context.ruleset, maxLineBytes: options['maxLineBytes'] as number, progress: context.progress };
+  const results: ShardCounts[] = [];
+  if (stages.every((stage) => stage.kind === 'tree')) {
+    const stage = stages[0] as TreeStage;
+    const recorder = new ShardRecorder(temp, ordinalOf, stage.split.by === 'rows' && stage.split.duplicatesBy !== 'none' ? DUPLICATE_KEYS[stage.split.duplicatesBy] : undefined);
+    const run: StageRunOptions = { ...base, flags: context.flagsOf(stage), view: 'spec', inputs: listed(sources), recorder };
+    const counts = await runTree(stage, run, { quarantine: part(path.join(temp, 'quarantine'), quarantineFile(stage.name)), tree: { folder: path.join(temp, 'tree'), display: stage.writes }, relativeOf: (input) => context.relativeOf(stage, input) });
+    await recorder.close();
+    results.push(shardCountsOf(stage.name, counts, recorder.partitions));
+  } else {
+    await withEvidence({ evidence: options['evidence'] as string, root: options['root'] as string, maxLineBytes: base.maxLineBytes, generation: plan.evidenceIndex }, async (lookup, _index, unchanged) => {
+      const exports = stages as Array<DatasetStage | PairStage>;
+      const folders = exports.map((stage) => (exports.length === 1 ? temp : path.join(temp, stage.name)));
+      for (const folder of folders) await ensureFolder(folder);
+      const recorders = exports.map((stage, n) => new ShardRecorder(folders[n]!, ordinalOf, stage.split.by === 'rows' && stage.split.duplicatesBy !== 'none' ? DUPLICATE_KEYS[stage.split.duplicatesBy] : undefined));
+      const targetsOf = (n: number) => ({ output: part(path.join(folders[n]!, 'out'), exports[n]!.writes), quarantine: part(path.join(folders[n]!, 'quarantine'), quarantineFile(exports[n]!.name)) });
+      let counts: StageCounts[];
+      if (exports.length === 1) {
+        const stage = exports[0]!;
+        const run: StageRunOptions = { ...base, flags: context.flagsOf(stage), view: context.viewOf(stage), inputs: listed(sources), recorder: recorders[0], passOneOnly: true, beforeCommit: unchanged };
+        counts = [stage.kind === 'pairs' ? await runPairs(stage, run, targetsOf(0), lookup) : await runDataset(stage, run, targetsOf(0), lookup)];
+      } else {
+        const fanOut = exports.map((stage, n) => ({ stage, flags: context.flagsOf(stage), targets: targetsOf(n), recorder: recorders[n] }));
+        counts = await runFanOut(fanOut, { ...base, inputs: listed(sources), passOneOnly: true, beforeCommit: unchanged }, lastAnswerCached(lookup));
+      }
+      for (const recorder of recorders) await recorder.close();
+      exports.forEach((stage, n) => results.push(shardCountsOf(stage.name, counts[n]!)));
+    });
+  }
+  return results;
 }
 
 
@@ -284,11 +305,29 @@ export async function missingShards(plan: ShardPlan): Promise<number[]> {
   return missing;
 }
 
-/** A shard's results, as its result.json holds them. */
-async function shardResults(plan: ShardPlan): Promise<ShardCounts[][]> {
-  const results: ShardCounts[][] = [];
-  for (let n = 0; n < plan.shards.length; n++) results.push(JSON.parse(await readFile(path.join(shardFolder(plan, n), 'result.json'), 'utf8')) as ShardCounts[]);
-  return results;
+/** The shards that read something, by index: an empty one has nothing to merge. */
+const shardsWithPieces = (plan: ShardPlan): number[] => plan.shards.flatMap((pieces, n) => (pieces.length > 0 ? [n] : []));
+
+/** Shard `index`'s results, as its result.json holds them. */
+const shardResult = async (plan: ShardPlan, index: number): Promise<ShardCounts[]> => JSON.parse(await readFile(path.join(shardFolder(plan, index), 'result.json'), 'utf8')) as ShardCounts[];
+
+/**
+ * What each shard of a done plan did, for the run's page: per shard and stage, the rows it read and
+ * kept and its parts of the outputs (a pairing stage's part is the rows it spilled for the merge to
+ * pair, not output: only its quarantine part is listed).
+ */
+export async function shardReports(plan: ShardPlan): Promise<ShardReport[]> {
+  const stages = stagesOf(plan.command);
+  const reports: ShardReport[] = [];
+  for (let n = 0; n < plan.shards.length; n++) {
+    const results = await shardResult(plan, n);
+    for (const stage of stages) {
+      const result = results.find((r) => r.stage === stage.name);
+      const outputs = (result?.outputs ?? []).filter((digest) => stage.kind !== 'pairs' || digest.path !== stage.writes);
+      reports.push({ shard: n, stage: stage.receipt, status: 'done', rows_in: result?.in ?? 0, rows_out: result?.validRows ?? result?.out ?? 0, outputs });
+    }
+  }
+  return reports;
 }
 
 /** Where the merge writes each stage, and how a row is read again. */
@@ -297,6 +336,15 @@ export interface MergeTargets {
   /** A tree stage's tree (collect, score): where it is rebuilt. */
   tree?: { path: string; display: string };
   pairerOf: (stage: PairStage, lookup: EvidenceLookup) => ReturnType<PairStage['pairer']>;
+  /**
+   * How a tree file one shard wrote whole (most of them: pieces follow walk order) reaches the tree.
+   * `link` when the shards' work is removed as soon as the merge is done (a local run): a hard link
+   * costs nothing. Otherwise `copy`, in the kernel (a reflink where the filesystem has them): a link
+   * would tie the file's ctime to the work folder's, and the evidence index re-reads in full a file
+   * whose ctime moved. A 2-shard collect over 1 GB of logs streamed 900 MB through its merge; a
+   * kernel copy of 448 MB takes 0.9 s here, a link nothing.
+   */
+  wholeFiles: 'link' | 'copy';
 }
 
 /** Each input file's digest for the receipt: the plan's for a file cut across shards, else the shard's that read it. */
@@ -341,13 +389,15 @@ export async function mergeShards(plan: ShardPlan, targets: MergeTargets): Promi
     throw new DistillError('DS_IO', `shards ${missing.join(', ')} of ${plan.shards.length} are not done; resubmit them with --array=${arrayExpression(missing)}`);
   }
   await checkInputs(plan, plan.inputs.keys());
-  const results = await shardResults(plan);
+  const read = shardsWithPieces(plan);
+  const results: ShardCounts[][] = [];
+  for (const n of read) results.push(await shardResult(plan, n));
   const stages = stagesOf(plan.command);
   const recordedAt = plan.options['recordedAt'] as string;
   const sourceRecordOf = sourceRecordReader(plan);
   const counts = new Map<string, StageCounts>();
   const shardsOf = (stage: StageDefinition): ShardCounts[] => results.map((shard) => shard.find((r) => r.stage === stage.name)!);
-  const foldersOf = (stage: StageDefinition): string[] => plan.shards.map((_, n) => (stages.length === 1 ? shardFolder(plan, n) : path.join(shardFolder(plan, n), stage.name)));
+  const foldersOf = (stage: StageDefinition): string[] => read.map((n) => (stages.length === 1 ? shardFolder(plan, n) : path.join(shardFolder(plan, n), stage.name)));
   if (stages[0]!.kind === 'tree') {
     const stage = stages[0] as TreeStage;
     const stageCounts = new StageCounts();
@@ -362,10 +412,15 @@ export async function mergeShards(plan: ShardPlan, targets: MergeTargets): Promi
           const file = path.join(tree.tempPath, relative);
           const display = `${targets.tree!.display}/${relative}`;
           await ensureFolder(path.dirname(file));
-          // A file one shard wrote whole (most of them: pieces follow walk order) is linked, not copied: a
-          // 2-shard collect over 1 GB of logs copied 900 MB in its merge; now it only reads them to hash.
-          if (parts.length === 1 && parts[0]!.skip.length === 0 && (await hardLink(parts[0]!.file, file).catch((cause: unknown) => { throw ioError(display, cause); }))) {
-            stageCounts.outputs.push({ path: display, bytes: (await stat(file)).size, sha256: await fileSha256(file, display) });
+          if (parts.length === 1 && parts[0]!.skip.length === 0) {
+            const source = parts[0]!.file;
+            await (async () => {
+              if (targets.wholeFiles === 'link' && (await hardLink(source, file))) return;
+              await copyFile(source, file, constants.COPYFILE_FICLONE);
+            })().catch((cause: unknown) => {
+              throw ioError(display, cause);
+            });
+            stageCounts.outputs.push({ path: display, ...(await fileDigest(file, display)) });
             return;
           }
           const sink = await openSink({ kind: 'direct', path: file, display, label: relative });

@@ -23,7 +23,7 @@ import { extensionOf } from '../src/io/output-format.js';
 import { withEvidence } from './evidence.js';
 import { stageNotes, type StageNotes } from './hints.js';
 import { evidenceLabel, evidencePath, planInputs, placeOf, planReads, planStage, requireFolder, skippedInto, type CommonOptions, type StagePlan } from './plan.js';
-import { localWork, mergeShards, MIN_SHARD_BYTES, runShardsLocally, writePlan, type ShardPlan, type ShardRunContext } from './shards.js';
+import { localWork, mergeShards, MIN_SHARD_BYTES, runShardsLocally, writePlan, type MergeTargets, type ShardPlan, type ShardRunContext } from './shards.js';
 import { DEFAULT_MAX_LINE_BYTES } from '../src/io/line-splitter.js';
 import { resolveOutput } from '../src/io/output-target.js';
 import { STDIN_PATH } from '../src/io/paths.js';
@@ -214,7 +214,7 @@ export interface MergeResult extends Pick<StageResult, 'datasetInfo'> {
 }
 
 /** Merges a plan's shards into the outputs its command writes (and the index it joined). */
-export async function mergePlan(plan: ShardPlan): Promise<MergeResult> {
+export async function mergePlan(plan: ShardPlan, wholeFiles: MergeTargets['wholeFiles'] = 'copy'): Promise<MergeResult> {
   const options = commandOptionsOf(plan);
   const place = placeOf(options);
   const ruleset = await planRuleset(plan, options);
@@ -239,6 +239,7 @@ export async function mergePlan(plan: ShardPlan): Promise<MergeResult> {
     outputs,
     ...(tree === undefined ? {} : { tree }),
     pairerOf: (stage, lookup) => stage.pairer({ flags: stageFlags(stage, options) as never, recordedAt: options.recordedAt!, ruleset, view: viewOf(stage, options.format), lookup }),
+    wholeFiles,
   });
   const single = plan.command === 'export-all' ? undefined : stageNamed(plan.command)!;
   const info = single === undefined || single.kind === 'tree' ? {} : datasetInfoOf(viewOf(single, options.format), outputs.get(single.name)!.output, counts.get(single.name)!, options);
@@ -262,7 +263,7 @@ export async function runCommandSharded(command: string, options: StageCommandOp
     });
     options.progress?.begin(command, plan.inputs.reduce((sum, file) => sum + file.size, 0));
     await runShardsLocally(planFile, plan, options.jobs ?? 1, options.progress);
-    return { ...(await mergePlan(plan)), ...(index === undefined ? {} : { index }) };
+    return { ...(await mergePlan(plan, 'link')), ...(index === undefined ? {} : { index }) }; // the work goes right after: its files may be linked
   } finally {
     await remove();
   }

@@ -55,11 +55,12 @@ export {
   type CollectCommandOptions,
 } from '../pipelines/stage.js';
 export type { CommonOptions } from '../pipelines/plan.js';
-export { planShards, runPlanShard, type PlanOptions } from '../pipelines/cluster.js';
-export { readPlan, runShard, missingShards, arrayExpression, SHARDABLE, type ShardPlan, type ShardRunContext } from '../pipelines/shards.js';
+export { planShards, runPlanShard, runShardOf, type PlanOptions } from '../pipelines/cluster.js';
+export { planRunAll, runRunAllShard, mergeRunAllPhase, readAnyPlan, isRunAllPlan, type RunAllPlan, type PinnedRunAllOptions, type Phase, type RunAllShardOutcome, type RunAllMergeOutcome } from '../pipelines/run-all-plan.js';
+export { readPlan, readPlanFile, runShard, shardReports, missingShards, arrayExpression, SHARDABLE, type ShardPlan, type ShardRunContext } from '../pipelines/shards.js';
 export { mergePlan, planOptionsOf, shardContextOf, type MergeResult } from '../pipelines/stage.js';
 export { runExportAll, type ExportAllOptions, type ExportAllResult } from '../pipelines/export-all.js';
-export { runAll, type RunAllOptions, type RunAllResult } from '../pipelines/run-all.js';
+export { runAll, type RunAllOptions, type RunAllResult, type StageRecord } from '../pipelines/run-all.js';
 export { readRunSummary, checkHealth, type HealthCheck } from '../pipelines/inspect.js';
 export { listRuns, readRunFolder, mismatchLine, type RunListing, type RunFolder, type RunState, type ReceiptFile } from '../pipelines/runs.js';
 export { verifyRun, verifyDataset, LISTED_ROW_PROBLEMS, type VerifyRunOptions, type VerifyDatasetOptions, type VerifyResult } from '../pipelines/verify.js';

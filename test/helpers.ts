@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { cp, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { appendFile, cp, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,6 +29,25 @@ export async function copyOf(dir: string): Promise<string> {
 /** A private copy of the fixture archive (runs write indexes and exports into it). */
 export const fixtureCopy = (): Promise<string> => copyOf(FIXTURE_ARCHIVE);
 
+/**
+ * A copy of the fixture archive made to cross shard edges: its hand-written scored rows (every kind
+ * of bad row) repeated in one big file, so duplicates fall in other shards than their first copy,
+ * and its raw logs repeated too, so collect meets run_ids taken by an earlier shard.
+ */
+export async function badRowsArchive(): Promise<string> {
+  const root = await tempDir('distill-shards-');
+  await cp(FIXTURE_ARCHIVE, root, { recursive: true });
+  const scored = path.join(root, 'data/scored-runs/2026/05/03/hand_written_rows.jsonl');
+  const rows = await readFile(scored);
+  for (let n = 0; n < 4; n++) await appendFile(scored, rows);
+  const kb = path.join(root, 'data/_kb/scrum_reviews.jsonl');
+  await appendFile(kb, await readFile(kb));
+  return root;
+}
+
+/** A receipt or summary without the fields allowed to differ between identical runs. */
+export const withoutTimings = (text: string): string => text.replace(/"(started_at|finished_at|duration_ms)": [^,\n]+/g, '"$1": "-"');
+
 export const removeDir = (dir: string): Promise<void> => rm(dir, { recursive: true, force: true });
 
 /** Runs `body` in a folder `make` creates (a fixture copy, a temp folder…), removed afterwards whatever happens. */
@@ -54,6 +73,25 @@ export interface CliResult {
   signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
+}
+
+export interface Ran {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a program to its end (a script, a daemon's client), its output kept. */
+export function runProgram(command: string, args: readonly string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<Ran> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { env: options.env ?? process.env, cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
+    child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout: Buffer.concat(stdout).toString('utf8'), stderr: Buffer.concat(stderr).toString('utf8') }));
+  });
 }
 
 /** Runs the built CLI; `stdin` is piped in when given, else stdin is closed empty. */

@@ -3,7 +3,7 @@ import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { buildIndex } from '../pipelines/evidence.js';
-import { stageNotes } from '../pipelines/hints.js';
+import { notesJson, notesLines, stageNotes } from '../pipelines/hints.js';
 import { DistillError } from '../src/errors.js';
 import { runRag, runScore, runSft } from '../pipelines/stage.js';
 import { runExportAll } from '../pipelines/export-all.js';
@@ -39,8 +39,8 @@ describe('no scoring rule: one line per source', () => {
       const result = await runAllOn(root, 'plain', RECORDED_AT, { maxLineBytes: undefined });
       const score = result.stages.find((record) => record.stage.name === 'score')!;
       assert.deepEqual(score.notes.unruled, [{ source: 'my_agent', rows: 8 }]);
-      assert.equal(summaryLine('score', score.counts, { notes: score.notes }).split('\n')[1], '[score] my_agent: 8 rows, no scoring rule: all needs_human_review — see docs/rules.md');
-      assert.deepEqual(JSON.parse(summaryLine('score', score.counts, { json: true, notes: score.notes })).unruled_sources, { my_agent: 8 });
+      assert.deepEqual(notesLines('score', score.notes), ['[score] my_agent: 8 rows, no scoring rule: all needs_human_review — see docs/rules.md']);
+      assert.deepEqual(notesJson(score.notes).unruled_sources, { my_agent: 8 });
       // With the user's rules the source has one: nothing to say.
       const ruled = await runAllOn(root, 'ruled', RECORDED_AT, { maxLineBytes: undefined, rules: path.join(RULES_FIXTURE, 'my-rules.json') });
       assert.deepEqual(ruled.stages.find((record) => record.stage.name === 'score')!.notes.unruled, []);

@@ -35,20 +35,21 @@ export const EXPORT_GOLDENS: ReadonlyArray<readonly [file: string, golden: strin
 /** `--max-line-bytes 65536`, the fixture's line limit. */
 export const FIXTURE_MAX_LINE_BYTES = 65536;
 
+/** run-all's options as `distill-stream run-all --root ROOT --run-id ID --recorded-at … --max-line-bytes 65536` gives them. */
+export const runAllOptions = (root: string, runId: string, recordedAt: string, options: Partial<RunAllOptions> = {}): RunAllOptions => ({
+  root,
+  runId,
+  recordedAt,
+  toolVersion: TOOL_VERSION,
+  maxLineBytes: FIXTURE_MAX_LINE_BYTES,
+  flags: {},
+  continueOnFailure: false,
+  driftThreshold: undefined,
+  ...options,
+});
+
 /** run-all on `root` as `distill-stream run-all --root ROOT --run-id ID --recorded-at … --max-line-bytes 65536` runs it. */
-export function runAllOn(root: string, runId: string, recordedAt: string, options: Partial<RunAllOptions> = {}): Promise<RunAllResult> {
-  return runAll({
-    root,
-    runId,
-    recordedAt,
-    toolVersion: TOOL_VERSION,
-    maxLineBytes: FIXTURE_MAX_LINE_BYTES,
-    flags: {},
-    continueOnFailure: false,
-    driftThreshold: undefined,
-    ...options,
-  });
-}
+export const runAllOn = (root: string, runId: string, recordedAt: string, options: Partial<RunAllOptions> = {}): Promise<RunAllResult> => runAll(runAllOptions(root, runId, recordedAt, options));
 
 /** The summary line a stage command prints on stderr for these counts (`--json` when asked), without its newline. */
 export function summaryLine(stage: string, counts: StageCounts, options: { json?: boolean; index?: IndexReport; notes?: StageNotes } = {}): string {

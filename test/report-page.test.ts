@@ -118,6 +118,24 @@ describe('report page: real runs', () => {
     assertInertPage(sharded);
   });
 
+  test('shards of a run planned phase by phase: a stage column, and at most 10 parts listed per shard', async () => {
+    const data = await loadReportData({ root, runId: 'second' });
+    const parts = Array.from({ length: 12 }, (_, n) => ({ path: `data/evidence/2026/05/${String(n + 1).padStart(2, '0')}/outcomes.jsonl`, bytes: 100 + n, sha256: String(n % 10).repeat(64) }));
+    const shards = [
+      { shard: 0, stage: 'collect' as const, status: 'done' as const, rows_in: 30, rows_out: 28, outputs: parts },
+      { shard: 1, stage: 'collect' as const, status: 'done' as const, rows_in: 0, rows_out: 0, outputs: [] },
+      { shard: 0, stage: 'score' as const, status: 'done' as const, rows_in: 28, rows_out: 28, outputs: parts.slice(0, 1) },
+    ];
+    const page = await renderReportHtml({ ...data, shards });
+    assert.match(page, /3 shard\(s\) over 2 stage\(s\), all done/);
+    assert.match(page, /<thead><tr><th>stage<\/th><th>shard<\/th>/);
+    assert.match(page, /<tr class="shard-done"><td>collect<\/td><td class="n">1<\/td>/);
+    assert.ok(page.includes('data/evidence/2026/05/10/outcomes.jsonl') && !page.includes('data/evidence/2026/05/11/outcomes.jsonl'), 'the first 10 parts');
+    assert.match(page, /<li>2 more files, 221 bytes<\/li>/);
+    assert.match(await renderReportHtml({ ...data, shards: shards.map(({ stage: _stage, ...rest }) => rest) }), /<thead><tr><th>shard<\/th>/, 'no stage column when no shard names one');
+    assertInertPage(page);
+  });
+
   test('a passed run with a prior: PSI and its band from drift.json, re-checked against the samples; warnings highlighted', async () => {
     const data = await loadReportData({ root, runId: 'second' });
     assert.equal(data.prior?.summary.run_id, 'first');

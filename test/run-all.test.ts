@@ -14,7 +14,7 @@ import type { RunAllResult } from '../pipelines/run-all.js';
 import { DistillError } from '../src/errors.js';
 import type { DriftReport, RunSummary, StageReceipt } from '../src/receipts.js';
 import { validators } from '../src/schemas/validators.js';
-import { copyOf, fixtureCopy, inFolder, listFiles, removeDir } from './helpers.js';
+import { copyOf, fixtureCopy, inFolder, listFiles, removeDir, withoutTimings } from './helpers.js';
 import { runAllOn } from './library.js';
 
 const RECORDED_AT = '2026-05-02T00:00:00.000Z';
@@ -24,9 +24,6 @@ const runAll = (root: string, runId: string, options: Parameters<typeof runAllOn
 
 const report = async <T>(root: string, runId: string, name: string): Promise<T> =>
   JSON.parse(await readFile(path.join(root, 'reports/distillation', runId, name), 'utf8')) as T;
-
-/** A receipt or summary without the fields allowed to differ between identical runs. */
-const withoutTimings = (text: string): string => text.replace(/"(started_at|finished_at|duration_ms)": [^,\n]+/g, '"$1": "-"');
 
 const receiptsOf = async (root: string, runId: string): Promise<string[]> =>
   Promise.all([...STAGES.map((s) => `${s}.json`), 'summary.json'].map(async (name) => withoutTimings(await readFile(path.join(root, 'reports/distillation', runId, name), 'utf8'))));

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { appendFile, cp, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { mulberry32 } from '../data-fixtures/prng.js';
@@ -10,7 +10,7 @@ import { sortedCounts, type StageCounts } from '../src/engine/counts.js';
 import { DistillError } from '../src/errors.js';
 import { cutIntoPieces, type PlannedFile } from '../src/io/pieces.js';
 import { stageNamed } from '../src/stages/registry.js';
-import { FIXTURE_ARCHIVE, removeDir, runCli, snapshot, tempDir } from './helpers.js';
+import { badRowsArchive, removeDir, runCli, snapshot, tempDir } from './helpers.js';
 
 const RECORDED_AT = '2026-05-02T00:00:00.000Z';
 const MAX_LINE_BYTES = 65536;
@@ -28,23 +28,10 @@ const countsOf = (counts: StageCounts): unknown => ({
 });
 
 /**
- * A copy of the fixture archive made to cross shard edges: its hand-written scored rows (every kind
- * of bad row) repeated in one big file, so duplicates fall in other shards than their first copy,
- * and its raw logs repeated too, so collect meets run_ids taken by an earlier shard.
+ * Runs `command` through a plan of `shards` shards, every shard in this process, then the merge
+ * (with `wholeFiles`, and `merged` called while the shards' work is still there).
  */
-async function archive(): Promise<string> {
-  const root = await tempDir('distill-shards-');
-  await cp(FIXTURE_ARCHIVE, root, { recursive: true });
-  const scored = path.join(root, 'data/scored-runs/2026/05/03/hand_written_rows.jsonl');
-  const rows = await readFile(scored);
-  for (let n = 0; n < 4; n++) await appendFile(scored, rows);
-  const kb = path.join(root, 'data/_kb/scrum_reviews.jsonl');
-  await appendFile(kb, await readFile(kb));
-  return root;
-}
-
-/** Runs `command` through a plan of `shards` shards, every shard in this process, then the merge (and `merged`, while the shards' work is still there). */
-async function sharded(command: string, options: StageCommandOptions, shards: number, merged?: () => Promise<void>): Promise<Map<string, StageCounts>> {
+async function sharded(command: string, options: StageCommandOptions, shards: number, wholeFiles?: 'link' | 'copy', merged?: () => Promise<void>): Promise<Map<string, StageCounts>> {
   const work = await tempDir('distill-plan-');
   try {
     const planFile = path.join(work, 'plan.json');
@@ -52,7 +39,7 @@ async function sharded(command: string, options: StageCommandOptions, shards: nu
     const plan = await readPlan(planFile);
     const context = await shardContextOf(plan);
     for (let n = shards - 1; n >= 0; n--) assert.equal(await runShard(plan, n, context), 'ran'); // any order
-    const { counts } = await mergePlan(plan);
+    const { counts } = await mergePlan(plan, wholeFiles);
     await merged?.();
     return counts;
   } finally {
@@ -60,12 +47,21 @@ async function sharded(command: string, options: StageCommandOptions, shards: nu
   }
 }
 
+/** How many files of a tree are hard links (more than one name), and how many are not. */
+async function linksIn(tree: string): Promise<{ linked: number; single: number }> {
+  const found = { linked: 0, single: 0 };
+  for (const entry of await readdir(tree, { recursive: true, withFileTypes: true })) {
+    if (entry.isFile()) found[(await stat(path.join(entry.parentPath, entry.name))).nlink > 1 ? 'linked' : 'single']++;
+  }
+  return found;
+}
+
 describe('a sharded run is byte for byte one process', () => {
   let one: string;
   let many: string;
   before(async () => {
-    one = await archive();
-    many = await archive();
+    one = await badRowsArchive();
+    many = await badRowsArchive();
   });
   after(async () => {
     await removeDir(one);
@@ -109,20 +105,38 @@ describe('a sharded run is byte for byte one process', () => {
     });
   }
 
-  test('a tree merge links the files one shard wrote whole and copies the ones made of parts or with rows dropped', async () => {
-    let linked = 0;
-    let copied = 0;
-    await sharded('collect', base(many), 2, async () => {
-      for (const entry of await readdir(path.join(many, 'data/evidence'), { recursive: true, withFileTypes: true })) {
-        if (!entry.isFile()) continue;
-        if ((await stat(path.join(entry.parentPath, entry.name))).nlink > 1) linked++;
-        else copied++;
+  test('more shards than the input has lines to cut at: the empty ones are valid, read nothing, and merge to one process\'s bytes', async () => {
+    for (const command of ['collect', 'score', 'sft', 'preference']) {
+      const single = (await runStage(stageNamed(command)!, base(one))).counts;
+      const expected = await snapshot(one);
+      const work = await tempDir('distill-plan-');
+      try {
+        const plan = await writePlan(command, planOptionsOf(command, base(many)), 60, path.join(work, 'plan.json'), path.join(work, 'shards'));
+        const empty = plan.shards.flatMap((pieces, n) => (pieces.length === 0 ? [n] : []));
+        assert.ok(empty.length > 0, `${command}: some of 60 shards have no piece`);
+        const context = await shardContextOf(plan);
+        for (let n = 0; n < plan.shards.length; n++) assert.equal(await runShard(plan, n, context), 'ran');
+        assert.deepEqual(await readdir(path.join(work, 'shards', `shard-${String(empty[0]).padStart(5, '0')}`)), ['result.json'], 'an empty shard writes its result and nothing else');
+        assert.deepEqual(countsOf((await mergePlan(plan)).counts.get(command)!), countsOf(single), command);
+        assert.deepEqual(await snapshot(many), expected, command);
+      } finally {
+        await removeDir(work);
       }
-    });
-    assert.ok(linked > 0, 'some partition files are links to a shard\'s part');
-    assert.ok(copied > 0, 'a partition file two shards wrote, or one with a repeated run_id dropped, is a copy');
+    }
+  });
+
+  test('a local merge links the tree files one shard wrote whole; a plan\'s merge copies them (its work stays); the bytes are the same', async () => {
     await runStage(stageNamed('collect')!, base(one));
-    assert.deepEqual(await snapshot(many), await snapshot(one));
+    const expected = await snapshot(one);
+    let local = { linked: 0, single: 0 };
+    await sharded('collect', base(many), 2, 'link', async () => void (local = await linksIn(path.join(many, 'data/evidence'))));
+    assert.ok(local.linked > 0, 'some partition files are links to a shard\'s part');
+    assert.ok(local.single > 0, 'a partition file two shards wrote, or one with a repeated run_id dropped, is written anew');
+    assert.deepEqual(await snapshot(many), expected);
+    let planned = { linked: 0, single: 0 };
+    await sharded('collect', base(many), 2, 'copy', async () => void (planned = await linksIn(path.join(many, 'data/evidence'))));
+    assert.equal(planned.linked, 0, 'no tree file shares its inode with the work folder');
+    assert.deepEqual(await snapshot(many), expected);
   });
 
   test('export-all: every dataset and quarantine equal one process\'s', async () => {
@@ -139,7 +153,7 @@ describe('the shard contract', () => {
   let work: string;
   let plan: ShardPlan;
   before(async () => {
-    root = await archive();
+    root = await badRowsArchive();
     work = await tempDir('distill-plan-');
     const options = { cwd: root, root, recordedAt: RECORDED_AT, maxLineBytes: MAX_LINE_BYTES };
     plan = await writePlan('sft', planOptionsOf('sft', options), 4, path.join(work, 'plan.json'), path.join(work, 'shards'), undefined, 64);
@@ -173,7 +187,7 @@ describe('the shard contract', () => {
   });
 
   test('a plan\'s shards and merge join the index generation it built: a refresh in between (evidence changed) is refused, never mixed', async () => {
-    const fresh = await archive();
+    const fresh = await badRowsArchive();
     const other = await tempDir('distill-plan-');
     try {
       const options = { cwd: fresh, root: fresh, recordedAt: RECORDED_AT, maxLineBytes: MAX_LINE_BYTES };
@@ -201,7 +215,7 @@ describe('the shard contract', () => {
     const other = await tempDir('distill-plan-');
     try {
       const planFile = path.join(other, 'plan.json');
-      const fresh = await archive();
+      const fresh = await badRowsArchive();
       try {
         const created = await runCli(['plan', '--shards', '2', '--out', planFile, '--', 'sft', '--root', fresh, '--recorded-at', RECORDED_AT]);
         assert.equal(created.code, 0, created.stderr);

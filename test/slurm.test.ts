@@ -3,7 +3,9 @@
  * this process, in a temp folder, on free ports, with a munge key of their own), then
  * examples/slurm/submit.sh as a user runs it — a 4-shard array of export-all and the merge after it
  * (--dependency=afterok) — checked byte for byte against one process; then a lost shard and a
- * failed one, each resubmitted alone through `submit.sh --resubmit`, and checked again.
+ * failed one, each resubmitted alone through `submit.sh --resubmit`, and checked again; then a
+ * 2-shard run-all plan, its five phases submitted up front as array → merge chains, against one
+ * run-all process.
  *
  * Runs as root only (the daemons run as root, and Debian's packages are installed when missing);
  * otherwise it is skipped, loudly.
@@ -20,8 +22,8 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { generateArchive } from '../data-fixtures/generate.js';
 import { quarantineFile } from '../src/layout.js';
-import { EXPORT_STAGES } from '../src/stages/registry.js';
-import { CLI, FIXTURE_ARCHIVE, PACKAGE_ROOT, removeDir, runCli, snapshot, tempDir } from './helpers.js';
+import { EXPORT_STAGES, STAGES } from '../src/stages/registry.js';
+import { CLI, FIXTURE_ARCHIVE, PACKAGE_ROOT, removeDir, runCli, runProgram, snapshot, tempDir, withoutTimings, type Ran } from './helpers.js';
 
 const PACKAGES = ['slurmctld', 'slurmd', 'slurm-client', 'munge'];
 const COMMANDS = ['munged', 'slurmctld', 'slurmd', 'sbatch', 'scontrol', 'squeue', 'scancel', 'sinfo'];
@@ -46,25 +48,6 @@ function skipReason(): string | undefined {
   return undefined;
 }
 
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a command to its end, its output kept. */
-function run(command: string, args: readonly string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env: options.env ?? process.env, cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    const stdout: Buffer[] = [];
-    const stderr: Buffer[] = [];
-    child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
-    child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout: Buffer.concat(stdout).toString('utf8'), stderr: Buffer.concat(stderr).toString('utf8') }));
-  });
-}
-
 /** A TCP port free right now (the cluster's two ports, so it never meets another one on this host). */
 async function freePort(): Promise<number> {
   const server = net.createServer();
@@ -79,7 +62,7 @@ async function installSlurm(log: string): Promise<void> {
   if (missing.length === 0) return;
   process.stderr.write(`# ${missing.join(', ')} missing: apt-get update && apt-get install -y ${PACKAGES.join(' ')}\n`);
   const apt = `apt-get update && apt-get install -y -o DPkg::Lock::Timeout=600 ${PACKAGES.join(' ')}`;
-  const result = await run('sh', ['-c', `(${apt}) >${log} 2>&1`], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  const result = await runProgram('sh', ['-c', `(${apt}) >${log} 2>&1`], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
   const tail = result.code === 0 ? '' : (await readFile(log, 'utf8')).split('\n').slice(-20).join('\n');
   assert.equal(result.code, 0, `apt-get install ${PACKAGES.join(' ')} failed:\n${tail}`);
   for (const command of COMMANDS) assert.ok(onPath(command), `${command} is still missing after apt-get install`);
@@ -166,7 +149,7 @@ class Cluster {
 
   /** A Slurm client command against this cluster. */
   slurm(command: string, args: readonly string[]): Promise<Ran> {
-    return run(command, args, { env: this.env, cwd: this.dir });
+    return runProgram(command, args, { env: this.env, cwd: this.dir });
   }
 
   /** Waits for `ready`, failing with the daemons' logs when it never comes or a daemon died. */
@@ -272,9 +255,12 @@ describe('examples/slurm on a one-node Slurm cluster', () => {
   let failFile = '';
   let expected = new Map<string, string>();
   let expectedSummary: string[] = [];
+  /** A copy of the archive before any run, for run-all: one process on `runAllOne`, the phases on Slurm on `runAllMany`. */
+  let runAllOne = '';
+  let runAllMany = '';
 
   /** submit.sh as a user runs it, from the temp folder (the jobs' working folder), its logs there. */
-  const submit = (args: string[]): Promise<Ran> => run(SUBMIT, args, { env: { ...cluster!.env, LOGS: path.join(dir, 'logs') }, cwd: dir });
+  const submit = (args: string[]): Promise<Ran> => runProgram(SUBMIT, args, { env: { ...cluster!.env, LOGS: path.join(dir, 'logs') }, cwd: dir });
   const log = (name: string): Promise<string> => readFile(path.join(dir, 'logs', name), 'utf8').catch(() => '');
   const shardFolder = (n: number): string => path.join(work, `shard-${String(n).padStart(5, '0')}`);
   /** The plan builds the evidence index before it writes itself; a shard or merge that wrote the index would leave it newer. */
@@ -324,10 +310,11 @@ describe('examples/slurm on a one-node Slurm cluster', () => {
         await mkdir(path.dirname(bad), { recursive: true });
         await writeFile(bad, rows);
         await appendFile(bad, rows);
-        await cp(base, path.join(dir, 'one'), { recursive: true });
-        await cp(base, path.join(dir, 'many'), { recursive: true });
+        for (const copy of ['one', 'many', 'run-all-one', 'run-all-many']) await cp(base, path.join(dir, copy), { recursive: true });
       });
       many = path.join(dir, 'many');
+      runAllOne = path.join(dir, 'run-all-one');
+      runAllMany = path.join(dir, 'run-all-many');
       planFile = path.join(dir, 'plan.json');
       work = `${planFile}.shards`;
       const single = await timed('one process', () => runCli(['export-all', '--root', path.join(dir, 'one'), '--recorded-at', RECORDED_AT, '--jobs', '1']));
@@ -407,5 +394,29 @@ describe('examples/slurm on a one-node Slurm cluster', () => {
     assert.equal((await cluster!.settled(failed.again.merge))[0]!.state, 'COMPLETED', await log(`distill-merge-${failed.again.merge}.out`));
     assert.deepEqual(await snapshot(many), expected);
     await assertIndexOnlyRead();
+  });
+
+  test('submit.sh -- run-all: five phases of 2 shards, each array after the merge before it, write what one run-all process writes', { timeout: 5 * 60_000 }, async () => {
+    const runArgs = (root: string): string[] => ['--root', root, '--run-id', 'nightly', '--recorded-at', RECORDED_AT];
+    const runAllPlan = path.join(dir, 'run-all.json');
+    const [single, submitted] = await timed('run-all: one process, and 5 phases submitted', () =>
+      Promise.all([runCli(['run-all', ...runArgs(runAllOne), '--jobs', '1']), submit([runAllPlan, '2', '--', 'run-all', ...runArgs(runAllMany)])]),
+    );
+    assert.equal(single.code, 0, single.stderr);
+    assert.equal(submitted.code, 0, submitted.stderr);
+    const jobs = (await readFile(`${runAllPlan}.jobs`, 'utf8')).trim().split(' ');
+    assert.equal(jobs.length, 2 * STAGES.length, 'an array and a merge per phase');
+    assert.match(submitted.stdout, /^phase 2 of 5: shards: job \d+ \(--array=0-1\), after job \d+; merge: job \d+, after them$/m);
+    await timed('run-all: 5 phases of 2 shards on Slurm', () => cluster!.settled(jobs.at(-1)!));
+    for (const [n, job] of jobs.entries()) {
+      const states = (await cluster!.settled(job)).map(({ state }) => state);
+      assert.deepEqual(states, n % 2 === 0 ? ['COMPLETED', 'COMPLETED'] : ['COMPLETED'], `job ${job}: ${states.join(', ')}\n${await log(`distill-merge-${job}.out`)}`);
+    }
+    for (const [n, stage] of STAGES.entries()) assert.match(await log(`distill-shard-${jobs[2 * n]}_1.out`), new RegExp(`^\\[shard\\] 1 of 2: ran \\(phase ${n + 1} of 5, ${stage.name}\\)$`, 'm'));
+    assert.match(await log(`distill-merge-${jobs.at(-1)}.out`), /^\[run-all\] nightly passed; drift ok$/m);
+    assert.deepEqual(await snapshot(runAllMany), await snapshot(runAllOne));
+    const receipts = async (root: string): Promise<string[]> =>
+      Promise.all([...STAGES.map((stage) => `${stage.receipt}.json`), 'summary.json', 'drift.json'].map(async (name) => withoutTimings(await readFile(path.join(root, 'reports/distillation/nightly', name), 'utf8'))));
+    assert.deepEqual(await receipts(runAllMany), await receipts(runAllOne));
   });
 });

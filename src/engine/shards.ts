@@ -155,6 +155,8 @@ export interface ShardCounts {
   violations: string[];
   /** Files the shard read whole (a file cut across shards is hashed by the plan). */
   inputs: FileDigest[];
+  /** Its parts of the outputs, each named by the output it is a part of. */
+  outputs?: FileDigest[];
   /** Each sample metric's kept records, [id, value]. */
   samples: Record<string, Array<[string, number]>>;
   /** Pairing stages: rows that passed the row gates (pass 1). */
@@ -177,6 +179,7 @@ export function shardCountsOf(stage: StageName, counts: StageCounts, partitions?
     byCategory: Object.fromEntries(counts.byCategory),
     violations: [...counts.violations],
     inputs: [...counts.inputs],
+    outputs: [...counts.outputs],
     samples: counts.sampleEntries(),
     unruledSources: Object.fromEntries(counts.unruledSources),
     rejectedShapes: [...counts.rejectedShapes],

@@ -32,6 +32,8 @@ import { byCodeUnits } from '../../core/text.js';
 
 /** Receipts list every file a stage read and wrote; past this many of each the page says how many more the receipt has. */
 const MAX_LISTED_FILES = 100;
+/** A shard's parts listed per row (a collect shard writes a part of every partition its rows fall in: hundreds on a large archive); the row says how many more. */
+const MAX_LISTED_PARTS = 10;
 /** The counts drawn in the baseline history (the table shows the same columns). */
 const HISTORY_METRICS = ['total.in', 'total.out', 'total.quarantined', 'dataset.sft', 'dataset.rag', 'dataset.preference'];
 
@@ -365,13 +367,15 @@ ${chart}
 
 function shardSection(shards: readonly ShardReport[]): SafeHtml {
   const missing = shards.filter((s) => s.status === 'missing').length;
+  // A run planned phase by phase ran every shard once per stage: the stage is a column then.
+  const staged = shards.some((s) => s.stage !== undefined);
   const rows = shards.map(
     (s) =>
-      html`<tr class="shard-${s.status}"><td class="n">${s.shard}</td><td>${s.status === 'missing' ? html`<span class="bad">missing</span>` : 'done'}</td><td class="n">${count(s.rows_in)}</td><td class="n">${count(s.rows_out)}</td><td>${s.outputs.length === 0 ? '-' : html`<ul>${s.outputs.map((o) => html`<li><code>${o.path}</code> ${count(o.bytes)} bytes <span class="hash">${o.sha256}</span></li>`)}</ul>`}</td></tr>`,
+      html`<tr class="shard-${s.status}">${staged ? html`<td>${s.stage ?? ''}</td>` : html``}<td class="n">${s.shard}</td><td>${s.status === 'missing' ? html`<span class="bad">missing</span>` : 'done'}</td><td class="n">${count(s.rows_in)}</td><td class="n">${count(s.rows_out)}</td><td>${s.outputs.length === 0 ? '-' : html`<ul>${s.outputs.slice(0, MAX_LISTED_PARTS).map((o) => html`<li><code>${o.path}</code> ${count(o.bytes)} bytes <span class="hash">${o.sha256}</span></li>`)}${s.outputs.length > MAX_LISTED_PARTS ? html`<li>${count(s.outputs.length - MAX_LISTED_PARTS)} more files, ${count(s.outputs.slice(MAX_LISTED_PARTS).reduce((sum, o) => sum + o.bytes, 0))} bytes</li>` : html``}</ul>`}</td></tr>`,
   );
   return html`<section id="shards"><h2>Shards</h2>
-<p>${count(shards.length)} shard(s), ${missing === 0 ? 'all done' : html`<span class="bad">${count(missing)} missing</span>`}.</p>
-<table><thead><tr><th>shard</th><th>status</th><th>rows in</th><th>rows out</th><th>outputs (path, bytes, sha256)</th></tr></thead><tbody>${rows}</tbody></table>
+<p>${count(shards.length)} shard(s)${staged ? html` over ${count(new Set(shards.map((s) => s.stage)).size)} stage(s)` : html``}, ${missing === 0 ? 'all done' : html`<span class="bad">${count(missing)} missing</span>`}.</p>
+<table><thead><tr>${staged ? html`<th>stage</th>` : html``}<th>shard</th><th>status</th><th>rows in</th><th>rows out</th><th>outputs (path, bytes, sha256)</th></tr></thead><tbody>${rows}</tbody></table>
 </section>`;
 }
 

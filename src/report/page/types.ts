@@ -12,11 +12,14 @@ import type { BaselineEntry, DriftReport, RunSummary, StageReceipt } from '../..
 export interface ShardReport {
   /** 0-based shard number. */
   shard: number;
+  /** The run-all stage it ran, for a run planned phase by phase (one report per shard and stage). */
+  stage?: RunStage;
   /** `missing`: the shard never reported back (its rows are not in this run's outputs). */
   status: 'done' | 'missing';
   rows_in: number;
+  /** Rows it kept (a pairing stage: rows that passed its gates; the merge makes the pairs). */
   rows_out: number;
-  /** The files the shard wrote, paths relative to the root as in receipts. */
+  /** The files the shard wrote, each named by the output it is a part of (paths relative to the root as in receipts). */
   outputs: FileDigest[];
 }
 
