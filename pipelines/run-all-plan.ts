@@ -134,6 +134,9 @@ async function writePhase(plan: RunAllPlan, phase: number, progress: ProgressSin
   return writePlan(stage.name, planOptionsOf(stage.name, options), plan.shardCount, phasePlanFile(plan, phase), folder, progress);
 }
 
+/** A plan is read on other machines, from other folders: its messages name the absolute paths it pins, not what was typed here. */
+const withoutTyped = ({ typed: _typed, ...options }: PinnedRunAllOptions): PinnedRunAllOptions => options;
+
 /**
  * `plan --shards N --out PLAN.json -- run-all …`: run-all's options pinned, checked as run-all
  * checks them before any work, and the first phase (collect over the raw logs) planned.
@@ -146,7 +149,7 @@ export async function planRunAll(options: PinnedRunAllOptions, shards: number, p
   const plan: RunAllPlan = {
     format: PLAN_FORMAT,
     command: 'run-all',
-    options: { ...options, flags },
+    options: { ...withoutTyped(options), flags },
     shardCount: shards,
     work,
     startedAt: new Date().toISOString(),

@@ -27,6 +27,8 @@ import { withRootLock } from '../src/io/lock.js';
 export interface RunAllOptions {
   /** The standard layout's root (absolute). */
   root: string;
+  /** --root and --rules as the user typed them, for messages (the options above are absolute). */
+  typed?: { root?: string | undefined; rules?: string | undefined } | undefined;
   runId: string;
   recordedAt: string;
   toolVersion: string;
@@ -98,17 +100,18 @@ async function writeReport(file: string, value: unknown, validate: (value: unkno
 /** A run id that is one plain name and a root that exists with its data/_kb (a mistyped --root is named, and nothing is made in it): the root's real path. */
 export async function checkRoot(options: RunAllOptions): Promise<string> {
   if (!isRunId(options.runId)) throw usageError(`--run-id ${JSON.stringify(options.runId)} is not a run id (${RUN_ID_RULE})`);
+  const typedRoot = options.typed?.root ?? options.root;
   const realRoot = await realpath(options.root).catch((cause: unknown) => {
-    throw ioError(options.root, cause, '--root');
+    throw ioError(typedRoot, cause, '--root');
   });
-  await requireFolder(options.root, LAYOUT.kb);
+  await requireFolder(options.root, LAYOUT.kb, typedRoot);
   return realRoot;
 }
 
 /** What fails a run before any work: an audit-baseline lineage whose last line does not read, a rules file that does not load. The run's ruleset. */
 export async function checkBeforeWork(options: RunAllOptions): Promise<Ruleset> {
   await readLastBaseline(baselinesFileOf(options));
-  return rulesetOf(options.rules, { cwd: options.root, root: options.root });
+  return rulesetOf(options.rules, { cwd: options.root, root: options.root }, options.typed?.rules);
 }
 
 const baselinesFileOf = (options: RunAllOptions): string => path.join(options.root, LAYOUT.kb, BASELINES_FILE);

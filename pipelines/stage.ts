@@ -80,11 +80,11 @@ function runOptions(stage: StageDefinition, options: StageCommandOptions, plan: 
 }
 
 /** The ruleset a run uses: the rules file given (loaded and checked once), else the built-in one. */
-export async function rulesetOf(rules: string | Ruleset | undefined, place: { cwd: string; root: string }): Promise<Ruleset> {
+export async function rulesetOf(rules: string | Ruleset | undefined, place: { cwd: string; root: string }, typed = rules): Promise<Ruleset> {
   if (rules === undefined) return builtinRuleset();
   if (typeof rules !== 'string') return rules;
   const absolute = path.resolve(place.cwd, rules);
-  return loadRuleset(absolute, { display: displayPath(place.root, absolute), label: `--rules ${rules}` });
+  return loadRuleset(absolute, { display: displayPath(place.root, absolute), label: `--rules ${typeof typed === 'string' ? typed : rules}` });
 }
 
 /** Whether a command's options make it read stdin: a filter with no inputs named, or `-` among them. */

@@ -7,7 +7,7 @@ import { runStage, type StageCommandOptions } from '../pipelines/stage.js';
 import { DistillError } from '../src/errors.js';
 import { stageNamed } from '../src/stages/registry.js';
 import { resolveInputs, type InputSource } from '../src/index.js';
-import { fixtureCopy, inFolder } from './helpers.js';
+import { fixtureCopy, inFolder, runCli } from './helpers.js';
 
 /** Rejects with exit 3 and exactly this message: the path as the user typed it, after its option. */
 const failsWith = async (run: Promise<unknown>, message: string): Promise<void> => {
@@ -48,4 +48,14 @@ test('resolveInputs resolves relative inputs against the folder given (default t
     assert.deepEqual(await names(resolveInputs(['data/scored-runs/2026/05/03'], root)), expected);
     assert.deepEqual(await names(resolveInputs(['05/03'], root, path.join(root, 'data/scored-runs/2026'))), expected);
     await assert.rejects(names(resolveInputs(['05/nope'], root, path.join(root, 'data/scored-runs/2026'))), /^DistillError: 05\/nope: no such file or folder$/m);
+  }));
+
+test('run-all names --root and --rules as typed on the command line', () =>
+  inFolder(fixtureCopy, async (cwd) => {
+    const missingRoot = await runCli(['run-all', '--root', 'nope'], { cwd });
+    assert.equal(missingRoot.code, 3);
+    assert.equal(missingRoot.stderr.trim(), 'distill-stream: --root nope: no such file or folder');
+    const missingRules = await runCli(['run-all', '--root', '.', '--rules', 'nope.yaml'], { cwd });
+    assert.equal(missingRules.code, 3);
+    assert.equal(missingRules.stderr.trim(), 'distill-stream: --rules nope.yaml: no such file or folder');
   }));

@@ -76,6 +76,7 @@ export function runAllOptionsOf(values: Readonly<Record<string, unknown>>, { cwd
     maxLineBytes: values['maxLineBytes'] as number | undefined,
     flags: { ...values, jobs: jobsOf(values) },
     rules: values['rules'] === undefined ? undefined : path.resolve(cwd, values['rules'] as string),
+    typed: { root: values['root'] as string | undefined, rules: values['rules'] as string | undefined },
     continueOnFailure: values['continueOnFailure'] === true,
     failIfEmpty: values['failIfEmpty'] === true,
     driftThreshold: (values['driftThreshold'] as number | undefined) ?? thresholdFromEnv(env),
