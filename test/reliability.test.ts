@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { lstat, mkdir, readdir, readFile, rename, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -9,7 +10,9 @@ import { runSft } from '../pipelines/stage.js';
 import { validateStage } from '../src/engine/validate.js';
 import { DistillError } from '../src/errors.js';
 import { sftStage } from '../src/stages/sft.js';
+import { commitTogether } from '../src/io/commit.js';
 import { oneVersionOf } from '../src/io/inputs.js';
+import { openSink } from '../src/io/sink.js';
 import { ROOT_LOCK } from '../src/layout.js';
 import { allEntries, CLI, fixtureCopy, inFolder, leftovers, PROCESS_CONCURRENCY, runCli, snapshot, tempDir } from './helpers.js';
 
@@ -168,5 +171,35 @@ describe('sort spill folders', { concurrency: PROCESS_CONCURRENCY }, () => {
       assert.equal(head.length, 10);
       assert.deepEqual(await readdir(tmp), []);
       assert.equal(existsSync(path.join(root, ROOT_LOCK)), false);
+    }));
+});
+
+describe('an output that starts with a file (a merge\'s first shard part)', () => {
+  const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
+
+  for (const move of [true, false]) {
+    test(`${move ? 'moved' : 'copied'} into place: the file's bytes, then what is written, hashed together; ${move ? 'the part is gone' : 'the part stays'}`, () =>
+      inFolder(tempDir, async (dir) => {
+        const start = path.join(dir, 'part');
+        await writeFile(start, '{"a":1}\n');
+        const target = { kind: 'file' as const, path: path.join(dir, 'out.jsonl'), display: 'out.jsonl', label: 'out.jsonl', startWith: { file: start, move } };
+        const sink = await openSink(target);
+        sink.input.end('{"b":2}\n');
+        const finished = await sink.finish();
+        await commitTogether(finished.entries);
+        assert.equal(await readFile(path.join(dir, 'out.jsonl'), 'utf8'), '{"a":1}\n{"b":2}\n');
+        assert.deepEqual(finished.digests, [{ path: 'out.jsonl', bytes: 16, sha256: sha256('{"a":1}\n{"b":2}\n') }]);
+        assert.equal(existsSync(start), !move);
+        assert.deepEqual(leftovers(await allEntries(dir)), []);
+      }));
+  }
+
+  test('aborted, it leaves no temp file behind', () =>
+    inFolder(tempDir, async (dir) => {
+      const start = path.join(dir, 'part');
+      await writeFile(start, '{"a":1}\n');
+      const sink = await openSink({ kind: 'file', path: path.join(dir, 'out.jsonl'), display: 'out.jsonl', label: 'out.jsonl', startWith: { file: start, move: true } });
+      await sink.abort();
+      assert.deepEqual((await readdir(dir)).sort(), []);
     }));
 });

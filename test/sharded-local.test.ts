@@ -47,7 +47,7 @@ for (const command of ['sft', 'rag', 'preference', 'collect', 'score']) {
 test('export-all run as local shards writes what one process writes', sameAsOneProcess((root, jobs) => runExportAll({ cwd: root, root, recordedAt: RECORDED_AT, jobs })));
 test('run-all run as local shards writes what one process writes, receipts included (timings aside)', sameAsOneProcess((root, jobs) => runAllOn(root, 'r1', RECORDED_AT, { flags: { jobs } })));
 
-test('a tree merge whose work folder is on another filesystem than the root copies what it cannot link', async (t) => {
+test('a merge whose work folder is on another filesystem than the root copies what it cannot link or move (collect\'s tree, sft\'s dataset)', async (t) => {
   const elsewhere = '/dev/shm';
   const here = await tempDir();
   const [shm, tmp] = await Promise.all([stat(elsewhere).catch(() => undefined), stat(here)]);
@@ -57,7 +57,7 @@ test('a tree merge whose work folder is on another filesystem than the root copi
     const before = process.env['TMPDIR'];
     process.env['TMPDIR'] = elsewhere; // where local shards put their work (os.tmpdir()); the roots were made before, on disk
     try {
-      await runStage(stageNamed('collect')!, { cwd: root, root, recordedAt: RECORDED_AT, jobs });
+      for (const command of ['collect', 'sft']) await runStage(stageNamed(command)!, { cwd: root, root, recordedAt: RECORDED_AT, jobs });
     } finally {
       if (before === undefined) delete process.env['TMPDIR'];
       else process.env['TMPDIR'] = before;

@@ -445,20 +445,34 @@ const before = (a: { file: number; line: number }, b: { file: number; line: numb
 export async function mergeDataset(
   folders: readonly string[],
   shards: readonly ShardCounts[],
-  context: { stage: StageName; recordedAt: string; duplicateKey: 'written-id' | 'run-id' | 'none'; duplicateError: (key: string, record: unknown) => string; sourceRecordOf: SourceRecordOf; keyed?: boolean },
+  context: {
+    stage: StageName;
+    recordedAt: string;
+    duplicateKey: 'written-id' | 'run-id' | 'none';
+    duplicateError: (key: string, record: unknown) => string;
+    sourceRecordOf: SourceRecordOf;
+    keyed?: boolean;
+    /** The outputs already begin with the first shard's part (see firstParts): it is not copied again. */
+    begunWith?: { output: boolean; quarantine: boolean };
+  },
   output: Writable,
   quarantine: Writable,
   counts: StageCounts,
 ): Promise<void> {
   mergeCounts(shards, counts);
   const repeats = context.duplicateKey === 'none' ? folders.map(() => new Map<number, Repeat>()) : await repeatsOf(folders, context.stage, context.recordedAt, context.sourceRecordOf, counts, context.duplicateError);
+  // The first shard repeats no earlier shard: its parts are the outputs' first bytes as they stand.
+  const begun = (n: number, which: 'output' | 'quarantine'): boolean => n === 0 && context.begunWith?.[which] === true;
   for (const [n, folder] of folders.entries()) {
     if (context.keyed) await copyKeyed(folder, `${context.stage}-`, repeats[n]!, output);
     // A dataset row's value is its line (no partition), so the recorder filed every row under partition 0.
-    else await copyDropping(path.join(folder, 'out'), output, (await droppedRanges(folder, repeats[n]!)).get(0) ?? []);
-    await writeQuarantine(folder, repeats[n]!, quarantine);
+    else if (!begun(n, 'output')) await copyDropping(path.join(folder, 'out'), output, (await droppedRanges(folder, repeats[n]!)).get(0) ?? []);
+    if (!begun(n, 'quarantine')) await writeQuarantine(folder, repeats[n]!, quarantine);
   }
 }
+
+/** A dataset stage's parts in the first shard's folder, which the merged output and quarantine can begin with. */
+export const firstParts = (folder: string): { output: string; quarantine: string } => ({ output: path.join(folder, 'out'), quarantine: path.join(folder, 'quarantine') });
 
 /** Rows handed to a keyed output at a time. */
 const KEYED_BATCH = 256;

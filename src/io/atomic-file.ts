@@ -1,5 +1,5 @@
 import { close, createWriteStream, fsync, open, type WriteStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { constants, copyFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { finished } from 'node:stream/promises';
@@ -9,6 +9,29 @@ import { ensureFolder } from './folders.js';
 import { removeAbandonedTemps, tempPathBeside } from './temp-path.js';
 
 const openFile = promisify(open);
+
+/**
+ * Bytes a JSONL file output begins with: a file of ours (a shard's part, which the merge would
+ * otherwise copy through the process), put in place as the output's temp file — moved when `move`
+ * and on the same filesystem, else copied by the kernel — and hashed; rows written follow it.
+ */
+export interface StartWith {
+  file: string;
+  move: boolean;
+}
+
+/** Puts the file an output starts with at its temp path: a rename when allowed and possible (same filesystem), else a kernel copy (a reflink where the filesystem has them). */
+async function placeStart(start: StartWith, tempPath: string): Promise<void> {
+  if (start.move) {
+    try {
+      await rename(start.file, tempPath);
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
+    }
+  }
+  await copyFile(start.file, tempPath, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
+}
 const syncFile = promisify(fsync);
 const closeFile = promisify(close);
 
@@ -25,7 +48,8 @@ export class AtomicFile {
 
   private constructor(
     readonly finalPath: string,
-    private readonly tempPath: string,
+    /** Where the bytes go until the commit: read only by the one who writes them (an output that starts with a file hashes it there). */
+    readonly tempPath: string,
     /** A plain descriptor: a stream on a FileHandle keeps the handle from closing (Node 20). */
     private readonly fd: number,
     private readonly label: string,
@@ -33,19 +57,25 @@ export class AtomicFile {
     this.stream = createWriteStream(tempPath, { fd, highWaterMark: 1 << 20, autoClose: false });
   }
 
-  /** `label` is how the user named the file (`--out x.jsonl`), for messages. */
-  static async create(finalPath: string, label: string): Promise<AtomicFile> {
+  /**
+   * `label` is how the user named the file (`--out x.jsonl`), for messages. With `startWith`, the
+   * temp file is that file (moved, or copied by the kernel) and what is written is appended to it.
+   */
+  static async create(finalPath: string, label: string, startWith?: StartWith): Promise<AtomicFile> {
     const tempPath = tempPathBeside(finalPath);
     let fd: number;
     try {
       await ensureFolder(path.dirname(finalPath));
       await recoverCommits(path.dirname(finalPath));
       await removeAbandonedTemps(finalPath);
-      fd = await openFile(tempPath, 'wx');
+      trackTemp(tempPath);
+      if (startWith !== undefined) await placeStart(startWith, tempPath);
+      fd = await openFile(tempPath, startWith === undefined ? 'wx' : 'a');
     } catch (cause) {
+      await rm(tempPath, { force: true });
+      untrackTemp(tempPath);
       throw ioError(label, cause);
     }
-    trackTemp(tempPath);
     return new AtomicFile(finalPath, tempPath, fd, label);
   }
 

@@ -1,12 +1,12 @@
 import { createHash, type Hash } from 'node:crypto';
-import { readlinkSync } from 'node:fs';
+import { createReadStream, readlinkSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { Transform, Writable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { type DistillError, ioError } from '../errors.js';
 import type { SplitRule } from '../core/splits.js';
 import type { FileDigest } from '../receipts.js';
-import { AtomicFile } from './atomic-file.js';
+import { AtomicFile, type StartWith } from './atomic-file.js';
 import type { CommitEntry } from './commit.js';
 import { openEncoder, type OutputFormat } from './output-format.js';
 
@@ -19,7 +19,7 @@ export type OutputTarget =
    * A regular file, new or replaced: written to a temp beside it, then renamed into place. `format`
    * (from its name, JSONL when absent) says how rows become bytes; the digest is of the bytes written.
    */
-  | { kind: 'file'; path: string; display: string; label: string; format?: OutputFormat }
+  | { kind: 'file'; path: string; display: string; label: string; format?: OutputFormat; startWith?: StartWith }
   /**
    * Written in place, never replaced: a device, FIFO or socket (`/dev/null`, `>(gzip)`), or a file
    * inside a temp tree that is itself committed whole.
@@ -59,6 +59,14 @@ export class DigestStream extends Transform {
 
   constructor() {
     super({ decodeStrings: true, highWaterMark: 1 << 20 });
+  }
+
+  /** Counts and hashes a file's bytes as if they had passed first (the bytes an output starts with). */
+  async include(file: string): Promise<void> {
+    for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+      this.hash.update(chunk);
+      this.bytes += chunk.length;
+    }
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
@@ -163,10 +171,17 @@ export async function openSink(target: OutputTarget): Promise<OpenSink> {
   const digest = new DigestStream();
   if (target.kind === 'file') {
     const encoder = await openEncoder(target.format, target.label);
-    const file = await AtomicFile.create(target.path, target.label).catch(async (error: unknown) => {
+    if (encoder !== undefined && target.startWith !== undefined) throw new TypeError('an output that starts with a file is written as it stands (JSONL)');
+    const file = await AtomicFile.create(target.path, target.label, target.startWith).catch(async (error: unknown) => {
       encoder?.destroy();
       throw error;
     });
+    if (target.startWith !== undefined) {
+      await digest.include(file.tempPath).catch(async (cause: unknown) => {
+        await file.abort();
+        throw ioError(target.label, cause);
+      });
+    }
     return encodedSink(target, encoder, digest, file.stream, { end: false }, {
       finish: async () => [await file.finish()],
       abort: () => file.abort(),
