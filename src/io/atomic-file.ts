@@ -9,6 +9,8 @@ import { ensureFolder } from './folders.js';
 import { removeAbandonedTemps, tempPathBeside } from './temp-path.js';
 
 const openFile = promisify(open);
+const syncFile = promisify(fsync);
+const closeFile = promisify(close);
 
 /**
  * Bytes a JSONL file output begins with: a file of ours (a shard's part, which the merge would
@@ -32,8 +34,6 @@ async function placeStart(start: StartWith, tempPath: string): Promise<void> {
   }
   await copyFile(start.file, tempPath, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
 }
-const syncFile = promisify(fsync);
-const closeFile = promisify(close);
 
 /**
  * A file that appears at its path only when complete: bytes go to a hidden temp file beside it
@@ -72,7 +72,7 @@ export class AtomicFile {
       if (startWith !== undefined) await placeStart(startWith, tempPath);
       fd = await openFile(tempPath, startWith === undefined ? 'wx' : 'a');
     } catch (cause) {
-      await rm(tempPath, { force: true });
+      if (startWith !== undefined) await rm(tempPath, { force: true }); // the part put there before the open failed
       untrackTemp(tempPath);
       throw ioError(label, cause);
     }
