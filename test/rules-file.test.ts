@@ -7,7 +7,7 @@ import { mulberry32 } from '../data-fixtures/prng.js';
 import { scanJson } from '../src/core/json-positions.js';
 import { checkRulesText } from '../src/core/rules-document.js';
 import { DistillError } from '../src/errors.js';
-import { checkRulesFile, formatRulesProblem, loadRuleset, MAX_RULES_FILE_BYTES } from '../src/io/rules-file.js';
+import { checkRulesFile, formatRulesProblem, loadRuleset, MAX_RULES_FILE_BYTES, readRowFile } from '../src/io/rules-file.js';
 import { builtinRulesetText } from '../src/rules/builtin.js';
 import { PACKAGE_ROOT, removeDir, tempDir } from './helpers.js';
 
@@ -156,6 +156,13 @@ describe('checkRulesFile', () => {
       assert.match(problems[0]!.message, /a rules file is at most 1048576/);
       await assert.rejects(loadRuleset(file), (error: unknown) => error instanceof DistillError && error.code === 'DS_USAGE');
     });
+    // A device or pipe says size 0: the read itself stops past the limit, never taking the stream whole.
+    const { problems } = await checkRulesFile('/dev/zero');
+    assert.deepEqual(problems.map((p) => p.message), [`the file is more than ${MAX_RULES_FILE_BYTES} bytes; a rules file is at most ${MAX_RULES_FILE_BYTES}`]);
+  });
+
+  test('rules explain\'s row file is read up to --max-line-bytes, a device or pipe included', async () => {
+    await assert.rejects(readRowFile('/dev/zero', 'zeros', 1000), (error: unknown) => error instanceof DistillError && error.code === 'DS_USAGE' && error.message === 'zeros is more than 1000 bytes; one row is at most 1000 (--max-line-bytes)');
   });
 
   test('formatRulesProblem: FILE:LINE:COLUMN: FIELD [sources]: message', () => {

@@ -1,4 +1,4 @@
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { sha256Hex } from '../core/canonical.js';
 import { checkRulesText, type RulesFileProblem } from '../core/rules-document.js';
 import { compileRuleset, type Ruleset } from '../core/ruleset.js';
@@ -6,6 +6,23 @@ import { DistillError, ioError } from '../errors.js';
 
 /** A rules file is configuration, read whole; anything larger is some other file named by mistake. */
 export const MAX_RULES_FILE_BYTES = 1 << 20;
+
+/**
+ * At most `limit` bytes of an open file, and whether it holds more. A FIFO or a device reports size
+ * 0, so the stat that refuses a large regular file cannot bound the read: this does, 64 KiB at a time.
+ */
+async function readAtMost(handle: FileHandle, limit: number): Promise<{ bytes: Buffer; more: boolean }> {
+  const chunks: Buffer[] = [];
+  let length = 0;
+  while (length <= limit) {
+    const chunk = Buffer.allocUnsafe(Math.min(64 << 10, limit + 1 - length));
+    const { bytesRead } = await handle.read(chunk, 0, chunk.length, null);
+    if (bytesRead === 0) break;
+    chunks.push(chunk.subarray(0, bytesRead));
+    length += bytesRead;
+  }
+  return { bytes: Buffer.concat(chunks, length), more: length > limit };
+}
 
 export interface RulesCheck {
   ok: boolean;
@@ -23,8 +40,12 @@ async function readRulesFile(file: string, label = file): Promise<Read> {
     const handle = await open(file, 'r');
     try {
       const { size } = await handle.stat();
-      if (size > MAX_RULES_FILE_BYTES) return { bytes: undefined, problem: fileProblem(`the file is ${size} bytes; a rules file is at most ${MAX_RULES_FILE_BYTES}`) };
-      bytes = await handle.readFile();
+      const read = size > MAX_RULES_FILE_BYTES ? { bytes: Buffer.alloc(0), more: true } : await readAtMost(handle, MAX_RULES_FILE_BYTES);
+      if (read.more) {
+        const what = size > MAX_RULES_FILE_BYTES ? String(size) : `more than ${MAX_RULES_FILE_BYTES}`; // a pipe's stat says 0
+        return { bytes: undefined, problem: fileProblem(`the file is ${what} bytes; a rules file is at most ${MAX_RULES_FILE_BYTES}`) };
+      }
+      bytes = read.bytes;
     } finally {
       await handle.close();
     }
@@ -90,8 +111,11 @@ export async function readRowFile(file: string, display: string, maxBytes: numbe
     const handle = await open(file, 'r');
     try {
       const { size } = await handle.stat();
-      if (size > maxBytes) throw new DistillError('DS_USAGE', `${display} is ${size} bytes; one row is at most ${maxBytes} (--max-line-bytes)`, { path: display });
-      text = (await handle.readFile()).toString('utf8');
+      const tooLong = (what: string): DistillError => new DistillError('DS_USAGE', `${display} is ${what} bytes; one row is at most ${maxBytes} (--max-line-bytes)`, { path: display });
+      if (size > maxBytes) throw tooLong(String(size));
+      const read = await readAtMost(handle, maxBytes);
+      if (read.more) throw tooLong(`more than ${maxBytes}`);
+      text = read.bytes.toString('utf8');
     } finally {
       await handle.close();
     }
