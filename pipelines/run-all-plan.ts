@@ -31,7 +31,7 @@ import {
   type StageRecord,
 } from './run-all.js';
 import { runShardOf } from './cluster.js';
-import { missingShards, PLAN_FORMAT, planHash, readPlan, readPlanFile, rulesSha256Of, shardReports, writePlan, type ShardPlan } from './shards.js';
+import { missingShards, PLAN_FORMAT, planHash, readPlan, readPlanFile, refuseChangedRules, rulesSha256Of, shardReports, writePlan, type ShardPlan } from './shards.js';
 import { mergePlan, planOptionsOf, stageFlags } from './stage.js';
 
 /** run-all's options as a plan pins them: every one a value, paths absolute, the run id and recorded_at fixed. */
@@ -83,8 +83,7 @@ export const isRunAllPlan = (plan: { command?: unknown }): plan is RunAllPlan =>
 
 /** A plan file: a command's shard plan, or a run-all plan. */
 export async function readAnyPlan(file: string): Promise<ShardPlan | RunAllPlan> {
-  const plan = await readPlanFile(file);
-  return isRunAllPlan(plan) ? plan : (plan as unknown as ShardPlan);
+  return (await readPlanFile(file)) as unknown as ShardPlan | RunAllPlan;
 }
 
 const phaseFolder = (plan: RunAllPlan, phase: number): string => path.join(plan.work, `phase-${phase + 1}-${STAGES[phase]!.name}`);
@@ -114,10 +113,9 @@ const stored = (records: readonly StageRecord[]): StoredRecord[] =>
 const restored = (records: readonly StoredRecord[]): StageRecord[] => records.map((r) => ({ stage: stageNamed(r.stage)!, skipped: r.skipped, receipt: r.receipt, notes: r.notes }));
 
 /** A phase that reads the rules file would score or instruct with other rules than the earlier phases: refused, never mixed. */
-async function refuseChangedRules(plan: RunAllPlan, stage: StageDefinition): Promise<void> {
+async function refusePhaseRulesChanged(plan: RunAllPlan, stage: StageDefinition): Promise<void> {
   const rules = plan.options.rules;
-  if (!stage.usesRules || rules === undefined || (await rulesSha256Of(rules)) === plan.rulesSha256) return;
-  throw new DistillError('DS_IO', `--rules ${rules}: the rules file changed since the plan was written; write a new plan`, { path: rules, option: '--rules' });
+  if (stage.usesRules && rules !== undefined) refuseChangedRules(plan.rulesSha256, rules, await rulesSha256Of(rules));
 }
 
 /**
@@ -143,7 +141,7 @@ const withoutTyped = ({ typed: _typed, ...options }: PinnedRunAllOptions): Pinne
  */
 export async function planRunAll(options: PinnedRunAllOptions, shards: number, planFile: string, work: string, progress?: ProgressSink): Promise<{ plan: RunAllPlan; phase: ShardPlan }> {
   const realRoot = await checkRoot(options);
-  await checkBeforeWork(options);
+  const ruleset = await checkBeforeWork(options);
   if (await exists(path.join(work, STATE_FILE))) throw usageError(`${work} holds the phases of a run-all plan already: remove it, or give another --work`);
   const flags = Object.assign({}, ...STAGES.map((stage) => stageFlags(stage, options.flags))) as Record<string, unknown>;
   const plan: RunAllPlan = {
@@ -154,7 +152,7 @@ export async function planRunAll(options: PinnedRunAllOptions, shards: number, p
     work,
     startedAt: new Date().toISOString(),
     gitSha: gitShaOf(options.root, realRoot),
-    ...(options.rules === undefined ? {} : { rulesSha256: await rulesSha256Of(options.rules) }),
+    ...(ruleset.source === null ? {} : { rulesSha256: ruleset.source.sha256 }),
   };
   const phase = await writePhase(plan, 0, progress);
   await writeState(plan, { records: [], phaseStartedAt: plan.startedAt });
@@ -244,7 +242,7 @@ async function advance(plan: RunAllPlan, run: RunReports, records: StageRecord[]
       continue;
     }
     const started = new Date();
-    await refuseChangedRules(plan, stage);
+    await refusePhaseRulesChanged(plan, stage);
     const planned = await writePhase(plan, index, progress).then((phasePlan) => ({ phasePlan }), stageFailure);
     if ('phasePlan' in planned) {
       await writeState(plan, { records: stored(records), phaseStartedAt: started.toISOString() });

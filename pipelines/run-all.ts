@@ -67,7 +67,7 @@ export interface RunAllResult {
 
 const BASELINES_FILE = 'audit_baselines.jsonl';
 
-export const NO_NOTES: StageNotes = { unruled: [], hints: [] };
+const NO_NOTES: StageNotes = { unruled: [], hints: [] };
 
 /** One stage's options on the standard layout under the run's: its flags, the rules when it uses them, the pinned recorded_at. */
 export function layoutOptions(options: RunAllOptions, stage: StageDefinition, rules: string | Ruleset | undefined): StageCommandOptions {

@@ -5,7 +5,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pLimit from 'p-limit';
-import { sha256Hex } from '../src/core/canonical.js';
 import { isJsonObject } from '../src/core/gates.js';
 import type { Ruleset } from '../src/core/ruleset.js';
 import { PairCounts, StageCounts } from '../src/engine/counts.js';
@@ -14,6 +13,7 @@ import { runDataset, runFanOut, runPairs, runTree, type StageRunOptions } from '
 import { copyInto, copyParts, DUPLICATE_KEYS, firstParts, mergeCounts, mergeDataset, mergePairs, mergePartitioned, ShardRecorder, shardCountsOf, treeFiles, type ShardCounts, type SourceRecordOf, type TreePart, type WriteTreeFile } from '../src/engine/shards.js';
 import type { DatasetStage, PairStage, StageDefinition, TreeStage } from '../src/engine/stage.js';
 import { DistillError, EXIT_CODE, ioError, usageError, type DistillErrorCode } from '../src/errors.js';
+import { loadRuleset } from '../src/io/rules-file.js';
 import { AtomicTree } from '../src/io/atomic-tree.js';
 import { ensureFolder, exists, hardLink } from '../src/io/folders.js';
 import { fileDigest } from '../src/io/digest.js';
@@ -96,10 +96,18 @@ async function inputFilesOf(command: string, options: Record<string, unknown>): 
 /** The sha256 of a plan's content: a shard's done marker names the plan it ran. */
 export const planHash = (plan: object): string => createHash('sha256').update(JSON.stringify(plan)).digest('hex');
 
-/** The sha256 of a rules file: a plan pins it, and a shard or merge given other bytes refuses. */
+/**
+ * The sha256 of a rules file: a plan pins it, and a shard or merge given other bytes refuses. Loaded
+ * as every command loads one (at most MAX_RULES_FILE_BYTES, checked), so a bad file fails the plan.
+ */
 export async function rulesSha256Of(rules: string): Promise<string> {
-  // A rules file is at most 1 MiB of configuration (MAX_RULES_FILE_BYTES): read whole to pin its bytes.
-  return sha256Hex(await readFile(rules).catch((cause: unknown) => { throw ioError(`--rules ${rules}`, cause); }));
+  return (await loadRuleset(rules, { label: `--rules ${rules}` })).source!.sha256;
+}
+
+/** Refuses rules whose sha256 (`now`) is not the one a plan pinned: shards scored by different rules would merge into a mix. */
+export function refuseChangedRules(pinned: string | undefined, rules: unknown, now: string | undefined): void {
+  if (pinned === undefined || now === pinned) return;
+  throw new DistillError('DS_IO', `--rules ${String(rules)}: the rules file changed since the plan was written; write a new plan`, { path: String(rules), option: '--rules' });
 }
 
 /**
@@ -458,16 +466,16 @@ export async function mergeShards(plan: ShardPlan, targets: MergeTargets): Promi
   const startable = (target: OutputTarget): boolean => target.kind === 'file' && (target.format === undefined || target.format.kind === 'jsonl');
   const begunWith = exports.map((stage) => {
     const { output, quarantine } = targets.outputs.get(stage.name)!;
-    return { output: stage.kind === 'dataset' && startable(output), quarantine: stage.kind === 'dataset' && startable(quarantine) };
+    const dataset = stage.kind === 'dataset' && foldersOf(stage).length > 0; // every shard empty: nothing to begin with
+    return { output: dataset && startable(output), quarantine: dataset && startable(quarantine) };
   });
   const startingWith = (target: OutputTarget, begun: boolean, file: () => string): OutputTarget =>
     begun && target.kind === 'file' ? { ...target, startWith: { file: file(), move: targets.wholeFiles === 'link' } } : target;
   await withEvidence({ evidence: plan.options['evidence'] as string, root: plan.options['root'] as string, maxLineBytes: plan.options['maxLineBytes'] as number, generation: plan.evidenceIndex }, async (lookup, _index, unchanged) => {
     const list = exports.flatMap((stage, n) => {
       const { output, quarantine } = targets.outputs.get(stage.name)!;
-      const first = foldersOf(stage)[0];
-      if (first === undefined) return [output, quarantine];
-      return [startingWith(output, begunWith[n]!.output, () => firstParts(first).output), startingWith(quarantine, begunWith[n]!.quarantine, () => firstParts(first).quarantine)];
+      const first = (): { output: string; quarantine: string } => firstParts(foldersOf(stage)[0]!);
+      return [startingWith(output, begunWith[n]!.output, () => first().output), startingWith(quarantine, begunWith[n]!.quarantine, () => first().quarantine)];
     });
     await withOutputs(
       list,
@@ -479,8 +487,7 @@ export async function mergeShards(plan: ShardPlan, targets: MergeTargets): Promi
             await mergePairs(foldersOf(stage), shardsOf(stage), targets.pairerOf(stage, lookup), { stage: stage.name, recordedAt, keyed: keyedOf(stage) }, output, quarantine, perStage[n] as PairCounts);
           } else {
             const duplicateKey = stage.split.by === 'rows' ? stage.split.duplicatesBy : 'none';
-            const begun = foldersOf(stage).length > 0 ? begunWith[n]! : { output: false, quarantine: false };
-            await mergeDataset(foldersOf(stage), shardsOf(stage), { stage: stage.name, recordedAt, duplicateKey, duplicateError: duplicateErrorOf(stage), sourceRecordOf, keyed: keyedOf(stage), begunWith: begun }, output, quarantine, perStage[n]!);
+            await mergeDataset(foldersOf(stage), shardsOf(stage), { stage: stage.name, recordedAt, duplicateKey, duplicateError: duplicateErrorOf(stage), sourceRecordOf, keyed: keyedOf(stage), begunWith: begunWith[n]! }, output, quarantine, perStage[n]!);
           }
         }
       },

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { PairCounts, StageCounts } from '../src/engine/counts.js';
 import { runDataset, runPairs, runTree, runTreeFilter, type StageRunOptions } from '../src/engine/run.js';
 import type { DatasetStage, PairStage, StageDefinition, TreeStage } from '../src/engine/stage.js';
-import { DistillError, usageError } from '../src/errors.js';
+import { usageError } from '../src/errors.js';
 import type { IndexReport } from '../src/io/evidence-index.js';
 import { AtomicTree } from '../src/io/atomic-tree.js';
 import { inputBytes, oneVersionOf, resolveInputs, singleInput } from '../src/io/inputs.js';
@@ -23,7 +23,7 @@ import { extensionOf } from '../src/io/output-format.js';
 import { withEvidence } from './evidence.js';
 import { stageNotes, type StageNotes } from './hints.js';
 import { evidenceLabel, evidencePath, planInputs, placeOf, planReads, planStage, requireFolder, skippedInto, type CommonOptions, type StagePlan } from './plan.js';
-import { localWork, mergeShards, MIN_SHARD_BYTES, runShardsLocally, writePlan, type MergeTargets, type ShardPlan, type ShardRunContext } from './shards.js';
+import { localWork, mergeShards, MIN_SHARD_BYTES, refuseChangedRules, runShardsLocally, writePlan, type MergeTargets, type ShardPlan, type ShardRunContext } from './shards.js';
 import { DEFAULT_MAX_LINE_BYTES } from '../src/io/line-splitter.js';
 import { resolveOutput } from '../src/io/output-target.js';
 import { STDIN_PATH } from '../src/io/paths.js';
@@ -189,9 +189,7 @@ export function commandOptionsOf(plan: ShardPlan): StageCommandOptions {
  */
 async function planRuleset(plan: ShardPlan, options: StageCommandOptions): Promise<Ruleset> {
   const ruleset = await rulesetOf(options.rules, placeOf(options));
-  if (plan.rulesSha256 !== undefined && ruleset.source?.sha256 !== plan.rulesSha256) {
-    throw new DistillError('DS_IO', `--rules ${String(options.rules)}: the rules file changed since the plan was written; write a new plan`, { path: String(options.rules), option: '--rules' });
-  }
+  refuseChangedRules(plan.rulesSha256, options.rules, ruleset.source?.sha256);
   return ruleset;
 }
 
