@@ -23,7 +23,7 @@ import { extensionOf } from '../src/io/output-format.js';
 import { withEvidence } from './evidence.js';
 import { stageNotes, type StageNotes } from './hints.js';
 import { evidenceLabel, evidencePath, planInputs, placeOf, planReads, planStage, requireFolder, skippedInto, type CommonOptions, type StagePlan } from './plan.js';
-import { localWork, mergeShards, MIN_SHARD_BYTES, refuseChangedRules, runShardsLocally, writePlan, type MergeTargets, type ShardPlan, type ShardRunContext } from './shards.js';
+import { localWork, mergeShards, MIN_SHARD_BYTES, refuseChangedRules, runShard, runShardsLocally, writePlan, type MergeTargets, type ShardPlan, type ShardRunContext } from './shards.js';
 import { DEFAULT_MAX_LINE_BYTES } from '../src/io/line-splitter.js';
 import { resolveOutput } from '../src/io/output-target.js';
 import { STDIN_PATH } from '../src/io/paths.js';
@@ -260,7 +260,11 @@ export async function runCommandSharded(command: string, options: StageCommandOp
       options.onIndexReady?.(report);
     });
     options.progress?.begin(command, plan.inputs.reduce((sum, file) => sum + file.size, 0));
-    await runShardsLocally(planFile, plan, options.jobs ?? 1, options.progress);
+    const progress = options.progress;
+    // The shard run here feeds the progress line directly; its phases are the command's, begun above.
+    const shardProgress = progress === undefined ? undefined : { begin: () => undefined, bytes: (n: number) => progress.bytes(n), rows: (n: number) => progress.rows(n) };
+    const context = { ...(await shardContextOf(plan)), progress: shardProgress };
+    await runShardsLocally(planFile, plan, options.jobs ?? 1, (index) => runShard(plan, index, context), progress);
     return { ...(await mergePlan(plan, 'link')), ...(index === undefined ? {} : { index }) }; // the work goes right after: its files may be linked
   } finally {
     await remove();

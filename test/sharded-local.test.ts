@@ -65,16 +65,38 @@ test('a merge whose work folder is on another filesystem than the root copies wh
   })();
 });
 
-test('a failed local shard fails the run with its own exit code and first error line, naming the shard', async () => {
+test('a failed child shard fails the run with its own exit code and first error line, naming the shard', async () => {
   const work = await tempDir();
   const planFile = path.join(work, 'plan.json');
   await writeFile(planFile, 'not a plan\n');
-  // Each child reads the plan file again: not a plan there is its usage error (exit 2), not an I/O error.
+  // Shard 0 runs in this process (here it does nothing); the child of shard 1 reads the plan file again: not a plan there is its usage error (exit 2).
   const plan = { shards: [[], []] } as unknown as ShardPlan;
-  await assert.rejects(runShardsLocally(planFile, plan, 2), (error: unknown) => {
+  await assert.rejects(runShardsLocally(planFile, plan, 2, () => Promise.resolve()), (error: unknown) => {
     assert.ok(error instanceof DistillError);
     assert.equal(error.code, 'DS_USAGE');
-    assert.equal(error.message, `shard 0 of 2: ${planFile} is not a shard plan (not JSON)`);
+    assert.equal(error.message, `shard 1 of 2: ${planFile} is not a shard plan (not JSON)`);
     return true;
   });
+});
+
+test('the shard run in this process fails the run as a child would: its class, its first line, the lowest failed index', async () => {
+  const work = await tempDir();
+  const planFile = path.join(work, 'plan.json');
+  await writeFile(planFile, 'not a plan\n');
+  const plan = { shards: [[], []] } as unknown as ShardPlan;
+  const ran: number[] = [];
+  const failing = (index: number): Promise<never> => {
+    ran.push(index);
+    return Promise.reject(new DistillError('DS_IO', 'evidence.jsonl: gone\nmore detail'));
+  };
+  await assert.rejects(runShardsLocally(planFile, plan, 2, failing), (error: unknown) => {
+    assert.ok(error instanceof DistillError);
+    assert.equal(error.code, 'DS_IO'); // shard 0's, though shard 1 failed too (DS_USAGE)
+    assert.equal(error.message, 'shard 0 of 2: evidence.jsonl: gone');
+    return true;
+  });
+  assert.deepEqual(ran, [0]);
+  // An error that is not a DistillError is a bug: thrown as it is, after the children are done.
+  const bug = new TypeError('boom');
+  await assert.rejects(runShardsLocally(planFile, plan, 2, () => Promise.reject(bug)), (error: unknown) => error === bug);
 });
