@@ -241,8 +241,7 @@ export async function runShard(plan: ShardPlan, index: number, context: ShardRun
     await writeFile(path.join(temp, 'result.json'), JSON.stringify(results));
     await rm(folder, { recursive: true, force: true }); // a part of a killed earlier attempt: never done, never trusted
     await rename(temp, folder);
-    await writeFile(`${marker}.tmp`, `${hash}\n`);
-    await rename(`${marker}.tmp`, marker);
+    await writeWhole(marker, `${hash}\n`);
     return 'ran';
   } catch (error) {
     await rm(temp, { recursive: true, force: true });
