@@ -115,16 +115,8 @@ export function refuseChangedRules(pinned: string | undefined, rules: unknown, n
  * inputs cut into `shards` pieces balanced by bytes, recorded_at pinned, and — for the exports —
  * the evidence index built now, so shards only read it.
  */
-export async function writePlan(
-  command: string,
-  options: Record<string, unknown>,
-  shards: number,
-  file: string,
-  work: string,
-  progress?: ProgressSink,
-  minPieceBytes?: number,
-  onIndexReady?: (report: IndexReport) => void,
-): Promise<ShardPlan> {
+export async function writePlan(command: string, options: Record<string, unknown>, shards: number, file: string, work: string, more: PlanExtras = {}): Promise<ShardPlan> {
+  const { progress, minPieceBytes, onIndexReady } = more;
   const stages = stagesOf(command);
   const pinned: Record<string, unknown> = { ...options, recordedAt: options['recordedAt'] ?? new Date().toISOString() };
   const inputs = await inputFilesOf(command, pinned);
@@ -150,9 +142,30 @@ export async function writePlan(
     ...(evidenceIndex === undefined ? {} : { evidenceIndex }),
     ...(rulesSha256 === undefined ? {} : { rulesSha256 }),
   };
-  await ensureFolder(path.dirname(file));
-  await writeWhole(file, `${JSON.stringify(plan, null, 2)}\n`);
+  await writePlanFile(file, plan, more.typed);
   return plan;
+}
+
+export interface PlanExtras {
+  progress?: ProgressSink | undefined;
+  /** A cut this close to a file's start or end snaps to its edge (default: cutIntoPieces'). */
+  minPieceBytes?: number | undefined;
+  /** Told the evidence index the plan built (exports), as soon as it is ready. */
+  onIndexReady?: ((report: IndexReport) => void) | undefined;
+  /** The plan file as the user typed it (`--out`), for messages. */
+  typed?: string | undefined;
+}
+
+/**
+ * Writes a plan file (a command's or run-all's) whole, its folder made first. A failure is named by
+ * the path as the user typed it with `--out`, when they did: a plan may be written where no folder can be.
+ */
+export async function writePlanFile(file: string, plan: object, typed?: string): Promise<void> {
+  const [display, option] = typed === undefined ? [file, undefined] : [typed, '--out'];
+  await ensureFolder(path.dirname(file)).catch((cause: unknown) => {
+    throw ioError(display, cause, option);
+  });
+  await writeWhole(file, `${JSON.stringify(plan, null, 2)}\n`, display, option);
 }
 
 /** A plan file of this version, as written: a command's shard plan, or a run-all plan (pipelines/run-all-plan.ts) by its `command`. */

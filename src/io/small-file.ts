@@ -6,9 +6,9 @@ import { tempPathBeside } from './temp-path.js';
  * Writes a small file whole: a hidden temp beside it, flushed to disk, renamed over it. A reader, or
  * the next run after a kill or a power cut, sees the old file or the new one, never a short one (the
  * flush: a rename can reach the disk before the bytes it names). A failure (a full disk) names the
- * file as `display` and leaves no temp.
+ * file as `display` (and the `option` it came from) and leaves no temp.
  */
-export async function writeWhole(file: string, text: string, display = file): Promise<void> {
+export async function writeWhole(file: string, text: string, display = file, option?: string): Promise<void> {
   const temp = tempPathBeside(file);
   try {
     const handle = await open(temp, 'wx');
@@ -21,6 +21,6 @@ export async function writeWhole(file: string, text: string, display = file): Pr
     await rename(temp, file);
   } catch (cause) {
     await rm(temp, { force: true });
-    throw ioError(display, cause);
+    throw ioError(display, cause, option);
   }
 }
