@@ -1,11 +1,11 @@
-import { readFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { isJsonObject } from '../src/core/gates.js';
 import type { StageDefinition } from '../src/engine/stage.js';
-import { DistillError, ioError, usageError } from '../src/errors.js';
+import { DistillError, usageError } from '../src/errors.js';
 import { exists } from '../src/io/folders.js';
 import { withRootLock } from '../src/io/lock.js';
-import { writeWhole } from '../src/io/small-file.js';
+import { readJson, writeWhole } from '../src/io/small-file.js';
 import { LAYOUT_INPUT } from '../src/layout.js';
 import type { ProgressSink } from '../src/progress.js';
 import type { StageReceipt } from '../src/receipts.js';
@@ -92,15 +92,7 @@ const stateFile = (plan: RunAllPlan): string => path.join(plan.work, STATE_FILE)
 
 async function readState(plan: RunAllPlan): Promise<RunState> {
   const file = stateFile(plan);
-  const text = await readFile(file, 'utf8').catch((cause: unknown) => {
-    throw ioError(file, cause);
-  }); // a few receipts: small
-  let state: unknown;
-  try {
-    state = JSON.parse(text);
-  } catch {
-    throw new DistillError('DS_IO', `${file} is damaged (not JSON); write a new plan`, { path: file });
-  }
+  const state = await readJson(file, () => new DistillError('DS_IO', `${file} is damaged (not JSON); write a new plan`, { path: file }));
   if (!isJsonObject(state) || state['plan'] !== planHash(plan)) throw new DistillError('DS_IO', `${file} is of another plan; remove the work folder ${plan.work} or use a new one`, { path: file });
   return state as unknown as RunState;
 }

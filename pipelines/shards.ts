@@ -17,7 +17,7 @@ import { loadRuleset } from '../src/io/rules-file.js';
 import { AtomicTree } from '../src/io/atomic-tree.js';
 import { ensureFolder, exists, hardLink } from '../src/io/folders.js';
 import { fileDigest } from '../src/io/digest.js';
-import { writeWhole } from '../src/io/small-file.js';
+import { readJson, writeWhole } from '../src/io/small-file.js';
 import type { InputSource } from '../src/io/line-source.js';
 import { openLines } from '../src/io/line-source.js';
 import { rawExcerpt } from '../src/engine/quarantine.js';
@@ -170,15 +170,7 @@ export async function writePlanFile(file: string, plan: object, typed?: string):
 
 /** A plan file of this version, as written: a command's shard plan, or a run-all plan (pipelines/run-all-plan.ts) by its `command`. */
 export async function readPlanFile(file: string): Promise<Record<string, unknown>> {
-  const text = await readFile(file, 'utf8').catch((cause: unknown) => {
-    throw ioError(file, cause);
-  }); // a plan is a small file of ours
-  let plan: unknown;
-  try {
-    plan = JSON.parse(text);
-  } catch {
-    throw new DistillError('DS_USAGE', `${file} is not a shard plan (not JSON)`, { path: file });
-  }
+  const plan = await readJson(file, () => new DistillError('DS_USAGE', `${file} is not a shard plan (not JSON)`, { path: file }));
   if (!isJsonObject(plan) || plan['format'] !== PLAN_FORMAT) throw new DistillError('DS_USAGE', `${file} is not a shard plan of this version`, { path: file });
   return plan;
 }

@@ -1,5 +1,5 @@
-import { open, rename, rm } from 'node:fs/promises';
-import { ioError } from '../errors.js';
+import { open, readFile, rename, rm } from 'node:fs/promises';
+import { ioError, type DistillError } from '../errors.js';
 import { tempPathBeside } from './temp-path.js';
 
 /**
@@ -22,5 +22,17 @@ export async function writeWhole(file: string, text: string, display = file, opt
   } catch (cause) {
     await rm(temp, { force: true });
     throw ioError(display, cause, option);
+  }
+}
+
+/** A small JSON file of ours (a plan, a run's state), read whole and parsed: unreadable, an I/O error naming it; not JSON, `notJson`'s error. */
+export async function readJson(file: string, notJson: () => DistillError): Promise<unknown> {
+  const text = await readFile(file, 'utf8').catch((cause: unknown) => {
+    throw ioError(file, cause);
+  });
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw notJson();
   }
 }
