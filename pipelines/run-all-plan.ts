@@ -31,7 +31,7 @@ import {
   type StageRecord,
 } from './run-all.js';
 import { runShardOf } from './cluster.js';
-import { missingShards, PLAN_FORMAT, planHash, readPlan, readPlanFile, refuseChangedRules, rulesSha256Of, shardReports, writePlan, writePlanFile, type ShardPlan } from './shards.js';
+import { missingShards, PLAN_FORMAT, planHash, readPlan, readPlanFile, refuseChangedRules, refuseShardIndex, rulesSha256Of, shardReports, writePlan, writePlanFile, type ShardPlan } from './shards.js';
 import { mergePlan, planOptionsOf, stageFlags } from './stage.js';
 
 /** run-all's options as a plan pins them: every one a value, paths absolute, the run id and recorded_at fixed. */
@@ -173,7 +173,7 @@ export type RunAllShardOutcome = { kind: 'ran'; phase: Phase; result: 'ran' | 'd
  * merged), whichever array task started it. Once the run has finished there is nothing to run.
  */
 export async function runRunAllShard(plan: RunAllPlan, index: number, progress?: ProgressSink): Promise<RunAllShardOutcome> {
-  if (!Number.isInteger(index) || index < 0 || index >= plan.shardCount) throw usageError(`--shard ${index} is not a shard of this plan (0…${plan.shardCount - 1})`);
+  refuseShardIndex(index, plan.shardCount);
   const state = await readState(plan);
   if (state.finished !== undefined) return { kind: 'finished', passed: state.finished.passed };
   const phase = await currentPhase(plan, state);

@@ -222,13 +222,18 @@ export interface ShardRunContext {
   relativeOf: (stage: StageDefinition, input: InputSource) => string;
 }
 
+/** Refuses a `--shard` index that is not one of a plan's `count` shards. */
+export function refuseShardIndex(index: number, count: number): void {
+  if (!Number.isInteger(index) || index < 0 || index >= count) throw usageError(`--shard ${index} is not a shard of this plan (0…${count - 1})`);
+}
+
 /**
  * Runs shard `index` of a plan: its pieces through the command's stages into its own folder,
  * committed whole by a rename, then the done marker. A done shard is not run again; a killed one
  * leaves only a hidden temp folder, never a part or marker that looks complete.
  */
 export async function runShard(plan: ShardPlan, index: number, context: ShardRunContext): Promise<'ran' | 'done already'> {
-  if (!Number.isInteger(index) || index < 0 || index >= plan.shards.length) throw usageError(`--shard ${index} is not a shard of this plan (0…${plan.shards.length - 1})`);
+  refuseShardIndex(index, plan.shards.length);
   const marker = doneMarker(plan, index);
   const hash = planHash(plan);
   const done = await readFile(marker, 'utf8').catch(() => undefined);
