@@ -18,7 +18,7 @@ export async function planShards(command: string, options: PlanOptions): Promise
   const { shards, planFile, work, ...commandOptions } = options;
   const cwd = path.resolve(options.cwd ?? process.cwd());
   const file = path.resolve(cwd, planFile);
-  return writePlan(command, planOptionsOf(command, { ...commandOptions, cwd }), shards, file, path.resolve(cwd, work ?? `${planFile}.shards`), options.progress);
+  return writePlan(command, planOptionsOf(command, { ...commandOptions, cwd }), shards, file, path.resolve(cwd, work ?? `${planFile}.shards`), { progress: options.progress, typed: planFile });
 }
 
 /** Runs shard `index` of a command's plan with the plan's pinned ruleset, flags and view; 'done already' when its marker is there. */

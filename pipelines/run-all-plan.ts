@@ -1,11 +1,11 @@
-import { readFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { isJsonObject } from '../src/core/gates.js';
 import type { StageDefinition } from '../src/engine/stage.js';
-import { DistillError, ioError, usageError } from '../src/errors.js';
-import { ensureFolder, exists } from '../src/io/folders.js';
+import { DistillError, usageError } from '../src/errors.js';
+import { exists } from '../src/io/folders.js';
 import { withRootLock } from '../src/io/lock.js';
-import { writeWhole } from '../src/io/small-file.js';
+import { readJson, writeWhole } from '../src/io/small-file.js';
 import { LAYOUT_INPUT } from '../src/layout.js';
 import type { ProgressSink } from '../src/progress.js';
 import type { StageReceipt } from '../src/receipts.js';
@@ -31,7 +31,7 @@ import {
   type StageRecord,
 } from './run-all.js';
 import { runShardOf } from './cluster.js';
-import { missingShards, PLAN_FORMAT, planHash, readPlan, readPlanFile, refuseChangedRules, rulesSha256Of, shardReports, writePlan, type ShardPlan } from './shards.js';
+import { missingShards, PLAN_FORMAT, planHash, readPlan, readPlanFile, refuseChangedRules, refuseShardIndex, rulesSha256Of, shardReports, writePlan, writePlanFile, type ShardPlan } from './shards.js';
 import { mergePlan, planOptionsOf, stageFlags } from './stage.js';
 
 /** run-all's options as a plan pins them: every one a value, paths absolute, the run id and recorded_at fixed. */
@@ -92,15 +92,7 @@ const stateFile = (plan: RunAllPlan): string => path.join(plan.work, STATE_FILE)
 
 async function readState(plan: RunAllPlan): Promise<RunState> {
   const file = stateFile(plan);
-  const text = await readFile(file, 'utf8').catch((cause: unknown) => {
-    throw ioError(file, cause);
-  }); // a few receipts: small
-  let state: unknown;
-  try {
-    state = JSON.parse(text);
-  } catch {
-    throw new DistillError('DS_IO', `${file} is damaged (not JSON); write a new plan`, { path: file });
-  }
+  const state = await readJson(file, () => new DistillError('DS_IO', `${file} is damaged (not JSON); write a new plan`, { path: file }));
   if (!isJsonObject(state) || state['plan'] !== planHash(plan)) throw new DistillError('DS_IO', `${file} is of another plan; remove the work folder ${plan.work} or use a new one`, { path: file });
   return state as unknown as RunState;
 }
@@ -129,7 +121,7 @@ async function writePhase(plan: RunAllPlan, phase: number, progress: ProgressSin
   const folder = phaseFolder(plan, phase);
   await rm(folder, { recursive: true, force: true });
   await requireFolder(plan.options.root, LAYOUT_INPUT[stage.reads]);
-  return writePlan(stage.name, planOptionsOf(stage.name, options), plan.shardCount, phasePlanFile(plan, phase), folder, progress);
+  return writePlan(stage.name, planOptionsOf(stage.name, options), plan.shardCount, phasePlanFile(plan, phase), folder, { progress });
 }
 
 /** A plan is read on other machines, from other folders: its messages name the absolute paths it pins, not what was typed here. */
@@ -137,9 +129,10 @@ const withoutTyped = ({ typed: _typed, ...options }: PinnedRunAllOptions): Pinne
 
 /**
  * `plan --shards N --out PLAN.json -- run-all …`: run-all's options pinned, checked as run-all
- * checks them before any work, and the first phase (collect over the raw logs) planned.
+ * checks them before any work, and the first phase (collect over the raw logs) planned. `typed` is
+ * the plan file as the user typed it (`--out`), for messages.
  */
-export async function planRunAll(options: PinnedRunAllOptions, shards: number, planFile: string, work: string, progress?: ProgressSink): Promise<{ plan: RunAllPlan; phase: ShardPlan }> {
+export async function planRunAll(options: PinnedRunAllOptions, shards: number, planFile: string, work: string, progress?: ProgressSink, typed?: string): Promise<{ plan: RunAllPlan; phase: ShardPlan }> {
   const realRoot = await checkRoot(options);
   const ruleset = await checkBeforeWork(options);
   if (await exists(path.join(work, STATE_FILE))) throw usageError(`${work} holds the phases of a run-all plan already: remove it, or give another --work`);
@@ -156,10 +149,7 @@ export async function planRunAll(options: PinnedRunAllOptions, shards: number, p
   };
   const phase = await writePhase(plan, 0, progress);
   await writeState(plan, { records: [], phaseStartedAt: plan.startedAt });
-  await ensureFolder(path.dirname(planFile)).catch((cause: unknown) => {
-    throw ioError(planFile, cause);
-  });
-  await writeWhole(planFile, `${JSON.stringify(plan, null, 2)}\n`);
+  await writePlanFile(planFile, plan, typed);
   return { plan, phase };
 }
 
@@ -183,7 +173,7 @@ export type RunAllShardOutcome = { kind: 'ran'; phase: Phase; result: 'ran' | 'd
  * merged), whichever array task started it. Once the run has finished there is nothing to run.
  */
 export async function runRunAllShard(plan: RunAllPlan, index: number, progress?: ProgressSink): Promise<RunAllShardOutcome> {
-  if (!Number.isInteger(index) || index < 0 || index >= plan.shardCount) throw usageError(`--shard ${index} is not a shard of this plan (0…${plan.shardCount - 1})`);
+  refuseShardIndex(index, plan.shardCount);
   const state = await readState(plan);
   if (state.finished !== undefined) return { kind: 'finished', passed: state.finished.passed };
   const phase = await currentPhase(plan, state);

@@ -15,7 +15,7 @@ import { writeRunReport } from '../src/report/page/write.js';
 import { buildReceipt, type ReceiptContext } from '../src/report/receipt.js';
 import type { ShardReport } from '../src/report/page/types.js';
 import { validators } from '../src/schemas/validators.js';
-import { EXPORT_STAGES, STAGES } from '../src/stages/registry.js';
+import { datasetsLine, EXPORT_STAGES, STAGES } from '../src/stages/registry.js';
 import { requireFolder } from './plan.js';
 import { emptyExportError, type StageNotes } from './hints.js';
 import { rulesetOf, runStage, type StageCommandOptions } from './stage.js';
@@ -256,7 +256,7 @@ export function summaryMarkdown(summary: RunSummary): string {
     '| --- | --- | ---: | ---: | ---: |',
     ...rows,
     '',
-    `Datasets: ${EXPORT_STAGES.map((stage) => `${stage.name} ${summary.datasets[stage.name as keyof RunSummary['datasets']]}`).join(', ')}. ` +
+    `Datasets: ${datasetsLine(summary)}. ` +
       `Records in ${summary.total_records_in}, out ${summary.total_records_out}, quarantined ${summary.total_quarantined}.`,
     '',
     `run_hash \`${summary.run_hash}\``,

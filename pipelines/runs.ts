@@ -7,7 +7,7 @@ import type { DriftSeverity, Mismatch, RunSummary, StageReceipt } from '../src/r
 import { readReport } from '../src/report/drift.js';
 import { runHash } from '../src/report/hashes.js';
 import { validators } from '../src/schemas/validators.js';
-import { EXPORT_STAGES, STAGES } from '../src/stages/registry.js';
+import { datasetRows, EXPORT_STAGES, STAGES } from '../src/stages/registry.js';
 import { placeOf } from './plan.js';
 
 /**
@@ -139,7 +139,7 @@ function summaryDisagrees(display: string, runId: string, summary: RunSummary, r
   const ran = summary.stages.filter((stage) => !stage.skipped).map((stage) => byStage.get(stage.stage)!.receipt);
   for (const dataset of EXPORT_STAGES) {
     const out = byStage.get(dataset.receipt)?.receipt.record_counts.out ?? 0;
-    const said = summary.datasets[dataset.name as keyof RunSummary['datasets']];
+    const said = datasetRows(summary, dataset);
     if (said !== out) problems.push(problem(file, `datasets.${dataset.name}`, String(said), `${out} (${dataset.receipt}.json)`));
   }
   const totals = [
@@ -215,7 +215,7 @@ async function listingOf(folder: RunFolder): Promise<RunListing> {
   const datasets = Object.fromEntries(
     EXPORT_STAGES.map((stage) => [
       stage.name,
-      summary !== undefined ? summary.datasets[stage.name as keyof RunSummary['datasets']] : (receipts.find(({ receipt }) => receipt.stage === stage.receipt)?.receipt.record_counts.out ?? null),
+      summary !== undefined ? datasetRows(summary, stage) : (receipts.find(({ receipt }) => receipt.stage === stage.receipt)?.receipt.record_counts.out ?? null),
     ]),
   );
   const startedAt = summary?.started_at ?? receipts.map(({ receipt }) => receipt.started_at).sort()[0] ?? null;

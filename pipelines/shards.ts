@@ -17,7 +17,7 @@ import { loadRuleset } from '../src/io/rules-file.js';
 import { AtomicTree } from '../src/io/atomic-tree.js';
 import { ensureFolder, exists, hardLink } from '../src/io/folders.js';
 import { fileDigest } from '../src/io/digest.js';
-import { writeWhole } from '../src/io/small-file.js';
+import { readJson, writeWhole } from '../src/io/small-file.js';
 import type { InputSource } from '../src/io/line-source.js';
 import { openLines } from '../src/io/line-source.js';
 import { rawExcerpt } from '../src/engine/quarantine.js';
@@ -115,16 +115,8 @@ export function refuseChangedRules(pinned: string | undefined, rules: unknown, n
  * inputs cut into `shards` pieces balanced by bytes, recorded_at pinned, and — for the exports —
  * the evidence index built now, so shards only read it.
  */
-export async function writePlan(
-  command: string,
-  options: Record<string, unknown>,
-  shards: number,
-  file: string,
-  work: string,
-  progress?: ProgressSink,
-  minPieceBytes?: number,
-  onIndexReady?: (report: IndexReport) => void,
-): Promise<ShardPlan> {
+export async function writePlan(command: string, options: Record<string, unknown>, shards: number, file: string, work: string, more: PlanExtras = {}): Promise<ShardPlan> {
+  const { progress, minPieceBytes, onIndexReady } = more;
   const stages = stagesOf(command);
   const pinned: Record<string, unknown> = { ...options, recordedAt: options['recordedAt'] ?? new Date().toISOString() };
   const inputs = await inputFilesOf(command, pinned);
@@ -150,22 +142,35 @@ export async function writePlan(
     ...(evidenceIndex === undefined ? {} : { evidenceIndex }),
     ...(rulesSha256 === undefined ? {} : { rulesSha256 }),
   };
-  await ensureFolder(path.dirname(file));
-  await writeWhole(file, `${JSON.stringify(plan, null, 2)}\n`);
+  await writePlanFile(file, plan, more.typed);
   return plan;
+}
+
+export interface PlanExtras {
+  progress?: ProgressSink | undefined;
+  /** A cut this close to a file's start or end snaps to its edge (default: cutIntoPieces'). */
+  minPieceBytes?: number | undefined;
+  /** Told the evidence index the plan built (exports), as soon as it is ready. */
+  onIndexReady?: ((report: IndexReport) => void) | undefined;
+  /** The plan file as the user typed it (`--out`), for messages. */
+  typed?: string | undefined;
+}
+
+/**
+ * Writes a plan file (a command's or run-all's) whole, its folder made first. A failure is named by
+ * the path as the user typed it with `--out`, when they did: a plan may be written where no folder can be.
+ */
+export async function writePlanFile(file: string, plan: object, typed?: string): Promise<void> {
+  const [display, option] = typed === undefined ? [file, undefined] : [typed, '--out'];
+  await ensureFolder(path.dirname(file)).catch((cause: unknown) => {
+    throw ioError(display, cause, option);
+  });
+  await writeWhole(file, `${JSON.stringify(plan, null, 2)}\n`, display, option);
 }
 
 /** A plan file of this version, as written: a command's shard plan, or a run-all plan (pipelines/run-all-plan.ts) by its `command`. */
 export async function readPlanFile(file: string): Promise<Record<string, unknown>> {
-  const text = await readFile(file, 'utf8').catch((cause: unknown) => {
-    throw ioError(file, cause);
-  }); // a plan is a small file of ours
-  let plan: unknown;
-  try {
-    plan = JSON.parse(text);
-  } catch {
-    throw new DistillError('DS_USAGE', `${file} is not a shard plan (not JSON)`, { path: file });
-  }
+  const plan = await readJson(file, () => new DistillError('DS_USAGE', `${file} is not a shard plan (not JSON)`, { path: file }));
   if (!isJsonObject(plan) || plan['format'] !== PLAN_FORMAT) throw new DistillError('DS_USAGE', `${file} is not a shard plan of this version`, { path: file });
   return plan;
 }
@@ -217,13 +222,18 @@ export interface ShardRunContext {
   relativeOf: (stage: StageDefinition, input: InputSource) => string;
 }
 
+/** Refuses a `--shard` index that is not one of a plan's `count` shards. */
+export function refuseShardIndex(index: number, count: number): void {
+  if (!Number.isInteger(index) || index < 0 || index >= count) throw usageError(`--shard ${index} is not a shard of this plan (0…${count - 1})`);
+}
+
 /**
  * Runs shard `index` of a plan: its pieces through the command's stages into its own folder,
  * committed whole by a rename, then the done marker. A done shard is not run again; a killed one
  * leaves only a hidden temp folder, never a part or marker that looks complete.
  */
 export async function runShard(plan: ShardPlan, index: number, context: ShardRunContext): Promise<'ran' | 'done already'> {
-  if (!Number.isInteger(index) || index < 0 || index >= plan.shards.length) throw usageError(`--shard ${index} is not a shard of this plan (0…${plan.shards.length - 1})`);
+  refuseShardIndex(index, plan.shards.length);
   const marker = doneMarker(plan, index);
   const hash = planHash(plan);
   const done = await readFile(marker, 'utf8').catch(() => undefined);
@@ -241,8 +251,7 @@ export async function runShard(plan: ShardPlan, index: number, context: ShardRun
     await writeFile(path.join(temp, 'result.json'), JSON.stringify(results));
     await rm(folder, { recursive: true, force: true }); // a part of a killed earlier attempt: never done, never trusted
     await rename(temp, folder);
-    await writeFile(`${marker}.tmp`, `${hash}\n`);
-    await rename(`${marker}.tmp`, marker);
+    await writeWhole(marker, `${hash}\n`);
     return 'ran';
   } catch (error) {
     await rm(temp, { recursive: true, force: true });

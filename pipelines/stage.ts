@@ -255,9 +255,12 @@ export async function runCommandSharded(command: string, options: StageCommandOp
   const { planFile, work, remove } = await localWork();
   try {
     let index: IndexReport | undefined;
-    const plan = await writePlan(command, planOptionsOf(command, options), shards, planFile, work, options.progress, undefined, (report) => {
-      index = report;
-      options.onIndexReady?.(report);
+    const plan = await writePlan(command, planOptionsOf(command, options), shards, planFile, work, {
+      progress: options.progress,
+      onIndexReady: (report) => {
+        index = report;
+        options.onIndexReady?.(report);
+      },
     });
     options.progress?.begin(command, plan.inputs.reduce((sum, file) => sum + file.size, 0));
     const progress = options.progress;

@@ -182,6 +182,15 @@ describe('run-all planned phase by phase, run as the CLI runs', () => {
         assert.deepEqual(await readdir(root).then((names) => names.includes('reports')), false);
       }),
     ));
+
+  test('a plan --out where no folder can be made is refused, named as typed', () =>
+    inFolder(fixtureCopy, (root) =>
+      inFolder(tempDir, async (work) => {
+        await writeFile(path.join(work, 'taken'), '');
+        const planned = await runCli(['plan', '--shards', '2', '--out', 'taken/plan.json', '--work', 'shards', '--', 'run-all', ...runArgs(root)], { cwd: work, env: ENV });
+        assert.deepEqual([planned.code, planned.stderr], [3, 'distill-stream: --out taken/plan.json: a part of the path is not a folder\n']);
+      }),
+    ));
 });
 
 const planIn = async (root: string, work: string, shards: number, options: Partial<PinnedRunAllOptions> = {}): Promise<RunAllPlan> =>

@@ -35,7 +35,7 @@ async function sharded(command: string, options: StageCommandOptions, shards: nu
   const work = await tempDir('distill-plan-');
   try {
     const planFile = path.join(work, 'plan.json');
-    await writePlan(command, planOptionsOf(command, options), shards, planFile, path.join(work, 'shards'), undefined, 64);
+    await writePlan(command, planOptionsOf(command, options), shards, planFile, path.join(work, 'shards'), { minPieceBytes: 64 });
     const plan = await readPlan(planFile);
     const context = await shardContextOf(plan);
     for (let n = shards - 1; n >= 0; n--) assert.equal(await runShard(plan, n, context), 'ran'); // any order
@@ -156,7 +156,7 @@ describe('the shard contract', () => {
     root = await badRowsArchive();
     work = await tempDir('distill-plan-');
     const options = { cwd: root, root, recordedAt: RECORDED_AT, maxLineBytes: MAX_LINE_BYTES };
-    plan = await writePlan('sft', planOptionsOf('sft', options), 4, path.join(work, 'plan.json'), path.join(work, 'shards'), undefined, 64);
+    plan = await writePlan('sft', planOptionsOf('sft', options), 4, path.join(work, 'plan.json'), path.join(work, 'shards'), { minPieceBytes: 64 });
   });
   after(async () => {
     await removeDir(root);
@@ -191,7 +191,7 @@ describe('the shard contract', () => {
     const other = await tempDir('distill-plan-');
     try {
       const options = { cwd: fresh, root: fresh, recordedAt: RECORDED_AT, maxLineBytes: MAX_LINE_BYTES };
-      const pinned = await writePlan('sft', planOptionsOf('sft', options), 2, path.join(other, 'plan.json'), path.join(other, 'shards'), undefined, 64);
+      const pinned = await writePlan('sft', planOptionsOf('sft', options), 2, path.join(other, 'plan.json'), path.join(other, 'shards'), { minPieceBytes: 64 });
       assert.equal(typeof pinned.evidenceIndex, 'string');
       const refresh = async (): Promise<void> => {
         await appendFile(path.join(fresh, 'data/evidence/2026/05/02/web_extractions.jsonl'), '\n');
@@ -201,7 +201,7 @@ describe('the shard contract', () => {
       await runShard(pinned, 0, await shardContextOf(pinned));
       await refresh();
       await assert.rejects(runShard(pinned, 1, await shardContextOf(pinned)), refused);
-      const again = await writePlan('sft', planOptionsOf('sft', options), 2, path.join(other, 'again.json'), path.join(other, 'again'), undefined, 64);
+      const again = await writePlan('sft', planOptionsOf('sft', options), 2, path.join(other, 'again.json'), path.join(other, 'again'), { minPieceBytes: 64 });
       for (const n of [0, 1]) await runShard(again, n, await shardContextOf(again));
       await refresh();
       await assert.rejects(mergePlan(again), refused);
@@ -232,6 +232,24 @@ describe('the shard contract', () => {
         await removeDir(fresh);
       }
     } finally {
+      await removeDir(other);
+    }
+  });
+
+  test('a plan --out where no folder can be made is refused, named as typed; a missing folder is made', async () => {
+    const other = await tempDir('distill-plan-');
+    const fresh = await badRowsArchive();
+    try {
+      await writeFile(path.join(other, 'taken'), '');
+      const plan = (out: string) => runCli(['plan', '--shards', '2', '--out', out, '--', 'sft', '--root', fresh, '--recorded-at', RECORDED_AT], { cwd: other });
+      const refused = await plan('taken/plans/plan.json');
+      assert.deepEqual([refused.code, refused.stderr], [3, 'distill-stream: --out taken/plans/plan.json: a part of the path is not a folder\n']);
+      assert.deepEqual(await readdir(other), ['taken']);
+      const made = await plan('new/plans/plan.json');
+      assert.equal(made.code, 0, made.stderr);
+      assert.equal((await readPlan(path.join(other, 'new/plans/plan.json'))).command, 'sft');
+    } finally {
+      await removeDir(fresh);
       await removeDir(other);
     }
   });

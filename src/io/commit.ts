@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, renameSync, rmSync } from 'node:fs';
-import { open, rename, rm } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import { exists } from './folders.js';
 import path from 'node:path';
 import { killPoint } from './kill-point.js';
+import { writeWhole } from './small-file.js';
 import { isRunning, listFolder, readLeftover } from './temp-path.js';
 
 /**
@@ -73,21 +74,6 @@ function applySync(entry: CommitEntry): void {
 }
 
 /**
- * Writes a small file whole and durably: `temp` (by default `<file>.tmp`, which must not exist),
- * fsync, rename over `file`.
- */
-export async function writeDurably(file: string, text: string, temp = `${file}.tmp`, flags = 'wx'): Promise<void> {
-  const handle = await open(temp, flags);
-  try {
-    await handle.writeFile(text);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await rename(temp, file);
-}
-
-/**
  * Puts several finished outputs in place as one: the renames are listed in a journal, written whole
  * beside every output first, so a kill at any point leaves either none of them committed (no
  * journal yet) or a journal that the next run writing there — or a signal handler of this one —
@@ -102,7 +88,7 @@ export async function commitTogether(entries: readonly CommitEntry[]): Promise<v
   const name = `.distill-commit.${process.pid}.${randomBytes(4).toString('hex')}.json`;
   const folders = [...new Set(entries.map((entry) => path.dirname(entry.kind === 'remove' ? entry.path : entry.final)))];
   const journal: Journal = { entries: [...entries], copies: folders.map((folder) => path.join(folder, name)) };
-  for (const copy of journal.copies) await writeDurably(copy, JSON.stringify(journal));
+  for (const copy of journal.copies) await writeWhole(copy, JSON.stringify(journal));
   liveJournals.add(journal);
   for (const entry of entries) untrackTemp(tempOf(entry));
   for (const [n, entry] of entries.entries()) {

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, createReadStream, createWriteStream, fstatSync, openSync, readSync, type Stats } from 'node:fs';
-import { mkdtemp, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { mkdtemp, open, readdir, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +18,7 @@ import { killPoint } from './kill-point.js';
 import { acquireLock } from './lock.js';
 import { isBlankRange } from './line-splitter.js';
 import { displayPath } from './paths.js';
+import { writeWhole } from './small-file.js';
 import { walkInputFiles, type InputFile } from './walk.js';
 
 export interface IndexReport {
@@ -797,16 +798,8 @@ async function build(folder: string, layout: EvidenceLayout, previous: Manifest 
     const name = `evidence-${process.pid}-${Date.now().toString(36)}.idx`;
     const written = await writeIndexFile(path.join(folder, name), partitions, folders);
     const manifest: Manifest = { format: FORMAT, maxLineBytes, index: { file: name, ...written }, files };
-    const temp = path.join(folder, `.${MANIFEST_NAME}.${process.pid}.tmp`);
-    const handle = await open(temp, 'w');
-    try {
-      await handle.writeFile(JSON.stringify(manifest));
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
     killPoint('index-before-manifest');
-    await rename(temp, path.join(folder, MANIFEST_NAME));
+    await writeWhole(path.join(folder, MANIFEST_NAME), JSON.stringify(manifest));
     // Older generations: a reader that still has one open keeps reading it; new readers see this one.
     for (const other of await readdir(folder)) if (other.endsWith('.idx') && other !== name) await rm(path.join(folder, other), { force: true });
     return layout.files.length - unchanged;

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { Ajv, type AnySchemaObject, type ValidateFunction } from 'ajv';
 import { isIsoTimestamp } from '../timestamp.js';
 import { DistillError, ioError, usageError } from '../errors.js';
-import { removeAbandonedTemps, tempPathBeside } from '../io/temp-path.js';
+import { removeAbandonedTemps } from '../io/temp-path.js';
+import { writeWhole } from '../io/small-file.js';
 import { combinedHash } from '../report/hashes.js';
 import type { FileDigest, RecordCounts, StageReceipt, StageValidation } from '../receipts.js';
 import type { EmbedderIdentity } from './embedders.js';
@@ -150,21 +151,13 @@ export async function writeReceipt(folder: string, display: string, receipt: Vec
   const shown = `${display}/${RECEIPTS_FOLDER}/${name}`;
   if (!validate(receipt)) throw new DistillError('DS_VALIDATION', `${shown} would not match its schema: ${JSON.stringify(validate.errors)}`, { path: shown });
   const file = path.join(folder, RECEIPTS_FOLDER, name);
-  const temp = tempPathBeside(file);
   try {
     await mkdir(path.dirname(file), { recursive: true });
     await removeAbandonedTemps(file);
-    const handle = await open(temp, 'w');
-    try {
-      await handle.writeFile(`${JSON.stringify(receipt, null, 2)}\n`);
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, file);
   } catch (cause) {
-    await rm(temp, { force: true });
     throw ioError(shown, cause);
   }
+  await writeWhole(file, `${JSON.stringify(receipt, null, 2)}\n`, shown);
   return shown;
 }
 

@@ -5,8 +5,8 @@ import path from 'node:path';
 import type { Connection, Table } from '@lancedb/lancedb';
 import { Ajv, type AnySchemaObject, type ValidateFunction } from 'ajv';
 import { DistillError, ioError } from '../errors.js';
-import { removeAbandonedTemps, tempPathBeside } from '../io/temp-path.js';
-import { writeDurably } from '../io/commit.js';
+import { removeAbandonedTemps } from '../io/temp-path.js';
+import { writeWhole } from '../io/small-file.js';
 import { sha256Hex } from '../core/canonical.js';
 import type { RecordProvenance } from '../records.js';
 import type { FileDigest } from '../receipts.js';
@@ -145,16 +145,13 @@ const textDigest = (display: string, text: string): FileDigest => ({ path: displ
 /** The manifest replaced in one rename, its bytes flushed first: a killed writer leaves the old one or the new one. */
 async function writeManifest(folder: string, manifest: IndexManifest, display: string): Promise<FileDigest> {
   const file = path.join(folder, MANIFEST_FILE);
-  const temp = tempPathBeside(file);
+  const shown = `${display}/${MANIFEST_FILE}`;
   const text = `${JSON.stringify(manifest, null, 2)}\n`;
-  try {
-    await removeAbandonedTemps(file);
-    await writeDurably(file, text, temp, 'w');
-  } catch (cause) {
-    await rm(temp, { force: true });
-    throw ioError(`${display}/${MANIFEST_FILE}`, cause);
-  }
-  return textDigest(`${display}/${MANIFEST_FILE}`, text);
+  await removeAbandonedTemps(file).catch((cause: unknown) => {
+    throw ioError(shown, cause);
+  });
+  await writeWhole(file, text, shown);
+  return textDigest(shown, text);
 }
 
 /** The table's Arrow schema: metadata columns are nullable, the id, vector and text hash never are. */

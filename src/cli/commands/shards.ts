@@ -62,7 +62,7 @@ export const planCommand: Command = {
     const work = args.values['work'] as string | undefined;
     if (name === 'run-all') {
       if (parsed.positionals.length > 0) throw usageError('run-all takes no operands');
-      const { plan, phase } = await planRunAll(runAllOptionsOf(parsed.values, session), shards, path.resolve(cwd, out), path.resolve(cwd, work ?? `${out}.shards`), terminal);
+      const { plan, phase } = await planRunAll(runAllOptionsOf(parsed.values, session), shards, path.resolve(cwd, out), path.resolve(cwd, work ?? `${out}.shards`), terminal, out);
       terminal.line(`[plan] run-all ${plan.options.runId}: ${STAGES.length} phases (${STAGES.map((stage) => stage.name).join(', ')}) of ${shards} shards → ${out} (work in ${path.relative(cwd, plan.work) || '.'})`);
       terminal.line(`[plan] ${nextPhase(out, { index: 0, stage: STAGES[0]!, plan: phase })}`);
       return 0;

@@ -8,8 +8,8 @@ import type { Category } from '../../records.js';
 import type { RunStage } from '../../receipts.js';
 import { psi, type PsiResult } from '../psi.js';
 import type { FileDigest } from '../../receipts.js';
-import type { DriftDistribution, RunSummary, StageReceipt, StageSummary } from '../../receipts.js';
-import { EXPORT_STAGES } from '../../stages/registry.js';
+import type { DriftDistribution, StageReceipt, StageSummary } from '../../receipts.js';
+import { datasetsLine } from '../../stages/registry.js';
 import { renderChart } from './charts.js';
 import { html, SafeHtml } from './html.js';
 import {
@@ -124,7 +124,7 @@ ${why}
 <dt>git commit</dt><dd>${gitSha === null ? 'none (the root is not a git work tree)' : html`<code>${gitSha}</code>`}</dd>
 <dt>run_hash</dt><dd><code>${summary.run_hash}</code></dd>
 <dt>drift</dt><dd><span class="flag-${drift.severity}">${drift.severity}</span>${drift.prior_run_id === null ? ' (first run: no prior)' : html` against <code>${drift.prior_run_id}</code>`}</dd>
-<dt>records</dt><dd>in ${count(summary.total_records_in)}, out ${count(summary.total_records_out)}, quarantined ${count(summary.total_quarantined)}; datasets: ${EXPORT_STAGES.map((stage) => `${stage.name} ${count(summary.datasets[stage.name as keyof RunSummary['datasets']])}`).join(', ')}</dd>
+<dt>records</dt><dd>in ${count(summary.total_records_in)}, out ${count(summary.total_records_out)}, quarantined ${count(summary.total_quarantined)}; datasets: ${datasetsLine(summary, count)}</dd>
 </dl>
 </header>`;
 }
