@@ -31,7 +31,7 @@ import {
   type StageRecord,
 } from './run-all.js';
 import { runShardOf } from './cluster.js';
-import { missingShards, PLAN_FORMAT, planHash, readPlan, readPlanFile, refuseChangedRules, refuseShardIndex, rulesSha256Of, shardReports, writePlan, writePlanFile, type ShardPlan } from './shards.js';
+import { missingShards, PLAN_FORMAT, planHash, readPlan, readPlanFile, ensurePlanFolder, refuseChangedRules, refuseShardIndex, rulesSha256Of, shardReports, writePlan, writePlanFile, type ShardPlan } from './shards.js';
 import { mergePlan, planOptionsOf, stageFlags } from './stage.js';
 
 /** run-all's options as a plan pins them: every one a value, paths absolute, the run id and recorded_at fixed. */
@@ -135,6 +135,7 @@ const withoutTyped = ({ typed: _typed, ...options }: PinnedRunAllOptions): Pinne
 export async function planRunAll(options: PinnedRunAllOptions, shards: number, planFile: string, work: string, progress?: ProgressSink, typed?: string): Promise<{ plan: RunAllPlan; phase: ShardPlan }> {
   const realRoot = await checkRoot(options);
   const ruleset = await checkBeforeWork(options);
+  await ensurePlanFolder(planFile, typed);
   if (await exists(path.join(work, STATE_FILE))) throw usageError(`${work} holds the phases of a run-all plan already: remove it, or give another --work`);
   const flags = Object.assign({}, ...STAGES.map((stage) => stageFlags(stage, options.flags))) as Record<string, unknown>;
   const plan: RunAllPlan = {

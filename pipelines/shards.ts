@@ -117,6 +117,7 @@ export function refuseChangedRules(pinned: string | undefined, rules: unknown, n
  */
 export async function writePlan(command: string, options: Record<string, unknown>, shards: number, file: string, work: string, more: PlanExtras = {}): Promise<ShardPlan> {
   const { progress, minPieceBytes, onIndexReady } = more;
+  await ensurePlanFolder(file, more.typed);
   const stages = stagesOf(command);
   const pinned: Record<string, unknown> = { ...options, recordedAt: options['recordedAt'] ?? new Date().toISOString() };
   const inputs = await inputFilesOf(command, pinned);
@@ -157,15 +158,20 @@ export interface PlanExtras {
 }
 
 /**
- * Writes a plan file (a command's or run-all's) whole, its folder made first. A failure is named by
- * the path as the user typed it with `--out`, when they did: a plan may be written where no folder can be.
+ * Makes a plan file's folder, before any work is done for it (an index built, a phase planned). A
+ * failure is named by the path as the user typed it with `--out`, when they did: a plan may be
+ * written where no folder can be.
  */
-export async function writePlanFile(file: string, plan: object, typed?: string): Promise<void> {
-  const [display, option] = typed === undefined ? [file, undefined] : [typed, '--out'];
+export async function ensurePlanFolder(file: string, typed?: string): Promise<void> {
   await ensureFolder(path.dirname(file)).catch((cause: unknown) => {
-    throw ioError(display, cause, option);
+    throw typed === undefined ? ioError(file, cause) : ioError(typed, cause, '--out');
   });
-  await writeWhole(file, `${JSON.stringify(plan, null, 2)}\n`, display, option);
+}
+
+/** Writes a plan file (a command's or run-all's) whole, its folder made first. */
+export async function writePlanFile(file: string, plan: object, typed?: string): Promise<void> {
+  await ensurePlanFolder(file, typed);
+  await writeWhole(file, `${JSON.stringify(plan, null, 2)}\n`, typed ?? file, typed === undefined ? undefined : '--out');
 }
 
 /** A plan file of this version, as written: a command's shard plan, or a run-all plan (pipelines/run-all-plan.ts) by its `command`. */

@@ -183,12 +183,16 @@ describe('run-all planned phase by phase, run as the CLI runs', () => {
       }),
     ));
 
-  test('a plan --out where no folder can be made is refused, named as typed', () =>
+  test('a plan --out where no folder can be made is refused, named as typed, before any work', () =>
     inFolder(fixtureCopy, (root) =>
       inFolder(tempDir, async (work) => {
         await writeFile(path.join(work, 'taken'), '');
         const planned = await runCli(['plan', '--shards', '2', '--out', 'taken/plan.json', '--work', 'shards', '--', 'run-all', ...runArgs(root)], { cwd: work, env: ENV });
         assert.deepEqual([planned.code, planned.stderr], [3, 'distill-stream: --out taken/plan.json: a part of the path is not a folder\n']);
+        // Refused before any phase was planned: no work folder, so the same --work takes the next plan.
+        assert.deepEqual(await readdir(work), ['taken']);
+        const again = await runCli(['plan', '--shards', '2', '--out', 'plans/plan.json', '--work', 'shards', '--', 'run-all', ...runArgs(root)], { cwd: work, env: ENV });
+        assert.equal(again.code, 0, again.stderr);
       }),
     ));
 });
