@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, openSync } from 'node:fs';
-import { cp, mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { generateArchive } from '../data-fixtures/generate.js';
 import { mulberry32 } from '../data-fixtures/prng.js';
@@ -30,6 +31,16 @@ async function copyOfBase(): Promise<string> {
   const root = await tempDir('distill-chaos-');
   await cp(base, root, { recursive: true });
   return root;
+}
+
+/** Whether process `pid` still runs. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Runs the CLI and sends `signal` after `delayMs` (if it still runs). */
@@ -80,6 +91,37 @@ describe('chaos', () => {
       if (signal !== 'SIGKILL') assert.deepEqual(await readdir(spills), []);
     }
     assert.equal((await runCli(['run-all', '--root', '.', '--run-id', 'after', ...AT], { cwd: root })).code, 0);
+    assert.deepEqual(await outputsOf(root), reference);
+    await assertClean(root);
+    await rm(root, { recursive: true, force: true });
+  });
+
+  test('SIGTERM to a --jobs run alone (kill PID): its shard child stops too, its work folder is gone, the rerun is byte-identical', async () => {
+    const root = await copyOfBase();
+    assert.equal((await runCli(['run-all', '--root', '.', '--run-id', 'j', ...AT], { cwd: root })).code, 0);
+    const log = path.join(root, 'pids.log');
+    const preload = path.join(root, 'log-pid.mjs');
+    // Every process of the run appends its pid and argv, so the test knows the shard child's pid.
+    await writeFile(preload, `import { appendFileSync } from 'node:fs';\nappendFileSync(${JSON.stringify(log)}, JSON.stringify([process.pid, ...process.argv.slice(2)]) + '\\n');\n`);
+    const env = { ...process.env, TMPDIR: spills, DISTILL_STREAM_MIN_SHARD_BYTES: '4096', NODE_OPTIONS: `--import=${pathToFileURL(preload).href}` };
+    const run = spawn(process.execPath, [CLI, 'sft', '--root', '.', '--jobs', '2', ...AT], { cwd: root, env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const exited = new Promise<number | null>((resolve) => run.on('close', (code) => resolve(code)));
+    let child: number | undefined;
+    while (child === undefined) {
+      await new Promise((resolve) => setTimeout(resolve, 2));
+      const lines = existsSync(log) ? (await readFile(log, 'utf8')).trim().split('\n') : [];
+      child = lines.map((line) => JSON.parse(line) as [number, ...string[]]).find((argv) => argv[1] === 'shard')?.[0];
+    }
+    run.kill('SIGTERM');
+    assert.equal(await exited, 143);
+    for (let waited = 0; alive(child); waited += 10) {
+      assert.ok(waited < 10_000, `shard child ${child} still runs after its parent stopped`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    assert.deepEqual(await readdir(spills), []);
+    await rm(log);
+    await rm(preload);
+    assert.equal((await runCli(['sft', '--root', '.', ...AT], { cwd: root })).code, 0);
     assert.deepEqual(await outputsOf(root), reference);
     await assertClean(root);
     await rm(root, { recursive: true, force: true });
