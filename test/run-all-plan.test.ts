@@ -5,7 +5,7 @@
  * phase a shard runs, missing shards, a finished run, changed inputs) through the library.
  */
 import assert from 'node:assert/strict';
-import { appendFile, copyFile, readdir, readFile, writeFile } from 'node:fs/promises';
+import { appendFile, copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { generateArchive } from '../data-fixtures/generate.js';
@@ -14,7 +14,7 @@ import { DistillError } from '../src/errors.js';
 import type { RunSummary, StageReceipt } from '../src/receipts.js';
 import { builtinRulesetText } from '../src/rules/builtin.js';
 import { STAGES } from '../src/stages/registry.js';
-import { badRowsArchive, fixtureCopy, inFolder, PACKAGE_ROOT, runCli, snapshot, tempDir, withoutTimings, type CliResult } from './helpers.js';
+import { badRowsArchive, fixtureCopy, inFolder, PACKAGE_ROOT, runCli, snapshot, tempDir, unruledArchive, withoutTimings, type CliResult } from './helpers.js';
 import { FIXTURE_MAX_LINE_BYTES, runAllOn, runAllOptions } from './library.js';
 import { addHostileSource, maskTimings } from './report-runs.js';
 
@@ -50,12 +50,15 @@ async function staged(root: string, work: string, shards: number, extra: string[
 /** The staged run's page has the Shards section one process's has not: the page without it (and its nav entry). */
 const withoutShards = (page: string): string => page.replace(/<section id="shards">[\s\S]*?<\/section>/, '').replace('<li><a href="#shards">Shards</a></li>', '');
 
-/** The run's reports with what may differ between two runs of the same inputs blanked: the timings, and the page's shards. */
+/** `text` with the root's absolute path blanked: a stage that failed on the layout names it (`--root /tmp/…: data/evidence: …`), and two runs have two roots. */
+const rootless = (text: string, root: string): string => text.replaceAll(root, '<root>');
+
+/** The run's reports with what may differ between two runs of the same inputs blanked: the timings, the root, and the page's shards. */
 async function reportsOf(root: string): Promise<Map<string, string>> {
   const dir = path.join(root, 'reports/distillation', RUN_ID);
   const reports = new Map<string, string>();
   for (const name of (await readdir(dir)).sort()) {
-    const text = await readFile(path.join(dir, name), 'utf8');
+    const text = rootless(await readFile(path.join(dir, name), 'utf8'), root);
     if (name.endsWith('.json')) reports.set(name, withoutTimings(text));
     else if (name.endsWith('.md')) reports.set(name, text.replace(/started \S+, finished \S+\./, 'started -, finished -.'));
     else reports.set(name, withoutShards(maskTimings(text)));
@@ -94,6 +97,18 @@ async function badRawArchive(): Promise<string> {
   await appendFile(path.join(root, 'data/_kb/outcomes.jsonl'), `{"run_id":"too-long","text":"${'x'.repeat(FIXTURE_MAX_LINE_BYTES + 10)}"}\n`);
   await addHostileSource(root);
   await writeFile(path.join(root, 'rules.json'), builtinRulesetText());
+  return root;
+}
+
+/** Every case at once, each a few processes at a time. */
+async function atOnce<T>(cases: readonly T[], body: (one: T) => Promise<void>): Promise<void> {
+  await Promise.all(cases.map(body));
+}
+
+/** A root with no raw logs: collect writes an empty tree, and every later stage reads nothing. */
+async function emptyArchive(): Promise<string> {
+  const root = await tempDir();
+  await mkdir(path.join(root, 'data/_kb'), { recursive: true });
   return root;
 }
 
@@ -166,6 +181,31 @@ describe('run-all planned phase by phase, run as the CLI runs', () => {
           await assertSameRun(many, one);
         }),
       ),
+    ));
+
+  test('--fail-if-empty where a stage writes nothing (no raw logs; no rule for the only source, with and without the review rows): the exit code, stderr, receipts and summary of one process', () =>
+    atOnce(
+      [
+        { make: emptyArchive, flags: [], failed: 'export-rag' },
+        { make: unruledArchive, flags: [], failed: 'export-rag' },
+        { make: unruledArchive, flags: ['--include-review'], failed: 'export-sft' },
+      ],
+      ({ make, flags, failed }) =>
+        inFolder(make, (one) =>
+          inFolder(make, (many) =>
+            inFolder(tempDir, async (work) => {
+              const extra = ['--fail-if-empty', ...flags];
+              const [single, merges] = await Promise.all([oneProcess(one, extra), staged(many, work, 2, extra)]);
+              const last = merges.at(-1)!;
+              assert.deepEqual([last.code, rootless(last.stderr, many)], [single.code, rootless(single.stderr, one)]);
+              assert.equal(single.code, 1);
+              const stages = (await summaryOf(many)).stages;
+              assert.deepEqual(stages.filter((s) => !s.passed && !s.skipped).map((s) => s.stage), [failed]);
+              assert.ok(stages.slice(stages.findIndex((s) => s.stage === failed) + 1).every((s) => s.skipped), 'the stages after it skipped');
+              await assertSameRun(many, one);
+            }),
+          ),
+        ),
     ));
 
   test('the merge refuses while a phase\'s shards are missing, naming them and the --array= that resubmits them; nothing is written', () =>
