@@ -177,8 +177,8 @@ export async function readPlan(file: string): Promise<ShardPlan> {
   return plan as unknown as ShardPlan;
 }
 
-/** Refuses a plan whose inputs changed since it was written, naming the first that did. */
-async function checkInputs(plan: ShardPlan, files: Iterable<number>): Promise<void> {
+/** Refuses a plan whose inputs (these, by index) changed since it was written, naming the first that did. */
+export async function checkInputs(plan: ShardPlan, files: Iterable<number>): Promise<void> {
   for (const n of files) {
     const file = plan.inputs[n]!;
     const now = await stat(file.path).catch(() => undefined);

@@ -5,7 +5,7 @@
  * phase a shard runs, missing shards, a finished run, changed inputs) through the library.
  */
 import assert from 'node:assert/strict';
-import { appendFile, copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { appendFile, copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { generateArchive } from '../data-fixtures/generate.js';
@@ -105,10 +105,25 @@ async function atOnce<T>(cases: readonly T[], body: (one: T) => Promise<void>): 
   await Promise.all(cases.map(body));
 }
 
+/** A root with raw logs and nothing else. */
+async function rawOnly(): Promise<string> {
+  const root = await fixtureCopy();
+  for (const folder of ['data/evidence', 'data/scored-runs']) await rm(path.join(root, folder), { recursive: true });
+  return root;
+}
+
 /** A root with no raw logs: collect writes an empty tree, and every later stage reads nothing. */
 async function emptyArchive(): Promise<string> {
   const root = await tempDir();
   await mkdir(path.join(root, 'data/_kb'), { recursive: true });
+  return root;
+}
+
+/** Raw logs only, and a file where the quarantine folder goes: collect cannot write, so data/evidence, score's input, is never made. */
+async function unwritableQuarantine(): Promise<string> {
+  const root = await rawOnly();
+  await mkdir(path.join(root, 'exports'));
+  await writeFile(path.join(root, 'exports/quarantine'), 'not a folder\n');
   return root;
 }
 
@@ -208,6 +223,30 @@ describe('run-all planned phase by phase, run as the CLI runs', () => {
         ),
     ));
 
+  test('a stage that cannot write its outputs fails in its receipt, and the next phase\'s input folder is missing (with --continue-on-failure, every stage fails so): as in one process', () =>
+    atOnce(
+      [[], ['--continue-on-failure']],
+      (extra) =>
+        inFolder(unwritableQuarantine, (one) =>
+          inFolder(unwritableQuarantine, (many) =>
+            inFolder(tempDir, async (work) => {
+              const [single, merges] = await Promise.all([oneProcess(one, extra), staged(many, work, 2, extra)]);
+              const last = merges.at(-1)!;
+              assert.deepEqual([last.code, rootless(last.stderr, many)], [single.code, rootless(single.stderr, one)]);
+              assert.equal(single.code, 1);
+              assert.match(single.stderr, /^\[run-all\] {3}collect: --quarantine \(default\) exports\/quarantine\/collect\.jsonl: a part of the path is not a folder$/m);
+              const stages = (await summaryOf(many)).stages.map((s) => [s.stage, s.passed, s.skipped]);
+              if (extra.length === 0) assert.deepEqual(stages.slice(1), STAGES.slice(1).map((stage) => [stage.receipt, false, true]));
+              else {
+                assert.deepEqual(stages, STAGES.map((stage) => [stage.receipt, false, false]));
+                assert.match(single.stderr, /^\[run-all\] {3}score: --root \S+: data\/evidence: no such file or folder$/m);
+              }
+              await assertSameRun(many, one);
+            }),
+          ),
+        ),
+    ));
+
   test('the merge refuses while a phase\'s shards are missing, naming them and the --array= that resubmits them; nothing is written', () =>
     inFolder(fixtureCopy, (root) =>
       inFolder(tempDir, async (work) => {
@@ -239,6 +278,9 @@ async function allPhases(plan: RunAllPlan): Promise<RunAllMergeOutcome[]> {
   while (outcomes.at(-1)!.kind === 'next') outcomes.push(await phase(plan));
   return outcomes;
 }
+
+/** A file of the fixture's evidence, score's input once collect has merged. */
+const EVIDENCE = 'data/evidence/2026/05/01/scrum_reviews.jsonl';
 
 const refused = (pattern: RegExp) => (error: unknown): boolean => error instanceof DistillError && error.code === 'DS_IO' && pattern.test(error.message);
 
@@ -304,9 +346,8 @@ describe('the phases of a run-all plan', () => {
       inFolder(tempDir, async (work) => {
         const plan = await planIn(root, path.join(work, 'a'), 2);
         assert.equal((await phase(plan)).kind, 'next');
-        const evidence = 'data/evidence/2026/05/01/scrum_reviews.jsonl';
-        await appendFile(path.join(root, evidence), '\n');
-        await assert.rejects(runRunAllShard(plan, 0), refused(new RegExp(`^${evidence} changed since the plan was written`)));
+        await appendFile(path.join(root, EVIDENCE), '\n');
+        await assert.rejects(runRunAllShard(plan, 0), refused(new RegExp(`^${EVIDENCE} changed since the plan was written`)));
 
         const rules = path.join(root, 'my-rules.json');
         await copyFile(MY_RULES, rules);
@@ -318,6 +359,28 @@ describe('the phases of a run-all plan', () => {
         // The same bytes again: the merge that was refused runs again in full.
         await writeFile(rules, original);
         assert.equal((await mergeRunAllPhase(withRules)).kind, 'next');
+      }),
+    ));
+
+  test('a phase\'s merge refuses an input or the rules file changed after its shards ran, and records nothing: the stage is not failed by it', () =>
+    inFolder(fixtureCopy, (root) =>
+      inFolder(tempDir, async (work) => {
+        const receipt = path.join(root, 'reports/distillation', RUN_ID, 'score.json');
+        const plan = await planIn(root, path.join(work, 'a'), 2);
+        assert.equal((await phase(plan)).kind, 'next');
+        for (let n = 0; n < 2; n++) assert.equal((await runRunAllShard(plan, n)).kind, 'ran');
+        await appendFile(path.join(root, EVIDENCE), '\n');
+        for (let attempt = 0; attempt < 2; attempt++) await assert.rejects(mergeRunAllPhase(plan), refused(new RegExp(`^${EVIDENCE} changed since the plan was written`)));
+        await assert.rejects(readFile(receipt), { code: 'ENOENT' });
+
+        const rules = path.join(root, 'my-rules.json');
+        await copyFile(MY_RULES, rules);
+        const withRules = await planIn(root, path.join(work, 'b'), 2, { rules });
+        assert.equal((await phase(withRules)).kind, 'next');
+        for (let n = 0; n < 2; n++) assert.equal((await runRunAllShard(withRules, n)).kind, 'ran');
+        await appendFile(rules, '\n');
+        await assert.rejects(mergeRunAllPhase(withRules), refused(/^--rules .*my-rules\.json: the rules file changed since the plan was written; write a new plan$/));
+        await assert.rejects(readFile(receipt), { code: 'ENOENT' });
       }),
     ));
 
