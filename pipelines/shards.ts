@@ -33,7 +33,8 @@ import type { ProgressSink } from '../src/progress.js';
 import type { IndexReport } from '../src/io/evidence-index.js';
 import type { ShardReport } from '../src/report/page/types.js';
 import { EXPORT_STAGES, STAGES, stageNamed } from '../src/stages/registry.js';
-import { lastAnswerCached, withEvidence } from './evidence.js';
+import { lastAnswerCached, withEvidence, type EvidenceOptions } from './evidence.js';
+import { evidenceLabel } from './plan.js';
 
 /**
  * One command's work cut into shards: the command and its options pinned, its inputs in walk order
@@ -44,7 +45,7 @@ export interface ShardPlan {
   format: typeof PLAN_FORMAT;
   /** sft, rag, preference, export-all, collect or score. */
   command: string;
-  /** The command's options (camelCased, paths absolute), recorded_at pinned. */
+  /** The command's options (camelCased, paths absolute, `typed` as given: see TypedPaths), recorded_at pinned. */
   options: Record<string, unknown>;
   inputs: PlannedFile[];
   /** Files cut across shards, hashed by the plan (no shard reads all of one). */
@@ -97,11 +98,33 @@ async function inputFilesOf(command: string, options: Record<string, unknown>): 
 export const planHash = (plan: object): string => createHash('sha256').update(JSON.stringify(plan)).digest('hex');
 
 /**
- * The sha256 of a rules file: a plan pins it, and a shard or merge given other bytes refuses. Loaded
- * as every command loads one (at most MAX_RULES_FILE_BYTES, checked), so a bad file fails the plan.
+ * The rules file and evidence as they were given to the command planned (a plan pins them absolute):
+ * the plan, its shards and its merge name them so, as the command in one process does.
  */
-export async function rulesSha256Of(rules: string): Promise<string> {
-  return (await loadRuleset(rules, { label: `--rules ${rules}` })).source!.sha256;
+export interface TypedPaths {
+  rules?: string | undefined;
+  evidence?: string | undefined;
+}
+
+export const typedPathsOf = (options: Record<string, unknown>): TypedPaths => (options['typed'] as TypedPaths | undefined) ?? {};
+
+/** How messages name a rules file: its problems relative to `root`, an I/O error by `--rules` and `typed` (default its path). */
+export interface RulesNaming {
+  root?: string | undefined;
+  typed?: string | undefined;
+}
+
+/**
+ * A rules file loaded as every command loads one (at most MAX_RULES_FILE_BYTES, checked), named as
+ * `naming` says (its receipt digest names it relative to the root too).
+ */
+export function loadRulesFile(absolute: string, naming: RulesNaming = {}): Promise<Ruleset> {
+  return loadRuleset(absolute, { ...(naming.root === undefined ? {} : { display: displayPath(naming.root, absolute) }), label: `--rules ${naming.typed ?? absolute}` });
+}
+
+/** The sha256 of a rules file: a plan pins it, and a shard or merge given other bytes refuses. A bad file fails the plan. */
+export async function rulesSha256Of(rules: string, naming?: RulesNaming): Promise<string> {
+  return (await loadRulesFile(rules, naming)).source!.sha256;
 }
 
 /** Refuses rules whose sha256 (`now`) is not the one a plan pinned: shards scored by different rules would merge into a mix. */
@@ -129,16 +152,16 @@ export async function writePlan(
   const pinned: Record<string, unknown> = { ...options, recordedAt: options['recordedAt'] ?? new Date().toISOString() };
   const inputs = await inputFilesOf(command, pinned);
   const { shards: pieces, hashed } = await cutIntoPieces(inputs, shards, minPieceBytes);
+  // The rules before the index, as one process loads them: a bad file fails before the index is built.
+  const rules = pinned['rules'] as string | undefined;
+  const rulesSha256 = rules === undefined ? undefined : await rulesSha256Of(rules, { root: pinned['root'] as string, typed: typedPathsOf(pinned).rules });
   let evidenceIndex: string | undefined;
   if (stages.some((stage) => stage.kind !== 'tree')) {
-    const evidence = pinned['evidence'] as string;
-    evidenceIndex = await withEvidence({ evidence, root: pinned['root'] as string, maxLineBytes: pinned['maxLineBytes'] as number, progress }, async (_lookup, report) => {
+    evidenceIndex = await withEvidence({ ...planEvidence(pinned), progress }, async (_lookup, report) => {
       onIndexReady?.(report);
       return report.generation;
     });
   }
-  const rules = pinned['rules'] as string | undefined;
-  const rulesSha256 = rules === undefined ? undefined : await rulesSha256Of(rules);
   const plan: ShardPlan = {
     format: PLAN_FORMAT,
     command,
@@ -154,6 +177,14 @@ export async function writePlan(
   await writeWhole(file, `${JSON.stringify(plan, null, 2)}\n`);
   return plan;
 }
+
+/** The evidence a plan joins, named in messages as it was given to the command planned. */
+const planEvidence = (options: Record<string, unknown>): EvidenceOptions => ({
+  evidence: options['evidence'] as string,
+  root: options['root'] as string,
+  label: evidenceLabel(typedPathsOf(options).evidence),
+  maxLineBytes: options['maxLineBytes'] as number,
+});
 
 /** A plan file of this version, as written: a command's shard plan, or a run-all plan (pipelines/run-all-plan.ts) by its `command`. */
 export async function readPlanFile(file: string): Promise<Record<string, unknown>> {
@@ -267,7 +298,7 @@ async function runPieces(plan: ShardPlan, index: number, context: ShardRunContex
     await recorder.close();
     results.push(shardCountsOf(stage.name, counts, recorder.partitions));
   } else {
-    await withEvidence({ evidence: options['evidence'] as string, root: options['root'] as string, maxLineBytes: base.maxLineBytes, generation: plan.evidenceIndex }, async (lookup, _index, unchanged) => {
+    await withEvidence({ ...planEvidence(options), generation: plan.evidenceIndex }, async (lookup, _index, unchanged) => {
       const exports = stages as Array<DatasetStage | PairStage>;
       const folders = exports.map((stage) => (exports.length === 1 ? temp : path.join(temp, stage.name)));
       for (const folder of folders) await ensureFolder(folder);
@@ -471,7 +502,7 @@ export async function mergeShards(plan: ShardPlan, targets: MergeTargets): Promi
   });
   const startingWith = (target: OutputTarget, begun: boolean, file: () => string): OutputTarget =>
     begun && target.kind === 'file' ? { ...target, startWith: { file: file(), move: targets.wholeFiles === 'link' } } : target;
-  await withEvidence({ evidence: plan.options['evidence'] as string, root: plan.options['root'] as string, maxLineBytes: plan.options['maxLineBytes'] as number, generation: plan.evidenceIndex }, async (lookup, _index, unchanged) => {
+  await withEvidence({ ...planEvidence(plan.options), generation: plan.evidenceIndex }, async (lookup, _index, unchanged) => {
     const list = exports.flatMap((stage, n) => {
       const { output, quarantine } = targets.outputs.get(stage.name)!;
       const first = (): { output: string; quarantine: string } => firstParts(foldersOf(stage)[0]!);
