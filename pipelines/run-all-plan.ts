@@ -28,10 +28,11 @@ import {
   type RunAllOptions,
   type RunAllResult,
   type RunReports,
+  type StageOutcome,
   type StageRecord,
 } from './run-all.js';
 import { runShardOf } from './cluster.js';
-import { missingShards, PLAN_FORMAT, planHash, readPlan, readPlanFile, ensurePlanFolder, refuseChangedRules, refuseShardIndex, rulesSha256Of, shardReports, writePlan, writePlanFile, type ShardPlan } from './shards.js';
+import { checkInputs, ensurePlanFolder, missingShards, PLAN_FORMAT, planHash, readPlan, readPlanFile, refuseChangedRules, refuseShardIndex, rulesSha256Of, shardReports, writePlan, writePlanFile, type ShardPlan } from './shards.js';
 import { mergePlan, planOptionsOf, stageFlags } from './stage.js';
 
 /** run-all's options as a plan pins them: every one a value, paths absolute, the run id and recorded_at fixed. */
@@ -211,9 +212,14 @@ export async function mergeRunAllPhase(plan: RunAllPlan, progress?: ProgressSink
     if (now.finished !== undefined || now.records.length !== phase.index) return { kind: 'merged meanwhile', phase };
     const run = await openReports(options, plan.gitSha);
     const { stage } = phase;
-    const counts = (await mergePlan(phase.plan)).counts.get(stage.name)!;
-    const notes = stageNotes(counts, { stage: stage.name, reads: stage.reads, readStdin: false });
-    const records = [...restored(now.records), await recordStage(run, stage, { counts, notes }, new Date(now.phaseStartedAt))];
+    // A phase whose inputs or rules changed is refused (a new plan runs it); any other I/O error fails the stage, as in one process.
+    await refusePhaseRulesChanged(plan, stage);
+    await checkInputs(phase.plan, phase.plan.inputs.keys());
+    const outcome = await mergePlan(phase.plan).then(({ counts }): StageOutcome => {
+      const stageCounts = counts.get(stage.name)!;
+      return { counts: stageCounts, notes: stageNotes(stageCounts, { stage: stage.name, reads: stage.reads, readStdin: false }) };
+    }, stageFailure);
+    const records = [...restored(now.records), await recordStage(run, stage, outcome, new Date(now.phaseStartedAt))];
     return advance(plan, run, records, progress);
   });
 }

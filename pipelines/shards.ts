@@ -34,7 +34,8 @@ import type { ProgressSink } from '../src/progress.js';
 import type { IndexReport } from '../src/io/evidence-index.js';
 import type { ShardReport } from '../src/report/page/types.js';
 import { EXPORT_STAGES, STAGES, stageNamed } from '../src/stages/registry.js';
-import { lastAnswerCached, withEvidence } from './evidence.js';
+import { lastAnswerCached, withEvidence, type EvidenceOptions } from './evidence.js';
+import { evidenceLabel } from './plan.js';
 
 /**
  * One command's work cut into shards: the command and its options pinned, its inputs in walk order
@@ -45,7 +46,7 @@ export interface ShardPlan {
   format: typeof PLAN_FORMAT;
   /** sft, rag, preference, export-all, collect or score. */
   command: string;
-  /** The command's options (camelCased, paths absolute), recorded_at pinned. */
+  /** The command's options (camelCased, paths absolute, `typed` as given: see TypedPaths), recorded_at pinned. */
   options: Record<string, unknown>;
   inputs: PlannedFile[];
   /** Files cut across shards, hashed by the plan (no shard reads all of one). */
@@ -98,11 +99,33 @@ async function inputFilesOf(command: string, options: Record<string, unknown>): 
 export const planHash = (plan: object): string => createHash('sha256').update(JSON.stringify(plan)).digest('hex');
 
 /**
- * The sha256 of a rules file: a plan pins it, and a shard or merge given other bytes refuses. Loaded
- * as every command loads one (at most MAX_RULES_FILE_BYTES, checked), so a bad file fails the plan.
+ * The rules file and evidence as they were given to the command planned (a plan pins them absolute):
+ * the plan, its shards and its merge name them so, as the command in one process does.
  */
-export async function rulesSha256Of(rules: string): Promise<string> {
-  return (await loadRuleset(rules, { label: `--rules ${rules}` })).source!.sha256;
+export interface TypedPaths {
+  rules?: string | undefined;
+  evidence?: string | undefined;
+}
+
+export const typedPathsOf = (options: Record<string, unknown>): TypedPaths => (options['typed'] as TypedPaths | undefined) ?? {};
+
+/** How messages name a rules file: its problems relative to `root`, an I/O error by `--rules` and `typed` (default its path). */
+export interface RulesNaming {
+  root?: string | undefined;
+  typed?: string | undefined;
+}
+
+/**
+ * A rules file loaded as every command loads one (at most MAX_RULES_FILE_BYTES, checked), named as
+ * `naming` says (its receipt digest names it relative to the root too).
+ */
+export function loadRulesFile(absolute: string, naming: RulesNaming = {}): Promise<Ruleset> {
+  return loadRuleset(absolute, { ...(naming.root === undefined ? {} : { display: displayPath(naming.root, absolute) }), label: `--rules ${naming.typed ?? absolute}` });
+}
+
+/** The sha256 of a rules file: a plan pins it, and a shard or merge given other bytes refuses. A bad file fails the plan. */
+export async function rulesSha256Of(rules: string, naming?: RulesNaming): Promise<string> {
+  return (await loadRulesFile(rules, naming)).source!.sha256;
 }
 
 /** Refuses rules whose sha256 (`now`) is not the one a plan pinned: shards scored by different rules would merge into a mix. */
@@ -123,16 +146,16 @@ export async function writePlan(command: string, options: Record<string, unknown
   const pinned: Record<string, unknown> = { ...options, recordedAt: options['recordedAt'] ?? new Date().toISOString() };
   const inputs = await inputFilesOf(command, pinned);
   const { shards: pieces, hashed } = await cutIntoPieces(inputs, shards, minPieceBytes);
+  // The rules before the index, as one process loads them: a bad file fails before the index is built.
+  const rules = pinned['rules'] as string | undefined;
+  const rulesSha256 = rules === undefined ? undefined : await rulesSha256Of(rules, { root: pinned['root'] as string, typed: typedPathsOf(pinned).rules });
   let evidenceIndex: string | undefined;
   if (stages.some((stage) => stage.kind !== 'tree')) {
-    const evidence = pinned['evidence'] as string;
-    evidenceIndex = await withEvidence({ evidence, root: pinned['root'] as string, maxLineBytes: pinned['maxLineBytes'] as number, progress }, async (_lookup, report) => {
+    evidenceIndex = await withEvidence({ ...planEvidence(pinned), progress }, async (_lookup, report) => {
       onIndexReady?.(report);
       return report.generation;
     });
   }
-  const rules = pinned['rules'] as string | undefined;
-  const rulesSha256 = rules === undefined ? undefined : await rulesSha256Of(rules);
   const plan: ShardPlan = {
     format: PLAN_FORMAT,
     command,
@@ -175,6 +198,14 @@ export async function writePlanFile(file: string, plan: object, typed?: string):
   await writeWhole(file, `${JSON.stringify(plan, null, 2)}\n`, typed ?? file, typed === undefined ? undefined : '--out');
 }
 
+/** The evidence a plan joins, named in messages as it was given to the command planned. */
+const planEvidence = (options: Record<string, unknown>): EvidenceOptions => ({
+  evidence: options['evidence'] as string,
+  root: options['root'] as string,
+  label: evidenceLabel(typedPathsOf(options).evidence),
+  maxLineBytes: options['maxLineBytes'] as number,
+});
+
 /** A plan file of this version, as written: a command's shard plan, or a run-all plan (pipelines/run-all-plan.ts) by its `command`. */
 export async function readPlanFile(file: string): Promise<Record<string, unknown>> {
   const plan = await readJson(file, () => new DistillError('DS_USAGE', `${file} is not a shard plan (not JSON)`, { path: file }));
@@ -189,8 +220,8 @@ export async function readPlan(file: string): Promise<ShardPlan> {
   return plan as unknown as ShardPlan;
 }
 
-/** Refuses a plan whose inputs changed since it was written, naming the first that did. */
-async function checkInputs(plan: ShardPlan, files: Iterable<number>): Promise<void> {
+/** Refuses a plan whose inputs (these, by index) changed since it was written, naming the first that did. */
+export async function checkInputs(plan: ShardPlan, files: Iterable<number>): Promise<void> {
   for (const n of files) {
     const file = plan.inputs[n]!;
     const now = await stat(file.path).catch(() => undefined);
@@ -283,7 +314,7 @@ async function runPieces(plan: ShardPlan, index: number, context: ShardRunContex
     await recorder.close();
     results.push(shardCountsOf(stage.name, counts, recorder.partitions));
   } else {
-    await withEvidence({ evidence: options['evidence'] as string, root: options['root'] as string, maxLineBytes: base.maxLineBytes, generation: plan.evidenceIndex }, async (lookup, _index, unchanged) => {
+    await withEvidence({ ...planEvidence(options), generation: plan.evidenceIndex }, async (lookup, _index, unchanged) => {
       const exports = stages as Array<DatasetStage | PairStage>;
       const folders = exports.map((stage) => (exports.length === 1 ? temp : path.join(temp, stage.name)));
       for (const folder of folders) await ensureFolder(folder);
@@ -487,7 +518,7 @@ export async function mergeShards(plan: ShardPlan, targets: MergeTargets): Promi
   });
   const startingWith = (target: OutputTarget, begun: boolean, file: () => string): OutputTarget =>
     begun && target.kind === 'file' ? { ...target, startWith: { file: file(), move: targets.wholeFiles === 'link' } } : target;
-  await withEvidence({ evidence: plan.options['evidence'] as string, root: plan.options['root'] as string, maxLineBytes: plan.options['maxLineBytes'] as number, generation: plan.evidenceIndex }, async (lookup, _index, unchanged) => {
+  await withEvidence({ ...planEvidence(plan.options), generation: plan.evidenceIndex }, async (lookup, _index, unchanged) => {
     const list = exports.flatMap((stage, n) => {
       const { output, quarantine } = targets.outputs.get(stage.name)!;
       const first = (): { output: string; quarantine: string } => firstParts(foldersOf(stage)[0]!);

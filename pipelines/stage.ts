@@ -13,7 +13,6 @@ import type { InputSource } from '../src/io/line-source.js';
 import { displayPath } from '../src/io/paths.js';
 import { camelCase } from '../src/options.js';
 import { builtinRuleset, type Ruleset } from '../src/core/ruleset.js';
-import { loadRuleset } from '../src/io/rules-file.js';
 import { collectStage } from '../src/stages/collect.js';
 import { preferenceStage } from '../src/stages/preference.js';
 import { ragStage } from '../src/stages/rag.js';
@@ -23,7 +22,7 @@ import { extensionOf } from '../src/io/output-format.js';
 import { withEvidence } from './evidence.js';
 import { stageNotes, type StageNotes } from './hints.js';
 import { evidenceLabel, evidencePath, planInputs, placeOf, planReads, planStage, requireFolder, skippedInto, type CommonOptions, type StagePlan } from './plan.js';
-import { localWork, mergeShards, MIN_SHARD_BYTES, refuseChangedRules, runShard, runShardsLocally, writePlan, type MergeTargets, type ShardPlan, type ShardRunContext } from './shards.js';
+import { loadRulesFile, localWork, mergeShards, MIN_SHARD_BYTES, refuseChangedRules, runShard, runShardsLocally, typedPathsOf, writePlan, type MergeTargets, type ShardPlan, type ShardRunContext, type TypedPaths } from './shards.js';
 import { DEFAULT_MAX_LINE_BYTES } from '../src/io/line-splitter.js';
 import { resolveOutput } from '../src/io/output-target.js';
 import { STDIN_PATH } from '../src/io/paths.js';
@@ -83,8 +82,7 @@ function runOptions(stage: StageDefinition, options: StageCommandOptions, plan: 
 export async function rulesetOf(rules: string | Ruleset | undefined, place: { cwd: string; root: string }, typed = rules): Promise<Ruleset> {
   if (rules === undefined) return builtinRuleset();
   if (typeof rules !== 'string') return rules;
-  const absolute = path.resolve(place.cwd, rules);
-  return loadRuleset(absolute, { display: displayPath(place.root, absolute), label: `--rules ${typeof typed === 'string' ? typed : rules}` });
+  return loadRulesFile(path.resolve(place.cwd, rules), { root: place.root, typed: typeof typed === 'string' ? typed : rules });
 }
 
 /** Whether a command's options make it read stdin: a filter with no inputs named, or `-` among them. */
@@ -174,12 +172,13 @@ export function planOptionsOf(command: string, options: StageCommandOptions): Re
     format: options.format,
     recordedAt: options.recordedAt ?? new Date().toISOString(),
     maxLineBytes: options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
+    typed: { rules: typeof options.rules === 'string' ? options.rules : undefined, evidence: options.evidence } satisfies TypedPaths,
   };
 }
 
 /** The command options a plan pinned, as runStage takes them. */
 export function commandOptionsOf(plan: ShardPlan): StageCommandOptions {
-  const { rootGiven, ...options } = plan.options;
+  const { rootGiven, typed: _typed, ...options } = plan.options;
   return { ...(options as StageCommandOptions), ...(rootGiven === false ? { root: undefined } : {}) };
 }
 
@@ -188,8 +187,9 @@ export function commandOptionsOf(plan: ShardPlan): StageCommandOptions {
  * are not those the plan pinned (shards scored by different rules would merge into a mix).
  */
 async function planRuleset(plan: ShardPlan, options: StageCommandOptions): Promise<Ruleset> {
-  const ruleset = await rulesetOf(options.rules, placeOf(options));
-  refuseChangedRules(plan.rulesSha256, options.rules, ruleset.source?.sha256);
+  const typed = typedPathsOf(plan.options).rules ?? options.rules;
+  const ruleset = await rulesetOf(options.rules, placeOf(options), typed);
+  refuseChangedRules(plan.rulesSha256, typed, ruleset.source?.sha256);
   return ruleset;
 }
 
@@ -267,7 +267,7 @@ export async function runCommandSharded(command: string, options: StageCommandOp
     // The shard run here feeds the progress line directly; its phases are the command's, begun above.
     const shardProgress = progress === undefined ? undefined : { begin: () => undefined, bytes: (n: number) => progress.bytes(n), rows: (n: number) => progress.rows(n) };
     const context = { ...(await shardContextOf(plan)), progress: shardProgress };
-    await runShardsLocally(planFile, plan, options.jobs ?? 1, (index) => runShard(plan, index, context), progress);
+    await runShardsLocally(planFile, plan, options.jobs ?? 1, (shard) => runShard(plan, shard, context), progress);
     return { ...(await mergePlan(plan, 'link')), ...(index === undefined ? {} : { index }) }; // the work goes right after: its files may be linked
   } finally {
     await remove();

@@ -29,7 +29,7 @@ test('the library plans, runs each shard and merges with paths relative to its c
       assert.deepEqual(await tree(many), await tree(one));
     })));
 
-test('a shard and the merge refuse a plan whose rules file changed since, naming it', () =>
+test('a shard and the merge refuse a plan whose rules file changed since, naming it as the command planned was given it', () =>
   inFolder(archiveWithRules, async (root) => {
     const plan = await planShards('score', { cwd: root, root: '.', rules: 'my-rules.json', recordedAt: RECORDED_AT, shards: 2, planFile: 'plan.json' });
     assert.match(plan.rulesSha256 ?? '', /^[0-9a-f]{64}$/);
@@ -37,7 +37,7 @@ test('a shard and the merge refuse a plan whose rules file changed since, naming
     // The same rules, reformatted: other bytes, so other receipts; the plan no longer holds.
     await appendFile(path.join(root, 'my-rules.json'), '\n');
     const refused = (error: unknown): boolean =>
-      error instanceof DistillError && error.code === 'DS_IO' && error.message === `--rules ${path.join(root, 'my-rules.json')}: the rules file changed since the plan was written; write a new plan`;
+      error instanceof DistillError && error.code === 'DS_IO' && error.message === '--rules my-rules.json: the rules file changed since the plan was written; write a new plan';
     await assert.rejects(mergePlan(plan), refused);
     await planShards('score', { cwd: root, root: '.', rules: 'my-rules.json', recordedAt: RECORDED_AT, shards: 2, planFile: 'again.json' });
     await appendFile(path.join(root, 'my-rules.json'), '\n');

@@ -1,24 +1,16 @@
 import assert from 'node:assert/strict';
-import { copyFile, mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { commandHelp } from '../src/cli/help.js';
 import { commandNamed } from '../src/cli/table.js';
 import type { StageReceipt } from '../src/receipts.js';
-import { inFolder, PACKAGE_ROOT, PROCESS_CONCURRENCY, runCli, tempDir } from './helpers.js';
+import { inFolder, PROCESS_CONCURRENCY, runCli, unruledArchive } from './helpers.js';
 import { runAllOn } from './library.js';
 
 const RECORDED_AT = '2026-06-02T00:00:00.000Z';
-const RULES_FIXTURE = path.join(PACKAGE_ROOT, 'data-fixtures', 'rules');
 
-/** A root whose only source, my_agent, has no scoring rule: every run needs_human_review, so the SFT export is empty. */
-async function unruledRoot(body: (root: string) => Promise<void>): Promise<void> {
-  await inFolder(tempDir, async (root) => {
-    await mkdir(path.join(root, 'data/_kb'), { recursive: true });
-    await copyFile(path.join(RULES_FIXTURE, 'my_agent.jsonl'), path.join(root, 'data/_kb/my_agent.jsonl'));
-    await body(root);
-  });
-}
+const unruledRoot = (body: (root: string) => Promise<void>): Promise<void> => inFolder(unruledArchive, body);
 
 describe('--fail-if-empty', { concurrency: PROCESS_CONCURRENCY }, () => {
   test('every export command declares it, so --help shows it', () => {

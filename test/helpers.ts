@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { appendFile, cp, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { appendFile, copyFile, cp, mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,6 +42,14 @@ export async function badRowsArchive(): Promise<string> {
   for (let n = 0; n < 4; n++) await appendFile(scored, rows);
   const kb = path.join(root, 'data/_kb/scrum_reviews.jsonl');
   await appendFile(kb, await readFile(kb));
+  return root;
+}
+
+/** A root whose only source, my_agent, has no scoring rule: every run needs_human_review, so the SFT and RAG exports are empty. */
+export async function unruledArchive(): Promise<string> {
+  const root = await tempDir();
+  await mkdir(path.join(root, 'data/_kb'), { recursive: true });
+  await copyFile(path.join(PACKAGE_ROOT, 'data-fixtures/rules/my_agent.jsonl'), path.join(root, 'data/_kb/my_agent.jsonl'));
   return root;
 }
 

@@ -5,7 +5,7 @@
  * phase a shard runs, missing shards, a finished run, changed inputs) through the library.
  */
 import assert from 'node:assert/strict';
-import { appendFile, copyFile, readdir, readFile, writeFile } from 'node:fs/promises';
+import { appendFile, copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { generateArchive } from '../data-fixtures/generate.js';
@@ -14,7 +14,7 @@ import { DistillError } from '../src/errors.js';
 import type { RunSummary, StageReceipt } from '../src/receipts.js';
 import { builtinRulesetText } from '../src/rules/builtin.js';
 import { STAGES } from '../src/stages/registry.js';
-import { badRowsArchive, fixtureCopy, inFolder, PACKAGE_ROOT, runCli, snapshot, tempDir, withoutTimings, type CliResult } from './helpers.js';
+import { badRowsArchive, fixtureCopy, inFolder, PACKAGE_ROOT, runCli, snapshot, tempDir, unruledArchive, withoutTimings, type CliResult } from './helpers.js';
 import { FIXTURE_MAX_LINE_BYTES, runAllOn, runAllOptions } from './library.js';
 import { addHostileSource, maskTimings } from './report-runs.js';
 
@@ -50,12 +50,15 @@ async function staged(root: string, work: string, shards: number, extra: string[
 /** The staged run's page has the Shards section one process's has not: the page without it (and its nav entry). */
 const withoutShards = (page: string): string => page.replace(/<section id="shards">[\s\S]*?<\/section>/, '').replace('<li><a href="#shards">Shards</a></li>', '');
 
-/** The run's reports with what may differ between two runs of the same inputs blanked: the timings, and the page's shards. */
+/** `text` with the root's absolute path blanked: a stage that failed on the layout names it (`--root /tmp/…: data/evidence: …`), and two runs have two roots. */
+const rootless = (text: string, root: string): string => text.replaceAll(root, '<root>');
+
+/** The run's reports with what may differ between two runs of the same inputs blanked: the timings, the root, and the page's shards. */
 async function reportsOf(root: string): Promise<Map<string, string>> {
   const dir = path.join(root, 'reports/distillation', RUN_ID);
   const reports = new Map<string, string>();
   for (const name of (await readdir(dir)).sort()) {
-    const text = await readFile(path.join(dir, name), 'utf8');
+    const text = rootless(await readFile(path.join(dir, name), 'utf8'), root);
     if (name.endsWith('.json')) reports.set(name, withoutTimings(text));
     else if (name.endsWith('.md')) reports.set(name, text.replace(/started \S+, finished \S+\./, 'started -, finished -.'));
     else reports.set(name, withoutShards(maskTimings(text)));
@@ -94,6 +97,33 @@ async function badRawArchive(): Promise<string> {
   await appendFile(path.join(root, 'data/_kb/outcomes.jsonl'), `{"run_id":"too-long","text":"${'x'.repeat(FIXTURE_MAX_LINE_BYTES + 10)}"}\n`);
   await addHostileSource(root);
   await writeFile(path.join(root, 'rules.json'), builtinRulesetText());
+  return root;
+}
+
+/** Every case at once, each a few processes at a time. */
+async function atOnce<T>(cases: readonly T[], body: (one: T) => Promise<void>): Promise<void> {
+  await Promise.all(cases.map(body));
+}
+
+/** A root with raw logs and nothing else. */
+async function rawOnly(): Promise<string> {
+  const root = await fixtureCopy();
+  for (const folder of ['data/evidence', 'data/scored-runs']) await rm(path.join(root, folder), { recursive: true });
+  return root;
+}
+
+/** A root with no raw logs: collect writes an empty tree, and every later stage reads nothing. */
+async function emptyArchive(): Promise<string> {
+  const root = await tempDir();
+  await mkdir(path.join(root, 'data/_kb'), { recursive: true });
+  return root;
+}
+
+/** Raw logs only, and a file where the quarantine folder goes: collect cannot write, so data/evidence, score's input, is never made. */
+async function unwritableQuarantine(): Promise<string> {
+  const root = await rawOnly();
+  await mkdir(path.join(root, 'exports'));
+  await writeFile(path.join(root, 'exports/quarantine'), 'not a folder\n');
   return root;
 }
 
@@ -168,6 +198,55 @@ describe('run-all planned phase by phase, run as the CLI runs', () => {
       ),
     ));
 
+  test('--fail-if-empty where a stage writes nothing (no raw logs; no rule for the only source, with and without the review rows): the exit code, stderr, receipts and summary of one process', () =>
+    atOnce(
+      [
+        { make: emptyArchive, flags: [], failed: 'export-rag' },
+        { make: unruledArchive, flags: [], failed: 'export-rag' },
+        { make: unruledArchive, flags: ['--include-review'], failed: 'export-sft' },
+      ],
+      ({ make, flags, failed }) =>
+        inFolder(make, (one) =>
+          inFolder(make, (many) =>
+            inFolder(tempDir, async (work) => {
+              const extra = ['--fail-if-empty', ...flags];
+              const [single, merges] = await Promise.all([oneProcess(one, extra), staged(many, work, 2, extra)]);
+              const last = merges.at(-1)!;
+              assert.deepEqual([last.code, rootless(last.stderr, many)], [single.code, rootless(single.stderr, one)]);
+              assert.equal(single.code, 1);
+              const stages = (await summaryOf(many)).stages;
+              assert.deepEqual(stages.filter((s) => !s.passed && !s.skipped).map((s) => s.stage), [failed]);
+              assert.ok(stages.slice(stages.findIndex((s) => s.stage === failed) + 1).every((s) => s.skipped), 'the stages after it skipped');
+              await assertSameRun(many, one);
+            }),
+          ),
+        ),
+    ));
+
+  test('a stage that cannot write its outputs fails in its receipt, and the next phase\'s input folder is missing (with --continue-on-failure, every stage fails so): as in one process', () =>
+    atOnce(
+      [[], ['--continue-on-failure']],
+      (extra) =>
+        inFolder(unwritableQuarantine, (one) =>
+          inFolder(unwritableQuarantine, (many) =>
+            inFolder(tempDir, async (work) => {
+              const [single, merges] = await Promise.all([oneProcess(one, extra), staged(many, work, 2, extra)]);
+              const last = merges.at(-1)!;
+              assert.deepEqual([last.code, rootless(last.stderr, many)], [single.code, rootless(single.stderr, one)]);
+              assert.equal(single.code, 1);
+              assert.match(single.stderr, /^\[run-all\] {3}collect: --quarantine \(default\) exports\/quarantine\/collect\.jsonl: a part of the path is not a folder$/m);
+              const stages = (await summaryOf(many)).stages.map((s) => [s.stage, s.passed, s.skipped]);
+              if (extra.length === 0) assert.deepEqual(stages.slice(1), STAGES.slice(1).map((stage) => [stage.receipt, false, true]));
+              else {
+                assert.deepEqual(stages, STAGES.map((stage) => [stage.receipt, false, false]));
+                assert.match(single.stderr, /^\[run-all\] {3}score: --root \S+: data\/evidence: no such file or folder$/m);
+              }
+              await assertSameRun(many, one);
+            }),
+          ),
+        ),
+    ));
+
   test('the merge refuses while a phase\'s shards are missing, naming them and the --array= that resubmits them; nothing is written', () =>
     inFolder(fixtureCopy, (root) =>
       inFolder(tempDir, async (work) => {
@@ -212,6 +291,9 @@ async function allPhases(plan: RunAllPlan): Promise<RunAllMergeOutcome[]> {
   while (outcomes.at(-1)!.kind === 'next') outcomes.push(await phase(plan));
   return outcomes;
 }
+
+/** A file of the fixture's evidence, score's input once collect has merged. */
+const EVIDENCE = 'data/evidence/2026/05/01/scrum_reviews.jsonl';
 
 const refused = (pattern: RegExp) => (error: unknown): boolean => error instanceof DistillError && error.code === 'DS_IO' && pattern.test(error.message);
 
@@ -277,9 +359,8 @@ describe('the phases of a run-all plan', () => {
       inFolder(tempDir, async (work) => {
         const plan = await planIn(root, path.join(work, 'a'), 2);
         assert.equal((await phase(plan)).kind, 'next');
-        const evidence = 'data/evidence/2026/05/01/scrum_reviews.jsonl';
-        await appendFile(path.join(root, evidence), '\n');
-        await assert.rejects(runRunAllShard(plan, 0), refused(new RegExp(`^${evidence} changed since the plan was written`)));
+        await appendFile(path.join(root, EVIDENCE), '\n');
+        await assert.rejects(runRunAllShard(plan, 0), refused(new RegExp(`^${EVIDENCE} changed since the plan was written`)));
 
         const rules = path.join(root, 'my-rules.json');
         await copyFile(MY_RULES, rules);
@@ -291,6 +372,28 @@ describe('the phases of a run-all plan', () => {
         // The same bytes again: the merge that was refused runs again in full.
         await writeFile(rules, original);
         assert.equal((await mergeRunAllPhase(withRules)).kind, 'next');
+      }),
+    ));
+
+  test('a phase\'s merge refuses an input or the rules file changed after its shards ran, and records nothing: the stage is not failed by it', () =>
+    inFolder(fixtureCopy, (root) =>
+      inFolder(tempDir, async (work) => {
+        const receipt = path.join(root, 'reports/distillation', RUN_ID, 'score.json');
+        const plan = await planIn(root, path.join(work, 'a'), 2);
+        assert.equal((await phase(plan)).kind, 'next');
+        for (let n = 0; n < 2; n++) assert.equal((await runRunAllShard(plan, n)).kind, 'ran');
+        await appendFile(path.join(root, EVIDENCE), '\n');
+        for (let attempt = 0; attempt < 2; attempt++) await assert.rejects(mergeRunAllPhase(plan), refused(new RegExp(`^${EVIDENCE} changed since the plan was written`)));
+        await assert.rejects(readFile(receipt), { code: 'ENOENT' });
+
+        const rules = path.join(root, 'my-rules.json');
+        await copyFile(MY_RULES, rules);
+        const withRules = await planIn(root, path.join(work, 'b'), 2, { rules });
+        assert.equal((await phase(withRules)).kind, 'next');
+        for (let n = 0; n < 2; n++) assert.equal((await runRunAllShard(withRules, n)).kind, 'ran');
+        await appendFile(rules, '\n');
+        await assert.rejects(mergeRunAllPhase(withRules), refused(/^--rules .*my-rules\.json: the rules file changed since the plan was written; write a new plan$/));
+        await assert.rejects(readFile(receipt), { code: 'ENOENT' });
       }),
     ));
 

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import { DistillError } from '../src/errors.js';
 import type { ShardPlan } from '../pipelines/shards.js';
 import type { StageCommandOptions } from '../pipelines/stage.js';
+import type { ProgressSink } from '../src/progress.js';
 import { fixtureCopy, inFolder, snapshot, tempDir } from './helpers.js';
 
 // The seam is read when the shard module loads: set first, so the fixture (a few KB) runs as local shards.
@@ -14,6 +16,7 @@ const { runExportAll } = await import('../pipelines/export-all.js');
 const { runShardsLocally } = await import('../pipelines/shards.js');
 const { stageNamed } = await import('../src/stages/registry.js');
 const { runAllOn } = await import('./library.js');
+const { generateArchive } = await import('../data-fixtures/generate.js');
 
 const RECORDED_AT = '2026-05-02T00:00:00.000Z';
 
@@ -100,3 +103,65 @@ test('the shard run in this process fails the run as a child would: its class, i
   const bug = new TypeError('boom');
   await assert.rejects(runShardsLocally(planFile, plan, 2, () => Promise.reject(bug)), (error: unknown) => error === bug);
 });
+
+/** What a progress line is told, phase by phase: each begin, and the bytes and rows told after it. */
+function recordedProgress(): ProgressSink & { phases: Array<{ label: string; total: number | undefined; bytes: number; rows: number }> } {
+  const phases: Array<{ label: string; total: number | undefined; bytes: number; rows: number }> = [];
+  return {
+    phases,
+    begin: (label, total) => void phases.push({ label, total, bytes: 0, rows: 0 }),
+    bytes: (n) => void (phases.at(-1)!.bytes += n),
+    rows: (n) => void (phases.at(-1)!.rows += n),
+  };
+}
+
+for (const command of ['sft', 'collect', 'export-all']) {
+  test(`${command} run as local shards tells the progress line every byte and row its shards read, as one process does`, () =>
+    inFolder(fixtureCopy, async (root) => {
+      const told = async (jobs: number) => {
+        const progress = recordedProgress();
+        const options = { cwd: root, root, recordedAt: RECORDED_AT, jobs, progress };
+        await (command === 'export-all' ? runExportAll(options) : runStage(stageNamed(command)!, options));
+        return progress.phases.filter((phase) => phase.label === command);
+      };
+      const [one] = await told(1);
+      const many = await told(2);
+      assert.equal(many.length, 1, 'one phase on the line for the shards together');
+      assert.ok(one!.rows > 0 && one!.total! > 0);
+      assert.deepEqual(many[0], { ...one, bytes: one!.total, total: one!.total });
+    }));
+}
+
+test('on a terminal, --jobs 2 draws one progress line for its shards: each draw in place, the bytes rising, cleared before every message', () =>
+  inFolder(tempDir, async (root) => {
+    // Raw logs enough for the shards to read for a second or so: the line is redrawn at most every 250 ms.
+    await generateArchive({ out: root, records: 10_000, kbOnly: true });
+    assert.equal(await shardCount(stageNamed('collect')!, { cwd: root, root, jobs: 2 }), 2);
+    const { main } = await import('../src/cli/main.js');
+    const writes: string[] = [];
+    const stderr = Object.assign(new PassThrough(), { isTTY: true, write: (chunk: string) => writes.push(chunk) > 0 });
+    const code = await main(['collect', '--root', '.', '--jobs', '2', '--recorded-at', RECORDED_AT], { stdout: new PassThrough(), stderr, cwd: root, env: process.env, stdinIsTerminal: false });
+    assert.equal(code, 0, writes.join(''));
+    const CLEAR = '\r\x1b[K';
+    const drawn: Array<[done: number, total: number, percent: number]> = [];
+    for (const text of writes) {
+      // A draw is one whole line in place; anything else is a clear, or whole message lines with no control characters.
+      if (!text.startsWith(CLEAR)) assert.match(text, /^[^\r\x1b]*\n$/, JSON.stringify(text));
+      else if (text !== CLEAR) {
+        const draw = /^\r\x1b\[K\[collect\] ([\d.]+) MB \/ ([\d.]+) MB (\d+)% · \d+ MB\/s( · [\d,]+ rows\/s)?( · ETA \S+)?$/.exec(text);
+        assert.ok(draw, JSON.stringify(text));
+        drawn.push([Number(draw[1]), Number(draw[2]), Number(draw[3])]);
+      }
+    }
+    assert.ok(drawn.length >= 2, `redrawn as the shards read: ${JSON.stringify(writes)}`);
+    assert.equal(new Set(drawn.map(([, total]) => total)).size, 1, 'one total for the shards together');
+    drawn.reduce((before, now) => {
+      assert.ok(now[0] >= before[0] && now[2] >= before[2], `never falls: ${JSON.stringify(drawn)}`);
+      return now;
+    });
+    assert.ok(drawn.every(([done, total, percent]) => done <= total && percent <= 100));
+    writes.forEach((text, n) => {
+      if (n > 0 && text.endsWith('\n')) assert.ok(writes[n - 1] === CLEAR || writes[n - 1]!.endsWith('\n'), `a message right after a draw: ${JSON.stringify(writes.slice(n - 1, n + 1))}`);
+    });
+    assert.match(writes.at(-1)!, /^\[collect\] read=\d+ exported=\d+ /);
+  }));

@@ -98,32 +98,39 @@ const PROGRESS_EVERY_MS = 200;
 
 /**
  * A shard started by a local run (an IPC channel to its parent) sends what it read to the parent's
- * progress line; a shard a scheduler started has no parent to tell.
+ * progress line — at most every PROGRESS_EVERY_MS, and what is left once `run` is done, so the
+ * parent's line is told every byte and row; a shard a scheduler started has no parent to tell.
  */
-function parentProgress(): ProgressSink | undefined {
+async function tellingParent<T>(run: (progress: ProgressSink | undefined) => Promise<T>): Promise<T> {
   const send = process.send?.bind(process);
-  if (send === undefined) return undefined;
+  if (send === undefined) return run(undefined);
   const pending: ShardProgressMessage = { bytes: 0, rows: 0 };
   let last = 0;
   const flush = (): void => {
-    const now = Date.now();
-    if (now - last < PROGRESS_EVERY_MS) return;
-    last = now;
+    last = Date.now();
+    if (pending.bytes === 0 && pending.rows === 0) return;
     send({ ...pending });
     pending.bytes = 0;
     pending.rows = 0;
   };
-  return {
-    begin: () => undefined,
-    bytes: (n) => {
-      pending.bytes += n;
-      flush();
-    },
-    rows: (n) => {
-      pending.rows += n;
-      flush();
-    },
+  const due = (): void => {
+    if (Date.now() - last >= PROGRESS_EVERY_MS) flush();
   };
+  try {
+    return await run({
+      begin: () => undefined,
+      bytes: (n) => {
+        pending.bytes += n;
+        due();
+      },
+      rows: (n) => {
+        pending.rows += n;
+        due();
+      },
+    });
+  } finally {
+    flush();
+  }
 }
 
 export const shardCommand: Command = {
@@ -146,10 +153,10 @@ export const shardCommand: Command = {
     const index = shardIndex(session);
     const plan = await readAnyPlan(path.resolve(session.cwd, file));
     if (!isRunAllPlan(plan)) {
-      session.terminal.line(`[shard] ${index} of ${plan.shards.length}: ${await runShardOf(plan, index, parentProgress())}`);
+      session.terminal.line(`[shard] ${index} of ${plan.shards.length}: ${await tellingParent((progress) => runShardOf(plan, index, progress))}`);
       return 0;
     }
-    const outcome = await runRunAllShard(plan, index, parentProgress());
+    const outcome = await tellingParent((progress) => runRunAllShard(plan, index, progress));
     if (outcome.kind === 'finished') session.terminal.line(`[shard] ${index} of ${plan.shardCount}: nothing to run, run-all ${plan.options.runId} has finished (${outcome.passed ? 'passed' : 'FAILED'})`);
     else session.terminal.line(`[shard] ${index} of ${plan.shardCount}: ${outcome.result} (phase ${outcome.phase.index + 1} of ${STAGES.length}, ${outcome.phase.stage.name})`);
     return 0;
