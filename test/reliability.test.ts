@@ -1,14 +1,16 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import { lstat, mkdir, readdir, readFile, rename, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { runSft } from '../pipelines/stage.js';
 import { validateStage } from '../src/engine/validate.js';
-import { DistillError } from '../src/errors.js';
+import { StageCounts } from '../src/engine/counts.js';
+import { withOutputs } from '../src/engine/outputs.js';
+import { DistillError, ioError } from '../src/errors.js';
 import { sftStage } from '../src/stages/sft.js';
 import { commitTogether } from '../src/io/commit.js';
 import { oneVersionOf } from '../src/io/inputs.js';
@@ -130,6 +132,49 @@ test('a reader whose folder is swapped while it reads is refused before it commi
   await rename(folder, `${folder}.old`);
   await mkdir(folder);
   await assert.rejects(unchanged(), (error: unknown) => error instanceof DistillError && error.code === 'DS_IO' && /scored-runs was replaced while it was read/.test(error.message));
+});
+
+test('a reader whose folder is swapped away while it walks it (the files after the first are gone) is refused as replaced', () =>
+  inFolder(fixtureCopy, async (root) => {
+    const scored = path.join(root, 'data', 'scored-runs');
+    let reading = false;
+    let swapped = false;
+    // The swap lands after sft's first bytes (not the index's): the files listed with the first are gone from the path.
+    const progress = {
+      begin: (label: string) => void (reading = label === 'sft'),
+      rows: () => undefined,
+      bytes: () => {
+        if (!reading || swapped) return;
+        swapped = true;
+        renameSync(scored, `${scored}.old`);
+        mkdirSync(scored);
+      },
+    };
+    await assert.rejects(runSft({ cwd: root, root, recordedAt: AT[1]!, out: 'read.jsonl', progress }), (error: unknown) => {
+      assert.ok(error instanceof DistillError && error.code === 'DS_IO', String(error));
+      assert.match(error.message, /^data\/scored-runs was replaced while it was read/);
+      return true;
+    });
+    assert.ok(swapped);
+    assert.ok(!existsSync(path.join(root, 'read.jsonl')), 'nothing committed');
+  }));
+
+test('a run that fails reading is refused as replaced when a folder it read was replaced meanwhile: the missing file is a symptom', async () => {
+  const parent = await tempDir();
+  const folder = path.join(parent, 'scored-runs');
+  await mkdir(folder);
+  const unchanged = await oneVersionOf([folder], parent);
+  const gone = ioError('data/scored-runs/2026/05/02/web_extractions.jsonl', Object.assign(new Error('ENOENT'), { code: 'ENOENT' }));
+  const reading = async (): Promise<never> => {
+    // A file listed before the swap, opened after it.
+    await rename(folder, `${folder}.old`);
+    await mkdir(folder);
+    throw gone;
+  };
+  await assert.rejects(withOutputs([], new StageCounts(), reading, undefined, unchanged), (error: unknown) => error instanceof DistillError && /^scored-runs was replaced while it was read/.test(error.message));
+  // Inputs that did not change: the failure is reported as it is.
+  const steady = await oneVersionOf([folder], parent);
+  await assert.rejects(withOutputs([], new StageCounts(), () => Promise.reject(gone), undefined, steady), (error: unknown) => error === gone);
 });
 
 describe('inputs a folder holds that are not read', { concurrency: PROCESS_CONCURRENCY }, () => {

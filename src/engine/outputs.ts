@@ -23,7 +23,7 @@ export async function withOutputs<R>(
   counts: StageCounts,
   work: (outputs: OpenOutputs) => Promise<R>,
   extra: { entries: () => CommitEntry[]; abort: () => Promise<void> } | undefined = undefined,
-  /** Last checks before anything becomes visible (the evidence read did not change); a throw commits nothing. */
+  /** Last checks before anything becomes visible (the inputs read did not change); a throw commits nothing. Run too when the work fails, to name the change as the cause. */
   beforeCommit: (() => void | Promise<void>) | undefined = undefined,
 ): Promise<R> {
   const sinks: OpenSink[] = [];
@@ -45,6 +45,9 @@ export async function withOutputs<R>(
     const failure = error instanceof DistillError ? undefined : sinks.find((sink) => sink.failure !== undefined)?.failure;
     for (const sink of sinks) await sink.abort();
     await extra?.abort();
+    // A read that failed because what was read changed meanwhile (a file listed before another command
+    // swapped its folder, opened after): the change is the reason, and it throws here.
+    await beforeCommit?.();
     throw failure ?? error;
   }
 }
