@@ -9,11 +9,11 @@ export const ZSTD_MAGIC = Buffer.of(0x28, 0xb5, 0x2f, 0xfd);
 const INSTALL_HINT = 'install the zstd command (Debian/Ubuntu: apt-get install zstd)';
 
 /**
- * zstd runs as the `zstd` command in a child process. Measured on this project's 2-core machine
- * against 224 MB of evidence (docs/formats.md): decoding costs this process 0.55 s of CPU to copy
- * the pipes while zstd itself spends 0.5 s on the other core; zstd-napi decodes in-process for
- * ~1.0 s of CPU but has no prebuilt binary reachable here, so `npm ci` compiles libzstd (2 min);
- * fzstd (pure JavaScript) needs ~3 s and cannot compress.
+ * zstd runs as the `zstd` command in a child process. Measured by `npm run bench:decoders` on
+ * 224 MB of evidence (docs/formats.md): decoding costs this process 0.22–0.26 s of CPU to copy the
+ * pipes while zstd itself spends ~0.2 s on the other core; zstd-napi decodes in-process for
+ * 0.31–0.35 s but is a native addon that `npm ci` compiles wherever no prebuilt binary matches;
+ * fzstd (pure JavaScript) needs ~1.1 s and cannot compress.
  */
 const ZSTD = 'zstd';
 /** Level 3 is zstd's own default; one thread keeps the output bytes the same on every machine. */
