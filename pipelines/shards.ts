@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { spawn, type StdioOptions } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { constants, copyFile, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -17,7 +17,7 @@ import { loadRuleset } from '../src/io/rules-file.js';
 import { AtomicTree } from '../src/io/atomic-tree.js';
 import { ensureFolder, exists, hardLink } from '../src/io/folders.js';
 import { fileDigest } from '../src/io/digest.js';
-import { trackTemp, untrackTemp } from '../src/io/commit.js';
+import { trackTemp, trackWriter, untrackTemp, untrackWriter } from '../src/io/commit.js';
 import { readJson, writeWhole } from '../src/io/small-file.js';
 import type { InputSource } from '../src/io/line-source.js';
 import { openLines } from '../src/io/line-source.js';
@@ -574,28 +574,16 @@ interface ShardFailure {
   why: string;
 }
 
-/** Shard processes running: a run that exits before them (stopped by a signal, which `kill PID` sends to it alone) stops them. */
-const liveChildren = new Set<ChildProcess>();
-const stopChildren = (): void => {
-  for (const child of liveChildren) child.kill('SIGTERM');
-};
-
-function trackChild(child: ChildProcess): void {
-  if (liveChildren.size === 0) process.on('exit', stopChildren);
-  liveChildren.add(child);
-}
-
-function untrackChild(child: ChildProcess): void {
-  liveChildren.delete(child);
-  if (liveChildren.size === 0) process.off('exit', stopChildren);
-}
-
 /** Shard `index` as a child process: its failure, if it fails (the code from its exit status, the first line of its stderr). */
 function runShardChild(planFile: string, index: number, progress: ProgressSink | undefined): Promise<ShardFailure | undefined> {
   return new Promise((resolve) => {
     const stdio: StdioOptions = progress === undefined ? ['ignore', 'ignore', 'pipe'] : ['ignore', 'ignore', 'pipe', 'ipc'];
     const child = spawn(process.execPath, [CLI_JS, 'shard', planFile, '--shard', String(index)], { stdio });
-    trackChild(child);
+    trackWriter(child); // a run stopped by a signal stops it before removing the work folder it writes in
+    child.on('error', (cause) => {
+      untrackWriter(child);
+      resolve({ index, code: 'DS_IO', why: `the shard process could not start: ${cause.message}` });
+    });
     const stderr: Buffer[] = [];
     child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk));
     child.on('message', (message: ShardProgressMessage) => {
@@ -603,7 +591,7 @@ function runShardChild(planFile: string, index: number, progress: ProgressSink |
       progress!.rows(message.rows);
     });
     child.on('close', (exit, signal) => {
-      untrackChild(child);
+      untrackWriter(child);
       if (exit === 0) return resolve(undefined);
       const line = Buffer.concat(stderr).toString('utf8').split('\n').find((text) => text.trim() !== '')?.replace(/^distill-stream: /, '');
       const code = (exit === null ? undefined : ERROR_CODE_OF_EXIT.get(exit)) ?? 'DS_INTERNAL';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, openSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -33,11 +33,11 @@ async function copyOfBase(): Promise<string> {
   return root;
 }
 
-/** Whether process `pid` still runs. */
+/** Whether process `pid` still runs: a zombie (exited, its reaper not yet there — a container's init may never come) does not. */
 function alive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
   } catch {
     return false;
   }
@@ -101,8 +101,12 @@ describe('chaos', () => {
     assert.equal((await runCli(['run-all', '--root', '.', '--run-id', 'j', ...AT], { cwd: root })).code, 0);
     const log = path.join(root, 'pids.log');
     const preload = path.join(root, 'log-pid.mjs');
-    // Every process of the run appends its pid and argv, so the test knows the shard child's pid.
-    await writeFile(preload, `import { appendFileSync } from 'node:fs';\nappendFileSync(${JSON.stringify(log)}, JSON.stringify([process.pid, ...process.argv.slice(2)]) + '\\n');\n`);
+    // Every process of the run appends its pid and argv when it starts, and its exit code when it exits (unless killed outright).
+    await writeFile(
+      preload,
+      `import { appendFileSync } from 'node:fs';\nconst log = (entry) => appendFileSync(${JSON.stringify(log)}, JSON.stringify(entry) + '\\n');\n` +
+        `log([process.pid, ...process.argv.slice(2)]);\nprocess.on('exit', (code) => log([process.pid, 'exit', code]));\n`,
+    );
     const env = { ...process.env, TMPDIR: spills, DISTILL_STREAM_MIN_SHARD_BYTES: '4096', NODE_OPTIONS: `--import=${pathToFileURL(preload).href}` };
     const run = spawn(process.execPath, [CLI, 'sft', '--root', '.', '--jobs', '2', ...AT], { cwd: root, env, stdio: ['ignore', 'ignore', 'pipe'] });
     const exited = new Promise<number | null>((resolve) => run.on('close', (code) => resolve(code)));
@@ -110,7 +114,7 @@ describe('chaos', () => {
     while (child === undefined) {
       await new Promise((resolve) => setTimeout(resolve, 2));
       const lines = existsSync(log) ? (await readFile(log, 'utf8')).trim().split('\n') : [];
-      child = lines.map((line) => JSON.parse(line) as [number, ...string[]]).find((argv) => argv[1] === 'shard')?.[0];
+      child = lines.map((line) => JSON.parse(line) as [number, ...unknown[]]).find((entry) => entry[1] === 'shard')?.[0];
     }
     run.kill('SIGTERM');
     assert.equal(await exited, 143);
@@ -118,6 +122,9 @@ describe('chaos', () => {
       assert.ok(waited < 10_000, `shard child ${child} still runs after its parent stopped`);
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
+    // Stopped by the parent's SIGTERM (143 through its own clean-up, or no exit at all if it came before the handlers were set), not run to its end (0) or failed on the removed work folder (3).
+    const exits = (await readFile(log, 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as unknown[]).filter((entry) => entry[0] === child && entry[1] === 'exit');
+    assert.ok(exits.every((entry) => entry[2] === 143), JSON.stringify(exits));
     assert.deepEqual(await readdir(spills), []);
     await rm(log);
     await rm(preload);

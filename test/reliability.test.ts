@@ -175,6 +175,15 @@ test('a run that fails reading is refused as replaced when a folder it read was 
   // Inputs that did not change: the failure is reported as it is.
   const steady = await oneVersionOf([folder], parent);
   await assert.rejects(withOutputs([], new StageCounts(), () => Promise.reject(gone), undefined, steady), (error: unknown) => error === gone);
+  // The replacement found by the check itself, after the work: reported once, the check not run again.
+  let checks = 0;
+  const replaced = new DistillError('DS_IO', 'scored-runs was replaced while it was read');
+  const failingCheck = (): void => {
+    checks++;
+    throw checks === 1 ? replaced : new Error('checked twice');
+  };
+  await assert.rejects(withOutputs([], new StageCounts(), () => Promise.resolve(), undefined, failingCheck), (error: unknown) => error === replaced);
+  assert.equal(checks, 1);
 });
 
 describe('inputs a folder holds that are not read', { concurrency: PROCESS_CONCURRENCY }, () => {

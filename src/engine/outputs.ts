@@ -27,9 +27,11 @@ export async function withOutputs<R>(
   beforeCommit: (() => void | Promise<void>) | undefined = undefined,
 ): Promise<R> {
   const sinks: OpenSink[] = [];
+  let checked = false;
   try {
     for (const target of targets) sinks.push(await openOutput(target));
     const result = await work({ writables: sinks.map((sink) => sink.input), stopped: () => sinks.some((sink) => sink.readerClosed) });
+    checked = true;
     await beforeCommit?.();
     const finished = [];
     for (const sink of sinks) finished.push(await sink.finish());
@@ -46,8 +48,15 @@ export async function withOutputs<R>(
     for (const sink of sinks) await sink.abort();
     await extra?.abort();
     // A read that failed because what was read changed meanwhile (a file listed before another command
-    // swapped its folder, opened after): the change is the reason, and it throws here.
-    await beforeCommit?.();
+    // swapped its folder, opened after): the change is the reason, and it throws here. Not once the
+    // checks ran: then they failed themselves, or a write or the commit did.
+    if (!checked) {
+      try {
+        await beforeCommit?.();
+      } catch (change) {
+        throw Object.assign(change as Error, { cause: error });
+      }
+    }
     throw failure ?? error;
   }
 }

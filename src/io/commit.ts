@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { exists } from './folders.js';
 import path from 'node:path';
@@ -31,6 +31,45 @@ const liveJournals = new Set<Journal>();
 
 export const trackTemp = (temp: string): void => void liveTemps.add(temp);
 export const untrackTemp = (temp: string): void => void liveTemps.delete(temp);
+
+/** A child process writing into this process's temps. */
+export interface TempWriter {
+  pid?: number | undefined;
+  kill: (signal: NodeJS.Signals) => unknown;
+}
+
+/** Child processes writing into this process's temps: stopped, and waited for, before the temps are removed. */
+const liveWriters = new Set<TempWriter>();
+export const trackWriter = (writer: TempWriter): void => void liveWriters.add(writer);
+export const untrackWriter = (writer: TempWriter): void => void liveWriters.delete(writer);
+
+/** How long an exiting process waits for its stopped children to end before removing the temps they wrote in. */
+const WRITERS_GRACE_MS = 2000;
+
+/** Whether a child has ended (a zombie has: it only waits to be reaped); where there is no /proc to look in, once a pause has passed. */
+function ended(pid: number | undefined, paused: boolean): boolean {
+  if (pid === undefined) return true;
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return existsSync('/proc/self/stat') || paused; // gone (and reaped), or no /proc here
+  }
+  return stat.charAt(stat.lastIndexOf(')') + 2) === 'Z';
+}
+
+/**
+ * Stops the children writing into our temps (SIGTERM: each removes its own temps elsewhere, a sort's
+ * spill folder) and waits for them — synchronously, this runs on exit — so none writes into a folder
+ * being removed (a recreated folder would outlive the run).
+ */
+function stopWritersSync(): void {
+  const writers = [...liveWriters];
+  liveWriters.clear();
+  for (const writer of writers) writer.kill('SIGTERM');
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let waited = 0; waited < WRITERS_GRACE_MS && !writers.every((writer) => ended(writer.pid, waited > 0)); waited += 10) Atomics.wait(pause, 0, 0, 10);
+}
 
 const ignoreMissing = (error: NodeJS.ErrnoException): void => {
   if (error.code !== 'ENOENT') throw error; // another process finished this step first
@@ -126,6 +165,7 @@ const SIGNALS: Readonly<Record<string, number>> = { SIGINT: 2, SIGTERM: 15, SIGH
 
 /** Finishes any commit under way (its journal is written, so it must complete) and removes every temp this process was writing. */
 function settleSync(): void {
+  stopWritersSync();
   for (const journal of liveJournals) {
     try {
       for (const entry of journal.entries) applySync(entry);
@@ -135,7 +175,13 @@ function settleSync(): void {
     }
   }
   liveJournals.clear();
-  for (const temp of liveTemps) rmSync(temp, { recursive: true, force: true });
+  for (const temp of liveTemps) {
+    try {
+      rmSync(temp, { recursive: true, force: true, maxRetries: 3 });
+    } catch {
+      // a stopped child's last write raced the removal: what is left is a temp no run trusts
+    }
+  }
   liveTemps.clear();
 }
 

@@ -290,7 +290,16 @@ class Partitions {
       await this.flush(p);
       const spilled = [this.files[p]!, ...others.map((folder) => path.join(folder, path.basename(this.files[p]!)))];
       // One partition of every process: a bounded spill of ours.
-      const bytes = Buffer.concat(await Promise.all(spilled.map((file) => readFile(file).catch(() => Buffer.alloc(0)))));
+      const bytes = Buffer.concat(
+        await Promise.all(
+          spilled.map((file) =>
+            readFile(file).catch((cause: NodeJS.ErrnoException) => {
+              if (cause.code === 'ENOENT') return Buffer.alloc(0); // nothing spilled to this partition
+              throw ioError(file, cause);
+            }),
+          ),
+        ),
+      );
       const offsets: number[] = [];
       for (let at = 0; at < bytes.length; at += bytes.readUInt32LE(at)) offsets.push(at);
       offsets.sort((a, b) => compareEntries(bytes, a, bytes, b));
