@@ -134,8 +134,8 @@ for (const command of ['sft', 'collect', 'export-all']) {
 
 test('on a terminal, --jobs 2 draws one progress line for its shards: each draw in place, the bytes rising, cleared before every message', () =>
   inFolder(tempDir, async (root) => {
-    // Raw logs enough for the shards to read for a second or so: the line is redrawn at most every 250 ms.
-    await generateArchive({ out: root, records: 10_000, kbOnly: true });
+    // Raw logs enough for the shards to read for a second or more on a fast machine: the line is redrawn at most every 250 ms.
+    await generateArchive({ out: root, records: 30_000, kbOnly: true });
     assert.equal(await shardCount(stageNamed('collect')!, { cwd: root, root, jobs: 2 }), 2);
     const { main } = await import('../src/cli/main.js');
     const writes: string[] = [];
