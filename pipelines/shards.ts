@@ -24,6 +24,7 @@ import { openLines } from '../src/io/line-source.js';
 import { rawExcerpt } from '../src/engine/quarantine.js';
 import { cutIntoPieces, type Piece, type PlannedFile } from '../src/io/pieces.js';
 import { displayPath, STDIN_PATH } from '../src/io/paths.js';
+import { removeAbandonedFolders } from '../src/io/temp-path.js';
 import { openSink, type OutputTarget } from '../src/io/sink.js';
 import { walkInputFiles } from '../src/io/walk.js';
 import { kbSourceFiles } from '../src/io/kb.js';
@@ -577,7 +578,8 @@ interface ShardFailure {
 /** Shard `index` as a child process: its failure, if it fails (the code from its exit status, the first line of its stderr). */
 function runShardChild(planFile: string, index: number, progress: ProgressSink | undefined): Promise<ShardFailure | undefined> {
   return new Promise((resolve) => {
-    const stdio: StdioOptions = progress === undefined ? ['ignore', 'ignore', 'pipe'] : ['ignore', 'ignore', 'pipe', 'ipc'];
+    // The IPC channel carries progress, and tells the child when this process is gone (even killed by SIGKILL).
+    const stdio: StdioOptions = ['ignore', 'ignore', 'pipe', 'ipc'];
     const child = spawn(process.execPath, [CLI_JS, 'shard', planFile, '--shard', String(index)], { stdio });
     trackWriter(child); // a run stopped by a signal stops it before removing the work folder it writes in
     child.on('error', (cause) => {
@@ -587,8 +589,8 @@ function runShardChild(planFile: string, index: number, progress: ProgressSink |
     const stderr: Buffer[] = [];
     child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk));
     child.on('message', (message: ShardProgressMessage) => {
-      progress!.bytes(message.bytes);
-      progress!.rows(message.rows);
+      progress?.bytes(message.bytes);
+      progress?.rows(message.rows);
     });
     child.on('close', (exit, signal) => {
       untrackWriter(child);
@@ -632,9 +634,13 @@ export async function runShardsLocally(planFile: string, plan: ShardPlan, jobs: 
   throw new DistillError(first.code, `shard ${first.index} of ${plan.shards.length}: ${first.why}`);
 }
 
-/** A fresh work folder for a local run's shards, in the temp folder. */
+/** `distill-shards-<pid>-<random>`: a local run's work folder names its process, so a killed one's can be told apart. */
+const LOCAL_WORK_PREFIX = 'distill-shards-';
+
+/** A fresh work folder for a local run's shards, in the temp folder (after removing those of runs killed outright). */
 export async function localWork(): Promise<{ planFile: string; work: string; remove: () => Promise<void> }> {
-  const work = path.join(os.tmpdir(), `distill-shards-${process.pid}-${randomBytes(4).toString('hex')}`);
+  await removeAbandonedFolders(LOCAL_WORK_PREFIX);
+  const work = path.join(os.tmpdir(), `${LOCAL_WORK_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}`);
   trackTemp(work); // a run stopped by a signal removes it too
   await ensureFolder(work);
   const remove = async (): Promise<void> => {

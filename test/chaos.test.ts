@@ -96,43 +96,48 @@ describe('chaos', () => {
     await rm(root, { recursive: true, force: true });
   });
 
-  test('SIGTERM to a --jobs run alone (kill PID): its shard child stops too, its work folder is gone, the rerun is byte-identical', async () => {
-    const root = await copyOfBase();
-    assert.equal((await runCli(['run-all', '--root', '.', '--run-id', 'j', ...AT], { cwd: root })).code, 0);
-    const log = path.join(root, 'pids.log');
-    const preload = path.join(root, 'log-pid.mjs');
-    // Every process of the run appends its pid and argv when it starts, and its exit code when it exits (unless killed outright).
-    await writeFile(
-      preload,
-      `import { appendFileSync } from 'node:fs';\nconst log = (entry) => appendFileSync(${JSON.stringify(log)}, JSON.stringify(entry) + '\\n');\n` +
-        `log([process.pid, ...process.argv.slice(2)]);\nprocess.on('exit', (code) => log([process.pid, 'exit', code]));\n`,
-    );
-    const env = { ...process.env, TMPDIR: spills, DISTILL_STREAM_MIN_SHARD_BYTES: '4096', NODE_OPTIONS: `--import=${pathToFileURL(preload).href}` };
-    const run = spawn(process.execPath, [CLI, 'sft', '--root', '.', '--jobs', '2', ...AT], { cwd: root, env, stdio: ['ignore', 'ignore', 'pipe'] });
-    const exited = new Promise<number | null>((resolve) => run.on('close', (code) => resolve(code)));
-    let child: number | undefined;
-    while (child === undefined) {
-      await new Promise((resolve) => setTimeout(resolve, 2));
-      const lines = existsSync(log) ? (await readFile(log, 'utf8')).trim().split('\n') : [];
-      child = lines.map((line) => JSON.parse(line) as [number, ...unknown[]]).find((entry) => entry[1] === 'shard')?.[0];
-    }
-    run.kill('SIGTERM');
-    assert.equal(await exited, 143);
-    for (let waited = 0; alive(child); waited += 10) {
-      assert.ok(waited < 10_000, `shard child ${child} still runs after its parent stopped`);
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    // Stopped by the parent's SIGTERM (143 through its own clean-up, or no exit at all if it came before the handlers were set), not run to its end (0) or failed on the removed work folder (3).
-    const exits = (await readFile(log, 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as unknown[]).filter((entry) => entry[0] === child && entry[1] === 'exit');
-    assert.ok(exits.every((entry) => entry[2] === 143), JSON.stringify(exits));
-    assert.deepEqual(await readdir(spills), []);
-    await rm(log);
-    await rm(preload);
-    assert.equal((await runCli(['sft', '--root', '.', ...AT], { cwd: root })).code, 0);
-    assert.deepEqual(await outputsOf(root), reference);
-    await assertClean(root);
-    await rm(root, { recursive: true, force: true });
-  });
+  for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
+    test(`${signal} to a --jobs run alone (kill PID): its shard child stops too, no work folder outlives the next run, the rerun is byte-identical`, async () => {
+      const root = await copyOfBase();
+      assert.equal((await runCli(['run-all', '--root', '.', '--run-id', 'j', ...AT], { cwd: root })).code, 0);
+      const log = path.join(root, 'pids.log');
+      const preload = path.join(root, 'log-pid.mjs');
+      // Every process of the run appends its pid and argv when it starts, and its exit code when it exits (unless killed outright).
+      await writeFile(
+        preload,
+        `import { appendFileSync } from 'node:fs';\nconst log = (entry) => appendFileSync(${JSON.stringify(log)}, JSON.stringify(entry) + '\\n');\n` +
+          `log([process.pid, ...process.argv.slice(2)]);\nprocess.on('exit', (code) => log([process.pid, 'exit', code]));\n`,
+      );
+      const env = { ...process.env, TMPDIR: spills, DISTILL_STREAM_MIN_SHARD_BYTES: '4096', NODE_OPTIONS: `--import=${pathToFileURL(preload).href}` };
+      const jobs = ['sft', '--root', '.', '--jobs', '2', ...AT];
+      const run = spawn(process.execPath, [CLI, ...jobs], { cwd: root, env, stdio: ['ignore', 'ignore', 'pipe'] });
+      const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => run.on('close', (code, got) => resolve([code, got])));
+      let child: number | undefined;
+      while (child === undefined) {
+        await new Promise((resolve) => setTimeout(resolve, 2));
+        const lines = existsSync(log) ? (await readFile(log, 'utf8')).trim().split('\n') : [];
+        child = lines.map((line) => JSON.parse(line) as [number, ...unknown[]]).find((entry) => entry[1] === 'shard')?.[0];
+      }
+      run.kill(signal);
+      assert.deepEqual(await exited, signal === 'SIGTERM' ? [143, null] : [null, 'SIGKILL']);
+      for (let waited = 0; alive(child); waited += 10) {
+        assert.ok(waited < 10_000, `shard child ${child} still runs after its parent stopped`);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      // Stopped (143 through its own clean-up, or no exit at all if stopped before its handlers were set), not run to its end (0) or failed on a removed work folder.
+      const exits = (await readFile(log, 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as unknown[]).filter((entry) => entry[0] === child && entry[1] === 'exit');
+      assert.ok(exits.every((entry) => entry[2] === 143), JSON.stringify(exits));
+      if (signal === 'SIGTERM') assert.deepEqual(await readdir(spills), []);
+      // After SIGKILL nothing of the run could clean up: the next --jobs run removes the work folder it left.
+      else assert.equal((await runCli(jobs, { cwd: root, env: { ...process.env, TMPDIR: spills, DISTILL_STREAM_MIN_SHARD_BYTES: '4096' } })).code, 0);
+      await rm(log);
+      await rm(preload);
+      assert.equal((await runCli(['sft', '--root', '.', ...AT], { cwd: root })).code, 0);
+      assert.deepEqual(await outputsOf(root), reference);
+      await assertClean(root);
+      await rm(root, { recursive: true, force: true });
+    });
+  }
 
   test('two run-all on one root: one runs, the other exits 3 naming it; the outputs are one run\'s', async () => {
     const root = await copyOfBase();

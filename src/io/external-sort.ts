@@ -2,7 +2,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { ioError } from '../errors.js';
 import { trackTemp, untrackTemp } from './commit.js';
-import { isRunning, listFolder } from './temp-path.js';
+import { removeAbandonedFolders } from './temp-path.js';
 import os from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
@@ -18,18 +18,9 @@ const RUN_ENTRIES = Number(process.env['DISTILL_STREAM_SORT_RUN_ENTRIES'] ?? DEF
 
 /** `distill-sort-<pid>-<random>`: a spill folder names the process that made it, so a killed one's can be told apart. */
 const SPILL_PREFIX = 'distill-sort-';
-const SPILL_NAME = /^distill-sort-(\d+)-/;
 
 /** Where a spill failure is reported: the temp folder, named as the user sets it. */
 const spillLabel = (): string => os.tmpdir();
-
-/** Removes the spill folders that killed runs left in the temp folder (their process is gone). */
-async function removeAbandonedSpills(): Promise<void> {
-  for (const name of await listFolder(os.tmpdir()).catch(() => [])) {
-    const match = SPILL_NAME.exec(name);
-    if (match !== null && !isRunning(Number(match[1]))) await rm(path.join(os.tmpdir(), name), { recursive: true, force: true }).catch(() => undefined);
-  }
-}
 
 /**
  * Bytes read at a time from each run while merging. Every run is open at once, so this times the
@@ -83,7 +74,7 @@ export class ExternalSorter<T> {
   private async spill(): Promise<void> {
     try {
       if (this.folder === undefined) {
-        await removeAbandonedSpills();
+        await removeAbandonedFolders(SPILL_PREFIX);
         this.folder = await mkdtemp(path.join(os.tmpdir(), `${SPILL_PREFIX}${process.pid}-`));
         trackTemp(this.folder);
       }

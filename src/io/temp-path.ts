@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readdir, readFile, rename, rm } from 'node:fs/promises';
 import { exists } from './folders.js';
+import os from 'node:os';
 import path from 'node:path';
 
 /** `.<name>.<pid>.<8 hex>.tmp`, and `.old` once it holds a retired tree: the temp names made here. */
@@ -56,3 +57,15 @@ export async function readLeftover(file: string): Promise<unknown> {
 }
 
 export { listFolder };
+
+/**
+ * Removes the folders named `<prefix><pid>-…` in the temp folder whose process is gone: what runs
+ * killed outright (SIGKILL, a power cut) left behind.
+ */
+export async function removeAbandonedFolders(prefix: string): Promise<void> {
+  for (const name of await listFolder(os.tmpdir()).catch(() => [])) {
+    if (!name.startsWith(prefix)) continue;
+    const pid = Number(/^(\d+)-/.exec(name.slice(prefix.length))?.[1]);
+    if (Number.isInteger(pid) && pid > 0 && !isRunning(pid)) await rm(path.join(os.tmpdir(), name), { recursive: true, force: true }).catch(() => undefined);
+  }
+}

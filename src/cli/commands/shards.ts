@@ -96,14 +96,20 @@ function shardIndex(session: Session): number {
 /** How often a local shard tells its parent what it read: often enough for a progress line, rarely enough to cost nothing. */
 const PROGRESS_EVERY_MS = 200;
 
+/** A shard whose local run is gone (killed outright, even by SIGKILL: its end of the channel closes) stops as a signal stops it, removing its temps. */
+const stopWithParent = (): void => void process.kill(process.pid, 'SIGTERM');
+
 /**
  * A shard started by a local run (an IPC channel to its parent) sends what it read to the parent's
  * progress line — at most every PROGRESS_EVERY_MS, and what is left once `run` is done, so the
- * parent's line is told every byte and row; a shard a scheduler started has no parent to tell.
+ * parent's line is told every byte and row — and stops when the parent is gone; a shard a
+ * scheduler started has no parent to tell.
  */
 async function tellingParent<T>(run: (progress: ProgressSink | undefined) => Promise<T>): Promise<T> {
   const send = process.send?.bind(process);
   if (send === undefined) return run(undefined);
+  if (!process.connected) stopWithParent(); // gone before this shard began to listen
+  process.once('disconnect', stopWithParent);
   const pending: ShardProgressMessage = { bytes: 0, rows: 0 };
   let last = 0;
   const flush = (): void => {
@@ -129,7 +135,8 @@ async function tellingParent<T>(run: (progress: ProgressSink | undefined) => Pro
       },
     });
   } finally {
-    flush();
+    if (process.connected) flush();
+    process.off('disconnect', stopWithParent);
   }
 }
 
