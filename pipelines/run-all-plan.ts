@@ -32,7 +32,7 @@ import {
   type StageRecord,
 } from './run-all.js';
 import { runShardOf } from './cluster.js';
-import { checkInputs, ensurePlanFolder, missingShards, PLAN_FORMAT, planHash, readPlan, readPlanFile, refuseChangedRules, refuseShardIndex, rulesSha256Of, shardReports, writePlan, writePlanFile, type ShardPlan } from './shards.js';
+import { checkInputs, ensurePlanFolder, MAX_PLAN_FILE_BYTES, missingShards, PLAN_FORMAT, planHash, readPlan, readPlanFile, refuseChangedRules, refuseShardIndex, rulesSha256Of, shardReports, writePlan, writePlanFile, type ShardPlan } from './shards.js';
 import { mergePlan, planOptionsOf, stageFlags } from './stage.js';
 
 /** run-all's options as a plan pins them: every one a value, paths absolute, the run id and recorded_at fixed. */
@@ -93,7 +93,7 @@ const stateFile = (plan: RunAllPlan): string => path.join(plan.work, STATE_FILE)
 
 async function readState(plan: RunAllPlan): Promise<RunState> {
   const file = stateFile(plan);
-  const state = await readJson(file, () => new DistillError('DS_IO', `${file} is damaged (not JSON); write a new plan`, { path: file }));
+  const state = await readJson(file, MAX_PLAN_FILE_BYTES, (why) => new DistillError('DS_IO', `${file} is damaged (${why}); write a new plan`, { path: file }));
   if (!isJsonObject(state) || state['plan'] !== planHash(plan)) throw new DistillError('DS_IO', `${file} is of another plan; remove the work folder ${plan.work} or use a new one`, { path: file });
   return state as unknown as RunState;
 }

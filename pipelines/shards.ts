@@ -207,9 +207,12 @@ const planEvidence = (options: Record<string, unknown>): EvidenceOptions => ({
   maxLineBytes: options['maxLineBytes'] as number,
 });
 
+/** A plan lists every input file (a few hundred bytes each): this holds about a million; a larger file is not one of ours. */
+export const MAX_PLAN_FILE_BYTES = 256 << 20;
+
 /** A plan file of this version, as written: a command's shard plan, or a run-all plan (pipelines/run-all-plan.ts) by its `command`. */
 export async function readPlanFile(file: string): Promise<Record<string, unknown>> {
-  const plan = await readJson(file, () => new DistillError('DS_USAGE', `${file} is not a shard plan (not JSON)`, { path: file }));
+  const plan = await readJson(file, MAX_PLAN_FILE_BYTES, (why) => new DistillError('DS_USAGE', `${file} is not a shard plan (${why})`, { path: file }));
   if (!isJsonObject(plan) || plan['format'] !== PLAN_FORMAT) throw new DistillError('DS_USAGE', `${file} is not a shard plan of this version`, { path: file });
   return plan;
 }

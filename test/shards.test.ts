@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { appendFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { mulberry32 } from '../data-fixtures/prng.js';
 import { runExportAll } from '../pipelines/export-all.js';
-import { missingShards, readPlan, runShard, writePlan, type ShardPlan } from '../pipelines/shards.js';
+import { MAX_PLAN_FILE_BYTES, missingShards, readPlan, runShard, writePlan, type ShardPlan } from '../pipelines/shards.js';
 import { mergePlan, planOptionsOf, runStage, shardContextOf, type StageCommandOptions } from '../pipelines/stage.js';
 import { sortedCounts, type StageCounts } from '../src/engine/counts.js';
 import { DistillError } from '../src/errors.js';
@@ -290,5 +290,22 @@ test('pieces cover every byte once, in order, cut at line starts, with their fir
     }
   } finally {
     await removeDir(dir);
+  }
+});
+
+test('a plan file is read at most 256 MiB: a larger file, or a device, is not a shard plan, and is not read whole', async () => {
+  const work = await tempDir('distill-plan-');
+  try {
+    const big = path.join(work, 'big.json');
+    await writeFile(big, '');
+    await truncate(big, MAX_PLAN_FILE_BYTES + 1); // sparse: refused by its size, nothing read
+    await assert.rejects(readPlan(big), (error: unknown) => error instanceof DistillError && error.code === 'DS_USAGE' && error.message === `${big} is not a shard plan (larger than ${MAX_PLAN_FILE_BYTES} bytes)`);
+    // A device says size 0: the read stops one byte past the limit.
+    await assert.rejects(readPlan('/dev/zero'), (error: unknown) => error instanceof DistillError && error.message === `/dev/zero is not a shard plan (larger than ${MAX_PLAN_FILE_BYTES} bytes)`);
+    const shard = await runCli(['shard', 'big.json', '--shard', '0'], { cwd: work });
+    assert.equal(shard.code, 2);
+    assert.ok(shard.stderr.startsWith(`distill-stream: ${big} is not a shard plan (larger than ${MAX_PLAN_FILE_BYTES} bytes)\n`), shard.stderr);
+  } finally {
+    await removeDir(work);
   }
 });

@@ -1,28 +1,12 @@
-import { open, type FileHandle } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { sha256Hex } from '../core/canonical.js';
 import { checkRulesText, type RulesFileProblem } from '../core/rules-document.js';
 import { compileRuleset, type Ruleset } from '../core/ruleset.js';
 import { DistillError, ioError } from '../errors.js';
+import { readAtMost } from './small-file.js';
 
 /** A rules file is configuration, read whole; anything larger is some other file named by mistake. */
 export const MAX_RULES_FILE_BYTES = 1 << 20;
-
-/**
- * At most `limit` bytes of an open file, and whether it holds more. A FIFO or a device reports size
- * 0, so the stat that refuses a large regular file cannot bound the read: this does, 64 KiB at a time.
- */
-async function readAtMost(handle: FileHandle, limit: number): Promise<{ bytes: Buffer; more: boolean }> {
-  const chunks: Buffer[] = [];
-  let length = 0;
-  while (length <= limit) {
-    const chunk = Buffer.allocUnsafe(Math.min(64 << 10, limit + 1 - length));
-    const { bytesRead } = await handle.read(chunk, 0, chunk.length, null);
-    if (bytesRead === 0) break;
-    chunks.push(chunk.subarray(0, bytesRead));
-    length += bytesRead;
-  }
-  return { bytes: Buffer.concat(chunks, length), more: length > limit };
-}
 
 export interface RulesCheck {
   ok: boolean;

@@ -1,4 +1,4 @@
-import { open, readFile, rename, rm } from 'node:fs/promises';
+import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { ioError, type DistillError } from '../errors.js';
 import { tempPathBeside } from './temp-path.js';
 
@@ -25,14 +25,44 @@ export async function writeWhole(file: string, text: string, display = file, opt
   }
 }
 
-/** A small JSON file of ours (a plan, a run's state), read whole and parsed: unreadable, an I/O error naming it; not JSON, `notJson`'s error. */
-export async function readJson(file: string, notJson: () => DistillError): Promise<unknown> {
-  const text = await readFile(file, 'utf8').catch((cause: unknown) => {
-    throw ioError(file, cause);
-  });
+/**
+ * At most `limit` bytes of an open file, and whether it holds more. A FIFO or a device reports size
+ * 0, so a stat that refuses a large regular file cannot bound the read: this does, 64 KiB at a time.
+ */
+export async function readAtMost(handle: FileHandle, limit: number): Promise<{ bytes: Buffer; more: boolean }> {
+  const chunks: Buffer[] = [];
+  let length = 0;
+  while (length <= limit) {
+    const chunk = Buffer.allocUnsafe(Math.min(64 << 10, limit + 1 - length));
+    const { bytesRead } = await handle.read(chunk, 0, chunk.length, null);
+    if (bytesRead === 0) break;
+    chunks.push(chunk.subarray(0, bytesRead));
+    length += bytesRead;
+  }
+  return { bytes: Buffer.concat(chunks, length), more: length > limit };
+}
+
+/**
+ * A small JSON file of ours (a plan, a run's state) at a path the user names, read whole up to
+ * `maxBytes` and parsed: unreadable, an I/O error naming it; larger (a file named by mistake, a
+ * device) or not JSON, `refused`'s error, told why.
+ */
+export async function readJson(file: string, maxBytes: number, refused: (why: string) => DistillError): Promise<unknown> {
+  let read: { bytes: Buffer; more: boolean };
   try {
-    return JSON.parse(text);
+    const handle = await open(file, 'r');
+    try {
+      read = (await handle.stat()).size > maxBytes ? { bytes: Buffer.alloc(0), more: true } : await readAtMost(handle, maxBytes);
+    } finally {
+      await handle.close();
+    }
+  } catch (cause) {
+    throw ioError(file, cause);
+  }
+  if (read.more) throw refused(`larger than ${maxBytes} bytes`);
+  try {
+    return JSON.parse(read.bytes.toString('utf8'));
   } catch {
-    throw notJson();
+    throw refused('not JSON');
   }
 }

@@ -47,7 +47,7 @@ export async function removeAbandonedTemps(finalPath: string): Promise<void> {
   }
 }
 
-/** Reads a small JSON file a killed process left (a commit journal); undefined when it is gone or cut short. */
+/** Reads a small JSON file a killed process left (a commit journal, found by its name beside an output: never an input); undefined when it is gone or cut short. */
 export async function readLeftover(file: string): Promise<unknown> {
   try {
     return JSON.parse(await readFile(file, 'utf8'));
