@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
-import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { generateArchive } from '../data-fixtures/generate.js';
 import { mulberry32 } from '../data-fixtures/prng.js';
-import { allEntries, CLI, leftovers, runCli, snapshot, tempDir, type CliResult } from './helpers.js';
+import { allEntries, CLI, leftovers, processLog, runCli, snapshot, tempDir, type CliResult } from './helpers.js';
 
 /**
  * Kills, races and a full disk on a generated archive: whatever happens, a rerun gives the same
@@ -100,23 +99,16 @@ describe('chaos', () => {
     test(`${signal} to a --jobs run alone (kill PID): its shard child stops too, no work folder outlives the next run, the rerun is byte-identical`, async () => {
       const root = await copyOfBase();
       assert.equal((await runCli(['run-all', '--root', '.', '--run-id', 'j', ...AT], { cwd: root })).code, 0);
-      const log = path.join(root, 'pids.log');
-      const preload = path.join(root, 'log-pid.mjs');
-      // Every process of the run appends its pid and argv when it starts, and its exit code when it exits (unless killed outright).
-      await writeFile(
-        preload,
-        `import { appendFileSync } from 'node:fs';\nconst log = (entry) => appendFileSync(${JSON.stringify(log)}, JSON.stringify(entry) + '\\n');\n` +
-          `log([process.pid, ...process.argv.slice(2)]);\nprocess.on('exit', (code) => log([process.pid, 'exit', code]));\n`,
-      );
-      const env = { ...process.env, TMPDIR: spills, DISTILL_STREAM_MIN_SHARD_BYTES: '4096', NODE_OPTIONS: `--import=${pathToFileURL(preload).href}` };
+      // Every process of the run is logged: the test finds the shard child's pid, and how it ended.
+      const processes = await processLog(root);
+      const env = { ...processes.env, TMPDIR: spills, DISTILL_STREAM_MIN_SHARD_BYTES: '4096' };
       const jobs = ['sft', '--root', '.', '--jobs', '2', ...AT];
       const run = spawn(process.execPath, [CLI, ...jobs], { cwd: root, env, stdio: ['ignore', 'ignore', 'pipe'] });
       const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => run.on('close', (code, got) => resolve([code, got])));
       let child: number | undefined;
       while (child === undefined) {
         await new Promise((resolve) => setTimeout(resolve, 2));
-        const lines = existsSync(log) ? (await readFile(log, 'utf8')).trim().split('\n') : [];
-        child = lines.map((line) => JSON.parse(line) as [number, ...unknown[]]).find((entry) => entry[1] === 'shard')?.[0];
+        child = (await processes.entries()).started.find(({ argv }) => argv[0] === 'shard')?.pid;
       }
       run.kill(signal);
       assert.deepEqual(await exited, signal === 'SIGTERM' ? [143, null] : [null, 'SIGKILL']);
@@ -125,13 +117,12 @@ describe('chaos', () => {
         await new Promise((resolve) => setTimeout(resolve, 10));
       }
       // Stopped (143 through its own clean-up, or no exit at all if stopped before its handlers were set), not run to its end (0) or failed on a removed work folder.
-      const exits = (await readFile(log, 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as unknown[]).filter((entry) => entry[0] === child && entry[1] === 'exit');
-      assert.ok(exits.every((entry) => entry[2] === 143), JSON.stringify(exits));
+      const exits = (await processes.entries()).exited.filter(({ pid }) => pid === child);
+      assert.ok(exits.every(({ code }) => code === 143), JSON.stringify(exits));
       if (signal === 'SIGTERM') assert.deepEqual(await readdir(spills), []);
       // After SIGKILL nothing of the run could clean up: the next --jobs run removes the work folder it left.
       else assert.equal((await runCli(jobs, { cwd: root, env: { ...process.env, TMPDIR: spills, DISTILL_STREAM_MIN_SHARD_BYTES: '4096' } })).code, 0);
-      await rm(log);
-      await rm(preload);
+      await processes.remove();
       assert.equal((await runCli(['sft', '--root', '.', ...AT], { cwd: root })).code, 0);
       assert.deepEqual(await outputsOf(root), reference);
       await assertClean(root);

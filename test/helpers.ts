@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
-import { appendFile, copyFile, cp, mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { appendFile, copyFile, cp, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { evidenceText } from '../src/core/evidence-text.js';
 import { ROOT_LOCK } from '../src/layout.js';
 import type { JoinedEvidence } from '../src/records.js';
@@ -175,3 +175,36 @@ export async function allEntries(dir: string): Promise<string[]> {
 /** What a run must never leave behind: temp files and trees, commit journals, a root lock. */
 export const leftovers = (entries: readonly string[]): string[] =>
   entries.filter((entry) => /(^|\/)\.[^/]+\.\d+\.[0-9a-f]{8}\.tmp(\.old)?$|(^|\/)\.distill-commit\.|\.tmp$/.test(entry) || entry === ROOT_LOCK);
+
+/** What processLog saw: each process's pid and argv (after node and its script) when it started, and its exit code unless it was killed outright. */
+export interface ProcessLogEntries {
+  started: Array<{ pid: number; argv: string[] }>;
+  exited: Array<{ pid: number; code: number }>;
+}
+
+/**
+ * A log in `folder` that every Node process started with `env` (NODE_OPTIONS preloads a module)
+ * appends to: how a test sees the shard children a run starts, and how they end.
+ */
+export async function processLog(folder: string): Promise<{ env: NodeJS.ProcessEnv; entries: () => Promise<ProcessLogEntries>; remove: () => Promise<void> }> {
+  const log = path.join(folder, 'processes.log');
+  const preload = path.join(folder, 'log-processes.mjs');
+  await writeFile(
+    preload,
+    `import { appendFileSync } from 'node:fs';\nconst log = (entry) => appendFileSync(${JSON.stringify(log)}, JSON.stringify(entry) + '\\n');\n` +
+      `log({ pid: process.pid, argv: process.argv.slice(2) });\nprocess.on('exit', (code) => log({ pid: process.pid, code }));\n`,
+  );
+  const entries = async (): Promise<ProcessLogEntries> => {
+    const lines = (await readFile(log, 'utf8').catch(() => '')).split('\n').filter((line) => line !== '');
+    const all = lines.map((line) => JSON.parse(line) as { pid: number; argv?: string[]; code?: number });
+    return {
+      started: all.flatMap((entry) => (entry.argv === undefined ? [] : [{ pid: entry.pid, argv: entry.argv }])),
+      exited: all.flatMap((entry) => (entry.code === undefined ? [] : [{ pid: entry.pid, code: entry.code }])),
+    };
+  };
+  const remove = async (): Promise<void> => {
+    await rm(log, { force: true });
+    await rm(preload, { force: true });
+  };
+  return { env: { ...process.env, NODE_OPTIONS: `--import=${pathToFileURL(preload).href}` }, entries, remove };
+}

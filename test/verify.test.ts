@@ -2,14 +2,13 @@ import assert from 'node:assert/strict';
 import { appendFile, cp, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { pathToFileURL } from 'node:url';
 import { checkHealth } from '../pipelines/inspect.js';
 import { runAll } from '../pipelines/run-all.js';
 import { listRuns, mismatchLine, type RunListing } from '../pipelines/runs.js';
 import { LISTED_ROW_PROBLEMS, verifyDataset, verifyRun, type VerifyResult } from '../pipelines/verify.js';
 import { QUARANTINE_REASONS } from '../src/records.js';
 import type { Mismatch, StageReceipt } from '../src/receipts.js';
-import { fixtureCopy, removeDir, runCli, tempDir } from './helpers.js';
+import { fixtureCopy, processLog, removeDir, runCli, tempDir } from './helpers.js';
 
 const RECORDED_AT = '2026-05-01T00:00:00.000Z';
 const REPORTS = 'reports/distillation';
@@ -389,20 +388,16 @@ describe('the command line', () => {
 
   test('a run-all --jobs 2 whose stages ran as shards verifies with --latest, and not after one byte changed', async () => {
     const root = await copyOfRun();
-    const log = path.join(root, 'processes.log');
-    const preload = path.join(root, 'log-argv.mjs');
-    // Every process of the run (the shard children too) appends its argv, so the test sees that it sharded.
-    await writeFile(preload, `import { appendFileSync } from 'node:fs';\nappendFileSync(${JSON.stringify(log)}, JSON.stringify(process.argv.slice(2)) + '\\n');\n`);
+    // Every process of the run (the shard children too) is logged, so the test sees that it sharded.
+    const processes = await processLog(root);
     // Shards of at least 4 KiB, so the fixture's inputs make two.
-    const env = { ...process.env, DISTILL_STREAM_MIN_SHARD_BYTES: '4096', NODE_OPTIONS: `--import=${pathToFileURL(preload).href}` };
+    const env = { ...processes.env, DISTILL_STREAM_MIN_SHARD_BYTES: '4096' };
     const run = await runCli(['run-all', '--root', root, '--jobs', '2', '--run-id', 'sharded', '--recorded-at', RECORDED_AT, '--max-line-bytes', '65536'], { env });
     assert.equal(run.code, 0, run.stderr);
-    const shards = (await readFile(log, 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as string[]).filter((argv) => argv[0] === 'shard');
+    const shards = (await processes.entries()).started.map(({ argv }) => argv).filter((argv) => argv[0] === 'shard');
     // Shard 0 runs in the run's own process, the others as children.
     assert.ok(shards.some((argv) => argv.at(-1) === '1') && !shards.some((argv) => argv.at(-1) === '0'), JSON.stringify(shards));
-    await rm(log);
-    await rm(preload);
-
+    await processes.remove();
     const good = await runCli(['verify', '--root', root, '--latest']);
     assert.equal(good.code, 0, good.stdout);
     assert.match(good.stdout, /^verify: run sharded holds: 5 receipts, \d+ files, \d+ rows\n$/);

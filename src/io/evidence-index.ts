@@ -879,8 +879,8 @@ async function writeIndexFile(file: string, partitions: Partitions, others: read
       for (const offset of order) {
         const length = bytes.readUInt32LE(offset);
         bytes.copy(out, at, offset, offset + length);
-        const of = bucketBits === 0 ? 0 : bytes.readUInt32LE(offset + 4) >>> (32 - bucketBits);
-        for (; bucket <= of; bucket++) directory.writeDoubleLE(bodyStart + size + at, bucket * 8);
+        const entryBucket = bucketBits === 0 ? 0 : bytes.readUInt32LE(offset + 4) >>> (32 - bucketBits);
+        for (; bucket <= entryBucket; bucket++) directory.writeDoubleLE(bodyStart + size + at, bucket * 8);
         written++;
         at += length;
       }
