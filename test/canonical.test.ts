@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { test } from 'node:test';
-import { canonicalHash, canonicalJson, jsonText, sha256Hex } from '../src/core/canonical.js';
+import { canonicalHash, canonicalJson, canonicalJsonAround, jsonText, sha256Hex } from '../src/core/canonical.js';
 import { mulberry32 } from '../data-fixtures/prng.js';
 
 const canon = (jsonText: string): string => canonicalJson(JSON.parse(jsonText));
@@ -152,4 +152,22 @@ test('jsonText writes what JSON.stringify writes, and goes deeper than it can', 
   const deep = `${'['.repeat(50_000)}1${']'.repeat(50_000)}`;
   assert.throws(() => JSON.stringify(JSON.parse(deep)), RangeError);
   assert.equal(jsonText(JSON.parse(deep)), deep);
+});
+
+test('property: canonicalJsonAround cuts the canonical text around any member, "__proto__" and integer-like keys included', () => {
+  const random = mulberry32(0x0a20);
+  let cuts = 0;
+  for (let n = 0; n < 500; n++) {
+    const tree = randomTree(random, 0);
+    if (tree.kind !== 'object' || tree.entries.length === 0) continue;
+    const value = JSON.parse(render(tree, (entries) => shuffled(entries, random), asWritten)) as Record<string, unknown>;
+    for (const key of Object.keys(value)) {
+      const [head, tail] = canonicalJsonAround(value, key);
+      assert.equal(head + canonicalJson(value[key]) + tail, canonicalJson(value), key);
+      assert.ok(head.endsWith(`${JSON.stringify(key)}:`));
+      cuts++;
+    }
+  }
+  assert.ok(cuts > 300, `${cuts} cuts`);
+  assert.throws(() => canonicalJsonAround({ a: 1 }, 'b'), TypeError);
 });

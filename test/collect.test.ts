@@ -8,15 +8,20 @@ import { pipeline } from 'node:stream/promises';
 import { describe, test } from 'node:test';
 import { runCollect, type CollectCommandOptions } from '../pipelines/stage.js';
 import { canonicalHash } from '../src/core/canonical.js';
-import { MAX_NESTING, nestingDepth, toEvidenceRecord } from '../src/core/evidence.js';
+import { MAX_NESTING, nestingDepth, toEvidenceLine, toEvidenceRecord } from '../src/core/evidence.js';
+import { topLevelText } from '../src/core/evidence-line.js';
+import { parseJson } from '../src/core/gates.js';
+import { isStringifiedLiteral } from '../src/core/text-literal.js';
 import { Rejection } from '../src/core/rejection.js';
 import type { StageCounts } from '../src/engine/counts.js';
 import { DistillError } from '../src/errors.js';
 import { MAX_OPEN_PARTITIONS, PartitionWriter, type PartitionedLine } from '../src/io/partition-writer.js';
 import type { EvidenceRecord, QuarantineRecord } from '../src/records.js';
 import { utcDatePath } from '../src/stages/collect.js';
+import { mulberry32 } from '../data-fixtures/prng.js';
 import { FIXTURE_ARCHIVE, fixtureCopy, listFiles, readText, removeDir, tempDir } from './helpers.js';
 import { FIXTURE_MAX_LINE_BYTES, summaryLine } from './library.js';
+import { randomText, spelledLine } from './spelled-lines.js';
 
 const RECORDED_AT = '2026-05-01T00:00:00.000Z';
 const QUARANTINE_KEYS = ['schema_version', 'stage', 'reason', 'errors', 'recorded_at', 'source_provenance', 'source_record'];
@@ -393,6 +398,64 @@ describe('collect: EvidenceRecord', () => {
     const unknownDeep = toEvidenceRecord({ ...good('r'), junk: nested(100_000) }, location, RECORDED_AT);
     assert.ok(!(unknownDeep instanceof Rejection));
     assert.equal(JSON.stringify(unknownDeep).includes('junk'), false);
+  });
+
+  test('property: toEvidenceLine writes JSON.stringify(toEvidenceRecord(row)) + newline, from a line in any spelling, with or without its bytes', () => {
+    const random = mulberry32(20261202);
+    const location = { source_file: 'data/_kb/x.jsonl', line_offset: 3 };
+    let kept = 0;
+    let asTheyStand = 0;
+    for (let n = 0; n < 5000; n++) {
+      const fields: Array<[string, string]> = [
+        ['"run_id"', JSON.stringify(random() < 0.1 ? ',"text":"",' : `r${n}`)],
+        ['"task_id"', JSON.stringify(random() < 0.1 ? '"text":""' : 'task:a')],
+        ['"text"', JSON.stringify(randomText(random))],
+        ['"created_at"', JSON.stringify('2026-05-01T09:00:00+02:00')],
+      ];
+      if (random() < 0.5) fields.push(['"model_role"', JSON.stringify('executor')]);
+      if (random() < 0.3) fields.push(['"model_name"', JSON.stringify('m\u00e9 "x"')]);
+      if (random() < 0.3) fields.push(['"metadata"', JSON.stringify({ text: '', 10: 'integer-like', 2: [{ text: '"}' }] }).replace('{', '{"__proto__":{"text":""},')]);
+      if (random() < 0.3) fields.push(['"signals"', JSON.stringify({ text: 'not this one' })]);
+      if (random() < 0.3) fields.push(['"source_files"', JSON.stringify(['a.ts', ',"text":""'])]);
+      if (random() < 0.2) fields.push(['"retrieved_context"', JSON.stringify({ matrix_corpora: ['m'], pathway_fingerprints_seen: 2, text: 'dropped' })]);
+      if (random() < 0.3) fields.push(['"unknown"', JSON.stringify({ text: 'hashed, not kept' })]);
+      const line = spelledLine(random, fields, 2);
+      const parsed = parseJson(line.toString('utf8'));
+      if (parsed === undefined) continue;
+      const record = toEvidenceRecord(parsed.value, location, RECORDED_AT);
+      for (const bytes of [line, undefined]) {
+        const evidence = toEvidenceLine(parsed.value, location, RECORDED_AT, bytes);
+        assert.equal(evidence instanceof Rejection, record instanceof Rejection, line.toString());
+        if (evidence instanceof Rejection || record instanceof Rejection) {
+          assert.deepEqual(evidence, record);
+          continue;
+        }
+        assert.deepEqual(evidence.record, record);
+        assert.equal(evidence.line.toString('utf8'), `${JSON.stringify(record)}\n`, line.toString());
+        assert.equal(record.provenance.sig_hash, canonicalHash(parsed.value));
+      }
+      if (record instanceof Rejection) continue;
+      kept++;
+      const literal = topLevelText(line);
+      if (literal !== undefined && isStringifiedLiteral(line, literal.start, literal.end)) {
+        asTheyStand++;
+        assert.equal(line.subarray(literal.start, literal.end).toString('utf8'), JSON.stringify(record.text), line.toString());
+      }
+    }
+    // Enough of each path ran to mean something.
+    assert.ok(kept > 2500 && asTheyStand > 1500 && kept - asTheyStand > 300, `${kept} kept, ${asTheyStand} with their text's bytes as they stand`);
+  });
+
+  test('isStringifiedLiteral: only the bytes JSON.stringify writes, escapes included', () => {
+    const literalOf = (json: string): boolean => {
+      const line = Buffer.from(`{"text":${json}}`);
+      return isStringifiedLiteral(line, 8, line.length - 1);
+    };
+    for (const value of ['', 'plain', 'é中😀', '"q" \\ \n\r\t\b\f', '\u0000\u001f', '\ud800', '\udfff x', '\u2028']) assert.equal(literalOf(JSON.stringify(value)), true, JSON.stringify(value));
+    // Escapes JSON.stringify never writes: solidus, uppercase hex, a printable unit, a control unit with a short form, a surrogate pair.
+    for (const json of ['"a\\/b"', '"\\u001F"', '"\\u0041"', '"\\u000a"', '"\\ud83d\\ude00"']) assert.equal(literalOf(json), false, json);
+    const notUtf8 = Buffer.concat([Buffer.from('{"text":"a'), Buffer.from([0xff]), Buffer.from('"}')]);
+    assert.equal(isStringifiedLiteral(notUtf8, 8, notUtf8.length - 1), false);
   });
 
   test('a row nested too deep is quarantined, not a crash; a deep unknown field is still hashed', async () => {

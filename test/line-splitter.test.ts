@@ -16,7 +16,8 @@ import { mulberry32 } from '../data-fixtures/prng.js';
 const bytes = (...parts: (string | number[] | Buffer)[]): Buffer =>
   Buffer.concat(parts.map((part) => (typeof part === 'string' ? Buffer.from(part, 'utf8') : Buffer.from(part))));
 
-const ok = (line: number, text: string): RawLine => ({ line, text, tooLong: false });
+/** A whole line: its text, and its bytes as read (the text's UTF-8 unless given). */
+const ok = (line: number, text: string, raw = Buffer.from(text)): RawLine => ({ line, text, tooLong: false, bytes: raw });
 
 /**
  * The splitter's rules over a whole buffer, written independently of its streaming state machine:
@@ -36,11 +37,11 @@ function splitLinesSync(input: Buffer, options: LineSplitterOptions = {}): RawLi
     start = next;
     if (content.every((byte) => byte === 0x20 || byte === 0x09 || byte === 0x0d)) continue;
     const tooLong = content.length > max;
-    lines.push({ line, text: (tooLong ? content.subarray(0, TOO_LONG_PREFIX_BYTES) : content).toString('utf8'), tooLong });
+    lines.push({ line, text: (tooLong ? content.subarray(0, TOO_LONG_PREFIX_BYTES) : content).toString('utf8'), tooLong, bytes: tooLong ? undefined : Buffer.from(content) });
   }
   return lines;
 }
-const long = (line: number, text: string): RawLine => ({ line, text, tooLong: true });
+const long = (line: number, text: string): RawLine => ({ line, text, tooLong: true, bytes: undefined });
 
 /** Writes `chunks` one by one (each after the previous is taken) and collects the batches. */
 async function feedChunks(chunks: Uint8Array[], options?: LineSplitterOptions): Promise<RawLine[][]> {
@@ -169,10 +170,10 @@ describe('LineSplitter', () => {
     assert.deepEqual(batches.flat(), [ok(0, text), ok(1, text)]);
   });
 
-  it('turns invalid bytes into U+FFFD and keeps a BOM', async () => {
+  it('turns invalid bytes into U+FFFD (the line\'s bytes stay as read) and keeps a BOM', async () => {
     const input = bytes([0xef, 0xbb, 0xbf], '{"k":1}\n', [0x61, 0xfe, 0x62, 0xc3]);
     const lines = (await feedChunks(chunksOf(input, 3))).flat();
-    assert.deepEqual(lines, [ok(0, `${BOM}{"k":1}`), ok(1, 'a\uFFFDb\uFFFD')]);
+    assert.deepEqual(lines, [ok(0, `${BOM}{"k":1}`), ok(1, 'a\uFFFDb\uFFFD', Buffer.from([0x61, 0xfe, 0x62, 0xc3]))]);
     assert.throws(() => JSON.parse(lines[0]!.text), SyntaxError);
   });
 

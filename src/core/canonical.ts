@@ -119,6 +119,23 @@ function scalarJson(value: unknown): string {
   }
 }
 
+/**
+ * The canonical JSON of an object cut around the value of its own member `key`: `head` ends with
+ * `"key":`, `tail` is everything after the value, so head + canonicalJson(object[key]) + tail is
+ * canonicalJson(object). Lets a caller splice in a value it already holds as JSON (collect's text).
+ */
+export function canonicalJsonAround(object: Readonly<Record<string, unknown>>, key: string): [head: string, tail: string] {
+  const keys = Object.keys(object).sort(); // as writeJson sorts: UTF-16 code units
+  const at = keys.indexOf(key);
+  if (at < 0) throw new TypeError(`canonicalJsonAround: no member ${JSON.stringify(key)}`);
+  const member = (name: string): string => `${JSON.stringify(name)}:${writeJson(object[name], true)}`;
+  let head = '{';
+  for (let n = 0; n < at; n++) head += `${member(keys[n]!)},`;
+  let tail = '';
+  for (let n = at + 1; n < keys.length; n++) tail += `,${member(keys[n]!)}`;
+  return [`${head}${JSON.stringify(key)}:`, `${tail}}`];
+}
+
 /** Lowercase hex sha256 of the canonical JSON as UTF-8 (docs/records.md); `1.0` and `1` hash the same. */
 export function canonicalHash(value: unknown): string {
   return sha256Hex(canonicalJson(value));

@@ -75,7 +75,7 @@ function valueEnd(line: Buffer, at: number): number {
  * one (not an object, a key with an escape that might spell "text", "text" twice or not a string,
  * anything malformed): the caller then parses the whole line, which decides exactly.
  */
-function topLevelText(line: Buffer): { start: number; end: number } | undefined {
+export function topLevelText(line: Buffer): { start: number; end: number } | undefined {
   let at = skipSpace(line, 0);
   if (line[at] !== OPEN_BRACE) return undefined;
   at = skipSpace(line, at + 1);

@@ -11,11 +11,14 @@ const hasShortForm = (unit: number): boolean => unit === 0x08 || unit === 0x09 |
 const HEX = new Int8Array(128).fill(-1);
 for (let digit = 0; digit < 16; digit++) HEX['0123456789abcdef'.charCodeAt(digit)] = digit;
 
-function hex4(raw: string, at: number): number {
+/** The code unit (or byte) at an index of a string (or a line's bytes); NaN or -1 past the end. Escapes are ASCII, so either serves. */
+type UnitAt = (index: number) => number;
+
+function hex4(unitAt: UnitAt, at: number): number {
   let value = 0;
   for (let i = at; i < at + 4; i++) {
-    const code = raw.charCodeAt(i);
-    const digit = code < 128 ? HEX[code]! : -1;
+    const code = unitAt(i);
+    const digit = code >= 0 && code < 128 ? HEX[code]! : -1;
     if (digit < 0) return -1;
     value = (value << 4) | digit;
   }
@@ -28,23 +31,28 @@ const CONTROL = /[\u0000-\u001f]/;
 const NOT_SPACE = /\S/g;
 const SPACE = /\s/;
 
+const unitsOf =
+  (raw: string): UnitAt =>
+  (index) =>
+    raw.charCodeAt(index);
+
 interface Escape {
   unit: number;
   width: number;
 }
 
 /** The escape starting at `at` (a backslash) when it is spelled as JSON.stringify spells it; undefined otherwise. */
-function escapeAt(raw: string, at: number): Escape | undefined {
-  const letter = raw.charCodeAt(at + 1);
-  const short = letter < 128 ? SHORT_ESCAPE[letter]! : -1;
+function escapeAt(unitAt: UnitAt, at: number): Escape | undefined {
+  const letter = unitAt(at + 1);
+  const short = letter >= 0 && letter < 128 ? SHORT_ESCAPE[letter]! : -1;
   if (short >= 0) return { unit: short, width: 2 };
   if (letter !== 0x75) return undefined; // "\/" or any spelling JSON.stringify never writes
-  const unit = hex4(raw, at + 2);
+  const unit = hex4(unitAt, at + 2);
   // JSON.stringify writes \u only for control units without a short form, and for lone surrogates.
   const lone = unit >= 0xd800 && unit <= 0xdfff;
   if (unit < 0 || (!(unit < 0x20 && !hasShortForm(unit)) && !lone)) return undefined;
-  if (unit <= 0xdbff && lone && raw.charCodeAt(at + 6) === BACKSLASH && raw.charCodeAt(at + 7) === 0x75) {
-    const low = hex4(raw, at + 8);
+  if (unit <= 0xdbff && lone && unitAt(at + 6) === BACKSLASH && unitAt(at + 7) === 0x75) {
+    const low = hex4(unitAt, at + 8);
     if (low >= 0xdc00 && low <= 0xdfff) return undefined; // a pair escaped: JSON.stringify writes pairs raw
   }
   return { unit, width: 6 };
@@ -81,8 +89,9 @@ export function literalFacts(line: Buffer, start: number, end: number): TextFact
   const raw = line.toString('utf8', start + 1, last);
   if (CONTROL.test(raw)) return undefined;
   let units = raw.length;
+  const unitAt = unitsOf(raw);
   for (let at = raw.indexOf('\\'); at !== -1; ) {
-    const escape = escapeAt(raw, at);
+    const escape = escapeAt(unitAt, at);
     if (escape === undefined) return undefined;
     units -= escape.width - 1;
     at = raw.indexOf('\\', at + escape.width);
@@ -98,12 +107,30 @@ export function literalFacts(line: Buffer, start: number, end: number): TextFact
   return { units, blank: first < 0, title, embeddingPrefix: units > EMBEDDING_CODE_POINTS ? embeddingPrefix(raw) : 0 };
 }
 
+/**
+ * Whether a string literal of a line JSON.parse accepted (`start` at its opening quote, `end` just
+ * past the closing one) is byte for byte what JSON.stringify writes for its value: valid UTF-8 and
+ * escapes only where and as it writes them (the parse already ruled out raw control characters).
+ * Read from the bytes with native searches, never decoded.
+ */
+export function isStringifiedLiteral(line: Buffer, start: number, end: number): boolean {
+  const last = end - 1;
+  if (!isUtf8(line.subarray(start + 1, last))) return false;
+  const unitAt: UnitAt = (index) => line[index] ?? -1;
+  for (let at = line.indexOf(BACKSLASH, start + 1); at !== -1 && at < last; ) {
+    const escape = escapeAt(unitAt, at);
+    if (escape === undefined) return false;
+    at = line.indexOf(BACKSLASH, at + escape.width);
+  }
+  return true;
+}
+
 /** The raw index of the first character trim keeps, skipping escapes of white space; -1 when there is none. */
 function firstKept(raw: string): number {
   NOT_SPACE.lastIndex = 0;
   for (let found = NOT_SPACE.exec(raw); found !== null; found = NOT_SPACE.exec(raw)) {
     if (raw.charCodeAt(found.index) !== BACKSLASH) return found.index;
-    const escape = escapeAt(raw, found.index)!;
+    const escape = escapeAt(unitsOf(raw), found.index)!;
     if (!SPACE.test(String.fromCharCode(escape.unit))) return found.index;
     NOT_SPACE.lastIndex = found.index + escape.width;
   }
@@ -112,11 +139,12 @@ function firstKept(raw: string): number {
 
 /** Bytes of the literal (its opening quote included) that hold its first 2000 code points; 0 when it has no more. */
 function embeddingPrefix(raw: string): number {
+  const unitAt = unitsOf(raw);
   let points = 0;
   let at = 0;
   while (at < raw.length && points < EMBEDDING_CODE_POINTS) {
     const unit = raw.charCodeAt(at);
-    if (unit === BACKSLASH) at += escapeAt(raw, at)!.width;
+    if (unit === BACKSLASH) at += escapeAt(unitAt, at)!.width;
     else if (unit >= 0xd800 && unit <= 0xdbff && at + 1 < raw.length && (raw.charCodeAt(at + 1) & 0xfc00) === 0xdc00) at += 2;
     else at++;
     points++;

@@ -32,7 +32,8 @@ function bytesOf(value: unknown): number {
   if (typeof value === 'string') return Buffer.byteLength(value);
   if (value instanceof Uint8Array) return value.length;
   const line = typeof value === 'object' && value !== null ? (value as { line?: unknown }).line : undefined;
-  return typeof line === 'string' ? Buffer.byteLength(line) : 0;
+  if (typeof line === 'string') return Buffer.byteLength(line);
+  return line instanceof Uint8Array ? line.length : 0;
 }
 
 /** One output chunk for a batch of lines (most stages): a stage's lines are all strings, or all bytes. */
@@ -68,7 +69,7 @@ export function routeBatch(batch: LineBatch, branches: ReadonlyArray<RowBranch<u
       continue;
     }
     branches.forEach((branch, n) => {
-      const result = branch.row(parsed.value, location);
+      const result = branch.row(parsed.value, location, line.bytes);
       if (result instanceof Rejection) {
         quarantineRow(branch, result.reason, result.errors, parsed.value, location);
         return;

@@ -19,5 +19,9 @@ export function keep<T>(value: T, category?: Category, sample?: { key: string; v
   return { value, category, sampleKey: sample?.key, sampleValue: sample?.value ?? 0, unruled };
 }
 
-/** A stage's whole per-record work after parsing: what it keeps of the row, or a Rejection. */
-export type RowFunction<T = string> = (value: unknown, location: SourceLocation) => Kept<T> | Rejection;
+/**
+ * A stage's whole per-record work after parsing: what it keeps of the row, or a Rejection. `bytes`
+ * is the line the value was parsed from, when the input was JSONL: for a stage that writes parts of
+ * it as they stand.
+ */
+export type RowFunction<T = string> = (value: unknown, location: SourceLocation, bytes?: Buffer) => Kept<T> | Rejection;

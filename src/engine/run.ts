@@ -131,13 +131,13 @@ export async function runDataset(stage: DatasetStage, run: StageRunOptions, targ
 export async function runTreeFilter(stage: TreeStage, run: StageRunOptions, targets: StageTargets): Promise<StageCounts> {
   const counts = countsFor(stage, run.ruleset, new StageCounts());
   const rowFor = stage.rows(contextOf(run));
-  const lineOf = (value: string | PartitionedLine): string => (typeof value === 'string' ? value : value.line);
+  const lineOf = (value: string | PartitionedLine): string | Uint8Array => (typeof value === 'string' ? value : value.line);
   await withOutputs([targets.output, targets.quarantine], counts, async ({ writables: [output, quarantineSink], stopped }) => {
     const quarantine = new QuarantineWriter(quarantineSink!, stage.name, run.recordedAt);
     for await (const input of run.inputs) {
       if (stopped()) break;
       const branch = branchOf(rowFor(input), quarantine, counts, stage.sampleMetric);
-      await pipeline(batchesOf(singleInput(input), counts, run, stopped), new RowStage(branch, (values) => values.map(lineOf).join('')), output!, { end: false });
+      await pipeline(batchesOf(singleInput(input), counts, run, stopped), new RowStage(branch, (values) => joinLines(values.map(lineOf))), output!, { end: false });
     }
   }, undefined, run.beforeCommit);
   return counts;

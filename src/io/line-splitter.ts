@@ -13,6 +13,8 @@ export interface RawLine {
   tooLong: boolean;
   /** Set when the input cannot be read as rows from here on (a broken JSON array): why, in words. */
   unreadable?: string;
+  /** The line's bytes as read, terminator excluded, when it came whole from a JSONL input (not too long, not a JSON array element). */
+  bytes?: Buffer | undefined;
 }
 
 export interface LineSplitterOptions {
@@ -106,7 +108,7 @@ export class LineSplitter extends Transform {
     if (end === start || (isBlankByte(bytes[start]!) && isBlankRange(bytes, start, end))) return;
     const tooLong = end - start > this.maxLineBytes;
     const textEnd = tooLong ? Math.min(end, start + TOO_LONG_PREFIX_BYTES) : end;
-    out.push({ line, text: bytes.toString('utf8', start, textEnd), tooLong });
+    out.push({ line, text: bytes.toString('utf8', start, textEnd), tooLong, bytes: tooLong ? undefined : bytes.subarray(start, end) });
   }
 
   /** Ends the held line, at an LF (`terminated`) or at the end of input. */
@@ -122,7 +124,7 @@ export class LineSplitter extends Transform {
     if (!this.overflowBlank) {
       // Only a line that fits in the prefix has its terminator's CR in it.
       const cutCr = terminated && this.overflowEndsWithCr && this.overflowBytes <= TOO_LONG_PREFIX_BYTES;
-      out.push({ line, text: this.prefix.toString('utf8', 0, cutCr ? this.prefixLength - 1 : this.prefixLength), tooLong: true });
+      out.push({ line, text: this.prefix.toString('utf8', 0, cutCr ? this.prefixLength - 1 : this.prefixLength), tooLong: true, bytes: undefined });
     }
     this.overflowing = false;
     this.prefixLength = 0;

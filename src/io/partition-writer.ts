@@ -8,10 +8,10 @@ import type { FileDigest } from '../receipts.js';
 import { drained } from './drain.js';
 import { ensureFolder } from './folders.js';
 
-/** A line and the file of the tree it belongs in (collect: `YYYY/MM/DD/<source>.jsonl`). */
+/** A line (text, or its UTF-8 bytes) and the file of the tree it belongs in (collect: `YYYY/MM/DD/<source>.jsonl`). */
 export interface PartitionedLine {
   partition: string;
-  line: string;
+  line: string | Uint8Array;
 }
 
 interface PartitionState {
@@ -81,7 +81,7 @@ export class PartitionWriter extends Writable {
       const stream = await this.handle(partition);
       if (this.failure !== undefined) throw this.failure;
       const state = this.partitions.get(partition)!;
-      const bytes = Buffer.from(line);
+      const bytes = typeof line === 'string' ? Buffer.from(line) : line;
       state.hash.update(bytes);
       state.bytes += bytes.length;
       if (!stream.write(bytes)) congested.add(stream);

@@ -1,5 +1,5 @@
 import { runIdKey } from '../core/ids.js';
-import { toEvidenceRecord } from '../core/evidence.js';
+import { toEvidenceLine } from '../core/evidence.js';
 import { IdSet } from '../core/id-set.js';
 import { reject, Rejection } from '../core/rejection.js';
 import { keep, type RowFunction } from '../engine/row.js';
@@ -58,13 +58,14 @@ export const EVIDENCE_TEXT_LENGTH = 'evidence_text_length';
  */
 export function collectRow(options: { source: string; kbFile: string; recordedAt: string; taken: IdSet }): RowFunction<PartitionedLine> {
   const file = `${options.source}.jsonl`;
-  return (value, location) => {
-    const record = toEvidenceRecord(value, { source_file: options.kbFile, line_offset: location.line_offset }, options.recordedAt);
-    if (record instanceof Rejection) return record;
+  return (value, location, bytes) => {
+    const evidence = toEvidenceLine(value, { source_file: options.kbFile, line_offset: location.line_offset }, options.recordedAt, bytes);
+    if (evidence instanceof Rejection) return evidence;
+    const { record, line } = evidence;
     if (!options.taken.addKey(...runIdKey(record.run_id))) {
       return reject('duplicate_id', takenRunIdError(record.run_id));
     }
-    return keep({ partition: `${utcDatePath(record.created_at)}/${file}`, line: `${JSON.stringify(record)}\n` }, undefined, { key: record.run_id, value: record.text.length });
+    return keep({ partition: `${utcDatePath(record.created_at)}/${file}`, line }, undefined, { key: record.run_id, value: record.text.length });
   };
 }
 
