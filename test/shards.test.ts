@@ -139,6 +139,26 @@ describe('a sharded run is byte for byte one process', () => {
     assert.deepEqual(await snapshot(many), expected);
   });
 
+  test('a tree file one shard wrote whole keeps the digest the shard took; one whose size changed since is refused, named, and nothing is committed', async () => {
+    const work = await tempDir('distill-plan-');
+    try {
+      const plan = await writePlan('collect', planOptionsOf('collect', base(many)), 2, path.join(work, 'plan.json'), path.join(work, 'shards'), { minPieceBytes: 64 });
+      const context = await shardContextOf(plan);
+      for (const n of [0, 1]) await runShard(plan, n, context);
+      const filesOf = async (shard: string): Promise<string[]> =>
+        (await readdir(path.join(plan.work, shard, 'tree'), { recursive: true, withFileTypes: true })).filter((entry) => entry.isFile()).map((entry) => path.relative(path.join(plan.work, shard, 'tree'), path.join(entry.parentPath, entry.name)));
+      const later = new Set(await filesOf('shard-00001'));
+      const victim = (await filesOf('shard-00000')).find((relative) => !later.has(relative))!;
+      assert.ok(victim !== undefined, 'the first shard wrote a partition alone');
+      const before = await snapshot(many);
+      await appendFile(path.join(plan.work, 'shard-00000', 'tree', victim), '{}\n');
+      await assert.rejects(mergePlan(plan), (error: unknown) => error instanceof DistillError && error.code === 'DS_IO' && error.message.startsWith(`data/evidence/${victim}: its shard wrote`) && /, \d+ are there now; run the shard again$/.test(error.message));
+      assert.deepEqual(await snapshot(many), before);
+    } finally {
+      await removeDir(work);
+    }
+  });
+
   test('export-all: every dataset and quarantine equal one process\'s', async () => {
     const single = (await runExportAll({ ...base(one), includePartial: true, includeReview: true })).counts;
     const expected = await snapshot(one);
