@@ -16,7 +16,7 @@ import { DistillError, EXIT_CODE, ioError, usageError, type DistillErrorCode } f
 import { loadRuleset } from '../src/io/rules-file.js';
 import { AtomicTree } from '../src/io/atomic-tree.js';
 import { ensureFolder, exists, hardLink } from '../src/io/folders.js';
-import { fileDigest } from '../src/io/digest.js';
+import { fileDigest, type RunningDigest } from '../src/io/digest.js';
 import { trackTemp, trackWriter, untrackTemp, untrackWriter } from '../src/io/commit.js';
 import { readJson, writeWhole } from '../src/io/small-file.js';
 import type { InputSource } from '../src/io/line-source.js';
@@ -252,8 +252,8 @@ async function* listed(sources: readonly InputSource[]): AsyncGenerator<InputSou
   yield* sources;
 }
 
-/** A shard's part of an output: written to `file`, named in its digests as the output it is a part of. */
-const part = (file: string, of: string): OutputTarget => ({ kind: 'direct', path: file, display: of, label: file });
+/** A shard's part of an output: written to `file`, named in its digests as the output it is a part of, its running digest kept in `digests`. */
+const part = (file: string, of: string, digests: Map<string, RunningDigest>): OutputTarget => ({ kind: 'direct', path: file, display: of, label: file, runningDigests: digests });
 
 export interface ShardRunContext {
   /** Told the bytes and rows the shard reads (a local run's child forwards them to the parent's progress line). */
@@ -262,6 +262,12 @@ export interface ShardRunContext {
   flagsOf: (stage: StageDefinition) => Record<string, unknown>;
   viewOf: (stage: StageDefinition) => string;
   relativeOf: (stage: StageDefinition, input: InputSource) => string;
+  /**
+   * Given, when the merge runs in this process: filled with the running digest of each part the
+   * shard writes, by its path in the shard's folder, so the merge continues them rather than reading
+   * the parts again. A shard done already adds nothing.
+   */
+  partDigests?: Map<string, RunningDigest> | undefined;
 }
 
 /** Refuses a `--shard` index that is not one of a plan's `count` shards. */
@@ -289,11 +295,13 @@ export async function runShard(plan: ShardPlan, index: number, context: ShardRun
   await ensureFolder(temp);
   try {
     // A shard with no pieces (fewer cut points than shards) reads nothing, joins nothing: an empty result and its marker, so every index of the plan is valid.
-    const results = plan.shards[index]!.length === 0 ? [] : await runPieces(plan, index, context, temp);
+    const digests = new Map<string, RunningDigest>();
+    const results = plan.shards[index]!.length === 0 ? [] : await runPieces(plan, index, context, temp, digests);
     await writeFile(path.join(temp, 'result.json'), JSON.stringify(results));
     await rm(folder, { recursive: true, force: true }); // a part of a killed earlier attempt: never done, never trusted
     await rename(temp, folder);
     await writeWhole(marker, `${hash}\n`);
+    for (const [file, digest] of digests) context.partDigests?.set(path.join(folder, path.relative(temp, file)), digest);
     return 'ran';
   } catch (error) {
     await rm(temp, { recursive: true, force: true });
@@ -301,8 +309,8 @@ export async function runShard(plan: ShardPlan, index: number, context: ShardRun
   }
 }
 
-/** Runs a shard's pieces through the command's stages into `temp`: each stage's results as the merge needs them. */
-async function runPieces(plan: ShardPlan, index: number, context: ShardRunContext, temp: string): Promise<ShardCounts[]> {
+/** Runs a shard's pieces through the command's stages into `temp`: each stage's results as the merge needs them, each part's running digest in `digests`. */
+async function runPieces(plan: ShardPlan, index: number, context: ShardRunContext, temp: string, digests: Map<string, RunningDigest>): Promise<ShardCounts[]> {
   const stages = stagesOf(plan.command);
   const ordinal = new Map(plan.inputs.map((file, n) => [file.display, n]));
   const ordinalOf = (display: string): number => ordinal.get(display) ?? 0;
@@ -314,7 +322,7 @@ async function runPieces(plan: ShardPlan, index: number, context: ShardRunContex
     const stage = stages[0] as TreeStage;
     const recorder = new ShardRecorder(temp, ordinalOf, stage.split.by === 'rows' && stage.split.duplicatesBy !== 'none' ? DUPLICATE_KEYS[stage.split.duplicatesBy] : undefined);
     const run: StageRunOptions = { ...base, flags: context.flagsOf(stage), view: 'spec', inputs: listed(sources), recorder };
-    const counts = await runTree(stage, run, { quarantine: part(path.join(temp, 'quarantine'), quarantineFile(stage.name)), tree: { folder: path.join(temp, 'tree'), display: stage.writes }, relativeOf: (input) => context.relativeOf(stage, input) });
+    const counts = await runTree(stage, run, { quarantine: part(path.join(temp, 'quarantine'), quarantineFile(stage.name), digests), tree: { folder: path.join(temp, 'tree'), display: stage.writes }, relativeOf: (input) => context.relativeOf(stage, input) });
     await recorder.close();
     results.push(shardCountsOf(stage.name, counts, recorder.partitions));
   } else {
@@ -323,7 +331,7 @@ async function runPieces(plan: ShardPlan, index: number, context: ShardRunContex
       const folders = exports.map((stage) => (exports.length === 1 ? temp : path.join(temp, stage.name)));
       for (const folder of folders) await ensureFolder(folder);
       const recorders = exports.map((stage, n) => new ShardRecorder(folders[n]!, ordinalOf, stage.split.by === 'rows' && stage.split.duplicatesBy !== 'none' ? DUPLICATE_KEYS[stage.split.duplicatesBy] : undefined));
-      const targetsOf = (n: number) => ({ output: part(path.join(folders[n]!, 'out'), exports[n]!.writes), quarantine: part(path.join(folders[n]!, 'quarantine'), quarantineFile(exports[n]!.name)) });
+      const targetsOf = (n: number) => ({ output: part(path.join(folders[n]!, 'out'), exports[n]!.writes, digests), quarantine: part(path.join(folders[n]!, 'quarantine'), quarantineFile(exports[n]!.name), digests) });
       let counts: StageCounts[];
       if (exports.length === 1) {
         const stage = exports[0]!;
@@ -404,6 +412,8 @@ export interface MergeTargets {
    * kernel copy of 448 MB takes 0.9 s here, a link nothing.
    */
   wholeFiles: 'link' | 'copy';
+  /** The running digests of parts a shard run in this process wrote (ShardRunContext.partDigests): an output starting with one continues it. */
+  partDigests?: ReadonlyMap<string, RunningDigest> | undefined;
 }
 
 /** Each input file's digest for the receipt: the plan's for a file cut across shards, else the shard's that read it. */
@@ -521,7 +531,7 @@ export async function mergeShards(plan: ShardPlan, targets: MergeTargets): Promi
     return { output: dataset && startable(output), quarantine: dataset && startable(quarantine) };
   });
   const startingWith = (target: OutputTarget, begun: boolean, file: () => string): OutputTarget =>
-    begun && target.kind === 'file' ? { ...target, startWith: { file: file(), move: targets.wholeFiles === 'link' } } : target;
+    begun && target.kind === 'file' ? { ...target, startWith: { file: file(), move: targets.wholeFiles === 'link', digest: targets.partDigests?.get(file()) } } : target;
   await withEvidence({ ...planEvidence(plan.options), generation: plan.evidenceIndex }, async (lookup, _index, unchanged) => {
     const list = exports.flatMap((stage, n) => {
       const { output, quarantine } = targets.outputs.get(stage.name)!;

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -13,7 +14,9 @@ import { fixtureCopy, inFolder, snapshot, tempDir } from './helpers.js';
 process.env['DISTILL_STREAM_MIN_SHARD_BYTES'] = '1';
 const { runStage, shardCount } = await import('../pipelines/stage.js');
 const { runExportAll } = await import('../pipelines/export-all.js');
-const { runShardsLocally } = await import('../pipelines/shards.js');
+const { readPlan, runShardsLocally } = await import('../pipelines/shards.js');
+const { planShards, runPlanShard } = await import('../pipelines/cluster.js');
+const { mergePlan } = await import('../pipelines/stage.js');
 const { stageNamed } = await import('../src/stages/registry.js');
 const { runAllOn } = await import('./library.js');
 const { generateArchive } = await import('../data-fixtures/generate.js');
@@ -49,6 +52,48 @@ for (const command of ['sft', 'rag', 'preference', 'collect', 'score']) {
 }
 test('export-all run as local shards writes what one process writes', sameAsOneProcess((root, jobs) => runExportAll({ cwd: root, root, recordedAt: RECORDED_AT, jobs })));
 test('run-all run as local shards writes what one process writes, receipts included (timings aside)', sameAsOneProcess((root, jobs) => runAllOn(root, 'r1', RECORDED_AT, { flags: { jobs } })));
+
+/** The files `work` opens for reading through node:fs (a read stream opens its file through fs.open). */
+async function filesReadBy(work: () => Promise<unknown>): Promise<string[]> {
+  const read: string[] = [];
+  const open = fs.open;
+  fs.open = ((file: fs.PathLike, flags: unknown, ...rest: unknown[]) => {
+    if (flags === undefined || typeof flags === 'function' || flags === 'r') read.push(String(file));
+    return (open as (...args: unknown[]) => void)(file, flags, ...rest);
+  }) as typeof fs.open;
+  try {
+    await work();
+  } finally {
+    fs.open = open;
+  }
+  return read;
+}
+
+/** An output's temp file (`.NAME.<pid>.<random>.tmp` beside it): where a merged output begins as the first shard's part. */
+const outputTemps = (root: string, files: readonly string[]): string[] => files.filter((file) => file.startsWith(path.join(root, 'exports')) && /\/\.[^/]+\.tmp$/.test(file));
+
+test('a merge after shard 0 ran in this process continues the digests of its parts, never reading them again; a merge of shards run apart hashes them', () =>
+  inFolder(fixtureCopy, (one) =>
+    inFolder(fixtureCopy, (here) =>
+      inFolder(fixtureCopy, async (apart) => {
+        const sft = stageNamed('sft')!;
+        const optionsOf = (root: string, jobs: number): StageCommandOptions => ({ cwd: root, root, recordedAt: RECORDED_AT, jobs });
+        const digestsOf = (outputs: ReadonlyArray<{ path: string; bytes: number; sha256: string }>): unknown => [...outputs].sort((a, b) => (a.path < b.path ? -1 : 1));
+        const single = await runStage(sft, optionsOf(one, 1));
+        let local: Awaited<ReturnType<typeof runStage>> | undefined;
+        const readHere = await filesReadBy(async () => (local = await runStage(sft, optionsOf(here, 2))));
+        assert.deepEqual(outputTemps(here, readHere), [], 'the outputs begin with shard 0\'s parts, not read again');
+        assert.deepEqual(digestsOf(local!.counts.outputs), digestsOf(single.counts.outputs));
+        assert.deepEqual(await bytesOf(here), await bytesOf(one));
+        // The same plan's shards run as `shard` commands would, then merged: the parts are hashed where they were put.
+        const planFile = path.join(apart, 'plan.json');
+        await planShards('sft', { ...optionsOf(apart, 1), shards: 2, planFile });
+        for (const n of [0, 1]) await runPlanShard(planFile, n, { cwd: apart });
+        let merged: Awaited<ReturnType<typeof mergePlan>> | undefined;
+        const readApart = await filesReadBy(async () => (merged = await mergePlan(await readPlan(planFile))));
+        assert.equal(outputTemps(apart, readApart).length, 2, `the dataset and its quarantine hashed: ${JSON.stringify(readApart)}`);
+        assert.deepEqual(digestsOf(merged!.counts.get('sft')!.outputs), digestsOf(single.counts.outputs));
+      }))));
 
 test('a merge whose work folder is on another filesystem than the root copies what it cannot link or move (collect\'s tree, sft\'s dataset)', async (t) => {
   const elsewhere = '/dev/shm';
