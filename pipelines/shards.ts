@@ -262,6 +262,8 @@ export interface ShardRunContext {
   flagsOf: (stage: StageDefinition) => Record<string, unknown>;
   viewOf: (stage: StageDefinition) => string;
   relativeOf: (stage: StageDefinition, input: InputSource) => string;
+  /** Aborted to stop the shard (a local run's other shard failed): it fails, leaving no part, marker or temp. */
+  signal?: AbortSignal | undefined;
   /**
    * Given, when the merge runs in this process: filled with the running digest of each part the
    * shard writes, by its path in the shard's folder, so the merge continues them rather than reading
@@ -316,7 +318,7 @@ async function runPieces(plan: ShardPlan, index: number, context: ShardRunContex
   const ordinalOf = (display: string): number => ordinal.get(display) ?? 0;
   const sources = piecesOf(plan, index);
   const options = plan.options;
-  const base = { recordedAt: options['recordedAt'] as string, ruleset: context.ruleset, maxLineBytes: options['maxLineBytes'] as number, progress: context.progress };
+  const base = { recordedAt: options['recordedAt'] as string, ruleset: context.ruleset, maxLineBytes: options['maxLineBytes'] as number, progress: context.progress, signal: context.signal };
   const results: ShardCounts[] = [];
   if (stages.every((stage) => stage.kind === 'tree')) {
     const stage = stages[0] as TreeStage;
@@ -588,17 +590,25 @@ interface ShardFailure {
   why: string;
 }
 
-/** Shard `index` as a child process: its failure, if it fails (the code from its exit status, the first line of its stderr). */
-function runShardChild(planFile: string, index: number, progress: ProgressSink | undefined): Promise<ShardFailure | undefined> {
+/**
+ * Shard `index` as a child process: its failure, if it fails (the code from its exit status, the
+ * first line of its stderr). Sent SIGTERM once `stop` is aborted (another shard failed): how it then
+ * ends is no failure of its own.
+ */
+function runShardChild(planFile: string, index: number, progress: ProgressSink | undefined, stop: AbortSignal): Promise<ShardFailure | undefined> {
   return new Promise((resolve) => {
     // The IPC channel carries progress, and tells the child when this process is gone (even killed by SIGKILL).
     const stdio: StdioOptions = ['ignore', 'ignore', 'pipe', 'ipc'];
     const child = spawn(process.execPath, [CLI_JS, 'shard', planFile, '--shard', String(index)], { stdio });
     trackWriter(child); // a run stopped by a signal stops it before removing the work folder it writes in
-    child.on('error', (cause) => {
+    const terminate = (): void => void child.kill('SIGTERM');
+    stop.addEventListener('abort', terminate, { once: true });
+    const settle = (failure: ShardFailure | undefined): void => {
       untrackWriter(child);
-      resolve({ index, code: 'DS_IO', why: `the shard process could not start: ${cause.message}` });
-    });
+      stop.removeEventListener('abort', terminate);
+      resolve(stop.aborted ? undefined : failure);
+    };
+    child.on('error', (cause) => settle({ index, code: 'DS_IO', why: `the shard process could not start: ${cause.message}` }));
     const stderr: Buffer[] = [];
     child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk));
     child.on('message', (message: ShardProgressMessage) => {
@@ -606,11 +616,10 @@ function runShardChild(planFile: string, index: number, progress: ProgressSink |
       progress?.rows(message.rows);
     });
     child.on('close', (exit, signal) => {
-      untrackWriter(child);
-      if (exit === 0) return resolve(undefined);
+      if (exit === 0) return settle(undefined);
       const line = Buffer.concat(stderr).toString('utf8').split('\n').find((text) => text.trim() !== '')?.replace(/^distill-stream: /, '');
       const code = (exit === null ? undefined : ERROR_CODE_OF_EXIT.get(exit)) ?? 'DS_INTERNAL';
-      resolve({ index, code, why: line ?? (signal === null ? `exit ${exit}` : `killed by ${signal}`) });
+      settle({ index, code, why: line ?? (signal === null ? `exit ${exit}` : `killed by ${signal}`) });
     });
   });
 }
@@ -620,26 +629,37 @@ function runShardChild(planFile: string, index: number, progress: ProgressSink |
  * process through `runHere`, the others as child processes. The parent would otherwise wait idle
  * through the shards holding a whole process's memory (~88 MB RSS in a 2-shard sft at 1 GB) and pay
  * one more start-up. With `progress`, each child reports what it read over an IPC channel, so the
- * run has one progress line. A failed shard fails the run with its own error class and the first
- * line of its error, naming the shard (the lowest failed index when several fail); an error that is
- * not a DistillError in this process is a bug and is thrown as it is, once the children are done.
+ * run has one progress line. The first shard to fail stops the others — the children are sent
+ * SIGTERM, the shard here is aborted through the signal `runHere` is given, those not begun never
+ * begin — and, once all have ended, fails the run with its own error class and the first line of
+ * its error, naming the shard (the lowest index when several failed at once); an error that is not
+ * a DistillError in this process is a bug and is thrown as it is, once the children are done.
  */
-export async function runShardsLocally(planFile: string, plan: ShardPlan, jobs: number, runHere: (index: number) => Promise<unknown>, progress?: ProgressSink): Promise<void> {
+export async function runShardsLocally(planFile: string, plan: ShardPlan, jobs: number, runHere: (index: number, stop: AbortSignal) => Promise<unknown>, progress?: ProgressSink): Promise<void> {
   const limit = pLimit(jobs);
+  const stop = new AbortController();
   let bug: unknown;
   const here = async (): Promise<ShardFailure | undefined> => {
     try {
-      await runHere(0);
+      await runHere(0, stop.signal);
       return undefined;
     } catch (error) {
+      if (stop.signal.aborted) return undefined; // stopped: another shard's failure is the run's
       if (!(error instanceof DistillError)) {
         bug ??= error;
+        stop.abort();
         return undefined;
       }
       return { index: 0, code: error.code, why: error.message.split('\n')[0]! };
     }
   };
-  const outcomes = await Promise.all(plan.shards.map((_, index) => limit(() => (index === 0 ? here() : runShardChild(planFile, index, progress)))));
+  const run = async (index: number): Promise<ShardFailure | undefined> => {
+    if (stop.signal.aborted) return undefined;
+    const failure = index === 0 ? await here() : await runShardChild(planFile, index, progress, stop.signal);
+    if (failure !== undefined) stop.abort();
+    return failure;
+  };
+  const outcomes = await Promise.all(plan.shards.map((_, index) => limit(() => run(index))));
   if (bug !== undefined) throw bug;
   const failures = outcomes.filter((outcome) => outcome !== undefined);
   if (failures.length === 0) return;

@@ -271,7 +271,7 @@ export async function runCommandSharded(command: string, options: StageCommandOp
     // Shard 0 runs here: the merge continues the digests of its parts instead of reading them again.
     const partDigests = new Map<string, RunningDigest>();
     const context = { ...(await shardContextOf(plan)), progress: shardProgress, partDigests };
-    await runShardsLocally(planFile, plan, options.jobs ?? 1, (shard) => runShard(plan, shard, context), progress);
+    await runShardsLocally(planFile, plan, options.jobs ?? 1, (shard, stop) => runShard(plan, shard, { ...context, signal: stop }), progress);
     return { ...(await mergePlan(plan, 'link', partDigests)), ...(index === undefined ? {} : { index }) }; // the work goes right after: its files may be linked
   } finally {
     await remove();

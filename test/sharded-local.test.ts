@@ -3,12 +3,13 @@ import fs from 'node:fs';
 import { rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
+import { pathToFileURL } from 'node:url';
 import { test } from 'node:test';
 import { DistillError } from '../src/errors.js';
 import type { ShardPlan } from '../pipelines/shards.js';
 import type { StageCommandOptions } from '../pipelines/stage.js';
 import type { ProgressSink } from '../src/progress.js';
-import { fixtureCopy, inFolder, snapshot, tempDir } from './helpers.js';
+import { fixtureCopy, inFolder, processLog, snapshot, tempDir } from './helpers.js';
 
 // The seam is read when the shard module loads: set first, so the fixture (a few KB) runs as local shards.
 process.env['DISTILL_STREAM_MIN_SHARD_BYTES'] = '1';
@@ -139,7 +140,7 @@ test('the shard run in this process fails the run as a child would: its class, i
   };
   await assert.rejects(runShardsLocally(planFile, plan, 2, failing), (error: unknown) => {
     assert.ok(error instanceof DistillError);
-    assert.equal(error.code, 'DS_IO'); // shard 0's, though shard 1 failed too (DS_USAGE)
+    assert.equal(error.code, 'DS_IO'); // shard 0's: shard 1, stopped or never started, would fail too (DS_USAGE)
     assert.equal(error.message, 'shard 0 of 2: evidence.jsonl: gone');
     return true;
   });
@@ -147,6 +148,61 @@ test('the shard run in this process fails the run as a child would: its class, i
   // An error that is not a DistillError is a bug: thrown as it is, after the children are done.
   const bug = new TypeError('boom');
   await assert.rejects(runShardsLocally(planFile, plan, 2, () => Promise.reject(bug)), (error: unknown) => error === bug);
+});
+
+test('a failed child shard stops the shard running in this process; the run fails with the child\'s error, as when every shard ran to its end', async () => {
+  const work = await tempDir();
+  const planFile = path.join(work, 'plan.json');
+  await writeFile(planFile, 'not a plan\n');
+  const plan = { shards: [[], []] } as unknown as ShardPlan;
+  // Shard 0 here never ends unless stopped, and then fails as a stopped shard does: the child's failure is still the run's.
+  let stopped = false;
+  const untilStopped = (_index: number, stop: AbortSignal): Promise<never> =>
+    new Promise((_resolve, reject) =>
+      stop.addEventListener('abort', () => {
+        stopped = true;
+        reject(new DistillError('DS_IO', 'evidence.jsonl: read no further'));
+      }),
+    );
+  await assert.rejects(runShardsLocally(planFile, plan, 2, untilStopped), (error: unknown) => {
+    assert.ok(error instanceof DistillError);
+    assert.equal(error.code, 'DS_USAGE');
+    assert.equal(error.message, `shard 1 of 2: ${planFile} is not a shard plan (not JSON)`);
+    return true;
+  });
+  assert.ok(stopped);
+});
+
+// Were the child not stopped, the run would wait for it forever: the timeout makes that a failure.
+test('a failed shard in this process stops its running child shards (SIGTERM) and never starts those waiting for a place', { timeout: 60_000 }, async () => {
+  const work = await tempDir();
+  const processes = await processLog(work);
+  // Every child hangs before it reads its plan: only a signal ends it (or this process gone).
+  const hang = path.join(work, 'hang.mjs');
+  await writeFile(hang, "process.once('disconnect', () => process.exit(1));\nsetInterval(() => {}, 1 << 30);\nawait new Promise(() => {});\n");
+  const planFile = path.join(work, 'plan.json');
+  await writeFile(planFile, 'not a plan\n');
+  const plan = { shards: [[], [], []] } as unknown as ShardPlan;
+  const failOnceAChildRuns = async (): Promise<never> => {
+    while ((await processes.entries()).started.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    throw new DistillError('DS_IO', 'evidence.jsonl: gone');
+  };
+  const before = process.env['NODE_OPTIONS'];
+  process.env['NODE_OPTIONS'] = `${processes.env['NODE_OPTIONS']} --import=${pathToFileURL(hang).href}`; // what the children are started with
+  try {
+    await assert.rejects(runShardsLocally(planFile, plan, 2, failOnceAChildRuns), (error: unknown) => {
+      assert.ok(error instanceof DistillError);
+      assert.equal(error.code, 'DS_IO');
+      assert.equal(error.message, 'shard 0 of 3: evidence.jsonl: gone');
+      return true;
+    });
+  } finally {
+    if (before === undefined) delete process.env['NODE_OPTIONS'];
+    else process.env['NODE_OPTIONS'] = before;
+  }
+  const { started, exited } = await processes.entries();
+  assert.deepEqual(started.map(({ argv }) => argv), [['shard', planFile, '--shard', '1']], 'shard 2 never started');
+  assert.deepEqual(exited, [], 'shard 1 ended by the signal, not on its own');
 });
 
 /** What a progress line is told, phase by phase: each begin, and the bytes and rows told after it. */

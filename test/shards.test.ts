@@ -179,6 +179,26 @@ describe('the shard contract', () => {
     await mergePlan(plan);
   });
 
+  for (const command of ['sft', 'collect', 'export-all']) {
+    test(`${command}: a shard aborted as it reads (another local shard failed) fails, leaving no part, done marker or temp; run again, it runs`, async () => {
+      const other = await tempDir('distill-plan-');
+      try {
+        const options = { cwd: root, root, recordedAt: RECORDED_AT, maxLineBytes: MAX_LINE_BYTES };
+        const aborted = await writePlan(command, planOptionsOf(command, options), 2, path.join(other, 'plan.json'), path.join(other, 'shards'), { minPieceBytes: 64 });
+        const stop = new AbortController();
+        const progress = { begin: () => undefined, bytes: () => stop.abort(), rows: () => undefined };
+        const context = await shardContextOf(aborted);
+        await assert.rejects(runShard(aborted, 0, { ...context, progress, signal: stop.signal }), (error: unknown) => (error as Error).name === 'AbortError');
+        assert.ok(stop.signal.aborted, 'aborted by the first bytes read');
+        assert.deepEqual(await readdir(aborted.work), []);
+        assert.deepEqual(await missingShards(aborted), [0, 1]);
+        assert.equal(await runShard(aborted, 0, context), 'ran');
+      } finally {
+        await removeDir(other);
+      }
+    });
+  }
+
   test('a shard refuses a plan whose inputs changed, naming the file', async () => {
     const file = plan.inputs[0]!;
     await appendFile(file.path, '\n');
