@@ -210,17 +210,20 @@ const planEvidence = (options: Record<string, unknown>): EvidenceOptions => ({
 /** A plan lists every input file (a few hundred bytes each): this holds about a million; a larger file is not one of ours. */
 export const MAX_PLAN_FILE_BYTES = 256 << 20;
 
-/** A plan file of this version, as written: a command's shard plan, or a run-all plan (pipelines/run-all-plan.ts) by its `command`. */
-export async function readPlanFile(file: string): Promise<Record<string, unknown>> {
-  const plan = await readJson(file, MAX_PLAN_FILE_BYTES, (why) => new DistillError('DS_USAGE', `${file} is not a shard plan (${why})`, { path: file }));
-  if (!isJsonObject(plan) || plan['format'] !== PLAN_FORMAT) throw new DistillError('DS_USAGE', `${file} is not a shard plan of this version`, { path: file });
+/**
+ * A plan file of this version, as written: a command's shard plan, or a run-all plan
+ * (pipelines/run-all-plan.ts) by its `command`. Messages name it as `typed` (the path as the user gave it).
+ */
+export async function readPlanFile(file: string, typed = file): Promise<Record<string, unknown>> {
+  const plan = await readJson(file, MAX_PLAN_FILE_BYTES, (why) => new DistillError('DS_USAGE', `${typed} is not a shard plan (${why})`, { path: typed }), typed);
+  if (!isJsonObject(plan) || plan['format'] !== PLAN_FORMAT) throw new DistillError('DS_USAGE', `${typed} is not a shard plan of this version`, { path: typed });
   return plan;
 }
 
-/** A command's shard plan; a run-all plan is refused (its phases are plans of their own). */
-export async function readPlan(file: string): Promise<ShardPlan> {
-  const plan = await readPlanFile(file);
-  if (plan['command'] === 'run-all') throw new DistillError('DS_USAGE', `${file} is a run-all plan: \`distill-stream shard\` and \`merge\` run its phases`, { path: file });
+/** A command's shard plan; a run-all plan is refused (its phases are plans of their own). Named as readPlanFile names it. */
+export async function readPlan(file: string, typed = file): Promise<ShardPlan> {
+  const plan = await readPlanFile(file, typed);
+  if (plan['command'] === 'run-all') throw new DistillError('DS_USAGE', `${typed} is a run-all plan: \`distill-stream shard\` and \`merge\` run its phases`, { path: typed });
   return plan as unknown as ShardPlan;
 }
 
