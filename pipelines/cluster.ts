@@ -28,6 +28,6 @@ export async function runShardOf(plan: ShardPlan, index: number, progress?: Prog
 
 /** `distill-stream shard PLAN.json --shard i` for a command's plan file (a run-all plan's shards: runRunAllShard). */
 export async function runPlanShard(planFile: string, index: number, options: { cwd?: string; progress?: ProgressSink } = {}): Promise<{ plan: ShardPlan; result: 'ran' | 'done already' }> {
-  const plan = await readPlan(path.resolve(options.cwd ?? process.cwd(), planFile));
+  const plan = await readPlan(path.resolve(options.cwd ?? process.cwd(), planFile), planFile);
   return { plan, result: await runShardOf(plan, index, options.progress) };
 }

@@ -82,9 +82,9 @@ const STATE_FILE = 'run-all.json';
 
 export const isRunAllPlan = (plan: { command?: unknown }): plan is RunAllPlan => plan.command === 'run-all';
 
-/** A plan file: a command's shard plan, or a run-all plan. */
-export async function readAnyPlan(file: string): Promise<ShardPlan | RunAllPlan> {
-  return (await readPlanFile(file)) as unknown as ShardPlan | RunAllPlan;
+/** A plan file: a command's shard plan, or a run-all plan; named in messages as `typed`. */
+export async function readAnyPlan(file: string, typed = file): Promise<ShardPlan | RunAllPlan> {
+  return (await readPlanFile(file, typed)) as unknown as ShardPlan | RunAllPlan;
 }
 
 const phaseFolder = (plan: RunAllPlan, phase: number): string => path.join(plan.work, `phase-${phase + 1}-${STAGES[phase]!.name}`);

@@ -16,7 +16,7 @@ import { DistillError, EXIT_CODE, ioError, usageError, type DistillErrorCode } f
 import { loadRuleset } from '../src/io/rules-file.js';
 import { AtomicTree } from '../src/io/atomic-tree.js';
 import { ensureFolder, exists, hardLink } from '../src/io/folders.js';
-import { fileDigest, fileState } from '../src/io/digest.js';
+import { fileDigest, fileState, type RunningDigest } from '../src/io/digest.js';
 import { trackTemp, trackWriter, untrackTemp, untrackWriter } from '../src/io/commit.js';
 import { readJson, writeWhole } from '../src/io/small-file.js';
 import type { InputSource } from '../src/io/line-source.js';
@@ -210,17 +210,20 @@ const planEvidence = (options: Record<string, unknown>): EvidenceOptions => ({
 /** A plan lists every input file (a few hundred bytes each): this holds about a million; a larger file is not one of ours. */
 export const MAX_PLAN_FILE_BYTES = 256 << 20;
 
-/** A plan file of this version, as written: a command's shard plan, or a run-all plan (pipelines/run-all-plan.ts) by its `command`. */
-export async function readPlanFile(file: string): Promise<Record<string, unknown>> {
-  const plan = await readJson(file, MAX_PLAN_FILE_BYTES, (why) => new DistillError('DS_USAGE', `${file} is not a shard plan (${why})`, { path: file }));
-  if (!isJsonObject(plan) || plan['format'] !== PLAN_FORMAT) throw new DistillError('DS_USAGE', `${file} is not a shard plan of this version`, { path: file });
+/**
+ * A plan file of this version, as written: a command's shard plan, or a run-all plan
+ * (pipelines/run-all-plan.ts) by its `command`. Messages name it as `typed` (the path as the user gave it).
+ */
+export async function readPlanFile(file: string, typed = file): Promise<Record<string, unknown>> {
+  const plan = await readJson(file, MAX_PLAN_FILE_BYTES, (why) => new DistillError('DS_USAGE', `${typed} is not a shard plan (${why})`, { path: typed }), typed);
+  if (!isJsonObject(plan) || plan['format'] !== PLAN_FORMAT) throw new DistillError('DS_USAGE', `${typed} is not a shard plan of this version`, { path: typed });
   return plan;
 }
 
-/** A command's shard plan; a run-all plan is refused (its phases are plans of their own). */
-export async function readPlan(file: string): Promise<ShardPlan> {
-  const plan = await readPlanFile(file);
-  if (plan['command'] === 'run-all') throw new DistillError('DS_USAGE', `${file} is a run-all plan: \`distill-stream shard\` and \`merge\` run its phases`, { path: file });
+/** A command's shard plan; a run-all plan is refused (its phases are plans of their own). Named as readPlanFile names it. */
+export async function readPlan(file: string, typed = file): Promise<ShardPlan> {
+  const plan = await readPlanFile(file, typed);
+  if (plan['command'] === 'run-all') throw new DistillError('DS_USAGE', `${typed} is a run-all plan: \`distill-stream shard\` and \`merge\` run its phases`, { path: typed });
   return plan as unknown as ShardPlan;
 }
 
@@ -252,8 +255,8 @@ async function* listed(sources: readonly InputSource[]): AsyncGenerator<InputSou
   yield* sources;
 }
 
-/** A shard's part of an output: written to `file`, named in its digests as the output it is a part of. */
-const part = (file: string, of: string): OutputTarget => ({ kind: 'direct', path: file, display: of, label: file });
+/** A shard's part of an output: written to `file`, named in its digests as the output it is a part of, its running digest kept in `digests`. */
+const part = (file: string, of: string, digests: Map<string, RunningDigest>): OutputTarget => ({ kind: 'direct', path: file, display: of, label: file, runningDigests: digests });
 
 export interface ShardRunContext {
   /** Told the bytes and rows the shard reads (a local run's child forwards them to the parent's progress line). */
@@ -262,6 +265,14 @@ export interface ShardRunContext {
   flagsOf: (stage: StageDefinition) => Record<string, unknown>;
   viewOf: (stage: StageDefinition) => string;
   relativeOf: (stage: StageDefinition, input: InputSource) => string;
+  /** Aborted to stop the shard (a local run's other shard failed): it fails, leaving no part, marker or temp. */
+  signal?: AbortSignal | undefined;
+  /**
+   * Given, when the merge runs in this process: filled with the running digest of each part the
+   * shard writes, by its path in the shard's folder, so the merge continues them rather than reading
+   * the parts again. A shard done already adds nothing.
+   */
+  partDigests?: Map<string, RunningDigest> | undefined;
 }
 
 /** Refuses a `--shard` index that is not one of a plan's `count` shards. */
@@ -289,11 +300,13 @@ export async function runShard(plan: ShardPlan, index: number, context: ShardRun
   await ensureFolder(temp);
   try {
     // A shard with no pieces (fewer cut points than shards) reads nothing, joins nothing: an empty result and its marker, so every index of the plan is valid.
-    const results = plan.shards[index]!.length === 0 ? [] : await runPieces(plan, index, context, temp);
+    const digests = new Map<string, RunningDigest>();
+    const results = plan.shards[index]!.length === 0 ? [] : await runPieces(plan, index, context, temp, digests);
     await writeFile(path.join(temp, 'result.json'), JSON.stringify(results));
     await rm(folder, { recursive: true, force: true }); // a part of a killed earlier attempt: never done, never trusted
     await rename(temp, folder);
     await writeWhole(marker, `${hash}\n`);
+    for (const [file, digest] of digests) context.partDigests?.set(path.join(folder, path.relative(temp, file)), digest);
     return 'ran';
   } catch (error) {
     await rm(temp, { recursive: true, force: true });
@@ -301,20 +314,20 @@ export async function runShard(plan: ShardPlan, index: number, context: ShardRun
   }
 }
 
-/** Runs a shard's pieces through the command's stages into `temp`: each stage's results as the merge needs them. */
-async function runPieces(plan: ShardPlan, index: number, context: ShardRunContext, temp: string): Promise<ShardCounts[]> {
+/** Runs a shard's pieces through the command's stages into `temp`: each stage's results as the merge needs them, each part's running digest in `digests`. */
+async function runPieces(plan: ShardPlan, index: number, context: ShardRunContext, temp: string, digests: Map<string, RunningDigest>): Promise<ShardCounts[]> {
   const stages = stagesOf(plan.command);
   const ordinal = new Map(plan.inputs.map((file, n) => [file.display, n]));
   const ordinalOf = (display: string): number => ordinal.get(display) ?? 0;
   const sources = piecesOf(plan, index);
   const options = plan.options;
-  const base = { recordedAt: options['recordedAt'] as string, ruleset: context.ruleset, maxLineBytes: options['maxLineBytes'] as number, progress: context.progress };
+  const base = { recordedAt: options['recordedAt'] as string, ruleset: context.ruleset, maxLineBytes: options['maxLineBytes'] as number, progress: context.progress, signal: context.signal };
   const results: ShardCounts[] = [];
   if (stages.every((stage) => stage.kind === 'tree')) {
     const stage = stages[0] as TreeStage;
     const recorder = new ShardRecorder(temp, ordinalOf, stage.split.by === 'rows' && stage.split.duplicatesBy !== 'none' ? DUPLICATE_KEYS[stage.split.duplicatesBy] : undefined);
     const run: StageRunOptions = { ...base, flags: context.flagsOf(stage), view: 'spec', inputs: listed(sources), recorder };
-    const counts = await runTree(stage, run, { quarantine: part(path.join(temp, 'quarantine'), quarantineFile(stage.name)), tree: { folder: path.join(temp, 'tree'), display: stage.writes }, relativeOf: (input) => context.relativeOf(stage, input) });
+    const counts = await runTree(stage, run, { quarantine: part(path.join(temp, 'quarantine'), quarantineFile(stage.name), digests), tree: { folder: path.join(temp, 'tree'), display: stage.writes }, relativeOf: (input) => context.relativeOf(stage, input) });
     await recorder.close();
     results.push(shardCountsOf(stage.name, counts, recorder.partitions));
   } else {
@@ -323,7 +336,7 @@ async function runPieces(plan: ShardPlan, index: number, context: ShardRunContex
       const folders = exports.map((stage) => (exports.length === 1 ? temp : path.join(temp, stage.name)));
       for (const folder of folders) await ensureFolder(folder);
       const recorders = exports.map((stage, n) => new ShardRecorder(folders[n]!, ordinalOf, stage.split.by === 'rows' && stage.split.duplicatesBy !== 'none' ? DUPLICATE_KEYS[stage.split.duplicatesBy] : undefined));
-      const targetsOf = (n: number) => ({ output: part(path.join(folders[n]!, 'out'), exports[n]!.writes), quarantine: part(path.join(folders[n]!, 'quarantine'), quarantineFile(exports[n]!.name)) });
+      const targetsOf = (n: number) => ({ output: part(path.join(folders[n]!, 'out'), exports[n]!.writes, digests), quarantine: part(path.join(folders[n]!, 'quarantine'), quarantineFile(exports[n]!.name), digests) });
       let counts: StageCounts[];
       if (exports.length === 1) {
         const stage = exports[0]!;
@@ -404,6 +417,8 @@ export interface MergeTargets {
    * kernel copy of 448 MB takes 0.9 s here, a link nothing.
    */
   wholeFiles: 'link' | 'copy';
+  /** The running digests of parts a shard run in this process wrote (ShardRunContext.partDigests): an output starting with one continues it. */
+  partDigests?: ReadonlyMap<string, RunningDigest> | undefined;
 }
 
 /** Each input file's digest for the receipt: the plan's for a file cut across shards, else the shard's that read it. */
@@ -546,7 +561,7 @@ export async function mergeShards(plan: ShardPlan, targets: MergeTargets): Promi
     return { output: dataset && startable(output), quarantine: dataset && startable(quarantine) };
   });
   const startingWith = (target: OutputTarget, begun: boolean, file: () => string): OutputTarget =>
-    begun && target.kind === 'file' ? { ...target, startWith: { file: file(), move: targets.wholeFiles === 'link' } } : target;
+    begun && target.kind === 'file' ? { ...target, startWith: { file: file(), move: targets.wholeFiles === 'link', digest: targets.partDigests?.get(file()) } } : target;
   await withEvidence({ ...planEvidence(plan.options), generation: plan.evidenceIndex }, async (lookup, _index, unchanged) => {
     const list = exports.flatMap((stage, n) => {
       const { output, quarantine } = targets.outputs.get(stage.name)!;
@@ -603,17 +618,25 @@ interface ShardFailure {
   why: string;
 }
 
-/** Shard `index` as a child process: its failure, if it fails (the code from its exit status, the first line of its stderr). */
-function runShardChild(planFile: string, index: number, progress: ProgressSink | undefined): Promise<ShardFailure | undefined> {
+/**
+ * Shard `index` as a child process: its failure, if it fails (the code from its exit status, the
+ * first line of its stderr). Sent SIGTERM once `stop` is aborted (another shard failed): how it then
+ * ends is no failure of its own.
+ */
+function runShardChild(planFile: string, index: number, progress: ProgressSink | undefined, stop: AbortSignal): Promise<ShardFailure | undefined> {
   return new Promise((resolve) => {
     // The IPC channel carries progress, and tells the child when this process is gone (even killed by SIGKILL).
     const stdio: StdioOptions = ['ignore', 'ignore', 'pipe', 'ipc'];
     const child = spawn(process.execPath, [CLI_JS, 'shard', planFile, '--shard', String(index)], { stdio });
     trackWriter(child); // a run stopped by a signal stops it before removing the work folder it writes in
-    child.on('error', (cause) => {
+    const terminate = (): void => void child.kill('SIGTERM');
+    stop.addEventListener('abort', terminate, { once: true });
+    const settle = (failure: ShardFailure | undefined): void => {
       untrackWriter(child);
-      resolve({ index, code: 'DS_IO', why: `the shard process could not start: ${cause.message}` });
-    });
+      stop.removeEventListener('abort', terminate);
+      resolve(stop.aborted ? undefined : failure);
+    };
+    child.on('error', (cause) => settle({ index, code: 'DS_IO', why: `the shard process could not start: ${cause.message}` }));
     const stderr: Buffer[] = [];
     child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk));
     child.on('message', (message: ShardProgressMessage) => {
@@ -621,11 +644,10 @@ function runShardChild(planFile: string, index: number, progress: ProgressSink |
       progress?.rows(message.rows);
     });
     child.on('close', (exit, signal) => {
-      untrackWriter(child);
-      if (exit === 0) return resolve(undefined);
+      if (exit === 0) return settle(undefined);
       const line = Buffer.concat(stderr).toString('utf8').split('\n').find((text) => text.trim() !== '')?.replace(/^distill-stream: /, '');
       const code = (exit === null ? undefined : ERROR_CODE_OF_EXIT.get(exit)) ?? 'DS_INTERNAL';
-      resolve({ index, code, why: line ?? (signal === null ? `exit ${exit}` : `killed by ${signal}`) });
+      settle({ index, code, why: line ?? (signal === null ? `exit ${exit}` : `killed by ${signal}`) });
     });
   });
 }
@@ -635,26 +657,37 @@ function runShardChild(planFile: string, index: number, progress: ProgressSink |
  * process through `runHere`, the others as child processes. The parent would otherwise wait idle
  * through the shards holding a whole process's memory (~88 MB RSS in a 2-shard sft at 1 GB) and pay
  * one more start-up. With `progress`, each child reports what it read over an IPC channel, so the
- * run has one progress line. A failed shard fails the run with its own error class and the first
- * line of its error, naming the shard (the lowest failed index when several fail); an error that is
- * not a DistillError in this process is a bug and is thrown as it is, once the children are done.
+ * run has one progress line. The first shard to fail stops the others — the children are sent
+ * SIGTERM, the shard here is aborted through the signal `runHere` is given, those not begun never
+ * begin — and, once all have ended, fails the run with its own error class and the first line of
+ * its error, naming the shard (the lowest index when several failed at once); an error that is not
+ * a DistillError in this process is a bug and is thrown as it is, once the children are done.
  */
-export async function runShardsLocally(planFile: string, plan: ShardPlan, jobs: number, runHere: (index: number) => Promise<unknown>, progress?: ProgressSink): Promise<void> {
+export async function runShardsLocally(planFile: string, plan: ShardPlan, jobs: number, runHere: (index: number, stop: AbortSignal) => Promise<unknown>, progress?: ProgressSink): Promise<void> {
   const limit = pLimit(jobs);
+  const stop = new AbortController();
   let bug: unknown;
   const here = async (): Promise<ShardFailure | undefined> => {
     try {
-      await runHere(0);
+      await runHere(0, stop.signal);
       return undefined;
     } catch (error) {
+      if (stop.signal.aborted) return undefined; // stopped: another shard's failure is the run's
       if (!(error instanceof DistillError)) {
         bug ??= error;
+        stop.abort();
         return undefined;
       }
       return { index: 0, code: error.code, why: error.message.split('\n')[0]! };
     }
   };
-  const outcomes = await Promise.all(plan.shards.map((_, index) => limit(() => (index === 0 ? here() : runShardChild(planFile, index, progress)))));
+  const run = async (index: number): Promise<ShardFailure | undefined> => {
+    if (stop.signal.aborted) return undefined;
+    const failure = index === 0 ? await here() : await runShardChild(planFile, index, progress, stop.signal);
+    if (failure !== undefined) stop.abort();
+    return failure;
+  };
+  const outcomes = await Promise.all(plan.shards.map((_, index) => limit(() => run(index))));
   if (bug !== undefined) throw bug;
   const failures = outcomes.filter((outcome) => outcome !== undefined);
   if (failures.length === 0) return;

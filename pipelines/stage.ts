@@ -4,6 +4,7 @@ import type { PairCounts, StageCounts } from '../src/engine/counts.js';
 import { runDataset, runPairs, runTree, runTreeFilter, type StageRunOptions } from '../src/engine/run.js';
 import type { DatasetStage, PairStage, StageDefinition, TreeStage } from '../src/engine/stage.js';
 import { usageError } from '../src/errors.js';
+import type { RunningDigest } from '../src/io/digest.js';
 import type { IndexReport } from '../src/io/evidence-index.js';
 import { AtomicTree } from '../src/io/atomic-tree.js';
 import { inputBytes, oneVersionOf, resolveInputs, singleInput } from '../src/io/inputs.js';
@@ -211,8 +212,8 @@ export interface MergeResult extends Pick<StageResult, 'datasetInfo'> {
   counts: Map<string, StageCounts>;
 }
 
-/** Merges a plan's shards into the outputs its command writes (and the index it joined). */
-export async function mergePlan(plan: ShardPlan, wholeFiles: MergeTargets['wholeFiles'] = 'copy'): Promise<MergeResult> {
+/** Merges a plan's shards into the outputs its command writes (and the index it joined); `partDigests` from shards run in this process. */
+export async function mergePlan(plan: ShardPlan, wholeFiles: MergeTargets['wholeFiles'] = 'copy', partDigests?: MergeTargets['partDigests']): Promise<MergeResult> {
   const options = commandOptionsOf(plan);
   const place = placeOf(options);
   const ruleset = await planRuleset(plan, options);
@@ -238,6 +239,7 @@ export async function mergePlan(plan: ShardPlan, wholeFiles: MergeTargets['whole
     ...(tree === undefined ? {} : { tree }),
     pairerOf: (stage, lookup) => stage.pairer({ flags: stageFlags(stage, options) as never, recordedAt: options.recordedAt!, ruleset, view: viewOf(stage, options.format), lookup }),
     wholeFiles,
+    partDigests,
   });
   const single = plan.command === 'export-all' ? undefined : stageNamed(plan.command)!;
   const info = single === undefined || single.kind === 'tree' ? {} : datasetInfoOf(viewOf(single, options.format), outputs.get(single.name)!.output, counts.get(single.name)!, options);
@@ -266,9 +268,11 @@ export async function runCommandSharded(command: string, options: StageCommandOp
     const progress = options.progress;
     // The shard run here feeds the progress line directly; its phases are the command's, begun above.
     const shardProgress = progress === undefined ? undefined : { begin: () => undefined, bytes: (n: number) => progress.bytes(n), rows: (n: number) => progress.rows(n) };
-    const context = { ...(await shardContextOf(plan)), progress: shardProgress };
-    await runShardsLocally(planFile, plan, options.jobs ?? 1, (shard) => runShard(plan, shard, context), progress);
-    return { ...(await mergePlan(plan, 'link')), ...(index === undefined ? {} : { index }) }; // the work goes right after: its files may be linked
+    // Shard 0 runs here: the merge continues the digests of its parts instead of reading them again.
+    const partDigests = new Map<string, RunningDigest>();
+    const context = { ...(await shardContextOf(plan)), progress: shardProgress, partDigests };
+    await runShardsLocally(planFile, plan, options.jobs ?? 1, (shard, stop) => runShard(plan, shard, { ...context, signal: stop }), progress);
+    return { ...(await mergePlan(plan, 'link', partDigests)), ...(index === undefined ? {} : { index }) }; // the work goes right after: its files may be linked
   } finally {
     await remove();
   }

@@ -1,19 +1,23 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
+import { pathToFileURL } from 'node:url';
 import { test } from 'node:test';
 import { DistillError } from '../src/errors.js';
 import type { ShardPlan } from '../pipelines/shards.js';
 import type { StageCommandOptions } from '../pipelines/stage.js';
 import type { ProgressSink } from '../src/progress.js';
-import { fixtureCopy, inFolder, snapshot, tempDir } from './helpers.js';
+import { fixtureCopy, inFolder, processLog, snapshot, tempDir } from './helpers.js';
 
 // The seam is read when the shard module loads: set first, so the fixture (a few KB) runs as local shards.
 process.env['DISTILL_STREAM_MIN_SHARD_BYTES'] = '1';
 const { runStage, shardCount } = await import('../pipelines/stage.js');
 const { runExportAll } = await import('../pipelines/export-all.js');
-const { runShardsLocally } = await import('../pipelines/shards.js');
+const { readPlan, runShardsLocally } = await import('../pipelines/shards.js');
+const { planShards, runPlanShard } = await import('../pipelines/cluster.js');
+const { mergePlan } = await import('../pipelines/stage.js');
 const { stageNamed } = await import('../src/stages/registry.js');
 const { runAllOn } = await import('./library.js');
 const { generateArchive } = await import('../data-fixtures/generate.js');
@@ -49,6 +53,48 @@ for (const command of ['sft', 'rag', 'preference', 'collect', 'score']) {
 }
 test('export-all run as local shards writes what one process writes', sameAsOneProcess((root, jobs) => runExportAll({ cwd: root, root, recordedAt: RECORDED_AT, jobs })));
 test('run-all run as local shards writes what one process writes, receipts included (timings aside)', sameAsOneProcess((root, jobs) => runAllOn(root, 'r1', RECORDED_AT, { flags: { jobs } })));
+
+/** The files `work` opens for reading through node:fs (a read stream opens its file through fs.open). */
+async function filesReadBy(work: () => Promise<unknown>): Promise<string[]> {
+  const read: string[] = [];
+  const open = fs.open;
+  fs.open = ((file: fs.PathLike, flags: unknown, ...rest: unknown[]) => {
+    if (flags === undefined || typeof flags === 'function' || flags === 'r') read.push(String(file));
+    return (open as (...args: unknown[]) => void)(file, flags, ...rest);
+  }) as typeof fs.open;
+  try {
+    await work();
+  } finally {
+    fs.open = open;
+  }
+  return read;
+}
+
+/** An output's temp file (`.NAME.<pid>.<random>.tmp` beside it): where a merged output begins as the first shard's part. */
+const outputTemps = (root: string, files: readonly string[]): string[] => files.filter((file) => file.startsWith(path.join(root, 'exports')) && /\/\.[^/]+\.tmp$/.test(file));
+
+test('a merge after shard 0 ran in this process continues the digests of its parts, never reading them again; a merge of shards run apart hashes them', () =>
+  inFolder(fixtureCopy, (one) =>
+    inFolder(fixtureCopy, (here) =>
+      inFolder(fixtureCopy, async (apart) => {
+        const sft = stageNamed('sft')!;
+        const optionsOf = (root: string, jobs: number): StageCommandOptions => ({ cwd: root, root, recordedAt: RECORDED_AT, jobs });
+        const digestsOf = (outputs: ReadonlyArray<{ path: string; bytes: number; sha256: string }>): unknown => [...outputs].sort((a, b) => (a.path < b.path ? -1 : 1));
+        const single = await runStage(sft, optionsOf(one, 1));
+        let local: Awaited<ReturnType<typeof runStage>> | undefined;
+        const readHere = await filesReadBy(async () => (local = await runStage(sft, optionsOf(here, 2))));
+        assert.deepEqual(outputTemps(here, readHere), [], 'the outputs begin with shard 0\'s parts, not read again');
+        assert.deepEqual(digestsOf(local!.counts.outputs), digestsOf(single.counts.outputs));
+        assert.deepEqual(await bytesOf(here), await bytesOf(one));
+        // The same plan's shards run as `shard` commands would, then merged: the parts are hashed where they were put.
+        const planFile = path.join(apart, 'plan.json');
+        await planShards('sft', { ...optionsOf(apart, 1), shards: 2, planFile });
+        for (const n of [0, 1]) await runPlanShard(planFile, n, { cwd: apart });
+        let merged: Awaited<ReturnType<typeof mergePlan>> | undefined;
+        const readApart = await filesReadBy(async () => (merged = await mergePlan(await readPlan(planFile))));
+        assert.equal(outputTemps(apart, readApart).length, 2, `the dataset and its quarantine hashed: ${JSON.stringify(readApart)}`);
+        assert.deepEqual(digestsOf(merged!.counts.get('sft')!.outputs), digestsOf(single.counts.outputs));
+      }))));
 
 test('a merge whose work folder is on another filesystem than the root copies what it cannot link or move (collect\'s tree, sft\'s dataset)', async (t) => {
   const elsewhere = '/dev/shm';
@@ -94,7 +140,7 @@ test('the shard run in this process fails the run as a child would: its class, i
   };
   await assert.rejects(runShardsLocally(planFile, plan, 2, failing), (error: unknown) => {
     assert.ok(error instanceof DistillError);
-    assert.equal(error.code, 'DS_IO'); // shard 0's, though shard 1 failed too (DS_USAGE)
+    assert.equal(error.code, 'DS_IO'); // shard 0's: shard 1, stopped or never started, would fail too (DS_USAGE)
     assert.equal(error.message, 'shard 0 of 2: evidence.jsonl: gone');
     return true;
   });
@@ -102,6 +148,61 @@ test('the shard run in this process fails the run as a child would: its class, i
   // An error that is not a DistillError is a bug: thrown as it is, after the children are done.
   const bug = new TypeError('boom');
   await assert.rejects(runShardsLocally(planFile, plan, 2, () => Promise.reject(bug)), (error: unknown) => error === bug);
+});
+
+test('a failed child shard stops the shard running in this process; the run fails with the child\'s error, as when every shard ran to its end', async () => {
+  const work = await tempDir();
+  const planFile = path.join(work, 'plan.json');
+  await writeFile(planFile, 'not a plan\n');
+  const plan = { shards: [[], []] } as unknown as ShardPlan;
+  // Shard 0 here never ends unless stopped, and then fails as a stopped shard does: the child's failure is still the run's.
+  let stopped = false;
+  const untilStopped = (_index: number, stop: AbortSignal): Promise<never> =>
+    new Promise((_resolve, reject) =>
+      stop.addEventListener('abort', () => {
+        stopped = true;
+        reject(new DistillError('DS_IO', 'evidence.jsonl: read no further'));
+      }),
+    );
+  await assert.rejects(runShardsLocally(planFile, plan, 2, untilStopped), (error: unknown) => {
+    assert.ok(error instanceof DistillError);
+    assert.equal(error.code, 'DS_USAGE');
+    assert.equal(error.message, `shard 1 of 2: ${planFile} is not a shard plan (not JSON)`);
+    return true;
+  });
+  assert.ok(stopped);
+});
+
+// Were the child not stopped, the run would wait for it forever: the timeout makes that a failure.
+test('a failed shard in this process stops its running child shards (SIGTERM) and never starts those waiting for a place', { timeout: 60_000 }, async () => {
+  const work = await tempDir();
+  const processes = await processLog(work);
+  // Every child hangs before it reads its plan: only a signal ends it (or this process gone).
+  const hang = path.join(work, 'hang.mjs');
+  await writeFile(hang, "process.once('disconnect', () => process.exit(1));\nsetInterval(() => {}, 1 << 30);\nawait new Promise(() => {});\n");
+  const planFile = path.join(work, 'plan.json');
+  await writeFile(planFile, 'not a plan\n');
+  const plan = { shards: [[], [], []] } as unknown as ShardPlan;
+  const failOnceAChildRuns = async (): Promise<never> => {
+    while ((await processes.entries()).started.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    throw new DistillError('DS_IO', 'evidence.jsonl: gone');
+  };
+  const before = process.env['NODE_OPTIONS'];
+  process.env['NODE_OPTIONS'] = `${processes.env['NODE_OPTIONS']} --import=${pathToFileURL(hang).href}`; // what the children are started with
+  try {
+    await assert.rejects(runShardsLocally(planFile, plan, 2, failOnceAChildRuns), (error: unknown) => {
+      assert.ok(error instanceof DistillError);
+      assert.equal(error.code, 'DS_IO');
+      assert.equal(error.message, 'shard 0 of 3: evidence.jsonl: gone');
+      return true;
+    });
+  } finally {
+    if (before === undefined) delete process.env['NODE_OPTIONS'];
+    else process.env['NODE_OPTIONS'] = before;
+  }
+  const { started, exited } = await processes.entries();
+  assert.deepEqual(started.map(({ argv }) => argv), [['shard', planFile, '--shard', '1']], 'shard 2 never started');
+  assert.deepEqual(exited, [], 'shard 1 ended by the signal, not on its own');
 });
 
 /** What a progress line is told, phase by phase: each begin, and the bytes and rows told after it. */

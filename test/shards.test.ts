@@ -3,8 +3,9 @@ import { appendFile, mkdir, readdir, readFile, rm, stat, truncate, writeFile } f
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { mulberry32 } from '../data-fixtures/prng.js';
+import { runPlanShard } from '../pipelines/cluster.js';
 import { runExportAll } from '../pipelines/export-all.js';
-import { MAX_PLAN_FILE_BYTES, missingShards, readPlan, runShard, writePlan, type ShardPlan } from '../pipelines/shards.js';
+import { MAX_PLAN_FILE_BYTES, missingShards, PLAN_FORMAT, readPlan, runShard, writePlan, type ShardPlan } from '../pipelines/shards.js';
 import { mergePlan, planOptionsOf, runStage, shardContextOf, type StageCommandOptions } from '../pipelines/stage.js';
 import { sortedCounts, type StageCounts } from '../src/engine/counts.js';
 import { DistillError } from '../src/errors.js';
@@ -199,6 +200,26 @@ describe('the shard contract', () => {
     await mergePlan(plan);
   });
 
+  for (const command of ['sft', 'collect', 'export-all']) {
+    test(`${command}: a shard aborted as it reads (another local shard failed) fails, leaving no part, done marker or temp; run again, it runs`, async () => {
+      const other = await tempDir('distill-plan-');
+      try {
+        const options = { cwd: root, root, recordedAt: RECORDED_AT, maxLineBytes: MAX_LINE_BYTES };
+        const aborted = await writePlan(command, planOptionsOf(command, options), 2, path.join(other, 'plan.json'), path.join(other, 'shards'), { minPieceBytes: 64 });
+        const stop = new AbortController();
+        const progress = { begin: () => undefined, bytes: () => stop.abort(), rows: () => undefined };
+        const context = await shardContextOf(aborted);
+        await assert.rejects(runShard(aborted, 0, { ...context, progress, signal: stop.signal }), (error: unknown) => (error as Error).name === 'AbortError');
+        assert.ok(stop.signal.aborted, 'aborted by the first bytes read');
+        assert.deepEqual(await readdir(aborted.work), []);
+        assert.deepEqual(await missingShards(aborted), [0, 1]);
+        assert.equal(await runShard(aborted, 0, context), 'ran');
+      } finally {
+        await removeDir(other);
+      }
+    });
+  }
+
   test('a shard refuses a plan whose inputs changed, naming the file', async () => {
     const file = plan.inputs[0]!;
     await appendFile(file.path, '\n');
@@ -324,7 +345,34 @@ test('a plan file is read at most 256 MiB: a larger file, or a device, is not a 
     await assert.rejects(readPlan('/dev/zero'), (error: unknown) => error instanceof DistillError && error.message === `/dev/zero is not a shard plan (larger than ${MAX_PLAN_FILE_BYTES} bytes)`);
     const shard = await runCli(['shard', 'big.json', '--shard', '0'], { cwd: work });
     assert.equal(shard.code, 2);
-    assert.ok(shard.stderr.startsWith(`distill-stream: ${big} is not a shard plan (larger than ${MAX_PLAN_FILE_BYTES} bytes)\n`), shard.stderr);
+    assert.ok(shard.stderr.startsWith(`distill-stream: big.json is not a shard plan (larger than ${MAX_PLAN_FILE_BYTES} bytes)\n`), shard.stderr);
+  } finally {
+    await removeDir(work);
+  }
+});
+
+test('shard and merge name a plan file as it was typed, a relative path relative: missing, a folder, not JSON, of another version', async () => {
+  const work = await tempDir('distill-plan-');
+  try {
+    await mkdir(path.join(work, 'plans/folder.json'), { recursive: true });
+    await writeFile(path.join(work, 'plans/bad.json'), 'not a plan\n');
+    await writeFile(path.join(work, 'plans/old.json'), '{"format":"distill-stream-plan/0"}\n');
+    await writeFile(path.join(work, 'plans/run-all.json'), `${JSON.stringify({ format: PLAN_FORMAT, command: 'run-all' })}\n`);
+    const cases: Array<[file: string, code: number, message: string]> = [
+      ['plans/missing.json', 3, 'plans/missing.json: no such file or folder'],
+      ['./plans/folder.json', 3, './plans/folder.json: is a folder, not a file'],
+      ['plans/bad.json', 2, 'plans/bad.json is not a shard plan (not JSON)'],
+      ['../' + path.basename(work) + '/plans/old.json', 2, `../${path.basename(work)}/plans/old.json is not a shard plan of this version`],
+    ];
+    for (const [file, code, message] of cases) {
+      for (const args of [['shard', file, '--shard', '0'], ['merge', file]]) {
+        const ran = await runCli(args, { cwd: work });
+        assert.deepEqual([ran.code, ran.stderr.split('\n')[0]], [code, `distill-stream: ${message}`], args.join(' '));
+      }
+    }
+    // The library's shard of a command's plan names it so too.
+    await assert.rejects(runPlanShard('plans/bad.json', 0, { cwd: work }), (error: unknown) => error instanceof DistillError && error.message === 'plans/bad.json is not a shard plan (not JSON)');
+    await assert.rejects(runPlanShard('plans/run-all.json', 0, { cwd: work }), (error: unknown) => error instanceof DistillError && error.message.startsWith('plans/run-all.json is a run-all plan: '));
   } finally {
     await removeDir(work);
   }

@@ -25,6 +25,8 @@ export interface ReadOptions {
   maxLineBytes: number;
   /** Told the bytes and rows read as they stream (a progress line). */
   progress?: ProgressSink | undefined;
+  /** Once aborted, the rows read are destroyed: the run fails with an AbortError and commits nothing (a local shard stopped when another failed). */
+  signal?: AbortSignal | undefined;
 }
 
 /**
@@ -76,12 +78,12 @@ function countsFor<C extends StageCounts>(stage: StageDefinition, ruleset: Rules
 
 /**
  * Line batches of `inputs`, each input's digest recorded into `counts` once read. Ends early, as if
- * the input were over, once `stopped` says so (stdout's reader went away).
+ * the input were over, once `stopped` says so (stdout's reader went away); destroyed once `read.signal` is aborted.
  */
 function batchesOf(inputs: AsyncIterable<InputSource>, counts: StageCounts, read: ReadOptions, stopped: () => boolean): Readable {
   const progress = read.progress;
   const batches = readLineBatches(inputs, { maxLineBytes: read.maxLineBytes, onBytes: progress?.bytes, onInput: (digest) => counts.inputs.push(digest) });
-  return Readable.from(until(batches, stopped, progress), { objectMode: true, highWaterMark: BATCH_HIGH_WATER_MARK });
+  return Readable.from(until(batches, stopped, progress), { objectMode: true, highWaterMark: BATCH_HIGH_WATER_MARK, signal: read.signal });
 }
 
 async function* until(batches: AsyncGenerator<LineBatch>, stopped: () => boolean, progress: ProgressSink | undefined): AsyncGenerator<LineBatch> {

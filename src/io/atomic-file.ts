@@ -4,6 +4,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { finished } from 'node:stream/promises';
 import { ioError } from '../errors.js';
+import type { RunningDigest } from './digest.js';
 import { recoverCommits, trackTemp, untrackTemp, type CommitEntry } from './commit.js';
 import { ensureFolder } from './folders.js';
 import { removeAbandonedTemps, tempPathBeside } from './temp-path.js';
@@ -20,6 +21,12 @@ const closeFile = promisify(close);
 export interface StartWith {
   file: string;
   move: boolean;
+  /**
+   * The file's digest as this process wrote it (a shard run here): continued, the file not read
+   * again. A 2-shard sft over a 256 MB archive read its 52 MB of first parts again only to hash
+   * them (0.05 s of CPU here; 210 MB at 1 GB).
+   */
+  digest?: RunningDigest | undefined;
 }
 
 /** Puts the file an output starts with at its temp path: a rename when allowed and possible (same filesystem), else a kernel copy (a reflink where the filesystem has them). */

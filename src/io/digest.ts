@@ -1,7 +1,16 @@
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { ioError } from '../errors.js';
+
+/**
+ * A sha256 under way and the bytes it has taken: a file's digest as its writer left it, which an
+ * output that starts with that file continues instead of reading the file again.
+ */
+export interface RunningDigest {
+  hash: Hash;
+  bytes: number;
+}
 
 /** What is at a path a receipt names: a file and its size, nothing, or something that is not a file. */
 export type FileState = { kind: 'file'; bytes: number } | { kind: 'missing' } | { kind: 'not-a-file' };

@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { type DistillError, ioError } from '../errors.js';
 import type { SplitRule } from '../core/splits.js';
 import type { FileDigest } from '../receipts.js';
+import type { RunningDigest } from './digest.js';
 import { AtomicFile, type StartWith } from './atomic-file.js';
 import type { CommitEntry } from './commit.js';
 import { openEncoder, type OutputFormat } from './output-format.js';
@@ -24,7 +25,15 @@ export type OutputTarget =
    * Written in place, never replaced: a device, FIFO or socket (`/dev/null`, `>(gzip)`), or a file
    * inside a temp tree that is itself committed whole.
    */
-  | { kind: 'direct'; path: string; display: string; label: string; format?: OutputFormat }
+  | {
+      kind: 'direct';
+      path: string;
+      display: string;
+      label: string;
+      format?: OutputFormat;
+      /** Given the file's digest when it is finished, by its path: what an output later made to start with the file continues. */
+      runningDigests?: Map<string, RunningDigest>;
+    }
   | { kind: 'stdout' }
   /** --dry-run: count everything, write nothing. */
   | { kind: 'discard' }
@@ -54,11 +63,14 @@ export interface KeyedLine {
 
 /** Counts and hashes the bytes that pass, so receipts never need a second read of an output. */
 export class DigestStream extends Transform {
-  private readonly hash: Hash = createHash('sha256');
-  bytes = 0;
+  private readonly hash: Hash;
+  bytes: number;
 
-  constructor() {
+  /** `from`: the digest of the bytes the output starts with, continued (on a copy: `from` stays as it was). */
+  constructor(from?: RunningDigest) {
     super({ decodeStrings: true, highWaterMark: 1 << 20 });
+    this.hash = from === undefined ? createHash('sha256') : from.hash.copy();
+    this.bytes = from?.bytes ?? 0;
   }
 
   /** Counts and hashes a file's bytes as if they had passed first (the bytes an output starts with). */
@@ -73,6 +85,11 @@ export class DigestStream extends Transform {
     this.hash.update(chunk);
     this.bytes += chunk.length;
     callback(null, chunk);
+  }
+
+  /** The digest so far, on a copy: this one can still be finished by `hex`. */
+  running(): RunningDigest {
+    return { hash: this.hash.copy(), bytes: this.bytes };
   }
 
   hex(): string {
@@ -158,7 +175,8 @@ function encodedSink(
       await flowing.catch((cause: unknown) => {
         throw ioError(target.label, cause);
       });
-      return { digests: [{ path: target.display, bytes: digest.bytes, sha256: digest.hex() }], entries: await after.finish() };
+      const entries = await after.finish(); // before the digest is finished: a part's running digest is taken there
+      return { digests: [{ path: target.display, bytes: digest.bytes, sha256: digest.hex() }], entries };
     },
     abort: async () => {
       input.destroy();
@@ -168,15 +186,16 @@ function encodedSink(
 }
 
 export async function openSink(target: OutputTarget): Promise<OpenSink> {
-  const digest = new DigestStream();
   if (target.kind === 'file') {
+    const start = target.startWith;
     const encoder = await openEncoder(target.format, target.label);
-    if (encoder !== undefined && target.startWith !== undefined) throw new TypeError('an output that starts with a file is written as it stands (JSONL)');
-    const file = await AtomicFile.create(target.path, target.label, target.startWith).catch(async (error: unknown) => {
+    if (encoder !== undefined && start !== undefined) throw new TypeError('an output that starts with a file is written as it stands (JSONL)');
+    const file = await AtomicFile.create(target.path, target.label, start).catch(async (error: unknown) => {
       encoder?.destroy();
       throw error;
     });
-    if (target.startWith !== undefined) {
+    const digest = new DigestStream(start?.digest);
+    if (start !== undefined && start.digest === undefined) {
       await digest.include(file.tempPath).catch(async (cause: unknown) => {
         await file.abort();
         throw ioError(target.label, cause);
@@ -187,6 +206,7 @@ export async function openSink(target: OutputTarget): Promise<OpenSink> {
       abort: () => file.abort(),
     });
   }
+  const digest = new DigestStream();
   if (target.kind === 'direct') {
     const encoder = await openEncoder(target.format, target.label);
     const handle = await open(target.path, 'w').catch((cause: unknown) => {
@@ -195,7 +215,10 @@ export async function openSink(target: OutputTarget): Promise<OpenSink> {
     });
     const stream = handle.createWriteStream({ highWaterMark: 1 << 20 }); // as a temp file's: rows come in batches, a merge's parts in 1 MiB chunks
     return encodedSink(target, encoder, digest, stream, { end: true }, {
-      finish: async () => [],
+      finish: async () => {
+        target.runningDigests?.set(target.path, digest.running());
+        return [];
+      },
       abort: async () => void stream.destroy(),
     });
   }

@@ -44,10 +44,10 @@ export async function readAtMost(handle: FileHandle, limit: number): Promise<{ b
 
 /**
  * A small JSON file of ours (a plan, a run's state) at a path the user names, read whole up to
- * `maxBytes` and parsed: unreadable, an I/O error naming it; larger (a file named by mistake, a
- * device) or not JSON, `refused`'s error, told why.
+ * `maxBytes` and parsed: unreadable, an I/O error naming it as `display` (the path as typed);
+ * larger (a file named by mistake, a device) or not JSON, `refused`'s error, told why.
  */
-export async function readJson(file: string, maxBytes: number, refused: (why: string) => DistillError): Promise<unknown> {
+export async function readJson(file: string, maxBytes: number, refused: (why: string) => DistillError, display = file): Promise<unknown> {
   let read: { bytes: Buffer; more: boolean };
   try {
     const handle = await open(file, 'r');
@@ -57,7 +57,7 @@ export async function readJson(file: string, maxBytes: number, refused: (why: st
       await handle.close();
     }
   } catch (cause) {
-    throw ioError(file, cause);
+    throw ioError(display, cause);
   }
   if (read.more) throw refused(`larger than ${maxBytes} bytes`);
   try {

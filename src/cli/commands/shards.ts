@@ -158,7 +158,7 @@ export const shardCommand: Command = {
     const [file, ...extra] = session.args.positionals;
     if (file === undefined || extra.length > 0) throw usageError('shard takes one plan file');
     const index = shardIndex(session);
-    const plan = await readAnyPlan(path.resolve(session.cwd, file));
+    const plan = await readAnyPlan(path.resolve(session.cwd, file), file);
     if (!isRunAllPlan(plan)) {
       session.terminal.line(`[shard] ${index} of ${plan.shards.length}: ${await tellingParent((progress) => runShardOf(plan, index, progress))}`);
       return 0;
@@ -187,7 +187,7 @@ export const mergeCommand: Command = {
   run: async ({ args, cwd, terminal }) => {
     const [file, ...extra] = args.positionals;
     if (file === undefined || extra.length > 0) throw usageError('merge takes one plan file');
-    const plan = await readAnyPlan(path.resolve(cwd, file));
+    const plan = await readAnyPlan(path.resolve(cwd, file), file);
     if (isRunAllPlan(plan)) return mergeRunAll(plan, file, terminal, args.values['json'] === true);
     const missing = await missingShards(plan);
     if (missing.length > 0) return refuseMissing(terminal, '', missing, plan.shards.length);
