@@ -127,10 +127,11 @@ export function isStringifiedLiteral(line: Buffer, start: number, end: number): 
 
 /** The raw index of the first character trim keeps, skipping escapes of white space; -1 when there is none. */
 function firstKept(raw: string): number {
+  const unitAt = unitsOf(raw);
   NOT_SPACE.lastIndex = 0;
   for (let found = NOT_SPACE.exec(raw); found !== null; found = NOT_SPACE.exec(raw)) {
     if (raw.charCodeAt(found.index) !== BACKSLASH) return found.index;
-    const escape = escapeAt(unitsOf(raw), found.index)!;
+    const escape = escapeAt(unitAt, found.index)!;
     if (!SPACE.test(String.fromCharCode(escape.unit))) return found.index;
     NOT_SPACE.lastIndex = found.index + escape.width;
   }
