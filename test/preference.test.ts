@@ -31,6 +31,20 @@ describe('pairing one task', () => {
     );
   });
 
+  test('asks for each accepted row’s evidence once per task, missing evidence included, with the same outcomes', () => {
+    const accepted = [row('a1', 'accepted', 0), row('gone', 'accepted', 1)];
+    const rejections = ['r1', 'r2', 'r3', 'r4', 'r5'].map((id, n) => row(id, 'rejected', 10 + n));
+    const asked = new Map<string, number>();
+    const plain = context(Object.fromEntries(['a1', 'r1', 'r2', 'r3', 'r4', 'r5'].map((id) => [id, `text ${id}`])));
+    const counting = { ...plain, written: new IdSet(), lookup: (id: string) => (asked.set(id, (asked.get(id) ?? 0) + 1), plain.lookup(id)) };
+    const outcomes = [...pairTask(accepted, rejections, counting)];
+    assert.deepEqual(
+      outcomes.map((o) => (o.kind === 'written' ? `${o.chosen.evidence_run_id}>${o.rejected.evidence_run_id}` : `x:${o.rejection.reason}:${o.record.k}`)),
+      ['a1>r1', 'x:evidence_not_found:1', 'a1>r3', 'x:evidence_not_found:3', 'a1>r5'],
+    );
+    assert.deepEqual(Object.fromEntries(asked), { a1: 1, gone: 1, r1: 1, r3: 1, r5: 1 });
+  });
+
   test('no accepted rows → no candidate pairs at all', () => {
     assert.deepEqual([...pairTask([], [row('r1', 'rejected', 0)], context({ r1: 'x' }))], []);
   });

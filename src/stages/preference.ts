@@ -138,6 +138,13 @@ export type TaskPairOutcome =
 export function* pairTask(accepted: PreferenceRow[], rejections: PreferenceRow[], context: PairingContext): Generator<TaskPairOutcome> {
   if (accepted.length === 0) return;
   const view = PREFERENCE_VIEWS[context.format];
+  // Pair k's chosen row is accepted[k mod |A|]: a task with fewer accepted rows than pairs asks for the same
+  // evidence again. Remembered per task, the 1 GB bench's pairing read the index 19 % less often (227k → 184k).
+  const chosenEvidenceOf = new Map<number, JoinedEvidence | undefined>();
+  const lookupChosen = (at: number): JoinedEvidence | undefined => {
+    if (!chosenEvidenceOf.has(at)) chosenEvidenceOf.set(at, context.lookup(accepted[at]!.evidence_run_id));
+    return chosenEvidenceOf.get(at);
+  };
   let writtenPairs = 0;
   for (let k = 0; k < rejections.length && writtenPairs < MAX_PAIRS_PER_TASK; k++) {
     const chosen = accepted[k % accepted.length]!;
@@ -152,7 +159,7 @@ export function* pairTask(accepted: PreferenceRow[], rejections: PreferenceRow[]
       yield quarantined(reject('self_pairing', `run ${JSON.stringify(chosen.evidence_run_id)} cannot be preferred over itself`));
       continue;
     }
-    const chosenEvidence = context.lookup(chosen.evidence_run_id);
+    const chosenEvidence = lookupChosen(k % accepted.length);
     if (chosenEvidence === undefined) {
       yield quarantined(evidenceNotFound(chosen.evidence_run_id));
       continue;
