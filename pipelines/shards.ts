@@ -1,6 +1,6 @@
 import { spawn, type StdioOptions } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { constants, copyFile, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { constants, copyFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,7 +18,7 @@ import { AtomicTree } from '../src/io/atomic-tree.js';
 import { ensureFolder, exists, hardLink } from '../src/io/folders.js';
 import { fileDigest, fileState, type RunningDigest } from '../src/io/digest.js';
 import { trackTemp, trackWriter, untrackTemp, untrackWriter } from '../src/io/commit.js';
-import { readJson, writeWhole } from '../src/io/small-file.js';
+import { readJson, readOwnFile, readOwnJson, writeWhole } from '../src/io/small-file.js';
 import type { InputSource } from '../src/io/line-source.js';
 import { openLines } from '../src/io/line-source.js';
 import { rawExcerpt } from '../src/engine/quarantine.js';
@@ -241,6 +241,8 @@ export async function checkInputs(plan: ShardPlan, files: Iterable<number>): Pro
 
 const shardFolder = (plan: ShardPlan, index: number): string => path.join(plan.work, `shard-${String(index).padStart(5, '0')}`);
 const doneMarker = (plan: ShardPlan, index: number): string => `${shardFolder(plan, index)}.done`;
+/** A done marker holds its plan's hash (65 bytes). */
+const MAX_MARKER_BYTES = 4 << 10;
 
 /** A shard's input pieces as inputs (a whole file is read whole: hashed, and gunzipped when it is gzip). */
 function piecesOf(plan: ShardPlan, index: number): InputSource[] {
@@ -289,7 +291,7 @@ export async function runShard(plan: ShardPlan, index: number, context: ShardRun
   refuseShardIndex(index, plan.shards.length);
   const marker = doneMarker(plan, index);
   const hash = planHash(plan);
-  const done = await readFile(marker, 'utf8').catch(() => undefined);
+  const done = (await readOwnFile(marker, MAX_MARKER_BYTES))?.toString('utf8');
   if (done !== undefined) {
     if (done.trim() === hash) return 'done already';
     throw new DistillError('DS_IO', `${marker} was written for another plan; remove the work folder ${plan.work} or use a new one`, { path: marker });
@@ -371,8 +373,8 @@ export async function missingShards(plan: ShardPlan): Promise<number[]> {
   const hash = planHash(plan);
   const missing: number[] = [];
   for (let n = 0; n < plan.shards.length; n++) {
-    const done = await readFile(doneMarker(plan, n), 'utf8').catch(() => undefined);
-    if (done?.trim() !== hash) missing.push(n);
+    const done = await readOwnFile(doneMarker(plan, n), MAX_MARKER_BYTES);
+    if (done?.toString('utf8').trim() !== hash) missing.push(n);
   }
   return missing;
 }
@@ -380,8 +382,13 @@ export async function missingShards(plan: ShardPlan): Promise<number[]> {
 /** The shards that read something, by index: an empty one has nothing to merge. */
 const shardsWithPieces = (plan: ShardPlan): number[] => plan.shards.flatMap((pieces, n) => (pieces.length > 0 ? [n] : []));
 
-/** Shard `index`'s results, as its result.json holds them. */
-const shardResult = async (plan: ShardPlan, index: number): Promise<ShardCounts[]> => JSON.parse(await readFile(path.join(shardFolder(plan, index), 'result.json'), 'utf8')) as ShardCounts[];
+/** Shard `index`'s results, as its result.json holds them; one that is gone or damaged is run again. */
+async function shardResult(plan: ShardPlan, index: number): Promise<ShardCounts[]> {
+  const file = path.join(shardFolder(plan, index), 'result.json');
+  const result = await readOwnJson(file, MAX_PLAN_FILE_BYTES);
+  if (Array.isArray(result)) return result as ShardCounts[];
+  throw new DistillError('DS_IO', `${file}: shard ${index}'s result is missing or damaged; remove ${doneMarker(plan, index)} and run shard ${index} again`, { path: file });
+}
 
 /**
  * What each shard of a done plan did, for the run's page: per shard and stage, the rows it read and

@@ -215,7 +215,7 @@ test('a file whose times moved but whose bytes did not (touch, a copy) is kept b
   });
 });
 
-test('a damaged index — emptied, truncated, garbage, deleted, or a garbage manifest — is rebuilt, never trusted or crashed on', async () => {
+test('a damaged index — emptied, truncated, garbage, deleted, or a garbage, huge or FIFO manifest — is rebuilt, never trusted or crashed on', async () => {
   const lines = Array.from({ length: 200 }, (_, n) => evidenceLine(`run-${n}`, { text: `text ${n} ${'y'.repeat(n)}` }));
   await withEvidence({ 'e.jsonl': lines }, async (dir) => {
     await (await read(dir)).index.close();
@@ -242,6 +242,13 @@ test('a damaged index — emptied, truncated, garbage, deleted, or a garbage man
       }],
       ['deleted', async () => rm(await indexFile())],
       ['manifest garbage', async () => writeFile(path.join(folder, 'manifest.json'), '\u0000{not json')],
+      ['manifest JSON of another shape', async () => writeFile(path.join(folder, 'manifest.json'), '[1]')],
+      // Larger than any manifest (a sparse file: nothing is read), and a FIFO that no one writes (a blocking read would hang).
+      ['manifest huge', async () => truncate(path.join(folder, 'manifest.json'), 300 << 20)],
+      ['manifest a FIFO', async () => {
+        await rm(path.join(folder, 'manifest.json'));
+        execFileSync('mkfifo', [path.join(folder, 'manifest.json')]);
+      }],
     ];
     for (const [damage, inflict] of damages) {
       await inflict();

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, renameSync } from 'node:fs';
-import { lstat, mkdir, readdir, readFile, rename, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, rename, symlink, truncate, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
@@ -12,11 +12,12 @@ import { StageCounts } from '../src/engine/counts.js';
 import { withOutputs } from '../src/engine/outputs.js';
 import { DistillError, ioError } from '../src/errors.js';
 import { sftStage } from '../src/stages/sft.js';
-import { commitTogether } from '../src/io/commit.js';
+import { commitTogether, recoverCommits } from '../src/io/commit.js';
+import { acquireLock } from '../src/io/lock.js';
 import { oneVersionOf } from '../src/io/inputs.js';
 import { openSink } from '../src/io/sink.js';
 import { ROOT_LOCK } from '../src/layout.js';
-import { allEntries, CLI, fixtureCopy, inFolder, leftovers, PROCESS_CONCURRENCY, runCli, snapshot, tempDir } from './helpers.js';
+import { allEntries, CLI, fixtureCopy, inFolder, leftovers, PROCESS_CONCURRENCY, removeDir, runCli, snapshot, tempDir } from './helpers.js';
 
 const AT = ['--recorded-at', '2026-06-01T00:00:00.000Z'];
 
@@ -256,4 +257,42 @@ describe('an output that starts with a file (a merge\'s first shard part)', () =
       await sink.abort();
       assert.deepEqual((await readdir(dir)).sort(), []);
     }));
+});
+
+describe('files the tool keeps for itself, damaged or replaced', () => {
+  test('a dead process\'s commit journals that are not JSON of a journal, huge, or a FIFO are removed unapplied, never read whole or blocked on', async () => {
+    const folder = await tempDir();
+    try {
+      const keep = path.join(folder, 'keep.jsonl');
+      await writeFile(keep, 'kept\n');
+      const journal = (n: number): string => path.join(folder, `.distill-commit.999999.0000000${n}.json`);
+      await writeFile(journal(1), JSON.stringify({ entries: 'not a list', copies: [] }));
+      await writeFile(journal(2), '{"entries":[{"kind":"remove","path":');
+      await writeFile(journal(3), '');
+      await truncate(journal(3), 64 << 20);
+      execFileSync('mkfifo', [journal(4)]);
+      await recoverCommits(folder);
+      assert.deepEqual(await readdir(folder), ['keep.jsonl']);
+      assert.equal(await readFile(keep, 'utf8'), 'kept\n');
+    } finally {
+      await removeDir(folder);
+    }
+  });
+
+  test('a lock file replaced by a FIFO is never read: held while fresh, taken over once stale', async () => {
+    const folder = await tempDir();
+    try {
+      const file = path.join(folder, 'x.lock');
+      execFileSync('mkfifo', [file]);
+      await assert.rejects(acquireLock(file, { purpose: 'a test', wait: false }), (error: DistillError) => error.code === 'DS_IO' && /held by another process/.test(error.message));
+      const old = new Date(Date.now() - 3_600_000);
+      await utimes(file, old, old);
+      const lock = await acquireLock(file, { purpose: 'a test', wait: false });
+      assert.match(await readFile(file, 'utf8'), /"purpose":"a test"/);
+      await lock.release();
+      assert.deepEqual(await readdir(folder), []);
+    } finally {
+      await removeDir(folder);
+    }
+  });
 });

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { appendFile, mkdir, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -197,6 +198,16 @@ describe('the shard contract', () => {
     assert.equal(await runShard(plan, 1, context), 'done already');
     await runShard(plan, 3, context);
     assert.deepEqual(await missingShards(plan), []);
+    // A damaged result is named with what to do, never parsed into counts; a marker that is a FIFO is not done, never blocked on.
+    const result = path.join(plan.work, 'shard-00002', 'result.json');
+    const kept = await readFile(result);
+    await writeFile(result, kept.subarray(0, 100));
+    await assert.rejects(mergePlan(plan), (error: unknown) => error instanceof DistillError && error.code === 'DS_IO' && error.message === `${result}: shard 2's result is missing or damaged; remove ${path.join(plan.work, 'shard-00002.done')} and run shard 2 again`);
+    await writeFile(result, kept);
+    await rm(path.join(plan.work, 'shard-00002.done'));
+    execFileSync('mkfifo', [path.join(plan.work, 'shard-00002.done')]);
+    assert.deepEqual(await missingShards(plan), [2]);
+    assert.equal(await runShard(plan, 2, context), 'ran');
     await mergePlan(plan);
   });
 

@@ -4,8 +4,8 @@ import { rename, rm } from 'node:fs/promises';
 import { exists } from './folders.js';
 import path from 'node:path';
 import { killPoint } from './kill-point.js';
-import { writeWhole } from './small-file.js';
-import { isRunning, listFolder, readLeftover } from './temp-path.js';
+import { readOwnJson, writeWhole } from './small-file.js';
+import { isRunning, listFolder } from './temp-path.js';
 
 /**
  * One step of a commit: a finished file put in place, a rebuilt tree swapped in, or a file (or temp
@@ -24,6 +24,8 @@ interface Journal {
 }
 
 const JOURNAL_NAME = /^\.distill-commit\.(\d+)\.[0-9a-f]{8}\.json$/;
+/** A journal names each output of one commit: far below this, so a larger file is not one of ours. */
+const MAX_JOURNAL_BYTES = 16 << 20;
 
 /** Temps this process is writing, and journals it is carrying out: what a signal must clean up or finish. */
 const liveTemps = new Set<string>();
@@ -143,8 +145,9 @@ export async function recoverCommits(folder: string): Promise<void> {
   for (const name of await listFolder(folder)) {
     const match = JOURNAL_NAME.exec(name);
     if (match === null || isRunning(Number(match[1]))) continue;
-    const journal = (await readLeftover(path.join(folder, name))) as Journal | undefined;
-    if (journal !== undefined) {
+    // A journal is written whole (temp + rename) before it counts: a damaged one never began a commit.
+    const journal = (await readOwnJson(path.join(folder, name), MAX_JOURNAL_BYTES)) as Partial<Journal> | undefined;
+    if (Array.isArray(journal?.entries) && Array.isArray(journal.copies)) {
       for (const entry of journal.entries) await apply(entry);
       for (const copy of journal.copies) await rm(copy, { force: true });
     }

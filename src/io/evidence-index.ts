@@ -18,7 +18,7 @@ import { killPoint } from './kill-point.js';
 import { acquireLock } from './lock.js';
 import { isBlankRange } from './line-splitter.js';
 import { displayPath } from './paths.js';
-import { writeWhole } from './small-file.js';
+import { readOwnJson, writeWhole } from './small-file.js';
 import { walkInputFiles, type InputFile } from './walk.js';
 
 export interface IndexReport {
@@ -172,15 +172,13 @@ async function indexLocation(layout: EvidenceLayout): Promise<string> {
   }
 }
 
+/** A manifest lists each evidence file in ~250 bytes: 256 MiB is a million files, so a larger one is not ours. */
+const MAX_MANIFEST_BYTES = 256 << 20;
+
+/** The committed manifest; undefined when there is none, or it is damaged or foreign (that only costs a rebuild). */
 async function readManifest(file: string): Promise<Manifest | undefined> {
-  const text = await readFile(file, 'utf8').catch(() => undefined); // none: build from scratch
-  if (text === undefined) return undefined;
-  try {
-    const manifest = JSON.parse(text) as Manifest;
-    return manifest.format === FORMAT && Array.isArray(manifest.files) && typeof manifest.index?.file === 'string' ? manifest : undefined;
-  } catch {
-    return undefined; // damaged: only costs a rebuild
-  }
+  const manifest = (await readOwnJson(file, MAX_MANIFEST_BYTES)) as Partial<Manifest> | undefined;
+  return manifest?.format === FORMAT && Array.isArray(manifest.files) && typeof manifest.index?.file === 'string' ? (manifest as Manifest) : undefined;
 }
 
 const sameStat = (known: IndexedFile, now: Pick<Stats, 'size' | 'mtimeMs' | 'ctimeMs' | 'ino' | 'dev'>): boolean =>

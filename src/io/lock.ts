@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
-import { link, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { link, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { DistillError, ioError } from '../errors.js';
 import { ROOT_LOCK } from '../layout.js';
+import { readOwnFile, readOwnJson } from './small-file.js';
 import { isRunning, removeAbandonedTemps, tempPathBeside } from './temp-path.js';
 
 /** Who holds a lock: written into the lock file, so a second writer can name the holder. */
@@ -49,13 +50,12 @@ async function isStale(file: string, holder: LockHolder | undefined): Promise<bo
   return holder.started !== '' && startTicks(holder.pid) !== '' && startTicks(holder.pid) !== holder.started;
 }
 
+/** A lock file names one holder in a few hundred bytes. */
+const MAX_LOCK_BYTES = 64 << 10;
+
 async function readHolder(file: string): Promise<LockHolder | undefined> {
-  try {
-    const holder = JSON.parse(await readFile(file, 'utf8')) as LockHolder;
-    return typeof holder.pid === 'number' && typeof holder.host === 'string' ? holder : undefined;
-  } catch {
-    return undefined;
-  }
+  const holder = (await readOwnJson(file, MAX_LOCK_BYTES)) as Partial<LockHolder> | undefined;
+  return typeof holder?.pid === 'number' && typeof holder.host === 'string' ? (holder as LockHolder) : undefined;
 }
 
 export const describeHolder = (holder: LockHolder): string => `pid ${holder.pid} on ${holder.host} (${holder.purpose}, since ${holder.since})`;
@@ -120,7 +120,7 @@ function held(file: string, body: string): Lock {
       if (released) return;
       released = true;
       clearInterval(heartbeat);
-      const current = await readFile(file, 'utf8').catch(() => undefined);
+      const current = (await readOwnFile(file, MAX_LOCK_BYTES))?.toString('utf8');
       if (current === body) await rm(file, { force: true }); // never remove a lock someone took over
     },
   };

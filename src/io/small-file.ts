@@ -1,3 +1,4 @@
+import { constants } from 'node:fs';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { ioError, type DistillError } from '../errors.js';
 import { tempPathBeside } from './temp-path.js';
@@ -64,5 +65,41 @@ export async function readJson(file: string, maxBytes: number, refused: (why: st
     return JSON.parse(read.bytes.toString('utf8'));
   } catch {
     throw refused('not JSON');
+  }
+}
+
+/**
+ * A small file this tool keeps for itself (an index manifest, a commit journal, a lock, a done
+ * marker), read whole: undefined when it is missing, unreadable, not a regular file or larger than
+ * `maxBytes`. Each of those means damaged or foreign: never trusted, and never read unbounded (a
+ * FIFO put in its place is opened without blocking and refused, a huge one is not read at all).
+ */
+export async function readOwnFile(file: string, maxBytes: number): Promise<Buffer | undefined> {
+  let handle: FileHandle;
+  try {
+    handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch {
+    return undefined;
+  }
+  try {
+    const stat = await handle.stat();
+    if (!stat.isFile() || stat.size > maxBytes) return undefined;
+    const { bytes, more } = await readAtMost(handle, maxBytes);
+    return more ? undefined : bytes;
+  } catch {
+    return undefined;
+  } finally {
+    await handle.close();
+  }
+}
+
+/** {@link readOwnFile} parsed as JSON: undefined as well when it is not JSON (cut short by a kill before it was renamed in, or damaged). */
+export async function readOwnJson(file: string, maxBytes: number): Promise<unknown> {
+  const bytes = await readOwnFile(file, maxBytes);
+  if (bytes === undefined) return undefined;
+  try {
+    return JSON.parse(bytes.toString('utf8'));
+  } catch {
+    return undefined;
   }
 }

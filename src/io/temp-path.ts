@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile, rename, rm } from 'node:fs/promises';
+import { readdir, rename, rm } from 'node:fs/promises';
 import { exists } from './folders.js';
 import os from 'node:os';
 import path from 'node:path';
@@ -44,15 +44,6 @@ export async function removeAbandonedTemps(finalPath: string): Promise<void> {
       continue;
     }
     await rm(path.join(folder, name), { recursive: true, force: true });
-  }
-}
-
-/** Reads a small JSON file a killed process left (a commit journal, found by its name beside an output: never an input); undefined when it is gone or cut short. */
-export async function readLeftover(file: string): Promise<unknown> {
-  try {
-    return JSON.parse(await readFile(file, 'utf8'));
-  } catch {
-    return undefined; // a journal is written whole (temp + rename) before it counts: a damaged one never began a commit
   }
 }
 
