@@ -4,7 +4,14 @@ import { IdSet } from '../src/core/id-set.js';
 import { ExternalSorter } from '../src/io/external-sort.js';
 import { validators } from '../src/schemas/validators.js';
 import { comparePreferenceRows, MAX_PAIRS_PER_TASK, pairTask, type PreferenceRow } from '../src/stages/preference.js';
-import { evidence } from './helpers.js';
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { builtinRuleset } from '../src/core/ruleset.js';
+import { runPairs } from '../src/engine/run.js';
+import type { PairStage } from '../src/engine/stage.js';
+import { resolveInputs } from '../src/io/inputs.js';
+import { stageNamed } from '../src/stages/registry.js';
+import { evidence, FIXTURE_ARCHIVE, removeDir, tempDir } from './helpers.js';
 
 function row(runId: string, category: PreferenceRow['category'], seq: number, task = 't'): PreferenceRow {
   const rank = { accepted: 0, rejected: 1, partially_accepted: 2, needs_human_review: 3 }[category];
@@ -72,5 +79,46 @@ describe('the external sort behind task grouping', () => {
     assert.deepEqual(spilled, inMemory);
     // JS string order (UTF-16 code units): an astral character sorts before U+FFFF
     assert.ok(spilled.findIndex((r) => r.task_id === 'task-a\u{1f600}') < spilled.findIndex((r) => r.task_id === 'task-a\uffff'));
+  });
+});
+
+describe('a preference run stopped after its read', () => {
+  test('aborted while its rows are sorted and paired (another local shard failed), it fails with the abort and commits nothing', async () => {
+    const folder = await tempDir();
+    try {
+      const preference = stageNamed('preference') as PairStage;
+      const stop = new AbortController();
+      // The read is over when the rows are first asked for in order: the abort lands in the sort, never in the read.
+      const stage: PairStage = {
+        ...preference,
+        pairer: (context) => {
+          const pairer = preference.pairer(context);
+          const sorted = pairer.sorted.bind(pairer);
+          return Object.assign(Object.create(pairer) as typeof pairer, {
+            sorted: async function* () {
+              stop.abort();
+              yield* sorted();
+            },
+          });
+        },
+      };
+      const target = (name: string) => ({ kind: 'file' as const, path: path.join(folder, name), display: name, label: name });
+      for (const passOneOnly of [true, false]) {
+        const run = {
+          flags: {},
+          recordedAt: '2026-05-02T00:00:00.000Z',
+          ruleset: builtinRuleset(),
+          maxLineBytes: 1 << 20,
+          view: 'spec',
+          inputs: resolveInputs([path.join(FIXTURE_ARCHIVE, 'data/scored-runs')], FIXTURE_ARCHIVE),
+          passOneOnly,
+          signal: stop.signal,
+        };
+        await assert.rejects(runPairs(stage, run, { output: target('out.jsonl'), quarantine: target('q.jsonl') }, () => evidence({ text: 'x' })), (error: Error) => error.name === 'AbortError');
+      }
+      assert.deepEqual(await readdir(folder), []);
+    } finally {
+      await removeDir(folder);
+    }
   });
 });

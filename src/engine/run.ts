@@ -231,6 +231,17 @@ export async function writeSortedEntries(entries: AsyncIterable<unknown>, output
   for await (const entry of entries) if (!output.write(`${JSON.stringify(entry)}\n`)) await drained(output);
 }
 
+/**
+ * A pairer's rows in order, ending with the signal's reason once it is aborted (another local shard
+ * failed): the sort and the pairing after the read can be most of a preference run's time.
+ */
+async function* sortedUntilAborted<T>(pairer: { sorted(): AsyncIterable<T> }, signal: AbortSignal | undefined): AsyncGenerator<T> {
+  for await (const row of pairer.sorted()) {
+    signal?.throwIfAborted();
+    yield row;
+  }
+}
+
 /** Pass 1 counted valid rows as kept; the stage's output is pairs. */
 export function startPairing(counts: PairCounts): void {
   counts.validRows = counts.out;
@@ -245,8 +256,9 @@ export async function runPairs(stage: PairStage, run: StageRunOptions, targets: 
     const quarantine = new QuarantineWriter(quarantineSink!, stage.name, run.recordedAt);
     await pipeline(batchesOf(run.inputs, counts, run, stopped), new FanOutStage([pairBranch(pairer, quarantine, counts, run.recorder)]));
     startPairing(counts);
-    if (run.passOneOnly) await writeSortedEntries(pairer.sorted(), output!);
-    else await writePairs(pairer.pairs(pairer.sorted()), output!, quarantine, counts, targets.output.kind === 'parts');
+    const sorted = sortedUntilAborted(pairer, run.signal);
+    if (run.passOneOnly) await writeSortedEntries(sorted, output!);
+    else await writePairs(pairer.pairs(sorted), output!, quarantine, counts, targets.output.kind === 'parts');
   }, undefined, run.beforeCommit);
   return counts;
 }
@@ -294,8 +306,9 @@ export async function runFanOut(
     for (const other of counts.slice(1)) other.inputs.push(...read);
     for (const [n, { pairer, quarantine }] of pairers) {
       startPairing(counts[n] as PairCounts);
-      if (run.passOneOnly) await writeSortedEntries(pairer.sorted(), writables[2 * n]!);
-      else await writePairs(pairer.pairs(pairer.sorted()), writables[2 * n]!, quarantine, counts[n] as PairCounts);
+      const sorted = sortedUntilAborted(pairer, run.signal);
+      if (run.passOneOnly) await writeSortedEntries(sorted, writables[2 * n]!);
+      else await writePairs(pairer.pairs(sorted), writables[2 * n]!, quarantine, counts[n] as PairCounts);
     }
   }, undefined, run.beforeCommit);
   // Each export's receipt lists its own two outputs.
