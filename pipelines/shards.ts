@@ -257,8 +257,11 @@ async function* listed(sources: readonly InputSource[]): AsyncGenerator<InputSou
   yield* sources;
 }
 
-/** A shard's part of an output: written to `file`, named in its digests as the output it is a part of, its running digest kept in `digests`. */
-const part = (file: string, of: string, digests: Map<string, RunningDigest>): OutputTarget => ({ kind: 'direct', path: file, display: of, label: file, runningDigests: digests });
+/**
+ * A shard's part of an output: written to `file`, named in its digests as the output it is a part of. With `digests`, its
+ * running digest is kept there: only a dataset's parts are ever an output's beginning, which continues that digest.
+ */
+const part = (file: string, of: string, digests?: Map<string, RunningDigest>): OutputTarget => ({ kind: 'direct', path: file, display: of, label: file, ...(digests === undefined ? {} : { runningDigests: digests }) });
 
 export interface ShardRunContext {
   /** Told the bytes and rows the shard reads (a local run's child forwards them to the parent's progress line). */
@@ -329,7 +332,7 @@ async function runPieces(plan: ShardPlan, index: number, context: ShardRunContex
     const stage = stages[0] as TreeStage;
     const recorder = new ShardRecorder(temp, ordinalOf, stage.split.by === 'rows' && stage.split.duplicatesBy !== 'none' ? DUPLICATE_KEYS[stage.split.duplicatesBy] : undefined);
     const run: StageRunOptions = { ...base, flags: context.flagsOf(stage), view: 'spec', inputs: listed(sources), recorder };
-    const counts = await runTree(stage, run, { quarantine: part(path.join(temp, 'quarantine'), quarantineFile(stage.name), digests), tree: { folder: path.join(temp, 'tree'), display: stage.writes }, relativeOf: (input) => context.relativeOf(stage, input) });
+    const counts = await runTree(stage, run, { quarantine: part(path.join(temp, 'quarantine'), quarantineFile(stage.name)), tree: { folder: path.join(temp, 'tree'), display: stage.writes }, relativeOf: (input) => context.relativeOf(stage, input) });
     await recorder.close();
     results.push(shardCountsOf(stage.name, counts, recorder.partitions));
   } else {
@@ -338,7 +341,10 @@ async function runPieces(plan: ShardPlan, index: number, context: ShardRunContex
       const folders = exports.map((stage) => (exports.length === 1 ? temp : path.join(temp, stage.name)));
       for (const folder of folders) await ensureFolder(folder);
       const recorders = exports.map((stage, n) => new ShardRecorder(folders[n]!, ordinalOf, stage.split.by === 'rows' && stage.split.duplicatesBy !== 'none' ? DUPLICATE_KEYS[stage.split.duplicatesBy] : undefined));
-      const targetsOf = (n: number) => ({ output: part(path.join(folders[n]!, 'out'), exports[n]!.writes, digests), quarantine: part(path.join(folders[n]!, 'quarantine'), quarantineFile(exports[n]!.name), digests) });
+      const targetsOf = (n: number) => {
+        const kept = exports[n]!.kind === 'dataset' ? digests : undefined; // a pairing stage's parts are copied or re-read, never begun with
+        return { output: part(path.join(folders[n]!, 'out'), exports[n]!.writes, kept), quarantine: part(path.join(folders[n]!, 'quarantine'), quarantineFile(exports[n]!.name), kept) };
+      };
       let counts: StageCounts[];
       if (exports.length === 1) {
         const stage = exports[0]!;
