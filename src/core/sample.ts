@@ -1,4 +1,5 @@
 import { sha256Hex } from './canonical.js';
+import { Heap } from './heap.js';
 
 /** At most this many values per sample metric (docs/receipts.md). */
 export const SAMPLE_SIZE = 10_000;
@@ -28,8 +29,8 @@ function compare(a: Entry, b: Entry): number {
  * A repeated id counts as another record (stages sample rows they write, whose ids are unique).
  */
 export class SmallestHashSample {
-  /** Max-heap under `compare`: heap[0] is the entry to evict first. */
-  private readonly heap: Entry[] = [];
+  /** Max-heap under `compare`: its top is the entry to evict first. */
+  private readonly heap = new Heap<Entry>((a, b) => compare(a, b) > 0);
 
   constructor(readonly capacity: number = SAMPLE_SIZE) {}
 
@@ -39,53 +40,22 @@ export class SmallestHashSample {
 
   /** Folds another shard's sample into this one; `other` is left unchanged. */
   merge(other: SmallestHashSample): void {
-    for (const entry of other.heap) this.offer(entry);
+    for (const entry of other.heap.contents()) this.offer(entry);
   }
 
   /** The kept records as [id, value], ordered by (hash, id, value): what a shard hands on to be merged. */
   entries(): Array<[id: string, value: number]> {
-    return [...this.heap].sort(compare).map((entry) => [entry.id, entry.value]);
+    return [...this.heap.contents()].sort(compare).map((entry) => [entry.id, entry.value]);
   }
 
   /** The kept values, ordered by (hash, id, value). */
   values(): number[] {
-    return [...this.heap].sort(compare).map((entry) => entry.value);
+    return [...this.heap.contents()].sort(compare).map((entry) => entry.value);
   }
 
   private offer(entry: Entry): void {
     const heap = this.heap;
-    if (heap.length < this.capacity) {
-      heap.push(entry);
-      this.siftUp(heap.length - 1);
-    } else if (heap.length > 0 && compare(entry, heap[0]!) < 0) {
-      heap[0] = entry;
-      this.siftDown(0);
-    }
-  }
-
-  private siftUp(index: number): void {
-    const heap = this.heap;
-    const entry = heap[index]!;
-    while (index > 0) {
-      const parent = (index - 1) >> 1;
-      if (compare(heap[parent]!, entry) >= 0) break;
-      heap[index] = heap[parent]!;
-      index = parent;
-    }
-    heap[index] = entry;
-  }
-
-  private siftDown(index: number): void {
-    const heap = this.heap;
-    const entry = heap[index]!;
-    for (;;) {
-      let child = 2 * index + 1;
-      if (child >= heap.length) break;
-      if (child + 1 < heap.length && compare(heap[child + 1]!, heap[child]!) > 0) child++;
-      if (compare(heap[child]!, entry) <= 0) break;
-      heap[index] = heap[child]!;
-      index = child;
-    }
-    heap[index] = entry;
+    if (heap.size < this.capacity) heap.push(entry);
+    else if (heap.size > 0 && compare(entry, heap.top()!) < 0) heap.replaceTop(entry);
   }
 }
