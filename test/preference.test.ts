@@ -11,7 +11,7 @@ import { runPairs } from '../src/engine/run.js';
 import type { PairStage } from '../src/engine/stage.js';
 import { resolveInputs } from '../src/io/inputs.js';
 import { stageNamed } from '../src/stages/registry.js';
-import { evidence, FIXTURE_ARCHIVE, removeDir, tempDir } from './helpers.js';
+import { evidence, FIXTURE_ARCHIVE, inFolder, tempDir } from './helpers.js';
 
 function row(runId: string, category: PreferenceRow['category'], seq: number, task = 't'): PreferenceRow {
   const rank = { accepted: 0, rejected: 1, partially_accepted: 2, needs_human_review: 3 }[category];
@@ -83,9 +83,8 @@ describe('the external sort behind task grouping', () => {
 });
 
 describe('a preference run stopped after its read', () => {
-  test('aborted while its rows are sorted and paired (another local shard failed), it fails with the abort and commits nothing', async () => {
-    const folder = await tempDir();
-    try {
+  test('aborted while its rows are sorted and paired (another local shard failed), it fails with the abort and commits nothing', () =>
+    inFolder(tempDir, async (folder) => {
       const preference = stageNamed('preference') as PairStage;
       const stop = new AbortController();
       // The read is over when the rows are first asked for in order: the abort lands in the sort, never in the read.
@@ -117,8 +116,5 @@ describe('a preference run stopped after its read', () => {
         await assert.rejects(runPairs(stage, run, { output: target('out.jsonl'), quarantine: target('q.jsonl') }, () => evidence({ text: 'x' })), (error: Error) => error.name === 'AbortError');
       }
       assert.deepEqual(await readdir(folder), []);
-    } finally {
-      await removeDir(folder);
-    }
-  });
+    }));
 });

@@ -17,7 +17,7 @@ import { acquireLock } from '../src/io/lock.js';
 import { oneVersionOf } from '../src/io/inputs.js';
 import { openSink } from '../src/io/sink.js';
 import { ROOT_LOCK } from '../src/layout.js';
-import { allEntries, CLI, fixtureCopy, inFolder, leftovers, PROCESS_CONCURRENCY, removeDir, runCli, snapshot, tempDir } from './helpers.js';
+import { allEntries, CLI, fixtureCopy, inFolder, leftovers, PROCESS_CONCURRENCY, runCli, snapshot, tempDir } from './helpers.js';
 
 const AT = ['--recorded-at', '2026-06-01T00:00:00.000Z'];
 
@@ -260,9 +260,8 @@ describe('an output that starts with a file (a merge\'s first shard part)', () =
 });
 
 describe('files the tool keeps for itself, damaged or replaced', () => {
-  test('a dead process\'s commit journals that are not JSON of a journal, huge, or a FIFO are removed unapplied, never read whole or blocked on', async () => {
-    const folder = await tempDir();
-    try {
+  test('a dead process\'s commit journals that are not JSON of a journal, huge, or a FIFO are removed unapplied, never read whole or blocked on', () =>
+    inFolder(tempDir, async (folder) => {
       const keep = path.join(folder, 'keep.jsonl');
       await writeFile(keep, 'kept\n');
       const journal = (n: number): string => path.join(folder, `.distill-commit.999999.0000000${n}.json`);
@@ -274,14 +273,10 @@ describe('files the tool keeps for itself, damaged or replaced', () => {
       await recoverCommits(folder);
       assert.deepEqual(await readdir(folder), ['keep.jsonl']);
       assert.equal(await readFile(keep, 'utf8'), 'kept\n');
-    } finally {
-      await removeDir(folder);
-    }
-  });
+    }));
 
-  test('a lock file replaced by a FIFO is never read: held while fresh, taken over once stale', async () => {
-    const folder = await tempDir();
-    try {
+  test('a lock file replaced by a FIFO is never read: held while fresh, taken over once stale', () =>
+    inFolder(tempDir, async (folder) => {
       const file = path.join(folder, 'x.lock');
       execFileSync('mkfifo', [file]);
       await assert.rejects(acquireLock(file, { purpose: 'a test', wait: false }), (error: DistillError) => error.code === 'DS_IO' && /held by another process/.test(error.message));
@@ -291,8 +286,5 @@ describe('files the tool keeps for itself, damaged or replaced', () => {
       assert.match(await readFile(file, 'utf8'), /"purpose":"a test"/);
       await lock.release();
       assert.deepEqual(await readdir(folder), []);
-    } finally {
-      await removeDir(folder);
-    }
-  });
+    }));
 });
