@@ -30,8 +30,11 @@ const spillLabel = (): string => os.tmpdir();
 /**
  * Bytes read at a time from each run while merging. Every run is open at once, so this times the
  * number of runs (which grows with the input) is what the merge holds: small chunks keep it flat.
+ * Each open run held ~2 MB with 64 KiB chunks (the chunks and the lines cut from them), ~0.2 MB
+ * with 16 KiB: preference over 61 runs peaked at 303 MB, now 194 MB (181 MB over 7 runs), and ran
+ * no slower.
  */
-const RUN_READ_CHUNK_BYTES = 64 << 10;
+const RUN_READ_CHUNK_BYTES = 16 << 10;
 
 /**
  * Sorts more entries than fit in memory: runs of `runEntries` are sorted in memory and spilled as
