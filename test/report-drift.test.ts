@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { DistillError } from '../src/errors.js';
@@ -251,6 +252,11 @@ test('findPriorRun: the latest finished_at before the current run started, with 
     assert.equal((await findPriorRun(reports, '2026-05-01T00:00:00.000Z')), undefined); // strictly before
     await writeFile(path.join(reports, 'zz-old', 'summary.json'), '{"schema_version": 1');
     await assert.rejects(findPriorRun(reports, '2026-05-03T00:00:00.000Z'), (error: unknown) => error instanceof DistillError && error.code === 'DS_IO' && error.path!.endsWith(path.join('zz-old', 'summary.json')));
+    // A FIFO in a report's place is refused, never blocked on.
+    const summary = path.join(reports, 'zz-old', 'summary.json');
+    await rm(summary);
+    execFileSync('mkfifo', [summary]);
+    await assert.rejects(findPriorRun(reports, '2026-05-03T00:00:00.000Z'), { code: 'DS_IO', message: `${summary}: not a valid report: not a regular file` });
   } finally {
     await removeDir(root);
   }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { cp, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { cp, mkdir, readFile, rm, symlink, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { DistillError, EXIT_CODE } from '../src/errors.js';
@@ -153,6 +154,12 @@ describe('vectors merge', () => {
     await assert.rejects(merge(root), { code: 'DS_IO', message: 'main: damaged index: its table has no version 999' });
     await writeFile(manifestOf('main'), JSON.stringify({ something: 'else' }));
     await assert.rejects(info(root, 'main'), { code: 'DS_IO', message: /not a distill-stream vector index manifest/ });
+    // Larger than any manifest (sparse: nothing is read), and a FIFO no one writes (a blocking read would hang).
+    await truncate(manifestOf('main'), 2 << 20);
+    await assert.rejects(info(root, 'main'), { code: 'DS_IO', message: `main/${MANIFEST_FILE}: damaged manifest (larger than 1048576 bytes)` });
+    await rm(manifestOf('main'));
+    execFileSync('mkfifo', [manifestOf('main')]);
+    await assert.rejects(info(root, 'main'), { code: 'DS_IO', message: `main/${MANIFEST_FILE}: damaged manifest (not a regular file)` });
     assert.equal((await info(root, 'fresh')).count, 10, 'the source is untouched');
   });
 });

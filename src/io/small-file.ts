@@ -1,6 +1,6 @@
 import { constants } from 'node:fs';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
-import { ioError, type DistillError } from '../errors.js';
+import { DistillError, ioError } from '../errors.js';
 import { tempPathBeside } from './temp-path.js';
 
 /**
@@ -69,29 +69,41 @@ export async function readJson(file: string, maxBytes: number, refused: (why: st
 }
 
 /**
- * A small file this tool keeps for itself (an index manifest, a commit journal, a lock, a done
- * marker), read whole: undefined when it is missing, unreadable, not a regular file or larger than
- * `maxBytes`. Each of those means damaged or foreign: never trusted, and never read unbounded (a
- * FIFO put in its place is opened without blocking and refused, a huge one is not read at all).
+ * A small file this tool wrote, read whole where a run finds it (a run's report, a vector index's
+ * manifest): undefined when it is not there; a FIFO or device in its place (opened without
+ * blocking) or a file over `maxBytes` is `refused`'s error, told why, never waited on or read
+ * unbounded; any other failure is an I/O error naming `display`.
  */
-export async function readOwnFile(file: string, maxBytes: number): Promise<Buffer | undefined> {
+export async function readWritten(file: string, maxBytes: number, refused: (why: string) => DistillError, display = file): Promise<Buffer | undefined> {
   let handle: FileHandle;
   try {
     handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
-  } catch {
-    return undefined;
+  } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw ioError(display, cause);
   }
+  let read: { bytes: Buffer; more: boolean };
   try {
     const stat = await handle.stat();
-    if (!stat.isFile() || stat.size > maxBytes) return undefined;
-    const { bytes, more } = await readAtMost(handle, maxBytes);
-    return more ? undefined : bytes;
-  } catch {
-    return undefined;
+    if (!stat.isFile()) throw refused('not a regular file');
+    read = stat.size > maxBytes ? { bytes: Buffer.alloc(0), more: true } : await readAtMost(handle, maxBytes);
+  } catch (cause) {
+    throw cause instanceof DistillError ? cause : ioError(display, cause);
   } finally {
     await handle.close();
   }
+  if (read.more) throw refused(`larger than ${maxBytes} bytes`);
+  return read.bytes;
 }
+
+/**
+ * A small file this tool keeps for itself (an index manifest, a commit journal, a lock, a done
+ * marker): {@link readWritten}, with every failure read as undefined — missing, unreadable, not a
+ * regular file or too large all mean damaged or foreign, never trusted.
+ */
+export const readOwnFile = (file: string, maxBytes: number): Promise<Buffer | undefined> =>
+  readWritten(file, maxBytes, (why) => new DistillError('DS_IO', `${file}: ${why}`, { path: file })).catch(() => undefined);
 
 /** {@link readOwnFile} parsed as JSON: undefined as well when it is not JSON (cut short by a kill before it was renamed in, or damaged). */
 export async function readOwnJson(file: string, maxBytes: number): Promise<unknown> {

@@ -1,4 +1,5 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
+import { readWritten } from '../io/small-file.js';
 import path from 'node:path';
 import type { ValidateFunction } from 'ajv';
 import { DistillError, ioError } from '../errors.js';
@@ -119,20 +120,17 @@ export function driftReport(current: RunReports, prior: RunReports | undefined, 
   };
 }
 
+/** A report this tool wrote: a receipt holds at most 10,000 samples a metric, a few MB; a larger file is not one. */
+const MAX_REPORT_BYTES = 64 << 20;
+
 /** Reads and validates one report file; a file that is not what it claims is an I/O error naming it. */
 export async function readReport<T>(file: string, validate: ValidateFunction<T>): Promise<T | undefined> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8'); // a report this tool wrote (a receipt holds at most 10,000 samples per metric), never an input
-  } catch (error) {
-    // No such report: a skipped stage, a run still going, or a stray file beside the run folders.
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    throw ioError(file, error);
-  }
+  const bytes = await readWritten(file, MAX_REPORT_BYTES, (why) => new DistillError('DS_IO', `${file}: not a valid report: ${why}`, { path: file }));
+  // No such report: a skipped stage, a run still going, or a stray file beside the run folders.
+  if (bytes === undefined) return undefined;
   let value: unknown;
   try {
-    value = JSON.parse(text);
+    value = JSON.parse(bytes.toString('utf8'));
   } catch (error) {
     throw ioError(file, error);
   }

@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { Connection, Table } from '@lancedb/lancedb';
 import { Ajv, type AnySchemaObject, type ValidateFunction } from 'ajv';
 import { DistillError, ioError } from '../errors.js';
 import { removeAbandonedTemps } from '../io/temp-path.js';
-import { writeWhole } from '../io/small-file.js';
+import { readWritten, writeWhole } from '../io/small-file.js';
 import { sha256Hex } from '../core/canonical.js';
 import type { RecordProvenance } from '../records.js';
 import type { FileDigest } from '../receipts.js';
@@ -103,6 +103,9 @@ function validateManifest(): ValidateFunction<IndexManifest> {
   return manifestValidator;
 }
 
+/** A manifest is a few hundred bytes: a larger file is not one. */
+const MAX_MANIFEST_BYTES = 1 << 20;
+
 const notFound = (display: string): DistillError => new DistillError('DS_IO', `${display}: no vector index here (not found)`, { path: display });
 
 /**
@@ -112,14 +115,9 @@ const notFound = (display: string): DistillError => new DistillError('DS_IO', `$
 export async function readManifest(folder: string, display: string): Promise<{ manifest: IndexManifest; digest: FileDigest }> {
   const file = path.join(folder, MANIFEST_FILE);
   const where = `${display}/${MANIFEST_FILE}`;
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8'); // the manifest: a few hundred bytes, never an input
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') throw notFound(display);
-    throw ioError(where, error);
-  }
+  const bytes = await readWritten(file, MAX_MANIFEST_BYTES, (why) => new DistillError('DS_IO', `${where}: damaged manifest (${why})`, { path: where }), where);
+  if (bytes === undefined) throw notFound(display);
+  const text = bytes.toString('utf8');
   let value: unknown;
   try {
     value = JSON.parse(text);
