@@ -199,9 +199,8 @@ export type RunAllMergeOutcome =
  * its receipt written as one-process run-all writes it, then the next phase planned — or, after the
  * last stage or a failed one without continueOnFailure (the later stages skipped), the run
  * finished as run-all finishes it, with the shards on its page. The root's lock is held throughout.
- * The preference phase pairs in up to `pairingProcesses` processes.
  */
-export async function mergeRunAllPhase(plan: RunAllPlan, pairingProcesses: number, progress?: ProgressSink): Promise<RunAllMergeOutcome> {
+export async function mergeRunAllPhase(plan: RunAllPlan, progress?: ProgressSink): Promise<RunAllMergeOutcome> {
   const state = await readState(plan);
   if (state.finished !== undefined) return { kind: 'finished already', passed: state.finished.passed };
   const phase = await currentPhase(plan, state);
@@ -216,7 +215,7 @@ export async function mergeRunAllPhase(plan: RunAllPlan, pairingProcesses: numbe
     // A phase whose inputs or rules changed is refused (a new plan runs it); any other I/O error fails the stage, as in one process.
     await refusePhaseRulesChanged(plan, stage);
     await checkInputs(phase.plan, phase.plan.inputs.keys());
-    const outcome = await mergePlan(phase.plan, { pairingProcesses }).then(({ counts }): StageOutcome => {
+    const outcome = await mergePlan(phase.plan).then(({ counts }): StageOutcome => {
       const stageCounts = counts.get(stage.name)!;
       return { counts: stageCounts, notes: stageNotes(stageCounts, { stage: stage.name, reads: stage.reads, readStdin: false }) };
     }, stageFailure);

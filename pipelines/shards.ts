@@ -10,7 +10,6 @@ import type { Ruleset } from '../src/core/ruleset.js';
 import { PairCounts, StageCounts } from '../src/engine/counts.js';
 import { withOutputs } from '../src/engine/outputs.js';
 import { runDataset, runFanOut, runPairs, runTree, type StageRunOptions } from '../src/engine/run.js';
-import type { PairedRange, PairRangeJob, PairRanges, RangeCounts } from '../src/engine/pair-ranges.js';
 import { copyInto, copyParts, DUPLICATE_KEYS, firstParts, mergeCounts, mergeDataset, mergePairs, mergePartitioned, ShardRecorder, shardCountsOf, treeFiles, type ShardCounts, type SourceRecordOf, type TreePart, type WriteTreeFile } from '../src/engine/shards.js';
 import type { DatasetStage, PairStage, StageDefinition, TreeStage } from '../src/engine/stage.js';
 import { DistillError, EXIT_CODE, ioError, usageError, type DistillErrorCode } from '../src/errors.js';
@@ -201,7 +200,7 @@ export async function writePlanFile(file: string, plan: object, typed?: string):
 }
 
 /** The evidence a plan joins, named in messages as it was given to the command planned. */
-export const planEvidence = (options: Record<string, unknown>): EvidenceOptions => ({
+const planEvidence = (options: Record<string, unknown>): EvidenceOptions => ({
   evidence: options['evidence'] as string,
   root: options['root'] as string,
   label: evidenceLabel(typedPathsOf(options).evidence),
@@ -433,8 +432,6 @@ export interface MergeTargets {
   wholeFiles: 'link' | 'copy';
   /** The running digests of parts a shard run in this process wrote (ShardRunContext.partDigests): an output starting with one continues it. */
   partDigests?: ReadonlyMap<string, RunningDigest> | undefined;
-  /** How many processes of this machine a pairing may use (this one included); one pairs here alone. */
-  pairingProcesses?: number;
 }
 
 /** Each input file's digest for the receipt: the plan's for a file cut across shards, else the shard's that read it. */
@@ -591,12 +588,7 @@ export async function mergeShards(plan: ShardPlan, targets: MergeTargets): Promi
         for (const [n, stage] of exports.entries()) {
           const [output, quarantine] = [writables[2 * n]!, writables[2 * n + 1]!];
           if (stage.kind === 'pairs') {
-            const elsewhere = pairRangesOf(plan, stage, targets.pairingProcesses ?? 1);
-            try {
-              await mergePairs(foldersOf(stage), shardsOf(stage), targets.pairerOf(stage, lookup), { stage: stage.name, recordedAt, keyed: keyedOf(stage) }, output, quarantine, perStage[n] as PairCounts, elsewhere.ranges);
-            } finally {
-              await elsewhere.remove();
-            }
+            await mergePairs(foldersOf(stage), shardsOf(stage), targets.pairerOf(stage, lookup), { stage: stage.name, recordedAt, keyed: keyedOf(stage) }, output, quarantine, perStage[n] as PairCounts);
           } else {
             const duplicateKey = stage.split.by === 'rows' ? stage.split.duplicatesBy : 'none';
             await mergeDataset(foldersOf(stage), shardsOf(stage), { stage: stage.name, recordedAt, duplicateKey, duplicateError: duplicateErrorOf(stage), sourceRecordOf, keyed: keyedOf(stage), begunWith: begunWith[n]! }, output, quarantine, perStage[n]!);
@@ -627,68 +619,6 @@ const duplicateErrorOf = (stage: StageDefinition): ((key: string, record: unknow
 export interface ShardProgressMessage {
   bytes: number;
   rows: number;
-}
-
-const PAIR_RANGE_JS = fileURLToPath(new URL('./pair-range.js', import.meta.url));
-
-/** What a pairing range's process reads first on its stdin (one JSON line): the plan, its pairing stage, the range and its files. */
-export interface PairRangeRequest {
-  plan: ShardPlan;
-  stage: StageName;
-  job: PairRangeJob;
-  into: Omit<PairedRange, 'counts'>;
-}
-
-/**
- * A merge's pairing ranges, each paired by a process of this machine (pipelines/pair-range.ts)
- * into a work folder made when first needed; `remove` removes it.
- */
-function pairRangesOf(plan: ShardPlan, stage: PairStage, count: number): { ranges: PairRanges | undefined; remove: () => Promise<void> } {
-  let work: ReturnType<typeof localWork> | undefined;
-  let next = 0;
-  const pair = async (job: PairRangeJob, signal: AbortSignal): Promise<PairedRange> => {
-    work ??= localWork();
-    const folder = (await work).work;
-    const name = path.join(folder, `pairs-${next++}`);
-    const into = { output: `${name}.jsonl`, quarantine: `${name}.quarantine.jsonl`, ids: `${name}.ids` };
-    return { ...into, counts: await runPairRangeChild({ plan, stage: stage.name, job, into }, signal) };
-  };
-  return { ranges: count > 1 ? { count, pair } : undefined, remove: async () => void (work === undefined ? undefined : await (await work).remove()) };
-}
-
-/**
- * Pairs a range in a child process: its counts, or its error (the class from its exit status, the
- * first line of its stderr). Sent SIGTERM once `stop` is aborted. Its stdin stays open while it
- * runs: if this process is gone, even killed by SIGKILL, the child sees the end and stops.
- */
-function runPairRangeChild(request: PairRangeRequest, stop: AbortSignal): Promise<RangeCounts> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [PAIR_RANGE_JS], { stdio: ['pipe', 'pipe', 'pipe'] });
-    trackWriter(child); // a run stopped by a signal stops it before removing the folder it writes in
-    const terminate = (): void => void child.kill('SIGTERM');
-    stop.addEventListener('abort', terminate, { once: true });
-    const [out, err]: Buffer[][] = [[], []];
-    child.stdout!.on('data', (chunk: Buffer) => out.push(chunk));
-    child.stderr!.on('data', (chunk: Buffer) => err.push(chunk));
-    child.stdin!.on('error', () => undefined); // a child that ended early: its exit status says why
-    child.stdin!.write(`${JSON.stringify(request)}\n`);
-    const failed = (code: DistillErrorCode, why: string): void => reject(new DistillError(code, `pairing the tasks from ${JSON.stringify(request.job.from)} on: ${why}`));
-    child.on('error', (cause) => failed('DS_IO', `the process could not start: ${cause.message}`));
-    child.on('close', (exit, signal) => {
-      untrackWriter(child);
-      stop.removeEventListener('abort', terminate);
-      child.stdin!.destroy();
-      if (exit === 0) {
-        try {
-          return resolve(JSON.parse(Buffer.concat(out).toString('utf8')) as RangeCounts);
-        } catch {
-          return failed('DS_INTERNAL', 'the process printed no counts');
-        }
-      }
-      const line = Buffer.concat(err).toString('utf8').split('\n').find((text) => text.trim() !== '')?.replace(/^distill-stream: /, '');
-      failed((exit === null ? undefined : ERROR_CODE_OF_EXIT.get(exit)) ?? 'DS_INTERNAL', line ?? (signal === null ? `exit ${exit}` : `killed by ${signal}`));
-    });
-  });
 }
 
 /** Exit codes a shard process ends with, back to the error class that caused them. */

@@ -1,7 +1,6 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { PairCounts, type StageCounts } from '../src/engine/counts.js';
-import { pairRangeToFiles, type RangeCounts } from '../src/engine/pair-ranges.js';
+import type { PairCounts, StageCounts } from '../src/engine/counts.js';
 import { runDataset, runPairs, runTree, runTreeFilter, type StageRunOptions } from '../src/engine/run.js';
 import type { DatasetStage, PairStage, StageDefinition, TreeStage } from '../src/engine/stage.js';
 import { usageError } from '../src/errors.js';
@@ -24,7 +23,7 @@ import { extensionOf } from '../src/io/output-format.js';
 import { withEvidence } from './evidence.js';
 import { stageNotes, type StageNotes } from './hints.js';
 import { evidenceLabel, evidencePath, planInputs, placeOf, planReads, planStage, requireFolder, skippedInto, type CommonOptions, type StagePlan } from './plan.js';
-import { loadRulesFile, localWork, mergeShards, MIN_SHARD_BYTES, planEvidence, type PairRangeRequest, refuseChangedRules, runShard, runShardsLocally, typedPathsOf, writePlan, type MergeTargets, type ShardPlan, type ShardRunContext, type TypedPaths } from './shards.js';
+import { loadRulesFile, localWork, mergeShards, MIN_SHARD_BYTES, refuseChangedRules, runShard, runShardsLocally, typedPathsOf, writePlan, type MergeTargets, type ShardPlan, type ShardRunContext, type TypedPaths } from './shards.js';
 import { DEFAULT_MAX_LINE_BYTES } from '../src/io/line-splitter.js';
 import { resolveOutput } from '../src/io/output-target.js';
 import { STDIN_PATH } from '../src/io/paths.js';
@@ -213,28 +212,11 @@ export interface MergeResult extends Pick<StageResult, 'datasetInfo'> {
   counts: Map<string, StageCounts>;
 }
 
-/** The pairer of a plan's pairing stage, built with the plan's pinned ruleset, flags and view. */
-async function planPairerOf(plan: ShardPlan): Promise<MergeTargets['pairerOf']> {
-  const options = commandOptionsOf(plan);
-  const ruleset = await planRuleset(plan, options);
-  return (stage, lookup) => stage.pairer({ flags: stageFlags(stage, options) as never, recordedAt: options.recordedAt!, ruleset, view: viewOf(stage, options.format), lookup });
-}
-
-/** What a pairing range's process does (pipelines/pair-range.ts): pairs its tasks into its files with the plan's evidence; their counts. */
-export async function pairPlanRange(request: PairRangeRequest): Promise<RangeCounts> {
-  const stage = stageNamed(request.stage) as PairStage;
-  const pairerOf = await planPairerOf(request.plan);
-  return withEvidence({ ...planEvidence(request.plan.options), generation: request.plan.evidenceIndex }, async (lookup, _index, unchanged) => {
-    const counts = await pairRangeToFiles(request.job, pairerOf(stage, lookup), { stage: stage.name, recordedAt: request.plan.options['recordedAt'] as string }, request.into, new PairCounts());
-    unchanged(); // the evidence read is still what the index holds
-    return counts;
-  });
-}
-
-/** Merges a plan's shards into the outputs its command writes (and the index it joined); the options as MergeTargets has them (default: copies, one process). */
-export async function mergePlan(plan: ShardPlan, { wholeFiles = 'copy', partDigests, pairingProcesses = 1 }: Partial<Pick<MergeTargets, 'wholeFiles' | 'partDigests' | 'pairingProcesses'>> = {}): Promise<MergeResult> {
+/** Merges a plan's shards into the outputs its command writes (and the index it joined); `partDigests` from shards run in this process. */
+export async function mergePlan(plan: ShardPlan, wholeFiles: MergeTargets['wholeFiles'] = 'copy', partDigests?: MergeTargets['partDigests']): Promise<MergeResult> {
   const options = commandOptionsOf(plan);
   const place = placeOf(options);
+  const ruleset = await planRuleset(plan, options);
   const outputs = new Map<string, { output: OutputTarget; quarantine: OutputTarget }>();
   let tree: { path: string; display: string } | undefined;
   for (const stage of plan.command === 'export-all' ? EXPORT_STAGES : [stageNamed(plan.command)!]) {
@@ -255,10 +237,9 @@ export async function mergePlan(plan: ShardPlan, { wholeFiles = 'copy', partDige
   const counts = await mergeShards(plan, {
     outputs,
     ...(tree === undefined ? {} : { tree }),
-    pairerOf: await planPairerOf(plan),
+    pairerOf: (stage, lookup) => stage.pairer({ flags: stageFlags(stage, options) as never, recordedAt: options.recordedAt!, ruleset, view: viewOf(stage, options.format), lookup }),
     wholeFiles,
     partDigests,
-    pairingProcesses,
   });
   const single = plan.command === 'export-all' ? undefined : stageNamed(plan.command)!;
   const info = single === undefined || single.kind === 'tree' ? {} : datasetInfoOf(viewOf(single, options.format), outputs.get(single.name)!.output, counts.get(single.name)!, options);
@@ -291,7 +272,7 @@ export async function runCommandSharded(command: string, options: StageCommandOp
     const partDigests = new Map<string, RunningDigest>();
     const context = { ...(await shardContextOf(plan)), progress: shardProgress, partDigests };
     await runShardsLocally(planFile, plan, options.jobs ?? 1, (shard, stop) => runShard(plan, shard, { ...context, signal: stop }), progress);
-    return { ...(await mergePlan(plan, { wholeFiles: 'link', partDigests, pairingProcesses: options.jobs ?? 1 })), ...(index === undefined ? {} : { index }) }; // the work goes right after: its files may be linked
+    return { ...(await mergePlan(plan, 'link', partDigests)), ...(index === undefined ? {} : { index }) }; // the work goes right after: its files may be linked
   } finally {
     await remove();
   }

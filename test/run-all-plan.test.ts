@@ -282,7 +282,7 @@ const planIn = async (root: string, work: string, shards: number, options: Parti
 /** Every shard of the current phase, in this process, then its merge. */
 async function phase(plan: RunAllPlan): Promise<RunAllMergeOutcome> {
   for (let n = 0; n < plan.shardCount; n++) assert.equal((await runRunAllShard(plan, n)).kind, 'ran');
-  return mergeRunAllPhase(plan, 1);
+  return mergeRunAllPhase(plan);
 }
 
 /** Phase after phase until the run has finished; each merge's outcome. */
@@ -343,13 +343,13 @@ describe('the phases of a run-all plan', () => {
         // Shard 1 of phase 2, started early: collect is not merged, so it runs collect's shard 1.
         assert.deepEqual(await current(1), [0, 'ran']);
         assert.deepEqual(await current(1), [0, 'done already']);
-        const merged = await mergeRunAllPhase(plan, 1);
+        const merged = await mergeRunAllPhase(plan);
         assert.equal(merged.kind === 'next' && merged.next.stage.name, 'score');
         assert.deepEqual(await current(1), [1, 'ran']);
         assert.equal((await runRunAllShard(plan, 0)).kind, 'ran');
-        while ((await mergeRunAllPhase(plan, 1)).kind === 'next') for (let n = 0; n < 2; n++) await runRunAllShard(plan, n);
+        while ((await mergeRunAllPhase(plan)).kind === 'next') for (let n = 0; n < 2; n++) await runRunAllShard(plan, n);
         assert.deepEqual(await current(0), [undefined, 'finished true']);
-        assert.deepEqual(await mergeRunAllPhase(plan, 1), { kind: 'finished already', passed: true });
+        assert.deepEqual(await mergeRunAllPhase(plan), { kind: 'finished already', passed: true });
         await assert.rejects(runRunAllShard(plan, 2), (error: unknown) => error instanceof DistillError && error.code === 'DS_USAGE' && /--shard 2 is not a shard of this plan \(0…1\)/.test(error.message));
       }),
     ));
@@ -368,10 +368,10 @@ describe('the phases of a run-all plan', () => {
         for (let n = 0; n < 2; n++) await runRunAllShard(withRules, n);
         const original = await readFile(rules);
         await appendFile(rules, '\n');
-        await assert.rejects(mergeRunAllPhase(withRules, 1), refused(/^--rules .*my-rules\.json: the rules file changed since the plan was written; write a new plan$/));
+        await assert.rejects(mergeRunAllPhase(withRules), refused(/^--rules .*my-rules\.json: the rules file changed since the plan was written; write a new plan$/));
         // The same bytes again: the merge that was refused runs again in full.
         await writeFile(rules, original);
-        assert.equal((await mergeRunAllPhase(withRules, 1)).kind, 'next');
+        assert.equal((await mergeRunAllPhase(withRules)).kind, 'next');
       }),
     ));
 
@@ -383,7 +383,7 @@ describe('the phases of a run-all plan', () => {
         assert.equal((await phase(plan)).kind, 'next');
         for (let n = 0; n < 2; n++) assert.equal((await runRunAllShard(plan, n)).kind, 'ran');
         await appendFile(path.join(root, EVIDENCE), '\n');
-        for (let attempt = 0; attempt < 2; attempt++) await assert.rejects(mergeRunAllPhase(plan, 1), refused(new RegExp(`^${EVIDENCE} changed since the plan was written`)));
+        for (let attempt = 0; attempt < 2; attempt++) await assert.rejects(mergeRunAllPhase(plan), refused(new RegExp(`^${EVIDENCE} changed since the plan was written`)));
         await assert.rejects(readFile(receipt), { code: 'ENOENT' });
 
         const rules = path.join(root, 'my-rules.json');
@@ -392,7 +392,7 @@ describe('the phases of a run-all plan', () => {
         assert.equal((await phase(withRules)).kind, 'next');
         for (let n = 0; n < 2; n++) assert.equal((await runRunAllShard(withRules, n)).kind, 'ran');
         await appendFile(rules, '\n');
-        await assert.rejects(mergeRunAllPhase(withRules, 1), refused(/^--rules .*my-rules\.json: the rules file changed since the plan was written; write a new plan$/));
+        await assert.rejects(mergeRunAllPhase(withRules), refused(/^--rules .*my-rules\.json: the rules file changed since the plan was written; write a new plan$/));
         await assert.rejects(readFile(receipt), { code: 'ENOENT' });
       }),
     ));

@@ -5,16 +5,14 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { test } from 'node:test';
-import { DistillError, EXIT_CODE } from '../src/errors.js';
+import { DistillError } from '../src/errors.js';
 import type { ShardPlan } from '../pipelines/shards.js';
 import type { StageCommandOptions } from '../pipelines/stage.js';
 import type { ProgressSink } from '../src/progress.js';
 import { fixtureCopy, inFolder, processLog, snapshot, tempDir } from './helpers.js';
 
-// The seams are read when their modules load: set first, so the fixture (a few KB) runs as local
-// shards and a merge pairs its tasks in ranges across processes.
+// The seam is read when the shard module loads: set first, so the fixture (a few KB) runs as local shards.
 process.env['DISTILL_STREAM_MIN_SHARD_BYTES'] = '1';
-process.env['DISTILL_STREAM_PARALLEL_PAIRING_BYTES'] = '0';
 const { runStage, shardCount } = await import('../pipelines/stage.js');
 const { runExportAll } = await import('../pipelines/export-all.js');
 const { readPlan, runShardsLocally } = await import('../pipelines/shards.js');
@@ -55,68 +53,6 @@ for (const command of ['sft', 'rag', 'preference', 'collect', 'score']) {
 }
 test('export-all run as local shards writes what one process writes', sameAsOneProcess((root, jobs) => runExportAll({ cwd: root, root, recordedAt: RECORDED_AT, jobs })));
 test('run-all run as local shards writes what one process writes, receipts included (timings aside)', sameAsOneProcess((root, jobs) => runAllOn(root, 'r1', RECORDED_AT, { flags: { jobs } })));
-
-/** Runs `body` with NODE_OPTIONS extended by `extra` (what the children it starts are started with). */
-async function withNodeOptions<T>(extra: string, body: () => Promise<T>): Promise<T> {
-  const before = process.env['NODE_OPTIONS'];
-  process.env['NODE_OPTIONS'] = `${before ?? ''} ${extra}`;
-  try {
-    return await body();
-  } finally {
-    if (before === undefined) delete process.env['NODE_OPTIONS'];
-    else process.env['NODE_OPTIONS'] = before;
-  }
-}
-
-test('preference and export-all pair their tasks in ranges across processes: --jobs 2 and 3 write what one process writes, receipts included', () =>
-  inFolder(tempDir, async (work) => {
-    const processes = await processLog(work);
-    const runs: Array<(root: string, jobs: number) => Promise<unknown>> = [
-      (root, jobs) => runStage(stageNamed('preference')!, { cwd: root, root, recordedAt: RECORDED_AT, jobs }),
-      (root, jobs) => runExportAll({ cwd: root, root, recordedAt: RECORDED_AT, jobs, includePartial: true }),
-    ];
-    for (const run of runs) {
-      await inFolder(fixtureCopy, (one) =>
-        inFolder(fixtureCopy, async (many) => {
-          await run(one, 1);
-          for (const jobs of [2, 3]) {
-            const pairing = async (): Promise<number> => (await processes.entries()).started.filter(({ script }) => script === 'pair-range.js').length;
-            const earlier = await pairing();
-            await withNodeOptions(processes.env['NODE_OPTIONS']!, () => run(many, jobs));
-            const ranges = (await pairing()) - earlier;
-            assert.ok(ranges >= 1 && ranges <= jobs - 1, `--jobs ${jobs}: ${ranges} pairing processes`);
-            assert.deepEqual(await bytesOf(many), await bytesOf(one), `--jobs ${jobs}`);
-          }
-        }));
-    }
-  }));
-
-test('a failed pairing process fails the run with its exit code and first error line, naming its tasks; nothing is committed, no work is left', () =>
-  inFolder(tempDir, async (work) =>
-    inFolder(fixtureCopy, async (root) => {
-      const fail = path.join(work, 'fail-pairing.mjs');
-      await writeFile(fail, `if ((process.argv[1] ?? '').endsWith('/pair-range.js')) { process.stderr.write('distill-stream: evidence.jsonl: gone\\n'); process.exit(${EXIT_CODE.DS_IO}); }\n`);
-      const before = await snapshot(root);
-      const tmp = path.join(work, 'tmp');
-      await fs.promises.mkdir(tmp);
-      const tmpBefore = process.env['TMPDIR'];
-      process.env['TMPDIR'] = tmp; // where the run's work goes (os.tmpdir())
-      try {
-        await withNodeOptions(`--import=${pathToFileURL(fail).href}`, () =>
-          assert.rejects(runStage(stageNamed('preference')!, { cwd: root, root, recordedAt: RECORDED_AT, jobs: 2 }), (error: unknown) => {
-            assert.ok(error instanceof DistillError);
-            assert.equal(error.code, 'DS_IO');
-            assert.match(error.message, /^pairing the tasks from "[^"]+" on: evidence\.jsonl: gone$/);
-            return true;
-          }),
-        );
-      } finally {
-        if (tmpBefore === undefined) delete process.env['TMPDIR'];
-        else process.env['TMPDIR'] = tmpBefore;
-      }
-      assert.deepEqual(await snapshot(root), before, 'no output, quarantine or receipt committed');
-      assert.deepEqual(await fs.promises.readdir(tmp), [], 'the shards\' and the pairing\'s work removed');
-    })));
 
 /** The files `work` opens for reading through node:fs (a read stream opens its file through fs.open). */
 async function filesReadBy(work: () => Promise<unknown>): Promise<string[]> {

@@ -41,7 +41,7 @@ async function sharded(command: string, options: StageCommandOptions, shards: nu
     const plan = await readPlan(planFile);
     const context = await shardContextOf(plan);
     for (let n = shards - 1; n >= 0; n--) assert.equal(await runShard(plan, n, context), 'ran'); // any order
-    const { counts } = await mergePlan(plan, { wholeFiles });
+    const { counts } = await mergePlan(plan, wholeFiles);
     await merged?.();
     return counts;
   } finally {

@@ -8,9 +8,6 @@ export function shortId(prefix: string, a: string, b: string): string {
   return prefix + sha256Hex(`${a}|${b}`).slice(0, SHORT_ID_HEX);
 }
 
-/** The hex tail of a short id (what IdSet stores). */
-export const idDigits = (id: string): string => id.slice(id.indexOf('-') + 1);
-
 /**
  * Run ids are keyed by the first 8 bytes of sha256 of their UTF-16 code units, not of their UTF-8,
  * which would fold every lone surrogate into U+FFFD and make distinct ids such as "a\ud800" and

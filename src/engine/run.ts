@@ -12,7 +12,6 @@ import { openSink, type KeyedLine, type OutputTarget } from '../io/sink.js';
 import { Rejection } from '../core/rejection.js';
 import type { ProgressSink } from '../progress.js';
 import type { EvidenceLookup, StageName } from '../records.js';
-import { IdSet } from '../core/id-set.js';
 import { PairCounts, StageCounts } from './counts.js';
 import { withOutputs } from './outputs.js';
 import { QuarantineWriter } from './quarantine.js';
@@ -259,7 +258,7 @@ export async function runPairs(stage: PairStage, run: StageRunOptions, targets: 
     startPairing(counts);
     const sorted = sortedUntilAborted(pairer, run.signal);
     if (run.passOneOnly) await writeSortedEntries(sorted, output!);
-    else await writePairs(pairer.pairs(sorted, new IdSet()), output!, quarantine, counts, targets.output.kind === 'parts');
+    else await writePairs(pairer.pairs(sorted), output!, quarantine, counts, targets.output.kind === 'parts');
   }, undefined, run.beforeCommit);
   return counts;
 }
@@ -309,7 +308,7 @@ export async function runFanOut(
       startPairing(counts[n] as PairCounts);
       const sorted = sortedUntilAborted(pairer, run.signal);
       if (run.passOneOnly) await writeSortedEntries(sorted, writables[2 * n]!);
-      else await writePairs(pairer.pairs(sorted, new IdSet()), writables[2 * n]!, quarantine, counts[n] as PairCounts);
+      else await writePairs(pairer.pairs(sorted), writables[2 * n]!, quarantine, counts[n] as PairCounts);
     }
   }, undefined, run.beforeCommit);
   // Each export's receipt lists its own two outputs.

@@ -11,8 +11,9 @@ import { drained } from '../io/drain.js';
 import type { Category, QuarantineReason, SourceLocation, StageName } from '../records.js';
 import type { FileDigest } from '../receipts.js';
 import { PairCounts, SHAPES_PER_REASON, StageCounts, type RejectedShape } from './counts.js';
-import { pairMerged, type PairRanges } from './pair-ranges.js';
-import { quarantineParts, quarantineRow } from './quarantine.js';
+import { entriesOf, mergeSorted } from '../io/external-sort.js';
+import { QuarantineWriter, quarantineParts, quarantineRow } from './quarantine.js';
+import { writePairs } from './run.js';
 import type { Pairer } from './stage.js';
 import type { Kept } from './row.js';
 import type { RowRecorder } from './row-stage.js';
@@ -534,8 +535,7 @@ export async function mergePartitioned(
 /**
  * Merges a pairing stage's shards (preference): the row quarantines in shard order, then the
  * shards' sorted entries merged into one pairing order (each shard's input positions moved past
- * the earlier shards' rows) and paired as one process would, pair quarantines after the rows';
- * with `ranges`, across processes (pair-ranges.ts).
+ * the earlier shards' rows) and paired as one process would, pair quarantines after the rows'.
  */
 export async function mergePairs(
   folders: readonly string[],
@@ -545,17 +545,23 @@ export async function mergePairs(
   output: Writable,
   quarantine: Writable,
   counts: PairCounts,
-  ranges?: PairRanges,
 ): Promise<void> {
   mergeCounts(shards, counts);
   for (const folder of folders) await copyInto(path.join(folder, 'quarantine'), quarantine);
   let rowsBefore = 0;
-  const shifts = shards.map((shard) => {
+  const sources = folders.map((folder, n) => {
     const shift = rowsBefore;
-    rowsBefore += shard.validRows ?? 0;
-    return shift;
+    rowsBefore += shards[n]!.validRows ?? 0;
+    return shifted(entriesOf<unknown>(path.join(folder, 'out')), (entry) => pairer.shifted(entry, shift));
   });
-  await pairMerged({ folders: [...folders], shifts }, pairer, context, output, quarantine, counts, ranges, copyInto);
+  const writer = new QuarantineWriter(quarantine, context.stage, context.recordedAt);
+  await writePairs(pairer.pairs(mergeSorted(sources, (a, b) => pairer.compare(a, b))), output, writer, counts, context.keyed);
+  await writer.flushed();
+}
+
+async function* shifted<T>(entries: AsyncIterable<T>, shift: (entry: T) => T): AsyncGenerator<T, undefined> {
+  for await (const entry of entries) yield shift(entry);
+  return undefined;
 }
 
 /** The files of a mirrored tree part (score), relative to the tree, in string order. */

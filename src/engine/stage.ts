@@ -1,5 +1,4 @@
 import type { Rejection } from '../core/rejection.js';
-import type { IdSet } from '../core/id-set.js';
 import type { Ruleset } from '../core/ruleset.js';
 import type { InputSource } from '../io/line-source.js';
 import type { ColumnShape } from '../io/parquet.js';
@@ -81,16 +80,10 @@ export interface Pairer<Entry> {
   spill(entries: Array<Entry | null>): Promise<void>;
   /** Pass 1's entries in pairing order. */
   sorted(): AsyncIterable<Entry>;
-  /**
-   * Pass 2 over entries in pairing order (one pass's, or several shards' merged): candidate pairs in
-   * output order. `written` holds the ids of the pairs written before these (a pair whose id is in it
-   * is a duplicate); each pair written is added.
-   */
-  pairs(sorted: AsyncIterable<Entry>, written: IdSet): AsyncIterable<PairOutcome>;
+  /** Pass 2 over entries in pairing order (one pass's, or several shards' merged): candidate pairs in output order. */
+  pairs(sorted: AsyncIterable<Entry>): AsyncIterable<PairOutcome>;
   /** The pairing order (a total order), for merging shards' sorted entries. */
   compare(a: Entry, b: Entry): number;
-  /** The group (task) of an entry: the pairing order sorts by group first, in code-unit order, and no pair spans two groups. */
-  group(entry: Entry): string;
   /** An entry of a later shard, its input position moved past the `rows` valid rows of earlier shards. */
   shifted(entry: Entry, rows: number): Entry;
 }

@@ -132,9 +132,9 @@ export async function* mergeSorted<T>(sources: ReadonlyArray<AsyncIterator<T, un
   }
 }
 
-/** The entries of a JSON-lines file written by a sort (or a shard), in order, from the line at byte `start`. */
-export async function* entriesOf<T>(file: string, start = 0): AsyncGenerator<T, undefined> {
-  const lines = pipeline(createReadStream(file, { highWaterMark: RUN_READ_CHUNK_BYTES, start }), new LineSplitter({ maxLineBytes: Number.MAX_SAFE_INTEGER }), () => {});
+/** The entries of a JSON-lines file written by a sort (or a shard), in order. */
+export async function* entriesOf<T>(file: string): AsyncGenerator<T, undefined> {
+  const lines = pipeline(createReadStream(file, { highWaterMark: RUN_READ_CHUNK_BYTES }), new LineSplitter({ maxLineBytes: Number.MAX_SAFE_INTEGER }), () => {});
   for await (const batch of lines as AsyncIterable<Array<{ text: string }>>) for (const line of batch) yield JSON.parse(line.text) as T;
   return undefined;
 }

@@ -5,7 +5,7 @@ import { reject, Rejection } from '../core/rejection.js';
 import { keep, type RowFunction } from '../engine/row.js';
 import type { EvidenceLookup, EvidenceText, JoinedEvidence, ScoredRun } from '../records.js';
 import { describeErrors } from '../schemas/validators.js';
-import { idDigits } from '../core/ids.js';
+import { idDigits } from './sample-parts.js';
 
 /** What makes one export (SFT, RAG) differ from another; everything else is the shared gate chain. */
 export interface ExportDefinition<S extends { id: string }> {

@@ -1,7 +1,7 @@
 import type { ValidateFunction } from 'ajv';
 import { admitScoredRun } from '../core/gates.js';
-import type { IdSet } from '../core/id-set.js';
-import { idDigits, shortId } from '../core/ids.js';
+import { IdSet } from '../core/id-set.js';
+import { shortId } from '../core/ids.js';
 import { reject, Rejection } from '../core/rejection.js';
 import { builtinRuleset, type Ruleset } from '../core/ruleset.js';
 import { instructionFor } from '../core/synthesis.js';
@@ -14,7 +14,7 @@ import { LAYOUT } from '../layout.js';
 import type { Category, EvidenceLookup, JoinedEvidence, PreferenceSample, RecordProvenance, ScoredRun, SourceLocation } from '../records.js';
 import { describeErrors, validators } from '../schemas/validators.js';
 import { duplicateIdError, evidenceNotFound } from './export-row.js';
-import { assemble, PROVENANCE_COLUMNS, serializeTail, TURN_COLUMNS } from './sample-parts.js';
+import { assemble, idDigits, PROVENANCE_COLUMNS, serializeTail, TURN_COLUMNS } from './sample-parts.js';
 import type { ColumnShape } from '../io/parquet.js';
 
 /** Pairs written per task at most (docs/records.md). */
@@ -217,16 +217,12 @@ export class PreferencePairer implements Pairer<PreferenceRow> {
 
   readonly compare = comparePreferenceRows;
 
-  group(row: PreferenceRow): string {
-    return row.task_id;
-  }
-
   shifted(row: PreferenceRow, rows: number): PreferenceRow {
     return { ...row, seq: row.seq + rows };
   }
 
-  async *pairs(sorted: AsyncIterable<PreferenceRow>, written: IdSet): AsyncGenerator<PairOutcome> {
-    const context: PairingContext = { ...this.context, validate: validators().preferenceSample, written };
+  async *pairs(sorted: AsyncIterable<PreferenceRow>): AsyncGenerator<PairOutcome> {
+    const context: PairingContext = { ...this.context, validate: validators().preferenceSample, written: new IdSet() };
     let task: string | undefined;
     let accepted: PreferenceRow[] = [];
     let rejections: PreferenceRow[] = [];

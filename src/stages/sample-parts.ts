@@ -45,3 +45,6 @@ export function assemble(parts: ReadonlyArray<string | Uint8Array>): Buffer {
   }
   return out;
 }
+
+/** The hex tail of a short id (what IdSet stores). */
+export const idDigits = (id: string): string => id.slice(id.indexOf('-') + 1);

@@ -8,7 +8,7 @@ import { EXIT_CODE, usageError } from '../../errors.js';
 import { option } from '../../options.js';
 import { EXPORT_STAGES, STAGES, stageNamed } from '../../stages/registry.js';
 import { validateStage } from '../../engine/validate.js';
-import { HELP, jobsOf, JSON_SUMMARY } from '../common-options.js';
+import { HELP, JSON_SUMMARY } from '../common-options.js';
 import type { Command, Session } from '../command.js';
 import { parseArgs } from '../parse.js';
 import { printDatasetInfo, printStageSummary } from '../summary.js';
@@ -170,8 +170,6 @@ export const shardCommand: Command = {
   },
 };
 
-const MERGE_JOBS = { jobs: option('count', 'N', 'processes the pairing of preference tasks may use (default: the number of cores)') };
-
 export const mergeCommand: Command = {
   name: 'merge',
   group: 'Scale',
@@ -182,19 +180,18 @@ export const mergeCommand: Command = {
     'shard is missing it writes nothing, names the missing indexes and prints the --array= that resubmits exactly those.',
     'For a run-all plan it merges the current phase, writes its stage\'s receipt and plans the next phase; after the last',
     'stage (or one that failed, without --continue-on-failure) it writes what run-all writes at its end and exits as it does.',
-    'A preference or export-all merge pairs the tasks in up to --jobs processes of this machine.',
   ],
-  options: { ...MERGE_JOBS, ...JSON_SUMMARY, ...HELP },
+  options: { ...JSON_SUMMARY, ...HELP },
   examples: ['distill-stream merge plan.json'],
   takesOperands: true,
   run: async ({ args, cwd, terminal }) => {
     const [file, ...extra] = args.positionals;
     if (file === undefined || extra.length > 0) throw usageError('merge takes one plan file');
     const plan = await readAnyPlan(path.resolve(cwd, file), file);
-    if (isRunAllPlan(plan)) return mergeRunAll(plan, file, terminal, args.values['json'] === true, jobsOf(args.values));
+    if (isRunAllPlan(plan)) return mergeRunAll(plan, file, terminal, args.values['json'] === true);
     const missing = await missingShards(plan);
     if (missing.length > 0) return refuseMissing(terminal, '', missing, plan.shards.length);
-    const { counts, datasetInfo } = await mergePlan(plan, { pairingProcesses: jobsOf(args.values) });
+    const { counts, datasetInfo } = await mergePlan(plan);
     printDatasetInfo(terminal, plan.command, datasetInfo);
     const stages = plan.command === 'export-all' ? EXPORT_STAGES : [stageNamed(plan.command)!];
     let failed = false;
@@ -220,8 +217,8 @@ function refuseMissing(terminal: Terminal, what: string, missing: readonly numbe
  * code. A phase whose stage failed exits 0 while the run goes on (--continue-on-failure): the jobs
  * after it must start.
  */
-async function mergeRunAll(plan: RunAllPlan, file: string, terminal: Terminal, json: boolean, jobs: number): Promise<number> {
-  const outcome = await mergeRunAllPhase(plan, jobs, terminal);
+async function mergeRunAll(plan: RunAllPlan, file: string, terminal: Terminal, json: boolean): Promise<number> {
+  const outcome = await mergeRunAllPhase(plan, terminal);
   const runId = plan.options.runId;
   switch (outcome.kind) {
     case 'missing':
