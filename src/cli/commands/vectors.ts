@@ -52,6 +52,12 @@ const requireIndex = (session: Session): string => {
   return index;
 };
 
+/** A vectors write's receipt told on the terminal (its counts as JSON with --json, else its summary line); the exit status it means. */
+function toldReceipt(session: Session, receipt: Parameters<typeof summaryLine>[0]): number {
+  session.terminal.line(value(session, 'json') === true ? JSON.stringify(receipt.record_counts) : summaryLine(receipt).trimEnd());
+  return receipt.validation.passed ? 0 : EXIT_CODE.DS_VALIDATION;
+}
+
 const addCommand: Command = {
   name: 'vectors add',
   group: 'Vectors',
@@ -95,8 +101,7 @@ const addCommand: Command = {
       toolVersion: session.toolVersion,
       onBytes: session.terminal.bytes,
     });
-    session.terminal.line(value(session, 'json') === true ? JSON.stringify(result.receipt.record_counts) : summaryLine(result.receipt).trimEnd());
-    return result.receipt.validation.passed ? 0 : EXIT_CODE.DS_VALIDATION;
+    return toldReceipt(session, result.receipt);
   },
 };
 
@@ -138,8 +143,7 @@ const mergeCommand: Command = {
       batchSize: value(session, 'batchSize'),
       toolVersion: session.toolVersion,
     });
-    session.terminal.line(value(session, 'json') === true ? JSON.stringify(result.receipt.record_counts) : summaryLine(result.receipt).trimEnd());
-    return result.receipt.validation.passed ? 0 : EXIT_CODE.DS_VALIDATION;
+    return toldReceipt(session, result.receipt);
   },
 };
 
