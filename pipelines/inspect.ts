@@ -1,4 +1,4 @@
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { kbSourceFiles } from '../src/io/kb.js';
 import { walkInputFiles } from '../src/io/walk.js';
 import path from 'node:path';
@@ -6,7 +6,7 @@ import { ioError, usageError } from '../src/errors.js';
 import { EvidenceIndex } from '../src/io/evidence-index.js';
 import { isRunId, LAYOUT, RUN_ID_RULE } from '../src/layout.js';
 import { EXPORT_STAGES } from '../src/stages/registry.js';
-import { latestRun, readReport } from '../src/report/drift.js';
+import { latestRun, readReport, readReportText } from '../src/report/drift.js';
 import { fileSha256, fileState } from '../src/io/digest.js';
 import { isInsideRootPath } from '../src/io/paths.js';
 import type { FileDigest, RunSummary } from '../src/receipts.js';
@@ -26,7 +26,7 @@ export async function readRunSummary(root: string, runId: string | 'latest'): Pr
     throw runId === 'latest' ? ioError(LAYOUT.reports, new Error('no run has finished yet')) : ioError(`${LAYOUT.reports}/${runId}`, new Error('no summary.json'));
   }
   const folder = await readRunFolder(root, path.basename(run.dir));
-  const markdown = await readFile(path.join(run.dir, 'summary.md'), 'utf8').catch(() => '');
+  const markdown = (await readReportText(path.join(run.dir, 'summary.md'))) ?? '';
   return { ...run, markdown, state: folder.state, problems: [...folder.unreadable.map((error) => error.message), ...folder.problems.map(mismatchLine)] };
 }
 

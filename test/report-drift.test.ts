@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
+import { readRunSummary } from '../pipelines/inspect.js';
 import { DistillError } from '../src/errors.js';
 import { driftReport, findPriorRun, type RunReports } from '../src/report/drift.js';
 import { combinedHash, runHash } from '../src/report/hashes.js';
@@ -257,6 +258,23 @@ test('findPriorRun: the latest finished_at before the current run started, with 
     await rm(summary);
     execFileSync('mkfifo', [summary]);
     await assert.rejects(findPriorRun(reports, '2026-05-03T00:00:00.000Z'), { code: 'DS_IO', message: `${summary}: not a valid report: not a regular file` });
+  } finally {
+    await removeDir(root);
+  }
+});
+
+test('inspect prints a run\'s summary.md: none there prints nothing; a FIFO in its place is refused, never blocked on', async () => {
+  const root = await tempDir();
+  try {
+    const reports = path.join(root, 'reports', 'distillation');
+    await writeRun(reports, finishedAt(run('run-1'), '2026-05-01T00:00:00.000Z'));
+    const markdown = path.join(reports, 'run-1', 'summary.md');
+    assert.equal((await readRunSummary(root, 'run-1')).markdown, '');
+    await writeFile(markdown, '# run-1\n');
+    assert.equal((await readRunSummary(root, 'latest')).markdown, '# run-1\n');
+    await rm(markdown);
+    execFileSync('mkfifo', [markdown]);
+    await assert.rejects(readRunSummary(root, 'run-1'), { code: 'DS_IO', message: `${markdown}: not a valid report: not a regular file` });
   } finally {
     await removeDir(root);
   }

@@ -123,14 +123,23 @@ export function driftReport(current: RunReports, prior: RunReports | undefined, 
 /** A report this tool wrote: a receipt holds at most 10,000 samples a metric, a few MB; a larger file is not one. */
 const MAX_REPORT_BYTES = 64 << 20;
 
+/**
+ * One report file's text, undefined when there is none; a FIFO, a device or an oversized file in
+ * its place is an I/O error naming it, never waited on or read whole.
+ */
+export async function readReportText(file: string): Promise<string | undefined> {
+  const bytes = await readWritten(file, MAX_REPORT_BYTES, (why) => new DistillError('DS_IO', `${file}: not a valid report: ${why}`, { path: file }));
+  return bytes?.toString('utf8');
+}
+
 /** Reads and validates one report file; a file that is not what it claims is an I/O error naming it. */
 export async function readReport<T>(file: string, validate: ValidateFunction<T>): Promise<T | undefined> {
-  const bytes = await readWritten(file, MAX_REPORT_BYTES, (why) => new DistillError('DS_IO', `${file}: not a valid report: ${why}`, { path: file }));
+  const text = await readReportText(file);
   // No such report: a skipped stage, a run still going, or a stray file beside the run folders.
-  if (bytes === undefined) return undefined;
+  if (text === undefined) return undefined;
   let value: unknown;
   try {
-    value = JSON.parse(bytes.toString('utf8'));
+    value = JSON.parse(text);
   } catch (error) {
     throw ioError(file, error);
   }
