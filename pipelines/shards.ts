@@ -10,7 +10,7 @@ import type { Ruleset } from '../src/core/ruleset.js';
 import { PairCounts, StageCounts } from '../src/engine/counts.js';
 import { withOutputs } from '../src/engine/outputs.js';
 import { runDataset, runFanOut, runPairs, runTree, type StageRunOptions } from '../src/engine/run.js';
-import { copyInto, copyParts, DUPLICATE_KEYS, firstParts, mergeCounts, mergeDataset, mergePairs, mergePartitioned, ShardRecorder, shardCountsOf, treeFiles, type ShardCounts, type SourceRecordOf, type TreePart, type WriteTreeFile } from '../src/engine/shards.js';
+import { copyInto, copyParts, DUPLICATE_KEYS, firstParts, mergeCounts, mergeDataset, mergePairs, mergePartitioned, ShardRecorder, shardCountsOf, treeFiles, type ShardCounts, type SourceRecords, type TreePart, type WriteTreeFile } from '../src/engine/shards.js';
 import type { DatasetStage, PairStage, StageDefinition, TreeStage } from '../src/engine/stage.js';
 import { DistillError, EXIT_CODE, ioError, usageError, type DistillErrorCode } from '../src/errors.js';
 import { loadRuleset } from '../src/io/rules-file.js';
@@ -21,6 +21,7 @@ import { trackTemp, trackWriter, untrackTemp, untrackWriter } from '../src/io/co
 import { readJson, readOwnFile, readOwnJson, writeWhole } from '../src/io/small-file.js';
 import type { InputSource } from '../src/io/line-source.js';
 import { openLines } from '../src/io/line-source.js';
+import type { RawLine } from '../src/io/line-splitter.js';
 import { rawExcerpt } from '../src/engine/quarantine.js';
 import { cutIntoPieces, type Piece, type PlannedFile } from '../src/io/pieces.js';
 import { displayPath, STDIN_PATH } from '../src/io/paths.js';
@@ -30,7 +31,7 @@ import { walkInputFiles } from '../src/io/walk.js';
 import { kbSourceFiles } from '../src/io/kb.js';
 import { LAYOUT, quarantineFile } from '../src/layout.js';
 import type { FileDigest } from '../src/receipts.js';
-import type { EvidenceLookup, StageName } from '../src/records.js';
+import type { EvidenceLookup, SourceLocation, StageName } from '../src/records.js';
 import type { ProgressSink } from '../src/progress.js';
 import type { IndexReport } from '../src/io/evidence-index.js';
 import type { ShardReport } from '../src/report/page/types.js';
@@ -435,7 +436,7 @@ export interface MergeTargets {
 }
 
 /** Each input file's digest for the receipt: the plan's for a file cut across shards, else the shard's that read it. */
-function inputDigests(plan: ShardPlan, results: ShardCounts[][], stage: StageName, extra: FileDigest[]): FileDigest[] {
+function inputDigests(plan: ShardPlan, results: readonly ShardCounts[][], stage: StageName, extra: FileDigest[]): FileDigest[] {
   const byPath = new Map<string, FileDigest>();
   for (const shard of results) for (const digest of shard.find((r) => r.stage === stage)?.inputs ?? []) byPath.set(digest.path, digest);
   for (const digest of Object.values(plan.hashed)) byPath.set(digest.path, digest);
@@ -444,25 +445,55 @@ function inputDigests(plan: ShardPlan, results: ShardCounts[][], stage: StageNam
 }
 
 /** Reads an input row again by its file and line (a duplicate the merge found), parsed as the stage parsed it. */
-function sourceRecordReader(plan: ShardPlan): SourceRecordOf {
-  return async (file, line) => {
-    const planned = plan.inputs[file]!;
-    const piece = plan.shards.flat().filter((p) => p.file === file && p.firstLine <= line).at(-1)!;
-    const lines = await openLines({ display: planned.display, absolute: planned.path, ...(piece.start === 0 ? {} : { range: { start: piece.start, end: planned.size, firstLine: piece.firstLine } }) }, { maxLineBytes: plan.options['maxLineBytes'] as number });
-    for await (const batch of lines) {
-      for (const raw of batch) {
-        if (raw.line !== line) continue;
-        let record: unknown;
-        try {
-          record = JSON.parse(raw.text);
-        } catch {
-          record = rawExcerpt(raw.text);
-        }
-        return { record, location: { source_file: planned.display, line_offset: line } };
+/**
+ * The merge's reader of input rows by (file, line): one line stream open at a time, read on while
+ * the row asked for lies ahead in its file, reopened at the piece holding the row otherwise. Asked
+ * in input order, the repeats of a merge cost one pass over the inputs, not one from a piece's start each.
+ */
+class PlanSourceRecords implements SourceRecords {
+  private reading: { file: number; lines: AsyncIterator<RawLine[]>; batch: RawLine[]; next: number; lastLine: number } | undefined;
+
+  constructor(private readonly plan: ShardPlan) {}
+
+  async at(file: number, line: number): Promise<{ record: unknown; location: SourceLocation }> {
+    const planned = this.plan.inputs[file]!;
+    const piece = this.plan.shards.flat().filter((p) => p.file === file && p.firstLine <= line).at(-1)!;
+    let reading = this.reading;
+    if (reading === undefined || reading.file !== file || reading.lastLine >= line || piece.firstLine > reading.lastLine + 1) {
+      await this.close();
+      const lines = await openLines({ display: planned.display, absolute: planned.path, ...(piece.start === 0 ? {} : { range: { start: piece.start, end: planned.size, firstLine: piece.firstLine } }) }, { maxLineBytes: this.plan.options['maxLineBytes'] as number });
+      reading = this.reading = { file, lines: lines[Symbol.asyncIterator](), batch: [], next: 0, lastLine: piece.firstLine - 1 };
+    }
+    for (;;) {
+      while (reading.next < reading.batch.length) {
+        const raw = reading.batch[reading.next++]!;
+        reading.lastLine = raw.line;
+        if (raw.line === line) return { record: sourceRecord(raw.text), location: { source_file: planned.display, line_offset: line } };
+        if (raw.line > line) break;
       }
+      if (reading.lastLine > line) break;
+      const { value, done } = await reading.lines.next();
+      if (done === true) break;
+      reading.batch = value;
+      reading.next = 0;
     }
     throw new DistillError('DS_IO', `${planned.display}: line ${line} is gone since it was read`, { path: planned.display });
-  };
+  }
+
+  async close(): Promise<void> {
+    const reading = this.reading;
+    this.reading = undefined;
+    await reading?.lines.return?.();
+  }
+}
+
+/** A row's record as its quarantine row quotes it: parsed, or an excerpt of what could not be. */
+function sourceRecord(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return rawExcerpt(text);
+  }
 }
 
 /** The digest of each file a shard wrote into its part of a tree, by the file's path in the shard's folder. */
@@ -503,9 +534,18 @@ export async function mergeShards(plan: ShardPlan, targets: MergeTargets): Promi
   const read = shardsWithPieces(plan);
   const results: ShardCounts[][] = [];
   for (const n of read) results.push(await shardResult(plan, n));
+  const sourceRecords = new PlanSourceRecords(plan);
+  try {
+    return await mergeResults(plan, targets, read, results, sourceRecords);
+  } finally {
+    await sourceRecords.close();
+  }
+}
+
+/** mergeShards once every shard is done: the shards `read` (those with pieces) and their results. */
+async function mergeResults(plan: ShardPlan, targets: MergeTargets, read: readonly number[], results: readonly ShardCounts[][], sourceRecords: SourceRecords): Promise<Map<string, StageCounts>> {
   const stages = stagesOf(plan.command);
   const recordedAt = plan.options['recordedAt'] as string;
-  const sourceRecordOf = sourceRecordReader(plan);
   const counts = new Map<string, StageCounts>();
   const shardsOf = (stage: StageDefinition): ShardCounts[] => results.map((shard) => shard.find((r) => r.stage === stage.name)!);
   const foldersOf = (stage: StageDefinition): string[] => read.map((n) => (stages.length === 1 ? shardFolder(plan, n) : path.join(shardFolder(plan, n), stage.name)));
@@ -540,7 +580,7 @@ export async function mergeShards(plan: ShardPlan, targets: MergeTargets): Promi
           stageCounts.outputs.push(...(await sink.finish()).digests);
         };
         if (stage.layout === 'partitioned') {
-          await mergePartitioned(folders, shardsOf(stage), { stage: stage.name, recordedAt, duplicateError: duplicateErrorOf(stage), sourceRecordOf }, writeFile, q!, stageCounts);
+          await mergePartitioned(folders, shardsOf(stage), { stage: stage.name, recordedAt, duplicateError: duplicateErrorOf(stage), sourceRecords }, writeFile, q!, stageCounts);
         } else {
           mergeCounts(shardsOf(stage), stageCounts);
           const relatives = [...new Set((await Promise.all(folders.map(treeFiles))).flat())].sort();
@@ -591,7 +631,7 @@ export async function mergeShards(plan: ShardPlan, targets: MergeTargets): Promi
             await mergePairs(foldersOf(stage), shardsOf(stage), targets.pairerOf(stage, lookup), { stage: stage.name, recordedAt, keyed: keyedOf(stage) }, output, quarantine, perStage[n] as PairCounts);
           } else {
             const duplicateKey = stage.split.by === 'rows' ? stage.split.duplicatesBy : 'none';
-            await mergeDataset(foldersOf(stage), shardsOf(stage), { stage: stage.name, recordedAt, duplicateKey, duplicateError: duplicateErrorOf(stage), sourceRecordOf, keyed: keyedOf(stage), begunWith: begunWith[n]! }, output, quarantine, perStage[n]!);
+            await mergeDataset(foldersOf(stage), shardsOf(stage), { stage: stage.name, recordedAt, duplicateKey, duplicateError: duplicateErrorOf(stage), sourceRecords, keyed: keyedOf(stage), begunWith: begunWith[n]! }, output, quarantine, perStage[n]!);
           }
         }
       },

@@ -88,3 +88,15 @@ test('an id given as its two 32-bit halves is the same member as its hex digits'
   assert.equal(ids.hasKey(0, 0xffffffff), false);
   assert.equal(ids.size, 2);
 });
+
+test('a set made for an expected count holds that many ids, and more past it', () => {
+  const ids = new IdSet(30_000);
+  const added: string[] = [];
+  for (let i = 0; i < 40_000; i++) {
+    const id = randomBytes(8).toString('hex');
+    added.push(id);
+    assert.equal(ids.add(id), true);
+  }
+  assert.equal(ids.size, 40_000);
+  for (const id of added) assert.equal(ids.add(id), false);
+});

@@ -266,3 +266,28 @@ test('on a terminal, --jobs 2 draws one progress line for its shards: each draw 
     });
     assert.match(writes.at(-1)!, /^\[collect\] read=\d+ exported=\d+ /);
   }));
+
+test('a shard whose input repeats an earlier shard\'s wholly: the merge reads each input once for all its repeats and writes what one process writes', () =>
+  inFolder(fixtureCopy, (one) =>
+    inFolder(fixtureCopy, (apart) =>
+      inFolder(() => tempDir('distill-plan-'), async (work) => {
+      const sft = stageNamed('sft')!;
+      const again = async (root: string): Promise<void> => fs.promises.cp(path.join(root, 'data/scored-runs/2026'), path.join(root, 'data/scored-runs/2027'), { recursive: true });
+      await again(one);
+      await again(apart);
+      const optionsOf = (root: string): StageCommandOptions => ({ cwd: root, root, recordedAt: RECORDED_AT, jobs: 1 });
+      const single = await runStage(sft, optionsOf(one));
+      const planFile = path.join(work, 'plan.json'); // its shards' folders beside it, outside the root compared
+      await planShards('sft', { ...optionsOf(apart), shards: 2, planFile });
+      const plan = await readPlan(planFile);
+      assert.ok(plan.shards[1]!.every((piece) => plan.inputs[piece.file]!.display.includes('/2027/')), 'the second shard reads only the repeated copy');
+      for (const n of [0, 1]) await runPlanShard(planFile, n, { cwd: apart });
+      const read = await filesReadBy(() => mergePlan(plan));
+      assert.deepEqual(await bytesOf(apart), await bytesOf(one));
+      const repeats = single.counts.byReason.get('duplicate_id') ?? 0;
+      assert.ok(single.counts.out > 0 && repeats >= single.counts.out, `every row the first copy exported is repeated by the second: ${repeats} of ${single.counts.out}`);
+      const inputOpens = new Map<string, number>();
+      for (const file of read.filter((file) => file.includes('/data/scored-runs/2027/'))) inputOpens.set(file, (inputOpens.get(file) ?? 0) + 1);
+      assert.ok(inputOpens.size > 0, 'the repeats\' records are read again');
+      for (const [file, opens] of inputOpens) assert.equal(opens, 1, `${file} opened ${opens} times`);
+    }))));

@@ -1,5 +1,5 @@
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
@@ -257,50 +257,77 @@ async function* keptBatches(folder: string): AsyncGenerator<KeptBatch> {
   if (held !== undefined) throw new DistillError('DS_IO', `${file}: cut short inside a record (${held.length} of ${KEPT_BYTES} bytes); run the shard again`, { path: file });
 }
 
-/** The source record of an input row, read again (a duplicate the merge found); undefined for stdin. */
-export type SourceRecordOf = (file: number, line: number) => Promise<{ record: unknown; location: SourceLocation }>;
+/**
+ * Input rows read again by (file, line): the repeats a merge found, asked for in input order, so
+ * a reader can serve them all in one forward pass over the inputs.
+ */
+export interface SourceRecords {
+  at(file: number, line: number): Promise<{ record: unknown; location: SourceLocation }>;
+  close(): Promise<void>;
+}
 
-/** A kept row that turned out to repeat an earlier shard's: its place and what its quarantine row says. */
-interface Repeat {
-  file: number;
-  line: number;
-  category: number;
-  row: string;
+/**
+ * Which of a shard's kept records repeat an earlier shard's key, by index: a bit each, allocated
+ * at the first repeat. Not the repeats' quarantine rows: a shard whose input repeats an earlier
+ * shard's wholly (the same file given twice) repeats every row it kept, and holding those rows
+ * took 0.6 GB and 220 s for a 2-shard sft of 2 × 130 MB that one process ran in 17 s.
+ */
+class Repeats {
+  private bits: Uint8Array | undefined;
+  size = 0;
+
+  constructor(private readonly keptCount: number) {}
+
+  add(index: number): void {
+    this.bits ??= new Uint8Array((this.keptCount + 7) >>> 3);
+    this.bits[index >>> 3]! |= 1 << (index & 7);
+    this.size++;
+  }
+
+  has(index: number): boolean {
+    return this.bits !== undefined && (this.bits[index >>> 3]! & (1 << (index & 7))) !== 0;
+  }
+}
+
+/** How the merge writes the quarantine row of a repeat: the stage, the run's time and the stage's words for it. */
+export interface RepeatRows {
+  stage: StageName;
+  recordedAt: string;
+  sourceRecords: SourceRecords;
+  duplicateError: (key: string, record: unknown) => string;
+}
+
+/** The number of kept records a shard wrote. */
+async function keptCount(folder: string): Promise<number> {
+  return Math.floor((await stat(path.join(folder, 'kept'))).size / KEPT_BYTES);
 }
 
 /**
  * Finds the rows of later shards that repeat an earlier shard's key (in input order a shard's
- * rows all come after the previous shard's), and writes their quarantine rows. Returns, per shard,
- * the set of kept-record indexes to drop.
+ * rows all come after the previous shard's) and counts them as duplicate_id rows. Returns, per
+ * shard, the kept records to drop (their quarantine rows are written later, by writeQuarantine).
  */
-async function repeatsOf(folders: readonly string[], stage: StageName, recordedAt: string, sourceRecordOf: SourceRecordOf, counts: StageCounts, errorOf: (key: string, record: unknown) => string): Promise<Array<Map<number, Repeat>>> {
-  const taken = new IdSet();
-  const [prefix, recordedAtJson] = quarantineParts(stage, recordedAt);
-  const repeats: Array<Map<number, Repeat>> = [];
-  for (const folder of folders) {
-    const mine = new Map<number, Repeat>();
-    // Keys first seen in this shard are added after it (high, low, high, low…): a repeat inside one shard was settled there.
-    const fresh: number[] = [];
+async function repeatsOf(folders: readonly string[], counts: StageCounts): Promise<Repeats[]> {
+  const repeats: Repeats[] = [];
+  const sizes = await Promise.all(folders.map(keptCount));
+  // Sized for every key but the last shard's (no shard comes after it to repeat them): no resize on the way.
+  const taken = new IdSet(sizes.slice(0, -1).reduce((sum, size) => sum + size, 0));
+  for (const [s, folder] of folders.entries()) {
+    const mine = new Repeats(sizes[s]!);
     let index = 0;
     for await (const kept of keptBatches(folder)) {
       for (let n = 0; n < kept.count; n++, index++) {
-        const high = kept.high(n);
-        const low = kept.low(n);
-        if (!taken.hasKey(high, low)) {
-          fresh.push(high, low);
-          continue;
-        }
-        const { record, location } = await sourceRecordOf(kept.file(n), kept.line(n));
-        const row = quarantineRow(prefix, recordedAtJson, 'duplicate_id', [errorOf(kept.hex(n), record)], record, location);
-        const category = kept.category(n);
-        mine.set(index, { file: kept.file(n), line: kept.line(n), category, row });
+        if (!taken.hasKey(kept.high(n), kept.low(n))) continue;
+        mine.add(index);
         counts.out--;
         counts.quarantined++;
         counts.countReason('duplicate_id');
+        const category = kept.category(n);
         if (category !== NO_CATEGORY) uncount(counts, CATEGORIES[category]!);
       }
     }
-    for (let n = 0; n < fresh.length; n += 2) taken.addKey(fresh[n]!, fresh[n + 1]!);
+    // Added after the shard is read: a repeat inside one shard was settled there.
+    if (s < folders.length - 1) for await (const kept of keptBatches(folder)) for (let n = 0; n < kept.count; n++) taken.addKey(kept.high(n), kept.low(n));
     repeats.push(mine);
   }
   return repeats;
@@ -355,7 +382,7 @@ async function copyDropping(file: string, out: Writable, skip: ReadonlyArray<[nu
  * The byte ranges of the kept rows to drop in each of a shard's parts, by partition index (0 for an
  * output that is not partitioned), in one pass over its kept records.
  */
-async function droppedRanges(folder: string, drop: ReadonlyMap<number, Repeat>): Promise<Map<number, Array<[number, number]>>> {
+async function droppedRanges(folder: string, drop: Repeats): Promise<Map<number, Array<[number, number]>>> {
   const ranges = new Map<number, Array<[number, number]>>();
   if (drop.size === 0) return ranges;
   const written = new Map<number, number>(); // bytes so far in each partition's part
@@ -412,25 +439,39 @@ class ByteReader {
   }
 }
 
+/** The kept records a shard's repeats stand for, in input order: where each was read and its key. */
+async function* repeatedRecords(folder: string, repeats: Repeats): AsyncGenerator<{ file: number; line: number; key: string }> {
+  let index = 0;
+  for await (const kept of keptBatches(folder)) {
+    for (let n = 0; n < kept.count; n++, index++) if (repeats.has(index)) yield { file: kept.file(n), line: kept.line(n), key: kept.hex(n) };
+  }
+}
+
 /**
  * A shard's quarantine part with the merge's new rows for it (repeats of earlier shards) put in
- * their input places: both are in input order, so they interleave by (file, line), streamed.
+ * their input places: both are in input order, so they interleave by (file, line), streamed, and
+ * each repeat's source record is read again as its row is written.
  */
-async function writeQuarantine(folder: string, repeats: ReadonlyMap<number, Repeat>, out: Writable): Promise<void> {
+async function writeQuarantine(folder: string, repeats: Repeats, rows: RepeatRows, out: Writable): Promise<void> {
   if (repeats.size === 0) return copyDropping(path.join(folder, 'quarantine'), out, []);
-  const added = [...repeats.values()]; // repeats are rare: a few rows, not a stream
+  const [prefix, recordedAtJson] = quarantineParts(rows.stage, rows.recordedAt);
+  const pending = repeatedRecords(folder, repeats);
   const part = new ByteReader(path.join(folder, 'quarantine'));
-  let next = 0;
+  let next = await pending.next();
+  const writeRepeat = async (repeat: { file: number; line: number; key: string }): Promise<void> => {
+    const { record, location } = await rows.sourceRecords.at(repeat.file, repeat.line);
+    if (!out.write(quarantineRow(prefix, recordedAtJson, 'duplicate_id', [rows.duplicateError(repeat.key, record)], record, location))) await drained(out);
+  };
   try {
     for await (const row of placedRecords(folder)) {
-      while (next < added.length && before(added[next]!, row)) if (!out.write(added[next++]!.row)) await drained(out);
+      for (; next.done !== true && before(next.value, row); next = await pending.next()) await writeRepeat(next.value);
       if (!out.write(await part.take(row.bytes))) await drained(out);
     }
-    for (; next < added.length; next++) if (!out.write(added[next]!.row)) await drained(out);
+    for (; next.done !== true; next = await pending.next()) await writeRepeat(next.value);
   } catch (cause) {
     throw ioError(folder, cause);
   } finally {
-    await part.close();
+    await Promise.all([part.close(), pending.return(undefined)]);
   }
 }
 
@@ -445,12 +486,8 @@ const before = (a: { file: number; line: number }, b: { file: number; line: numb
 export async function mergeDataset(
   folders: readonly string[],
   shards: readonly ShardCounts[],
-  context: {
-    stage: StageName;
-    recordedAt: string;
+  context: RepeatRows & {
     duplicateKey: 'written-id' | 'run-id' | 'none';
-    duplicateError: (key: string, record: unknown) => string;
-    sourceRecordOf: SourceRecordOf;
     keyed?: boolean;
     /** The outputs already begin with the first shard's part (see firstParts): it is not copied again. */
     begunWith?: { output: boolean; quarantine: boolean };
@@ -460,14 +497,14 @@ export async function mergeDataset(
   counts: StageCounts,
 ): Promise<void> {
   mergeCounts(shards, counts);
-  const repeats = context.duplicateKey === 'none' ? folders.map(() => new Map<number, Repeat>()) : await repeatsOf(folders, context.stage, context.recordedAt, context.sourceRecordOf, counts, context.duplicateError);
+  const repeats = context.duplicateKey === 'none' ? folders.map(() => new Repeats(0)) : await repeatsOf(folders, counts);
   // The first shard repeats no earlier shard: its parts are the outputs' first bytes as they stand.
   const begun = (n: number, which: 'output' | 'quarantine'): boolean => n === 0 && context.begunWith?.[which] === true;
   for (const [n, folder] of folders.entries()) {
     if (context.keyed) await copyKeyed(folder, `${context.stage}-`, repeats[n]!, output);
     // A dataset row's value is its line (no partition), so the recorder filed every row under partition 0.
     else if (!begun(n, 'output')) await copyDropping(path.join(folder, 'out'), output, (await droppedRanges(folder, repeats[n]!)).get(0) ?? []);
-    if (!begun(n, 'quarantine')) await writeQuarantine(folder, repeats[n]!, quarantine);
+    if (!begun(n, 'quarantine')) await writeQuarantine(folder, repeats[n]!, context, quarantine);
   }
 }
 
@@ -481,7 +518,7 @@ const KEYED_BATCH = 256;
  * A shard's output part as KeyedLine batches, less the dropped rows: each kept record gives its
  * row's bytes and the id's hex tail (the id is `prefix` + tail, as written-id keys are made).
  */
-async function copyKeyed(folder: string, prefix: string, drop: ReadonlyMap<number, Repeat>, out: Writable): Promise<void> {
+async function copyKeyed(folder: string, prefix: string, drop: Repeats, out: Writable): Promise<void> {
   const part = new ByteReader(path.join(folder, 'out'));
   let batch: Array<{ key: string; line: Uint8Array }> = [];
   let index = 0;
@@ -512,13 +549,13 @@ async function copyKeyed(folder: string, prefix: string, drop: ReadonlyMap<numbe
 export async function mergePartitioned(
   folders: readonly string[],
   shards: readonly ShardCounts[],
-  context: { stage: StageName; recordedAt: string; duplicateError: (key: string, record: unknown) => string; sourceRecordOf: SourceRecordOf },
+  context: RepeatRows,
   writePartition: WriteTreeFile,
   quarantine: Writable,
   counts: StageCounts,
 ): Promise<void> {
   mergeCounts(shards, counts);
-  const repeats = await repeatsOf(folders, context.stage, context.recordedAt, context.sourceRecordOf, counts, context.duplicateError);
+  const repeats = await repeatsOf(folders, counts);
   const partitions = [...new Set(shards.flatMap((shard) => shard.partitions ?? []))].sort();
   const dropped = await Promise.all(folders.map((folder, n) => droppedRanges(folder, repeats[n]!)));
   for (const partition of partitions) {
@@ -529,7 +566,7 @@ export async function mergePartitioned(
     }
     await writePartition(partition, parts);
   }
-  for (const [n, folder] of folders.entries()) await writeQuarantine(folder, repeats[n]!, quarantine);
+  for (const [n, folder] of folders.entries()) await writeQuarantine(folder, repeats[n]!, context, quarantine);
 }
 
 /**
