@@ -452,32 +452,40 @@ function inputDigests(plan: ShardPlan, results: readonly ShardCounts[][], stage:
  */
 class PlanSourceRecords implements SourceRecords {
   private reading: { file: number; lines: AsyncIterator<RawLine[]>; batch: RawLine[]; next: number; lastLine: number } | undefined;
+  /** Each input's pieces, in line order (the shards cut the inputs in walk order): where a row's line can be read from. */
+  private readonly piecesOf = new Map<number, Piece[]>();
 
-  constructor(private readonly plan: ShardPlan) {}
+  constructor(private readonly plan: ShardPlan) {
+    for (const piece of plan.shards.flat()) {
+      let pieces = this.piecesOf.get(piece.file);
+      if (pieces === undefined) this.piecesOf.set(piece.file, (pieces = []));
+      pieces.push(piece);
+    }
+  }
 
   async at(file: number, line: number): Promise<{ record: unknown; location: SourceLocation }> {
     const planned = this.plan.inputs[file]!;
-    const piece = this.plan.shards.flat().filter((p) => p.file === file && p.firstLine <= line).at(-1)!;
+    const piece = this.piecesOf.get(file)!.findLast((p) => p.firstLine <= line)!;
     let reading = this.reading;
+    // Reopened when the row is behind the stream, or in a later piece than the one it reads: read from there, not through.
     if (reading === undefined || reading.file !== file || reading.lastLine >= line || piece.firstLine > reading.lastLine + 1) {
       await this.close();
       const lines = await openLines({ display: planned.display, absolute: planned.path, ...(piece.start === 0 ? {} : { range: { start: piece.start, end: planned.size, firstLine: piece.firstLine } }) }, { maxLineBytes: this.plan.options['maxLineBytes'] as number });
       reading = this.reading = { file, lines: lines[Symbol.asyncIterator](), batch: [], next: 0, lastLine: piece.firstLine - 1 };
     }
+    const gone = (): DistillError => new DistillError('DS_IO', `${planned.display}: line ${line} is gone since it was read`, { path: planned.display });
     for (;;) {
       while (reading.next < reading.batch.length) {
         const raw = reading.batch[reading.next++]!;
         reading.lastLine = raw.line;
         if (raw.line === line) return { record: sourceRecord(raw.text), location: { source_file: planned.display, line_offset: line } };
-        if (raw.line > line) break;
+        if (raw.line > line) throw gone();
       }
-      if (reading.lastLine > line) break;
       const { value, done } = await reading.lines.next();
-      if (done === true) break;
+      if (done === true) throw gone();
       reading.batch = value;
       reading.next = 0;
     }
-    throw new DistillError('DS_IO', `${planned.display}: line ${line} is gone since it was read`, { path: planned.display });
   }
 
   async close(): Promise<void> {
