@@ -463,3 +463,31 @@ test('an index built by scanner processes is byte for byte the one a single proc
     }
   });
 });
+
+test('partitions too large to sort in memory are split on disk by more key bits, and the index is the same bytes', async () => {
+  const files: Record<string, string[]> = {};
+  // 400 rows of one run id share every key bit: that partition cannot be split and is sorted whole.
+  for (let f = 0; f < 4; f++) files[`d${f}/e.jsonl`] = Array.from({ length: 400 }, (_, n) => evidenceLine(n % 4 === 0 ? 'run-many' : `run-${(n * 7 + f) % 900}`, { text: `${f}:${n}` }));
+  await withEvidence(files, async (dir) => {
+    const build = async (env: NodeJS.ProcessEnv): Promise<{ bytes: Buffer; spills: string[] }> => {
+      await rm(path.join(dir, '.distill-index'), { recursive: true, force: true });
+      const run = await runCli(['index', '--root', dir, '--evidence', dir], { env: { ...process.env, ...env } });
+      assert.equal(run.code, 0, run.stderr);
+      const folder = path.join(dir, '.distill-index');
+      const names = await readdir(folder);
+      return { bytes: await readFile(path.join(folder, names.find((entry) => entry.endsWith('.idx'))!)), spills: names.filter((name) => name.startsWith('.build-')) };
+    };
+    const whole = await build({});
+    // ~1,600 entries of ~150 bytes against 4 KiB: the one partition splits into 256, the run id's twice more.
+    const split = await build({ DISTILL_STREAM_INDEX_SORT_BYTES: '4096', DISTILL_STREAM_PARALLEL_INDEX_BYTES: '1' });
+    assert.ok(whole.bytes.equals(split.bytes));
+    assert.deepEqual(split.spills, []);
+    const { index } = await read(dir);
+    try {
+      assert.equal(textOf(index.get('run-many')), '0:0');
+      assert.equal(textOf(index.get('run-3')), '0:129');
+    } finally {
+      await index.close();
+    }
+  });
+});

@@ -233,9 +233,20 @@ async function unchangedPrefix(manifest: Manifest, layout: EvidenceLayout, fresh
   return n;
 }
 
+/** Key bits a partition too large to sort in memory is split by again: 256 partitions, each ~1/256 of it. */
+const SPLIT_BITS = 8;
+
 /**
- * Spills entries into partitions by their key's top bits while building, so the final sort holds
- * one partition in memory at a time.
+ * A partition is sorted in memory up to this many bytes. The build sizes its partitions to ~16 MiB
+ * until there are 256 of them (~40 GB of evidence); past that a partition grows with the evidence,
+ * so one larger than this is split on disk by the key's next bits before it is sorted, and the
+ * build's memory stays the same for any size of evidence. Test seam: DISTILL_STREAM_INDEX_SORT_BYTES.
+ */
+const MAX_SORTED_BYTES = Number(process.env['DISTILL_STREAM_INDEX_SORT_BYTES'] ?? 2 * PARTITION_BYTES);
+
+/**
+ * Spills entries into partitions by their key's top bits while building (after the `keyBitsBefore`
+ * bits that made the partition being split), so the final sort holds one partition in memory at a time.
  */
 class Partitions {
   private readonly buffers: Buffer[][];
@@ -243,8 +254,9 @@ class Partitions {
   private readonly files: string[];
 
   constructor(
-    folder: string,
+    private readonly folder: string,
     readonly bits: number,
+    private readonly keyBitsBefore = 0,
   ) {
     const count = 1 << bits;
     this.buffers = Array.from({ length: count }, () => []);
@@ -253,7 +265,7 @@ class Partitions {
   }
 
   private partitionOf(entry: Buffer): number {
-    return this.bits === 0 ? 0 : entry.readUInt32LE(4) >>> (32 - this.bits);
+    return this.bits === 0 ? 0 : (entry.readUInt32LE(4) << this.keyBitsBefore) >>> (32 - this.bits);
   }
 
   async add(entry: Buffer): Promise<void> {
@@ -283,26 +295,74 @@ class Partitions {
    * Each partition's entries sorted (key, file, offset), in key order across partitions, with the
    * same partition of the scanner processes that spilled into `others` (one folder each).
    */
-  async *sorted(others: readonly string[]): AsyncGenerator<{ bytes: Buffer; offsets: number[] }> {
+  async *sorted(others: readonly string[]): AsyncGenerator<SortedEntries> {
     for (let p = 0; p < this.buffers.length; p++) {
       await this.flush(p);
       const spilled = [this.files[p]!, ...others.map((folder) => path.join(folder, path.basename(this.files[p]!)))];
-      // One partition of every process: a bounded spill of ours.
-      const bytes = Buffer.concat(
-        await Promise.all(
-          spilled.map((file) =>
-            readFile(file).catch((cause: NodeJS.ErrnoException) => {
-              if (cause.code === 'ENOENT') return Buffer.alloc(0); // nothing spilled to this partition
-              throw ioError(file, cause);
-            }),
-          ),
-        ),
-      );
-      const offsets: number[] = [];
-      for (let at = 0; at < bytes.length; at += bytes.readUInt32LE(at)) offsets.push(at);
-      offsets.sort((a, b) => compareEntries(bytes, a, bytes, b));
-      yield { bytes, offsets };
+      yield* sortedSpills(spilled, this.keyBitsBefore + this.bits, path.join(this.folder, `split-${p}`));
     }
+  }
+}
+
+/** Entries in one buffer, and the offsets of each in sort order. */
+interface SortedEntries {
+  bytes: Buffer;
+  offsets: number[];
+}
+
+/**
+ * The entries of one partition's spills (every process's), sorted: read and sorted whole when they
+ * fit MAX_SORTED_BYTES, else split by the key's next bits into `scratch` first, one file at a time.
+ * Only entries that share all 32 of the key's first bits (rows of one run id) stay together, and
+ * are sorted whole.
+ */
+async function* sortedSpills(files: readonly string[], keyBitsUsed: number, scratch: string): AsyncGenerator<SortedEntries> {
+  const sizes = await Promise.all(files.map(spillSize));
+  if (sizes.reduce((sum, size) => sum + size, 0) <= MAX_SORTED_BYTES || keyBitsUsed + SPLIT_BITS > 32) {
+    yield sortedInMemory(Buffer.concat(await Promise.all(files.map((file, n) => (sizes[n] === 0 ? Buffer.alloc(0) : readFile(file).catch((cause: unknown) => Promise.reject(ioError(file, cause))))))));
+    return;
+  }
+  await ensureFolder(scratch);
+  const split = new Partitions(scratch, SPLIT_BITS, keyBitsUsed);
+  for (const [n, file] of files.entries()) {
+    if (sizes[n] === 0) continue;
+    const fd = openSync(file, 'r');
+    try {
+      await forEachEntry(fd, 0, sizes[n]!, file, (entry) => split.add(Buffer.from(entry)));
+    } finally {
+      closeSync(fd);
+    }
+    await rm(file, { force: true }); // its entries are in the split now
+  }
+  yield* split.sorted([]);
+  await rm(scratch, { recursive: true, force: true });
+}
+
+/** A spill file's size; 0 when nothing was spilled to it. */
+const spillSize = (file: string): Promise<number> =>
+  stat(file).then(
+    (stats) => stats.size,
+    (cause: NodeJS.ErrnoException) => (cause.code === 'ENOENT' ? 0 : Promise.reject(ioError(file, cause))),
+  );
+
+function sortedInMemory(bytes: Buffer): SortedEntries {
+  const offsets: number[] = [];
+  for (let at = 0; at < bytes.length; at += bytes.readUInt32LE(at)) offsets.push(at);
+  offsets.sort((a, b) => compareEntries(bytes, a, bytes, b));
+  return { bytes, offsets };
+}
+
+/** Calls `each` with every entry in a file's bytes [start, end), read a chunk at a time; an entry is a view of the chunk. */
+async function forEachEntry(fd: number, start: number, end: number, label: string, each: (entry: Buffer) => Promise<void>): Promise<void> {
+  for (let position = start; position < end; ) {
+    const bytes = readExactly(fd, Math.min(READ_CHUNK, end - position), position, label);
+    let at = 0;
+    for (let length = 0; at + 4 <= bytes.length && at + (length = bytes.readUInt32LE(at)) <= bytes.length; at += length) {
+      if (length < ENTRY_FIXED) throw new DistillError('DS_IO', `${label}: a damaged entry at byte ${position + at}`, { path: label });
+      await each(bytes.subarray(at, at + length));
+    }
+    if (at === 0) throw new DistillError('DS_IO', `${label}: an entry larger than a read`, { path: label });
+    position += at;
   }
 }
 
@@ -832,18 +892,8 @@ async function carryOver(file: string, expected: Manifest['index'], count: numbe
   const previous = await openIndexFile(file, expected);
   if (previous === undefined) throw new DistillError('DS_IO', `${label}: the previous evidence index is damaged`, { path: label });
   try {
-    const last = previous.buckets[previous.buckets.length - 1]!;
-    for (let position = previous.buckets[0]!; position < last; ) {
-      const bytes = readExactly(previous.fd, Math.min(READ_CHUNK, last - position), position, file);
-      let at = 0;
-      while (at + 4 <= bytes.length && at + bytes.readUInt32LE(at) <= bytes.length) {
-        const length = bytes.readUInt32LE(at);
-        if (bytes.readUInt32LE(at + 12) < count) await partitions.add(Buffer.from(bytes.subarray(at, at + length)));
-        at += length;
-      }
-      if (at === 0) throw new DistillError('DS_IO', `${file}: an entry larger than a read`, { path: file });
-      position += at;
-    }
+    const copy = (entry: Buffer): Promise<void> => (entry.readUInt32LE(12) < count ? partitions.add(Buffer.from(entry)) : Promise.resolve());
+    await forEachEntry(previous.fd, previous.buckets[0]!, previous.buckets[previous.buckets.length - 1]!, file, copy);
   } finally {
     closeSync(previous.fd);
   }
