@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, createReadStream, createWriteStream, fstatSync, openSync, readSync, type Stats } from 'node:fs';
-import { mkdtemp, open, readdir, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
+import { mkdtemp, open, readdir, rm, stat, type FileHandle } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -318,24 +318,42 @@ interface SortedEntries {
  */
 async function* sortedSpills(files: readonly string[], keyBitsUsed: number, scratch: string): AsyncGenerator<SortedEntries> {
   const sizes = await Promise.all(files.map(spillSize));
-  if (sizes.reduce((sum, size) => sum + size, 0) <= MAX_SORTED_BYTES || keyBitsUsed + SPLIT_BITS > 32) {
-    yield sortedInMemory(Buffer.concat(await Promise.all(files.map((file, n) => (sizes[n] === 0 ? Buffer.alloc(0) : readFile(file).catch((cause: unknown) => Promise.reject(ioError(file, cause))))))));
+  const total = sizes.reduce((sum, size) => sum + size, 0);
+  if (total <= MAX_SORTED_BYTES || keyBitsUsed + SPLIT_BITS > 32) {
+    // Read straight into one buffer: reading each file and concatenating held the partition twice.
+    const bytes = Buffer.allocUnsafe(total);
+    let at = 0;
+    for (const [n, file] of files.entries()) {
+      if (sizes[n] !== 0) await withSpill(file, (fd) => readExactly(fd, sizes[n]!, 0, file, bytes.subarray(at)));
+      at += sizes[n]!;
+    }
+    yield sortedInMemory(bytes);
     return;
   }
   await ensureFolder(scratch);
   const split = new Partitions(scratch, SPLIT_BITS, keyBitsUsed);
   for (const [n, file] of files.entries()) {
     if (sizes[n] === 0) continue;
-    const fd = openSync(file, 'r');
-    try {
-      await forEachEntry(fd, 0, sizes[n]!, file, (entry) => split.add(Buffer.from(entry)));
-    } finally {
-      closeSync(fd);
-    }
+    await withSpill(file, (fd) => forEachEntry(fd, 0, sizes[n]!, file, (entry) => split.add(Buffer.from(entry))));
     await rm(file, { force: true }); // its entries are in the split now
   }
   yield* split.sorted([]);
   await rm(scratch, { recursive: true, force: true });
+}
+
+/** `use` with a spill file open for reading; a failure to open it names the file. */
+async function withSpill<T>(file: string, use: (fd: number) => T | Promise<T>): Promise<T> {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (cause) {
+    throw ioError(file, cause);
+  }
+  try {
+    return await use(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** A spill file's size; 0 when nothing was spilled to it. */
@@ -921,20 +939,26 @@ async function writeIndexFile(file: string, partitions: Partitions, others: read
   const handle = await open(body, 'w');
   let size = 0;
   try {
+    // Sorted entries are copied into one chunk and written a chunk at a time, not a partition's worth at once.
+    const out = Buffer.allocUnsafe(READ_CHUNK);
+    let at = 0;
+    const flush = async (): Promise<void> => {
+      await handle.write(out, 0, at);
+      size += at;
+      at = 0;
+    };
     for await (const { bytes, offsets: order } of partitions.sorted(others)) {
-      const out = Buffer.allocUnsafe(bytes.length);
-      let at = 0;
       for (const offset of order) {
         const length = bytes.readUInt32LE(offset);
-        bytes.copy(out, at, offset, offset + length);
+        if (at + length > out.length) await flush(); // an entry is at most ENTRY_FIXED + 64 KiB
         const entryBucket = bucketBits === 0 ? 0 : bytes.readUInt32LE(offset + 4) >>> (32 - bucketBits);
         for (; bucket <= entryBucket; bucket++) directory.writeDoubleLE(bodyStart + size + at, bucket * 8);
+        bytes.copy(out, at, offset, offset + length);
         written++;
         at += length;
       }
-      await handle.write(out, 0, at);
-      size += at;
     }
+    await flush();
   } finally {
     await handle.close();
   }
