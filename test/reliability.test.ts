@@ -288,3 +288,24 @@ describe('files the tool keeps for itself, damaged or replaced', () => {
       assert.deepEqual(await readdir(folder), []);
     }));
 });
+
+test('a SIGTERM while a small file of ours is written (a receipt, a report) removes its temp and leaves no file', async () => {
+  const dir = await tempDir();
+  const modules = (name: string): string => JSON.stringify(new URL(`../src/io/${name}.js`, import.meta.url).href);
+  // 256 MiB written and synced: a window wide enough to signal while the temp exists.
+  const script = `import { cleanUpOnSignals } from ${modules('commit')}; import { writeWhole } from ${modules('small-file')};
+cleanUpOnSignals(); await writeWhole(process.argv[1], 'x'.repeat(256 << 20));`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script, path.join(dir, 'receipt.json')], { stdio: 'ignore' });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  let temp: string | undefined;
+  let done = false;
+  void exited.then(() => (done = true));
+  while (temp === undefined && !done) {
+    temp = (await readdir(dir)).find((name) => name.endsWith('.tmp'));
+    if (temp === undefined) await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+  assert.ok(temp !== undefined, 'the temp was never seen: the write ended first');
+  child.kill('SIGTERM');
+  assert.equal(await exited, 143);
+  assert.deepEqual(await readdir(dir), []);
+});

@@ -5,7 +5,8 @@ import { promisify } from 'node:util';
 import { finished } from 'node:stream/promises';
 import { ioError } from '../errors.js';
 import type { RunningDigest } from './digest.js';
-import { recoverCommits, trackTemp, untrackTemp, type CommitEntry } from './commit.js';
+import { recoverCommits, type CommitEntry } from './commit.js';
+import { trackTemp, untrackTemp } from './temp-path.js';
 import { ensureFolder } from './folders.js';
 import { removeAbandonedTemps, tempPathBeside } from './temp-path.js';
 

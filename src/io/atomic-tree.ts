@@ -1,7 +1,8 @@
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { ioError } from '../errors.js';
-import { recoverCommits, trackTemp, untrackTemp, type CommitEntry } from './commit.js';
+import { recoverCommits, type CommitEntry } from './commit.js';
+import { trackTemp, untrackTemp } from './temp-path.js';
 import { ensureFolder } from './folders.js';
 import { removeAbandonedTemps, tempPathBeside } from './temp-path.js';
 

@@ -5,7 +5,7 @@ import { exists } from './folders.js';
 import path from 'node:path';
 import { killPoint } from './kill-point.js';
 import { readOwnJson, writeWhole } from './small-file.js';
-import { isRunning, listFolder } from './temp-path.js';
+import { isRunning, listFolder, takeLiveTemps, untrackTemp } from './temp-path.js';
 
 /**
  * One step of a commit: a finished file put in place, a rebuilt tree swapped in, or a file (or temp
@@ -27,12 +27,8 @@ const JOURNAL_NAME = /^\.distill-commit\.(\d+)\.[0-9a-f]{8}\.json$/;
 /** A journal names each output of one commit: far below this, so a larger file is not one of ours. */
 const MAX_JOURNAL_BYTES = 16 << 20;
 
-/** Temps this process is writing, and journals it is carrying out: what a signal must clean up or finish. */
-const liveTemps = new Set<string>();
+/** Journals this process is carrying out: what a signal must finish (the temps it must remove are tracked in temp-path.ts). */
 const liveJournals = new Set<Journal>();
-
-export const trackTemp = (temp: string): void => void liveTemps.add(temp);
-export const untrackTemp = (temp: string): void => void liveTemps.delete(temp);
 
 /** A child process writing into this process's temps. */
 export interface TempWriter {
@@ -178,14 +174,13 @@ function settleSync(): void {
     }
   }
   liveJournals.clear();
-  for (const temp of liveTemps) {
+  for (const temp of takeLiveTemps()) {
     try {
       rmSync(temp, { recursive: true, force: true, maxRetries: 3 });
     } catch {
       // a stopped child's last write raced the removal: what is left is a temp no run trusts
     }
   }
-  liveTemps.clear();
 }
 
 /**

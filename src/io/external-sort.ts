@@ -1,7 +1,7 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { ioError } from '../errors.js';
-import { trackTemp, untrackTemp } from './commit.js';
+import { trackTemp, untrackTemp } from './temp-path.js';
 import { removeAbandonedFolders } from './temp-path.js';
 import os from 'node:os';
 import path from 'node:path';

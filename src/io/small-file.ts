@@ -1,7 +1,7 @@
 import { constants } from 'node:fs';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { DistillError, ioError } from '../errors.js';
-import { tempPathBeside } from './temp-path.js';
+import { tempPathBeside, trackTemp, untrackTemp } from './temp-path.js';
 
 /**
  * Writes a small file whole: a hidden temp beside it, flushed to disk, renamed over it. A reader, or
@@ -11,6 +11,7 @@ import { tempPathBeside } from './temp-path.js';
  */
 export async function writeWhole(file: string, text: string, display = file, option?: string): Promise<void> {
   const temp = tempPathBeside(file);
+  trackTemp(temp); // a SIGTERM while it is written removes it
   try {
     const handle = await open(temp, 'wx');
     try {
@@ -23,6 +24,8 @@ export async function writeWhole(file: string, text: string, display = file, opt
   } catch (cause) {
     await rm(temp, { force: true });
     throw ioError(display, cause, option);
+  } finally {
+    untrackTemp(temp);
   }
 }
 

@@ -4,6 +4,19 @@ import { exists } from './folders.js';
 import os from 'node:os';
 import path from 'node:path';
 
+/** Temps this process is writing: what a signal or an early exit removes (commit.ts settles them). */
+const liveTemps = new Set<string>();
+
+export const trackTemp = (temp: string): void => void liveTemps.add(temp);
+export const untrackTemp = (temp: string): void => void liveTemps.delete(temp);
+
+/** Every temp tracked, forgotten as it is handed over. */
+export function takeLiveTemps(): string[] {
+  const temps = [...liveTemps];
+  liveTemps.clear();
+  return temps;
+}
+
 /** `.<name>.<pid>.<8 hex>.tmp`, and `.old` once it holds a retired tree: the temp names made here. */
 const TEMP_NAME = /^\.(.+)\.(\d+)\.[0-9a-f]{8}\.tmp(?:\.old)?$/;
 
