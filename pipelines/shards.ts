@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pLimit from 'p-limit';
-import { isJsonObject } from '../src/core/gates.js';
+import { isJsonObject, parseJson } from '../src/core/gates.js';
 import type { Ruleset } from '../src/core/ruleset.js';
 import { PairCounts, StageCounts } from '../src/engine/counts.js';
 import { withOutputs } from '../src/engine/outputs.js';
@@ -498,11 +498,8 @@ class PlanSourceRecords implements SourceRecords {
 
 /** A row's record as its quarantine row quotes it: parsed, or an excerpt of what could not be. */
 function sourceRecord(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return rawExcerpt(text);
-  }
+  const parsed = parseJson(text);
+  return parsed === undefined ? rawExcerpt(text) : parsed.value;
 }
 
 /** The digest of each file a shard wrote into its part of a tree, by the file's path in the shard's folder. */

@@ -408,9 +408,12 @@ async function forEachEntry(fd: number, start: number, end: number, label: strin
   for (let position = start; position < end; ) {
     const bytes = readExactly(fd, Math.min(READ_CHUNK, end - position), position, label);
     let at = 0;
-    for (let length = 0; at + 4 <= bytes.length && at + (length = bytes.readUInt32LE(at)) <= bytes.length; at += length) {
+    while (at + 4 <= bytes.length) {
+      const length = bytes.readUInt32LE(at);
+      if (at + length > bytes.length) break; // the rest of the entry is in the next read
       if (length < ENTRY_FIXED) throw new DistillError('DS_IO', `${label}: a damaged entry at byte ${position + at}`, { path: label });
       await each(bytes.subarray(at, at + length));
+      at += length;
     }
     if (at === 0) throw new DistillError('DS_IO', `${label}: an entry larger than a read`, { path: label });
     position += at;
