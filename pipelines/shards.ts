@@ -1,4 +1,3 @@
-import { spawn, type StdioOptions } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { constants, copyFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -10,14 +9,14 @@ import type { Ruleset } from '../src/core/ruleset.js';
 import { PairCounts, StageCounts } from '../src/engine/counts.js';
 import { withOutputs } from '../src/engine/outputs.js';
 import { runDataset, runFanOut, runPairs, runTree, type StageRunOptions } from '../src/engine/run.js';
-import { copyInto, copyParts, DUPLICATE_KEYS, firstParts, mergeCounts, mergeDataset, mergePairs, mergePartitioned, ShardRecorder, shardCountsOf, treeFiles, type ShardCounts, type SourceRecords, type TreePart, type WriteTreeFile } from '../src/engine/shards.js';
+import { mergePairs, type PairElsewhere } from '../src/engine/pair-merge.js';
+import { copyInto, copyParts, DUPLICATE_KEYS, firstParts, mergeCounts, mergeDataset, mergePartitioned, ShardRecorder, shardCountsOf, treeFiles, type ShardCounts, type SourceRecords, type TreePart, type WriteTreeFile } from '../src/engine/shards.js';
 import type { DatasetStage, PairStage, StageDefinition, TreeStage } from '../src/engine/stage.js';
-import { DistillError, EXIT_CODE, ioError, usageError, type DistillErrorCode } from '../src/errors.js';
+import { DistillError, ioError, usageError } from '../src/errors.js';
 import { loadRuleset } from '../src/io/rules-file.js';
 import { AtomicTree } from '../src/io/atomic-tree.js';
 import { ensureFolder, exists, hardLink } from '../src/io/folders.js';
 import { fileDigest, fileState, type RunningDigest } from '../src/io/digest.js';
-import { trackWriter, untrackWriter } from '../src/io/commit.js';
 import { trackTemp, untrackTemp } from '../src/io/temp-path.js';
 import { readJson, readOwnFile, readOwnJson, writeWhole } from '../src/io/small-file.js';
 import type { InputSource } from '../src/io/line-source.js';
@@ -39,6 +38,7 @@ import type { ShardReport } from '../src/report/page/types.js';
 import { EXPORT_STAGES, STAGES, stageNamed } from '../src/stages/registry.js';
 import { lastAnswerCached, withEvidence, type EvidenceOptions } from './evidence.js';
 import { evidenceLabel } from './plan.js';
+import { runChild, type ChildFailure } from './child.js';
 
 /**
  * One command's work cut into shards: the command and its options pinned, its inputs in walk order
@@ -202,7 +202,7 @@ export async function writePlanFile(file: string, plan: object, typed?: string):
 }
 
 /** The evidence a plan joins, named in messages as it was given to the command planned. */
-const planEvidence = (options: Record<string, unknown>): EvidenceOptions => ({
+export const planEvidence = (options: Record<string, unknown>): EvidenceOptions => ({
   evidence: options['evidence'] as string,
   root: options['root'] as string,
   label: evidenceLabel(typedPathsOf(options).evidence),
@@ -434,7 +434,12 @@ export interface MergeTargets {
   wholeFiles: 'link' | 'copy';
   /** The running digests of parts a shard run in this process wrote (ShardRunContext.partDigests): an output starting with one continues it. */
   partDigests?: ReadonlyMap<string, RunningDigest> | undefined;
+  /** Where a pairing stage's merge pairs ranges of its groups besides this process (in pairingFolder). */
+  pairElsewhere?: ((stage: PairStage) => PairElsewhere) | undefined;
 }
+
+/** Where the processes of a pairing merge write their ranges; removed when the merge ends. */
+export const pairingFolder = (plan: ShardPlan): string => path.join(plan.work, 'pairing');
 
 /** Each input file's digest for the receipt: the plan's for a file cut across shards, else the shard's that read it. */
 function inputDigests(plan: ShardPlan, results: readonly ShardCounts[][], stage: StageName, extra: FileDigest[]): FileDigest[] {
@@ -545,6 +550,7 @@ export async function mergeShards(plan: ShardPlan, targets: MergeTargets): Promi
     return await mergeResults(plan, targets, read, results, sourceRecords);
   } finally {
     await sourceRecords.close();
+    await rm(pairingFolder(plan), { recursive: true, force: true });
   }
 }
 
@@ -634,7 +640,8 @@ async function mergeResults(plan: ShardPlan, targets: MergeTargets, read: readon
         for (const [n, stage] of exports.entries()) {
           const [output, quarantine] = [writables[2 * n]!, writables[2 * n + 1]!];
           if (stage.kind === 'pairs') {
-            await mergePairs(foldersOf(stage), shardsOf(stage), targets.pairerOf(stage, lookup), { stage: stage.name, recordedAt, keyed: keyedOf(stage) }, output, quarantine, perStage[n] as PairCounts);
+            const context = { stage: stage.name, recordedAt, keyed: keyedOf(stage) };
+            await mergePairs(foldersOf(stage), shardsOf(stage), targets.pairerOf(stage, lookup), context, output, quarantine, perStage[n] as PairCounts, targets.pairElsewhere?.(stage));
           } else {
             const duplicateKey = stage.split.by === 'rows' ? stage.split.duplicatesBy : 'none';
             await mergeDataset(foldersOf(stage), shardsOf(stage), { stage: stage.name, recordedAt, duplicateKey, duplicateError: duplicateErrorOf(stage), sourceRecords, keyed: keyedOf(stage), begunWith: begunWith[n]! }, output, quarantine, perStage[n]!);
@@ -667,48 +674,19 @@ export interface ShardProgressMessage {
   rows: number;
 }
 
-/** Exit codes a shard process ends with, back to the error class that caused them. */
-const ERROR_CODE_OF_EXIT = new Map(Object.entries(EXIT_CODE).map(([code, exit]) => [exit, code as DistillErrorCode]));
-
 /** A shard that failed: its index, the class of its error and the first line of it. */
-interface ShardFailure {
+interface ShardFailure extends ChildFailure {
   index: number;
-  code: DistillErrorCode;
-  why: string;
 }
 
-/**
- * Shard `index` as a child process: its failure, if it fails (the code from its exit status, the
- * first line of its stderr). Sent SIGTERM once `stop` is aborted (another shard failed): how it then
- * ends is no failure of its own.
- */
-function runShardChild(planFile: string, index: number, progress: ProgressSink | undefined, stop: AbortSignal): Promise<ShardFailure | undefined> {
-  return new Promise((resolve) => {
-    // The IPC channel carries progress, and tells the child when this process is gone (even killed by SIGKILL).
-    const stdio: StdioOptions = ['ignore', 'ignore', 'pipe', 'ipc'];
-    const child = spawn(process.execPath, [CLI_JS, 'shard', planFile, '--shard', String(index)], { stdio });
-    trackWriter(child); // a run stopped by a signal stops it before removing the work folder it writes in
-    const terminate = (): void => void child.kill('SIGTERM');
-    stop.addEventListener('abort', terminate, { once: true });
-    const settle = (failure: ShardFailure | undefined): void => {
-      untrackWriter(child);
-      stop.removeEventListener('abort', terminate);
-      resolve(stop.aborted ? undefined : failure);
-    };
-    child.on('error', (cause) => settle({ index, code: 'DS_IO', why: `the shard process could not start: ${cause.message}` }));
-    const stderr: Buffer[] = [];
-    child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk));
-    child.on('message', (message: ShardProgressMessage) => {
-      progress?.bytes(message.bytes);
-      progress?.rows(message.rows);
-    });
-    child.on('close', (exit, signal) => {
-      if (exit === 0) return settle(undefined);
-      const line = Buffer.concat(stderr).toString('utf8').split('\n').find((text) => text.trim() !== '')?.replace(/^distill-stream: /, '');
-      const code = (exit === null ? undefined : ERROR_CODE_OF_EXIT.get(exit)) ?? 'DS_INTERNAL';
-      settle({ index, code, why: line ?? (signal === null ? `exit ${exit}` : `killed by ${signal}`) });
-    });
-  });
+/** Shard `index` as a child process (see runChild); its IPC channel carries progress. */
+async function runShardChild(planFile: string, index: number, progress: ProgressSink | undefined, stop: AbortSignal): Promise<ShardFailure | undefined> {
+  const onMessage = (message: unknown): void => {
+    progress?.bytes((message as ShardProgressMessage).bytes);
+    progress?.rows((message as ShardProgressMessage).rows);
+  };
+  const failure = await runChild([CLI_JS, 'shard', planFile, '--shard', String(index)], 'shard', stop, { onMessage });
+  return failure === undefined ? undefined : { index, ...failure };
 }
 
 /**

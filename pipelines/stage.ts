@@ -1,4 +1,5 @@
 import { stat } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import type { PairCounts, StageCounts } from '../src/engine/counts.js';
 import { runDataset, runPairs, runTree, runTreeFilter, type StageRunOptions } from '../src/engine/run.js';
@@ -21,6 +22,7 @@ import { scoreStage } from '../src/stages/score.js';
 import { llamaFactoryEntry, sftStage, type ContextPlacement, type SftFormat } from '../src/stages/sft.js';
 import { extensionOf } from '../src/io/output-format.js';
 import { withEvidence } from './evidence.js';
+import { pairInProcesses } from './pair-ranges.js';
 import { stageNotes, type StageNotes } from './hints.js';
 import { evidenceLabel, evidencePath, planInputs, placeOf, planReads, planStage, requireFolder, skippedInto, type CommonOptions, type StagePlan } from './plan.js';
 import { loadRulesFile, localWork, mergeShards, MIN_SHARD_BYTES, refuseChangedRules, runShard, runShardsLocally, typedPathsOf, writePlan, type MergeTargets, type ShardPlan, type ShardRunContext, type TypedPaths } from './shards.js';
@@ -187,7 +189,7 @@ export function commandOptionsOf(plan: ShardPlan): StageCommandOptions {
  * The ruleset a plan's shard or merge runs with: its rules file loaded again, refused when its bytes
  * are not those the plan pinned (shards scored by different rules would merge into a mix).
  */
-async function planRuleset(plan: ShardPlan, options: StageCommandOptions): Promise<Ruleset> {
+export async function planRuleset(plan: ShardPlan, options: StageCommandOptions): Promise<Ruleset> {
   const typed = typedPathsOf(plan.options).rules ?? options.rules;
   const ruleset = await rulesetOf(options.rules, placeOf(options), typed);
   refuseChangedRules(plan.rulesSha256, typed, ruleset.source?.sha256);
@@ -207,13 +209,22 @@ export async function shardContextOf(plan: ShardPlan): Promise<ShardRunContext> 
   };
 }
 
+/** How a plan's merge makes a pairing stage's pairer: with the pinned options' flags, view and ruleset. */
+export const pairerMaker =
+  (options: StageCommandOptions, ruleset: Ruleset): MergeTargets['pairerOf'] =>
+  (stage, lookup) =>
+    stage.pairer({ flags: stageFlags(stage, options) as never, recordedAt: options.recordedAt!, ruleset, view: viewOf(stage, options.format), lookup });
+
 /** What a merge wrote: each stage's counts, and a single export's dataset_info.json entries. */
 export interface MergeResult extends Pick<StageResult, 'datasetInfo'> {
   counts: Map<string, StageCounts>;
 }
 
-/** Merges a plan's shards into the outputs its command writes (and the index it joined); `partDigests` from shards run in this process. */
-export async function mergePlan(plan: ShardPlan, wholeFiles: MergeTargets['wholeFiles'] = 'copy', partDigests?: MergeTargets['partDigests']): Promise<MergeResult> {
+/**
+ * Merges a plan's shards into the outputs its command writes (and the index it joined); `partDigests` from shards run in this
+ * process. A pairing stage pairs its groups in up to `processes` processes (a local run's --jobs; the machine's cores).
+ */
+export async function mergePlan(plan: ShardPlan, wholeFiles: MergeTargets['wholeFiles'] = 'copy', partDigests?: MergeTargets['partDigests'], processes = os.availableParallelism()): Promise<MergeResult> {
   const options = commandOptionsOf(plan);
   const place = placeOf(options);
   const ruleset = await planRuleset(plan, options);
@@ -237,7 +248,8 @@ export async function mergePlan(plan: ShardPlan, wholeFiles: MergeTargets['whole
   const counts = await mergeShards(plan, {
     outputs,
     ...(tree === undefined ? {} : { tree }),
-    pairerOf: (stage, lookup) => stage.pairer({ flags: stageFlags(stage, options) as never, recordedAt: options.recordedAt!, ruleset, view: viewOf(stage, options.format), lookup }),
+    pairerOf: pairerMaker(options, ruleset),
+    pairElsewhere: pairInProcesses(plan, processes),
     wholeFiles,
     partDigests,
   });
@@ -272,7 +284,7 @@ export async function runCommandSharded(command: string, options: StageCommandOp
     const partDigests = new Map<string, RunningDigest>();
     const context = { ...(await shardContextOf(plan)), progress: shardProgress, partDigests };
     await runShardsLocally(planFile, plan, options.jobs ?? 1, (shard, stop) => runShard(plan, shard, { ...context, signal: stop }), progress);
-    return { ...(await mergePlan(plan, 'link', partDigests)), ...(index === undefined ? {} : { index }) }; // the work goes right after: its files may be linked
+    return { ...(await mergePlan(plan, 'link', partDigests, options.jobs ?? 1)), ...(index === undefined ? {} : { index }) }; // the work goes right after: its files may be linked
   } finally {
     await remove();
   }

@@ -178,7 +178,7 @@ export const leftovers = (entries: readonly string[]): string[] =>
 
 /** What processLog saw: each process's pid and argv (after node and its script) when it started, and its exit code unless it was killed outright. */
 export interface ProcessLogEntries {
-  started: Array<{ pid: number; argv: string[] }>;
+  started: Array<{ pid: number; script: string; argv: string[] }>;
   exited: Array<{ pid: number; code: number }>;
 }
 
@@ -192,13 +192,13 @@ export async function processLog(folder: string): Promise<{ env: NodeJS.ProcessE
   await writeFile(
     preload,
     `import { appendFileSync } from 'node:fs';\nconst log = (entry) => appendFileSync(${JSON.stringify(log)}, JSON.stringify(entry) + '\\n');\n` +
-      `log({ pid: process.pid, argv: process.argv.slice(2) });\nprocess.on('exit', (code) => log({ pid: process.pid, code }));\n`,
+      `log({ pid: process.pid, script: process.argv[1], argv: process.argv.slice(2) });\nprocess.on('exit', (code) => log({ pid: process.pid, code }));\n`,
   );
   const entries = async (): Promise<ProcessLogEntries> => {
     const lines = (await readFile(log, 'utf8').catch(() => '')).split('\n').filter((line) => line !== '');
-    const all = lines.map((line) => JSON.parse(line) as { pid: number; argv?: string[]; code?: number });
+    const all = lines.map((line) => JSON.parse(line) as { pid: number; script?: string; argv?: string[]; code?: number });
     return {
-      started: all.flatMap((entry) => (entry.argv === undefined ? [] : [{ pid: entry.pid, argv: entry.argv }])),
+      started: all.flatMap((entry) => (entry.argv === undefined ? [] : [{ pid: entry.pid, script: entry.script!, argv: entry.argv }])),
       exited: all.flatMap((entry) => (entry.code === undefined ? [] : [{ pid: entry.pid, code: entry.code }])),
     };
   };

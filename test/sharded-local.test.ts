@@ -11,8 +11,10 @@ import type { StageCommandOptions } from '../pipelines/stage.js';
 import type { ProgressSink } from '../src/progress.js';
 import { fixtureCopy, inFolder, processLog, snapshot, tempDir } from './helpers.js';
 
-// The seam is read when the shard module loads: set first, so the fixture (a few KB) runs as local shards.
+// The seams are read when the modules load: set first, so the fixture (a few KB) runs as local shards, and
+// the merges of preference, export-all and run-all pair their groups in ranges, in processes side by side.
 process.env['DISTILL_STREAM_MIN_SHARD_BYTES'] = '1';
+process.env['DISTILL_STREAM_MIN_PAIR_RANGE_BYTES'] = '1';
 const { runStage, shardCount } = await import('../pipelines/stage.js');
 const { runExportAll } = await import('../pipelines/export-all.js');
 const { readPlan, runShardsLocally } = await import('../pipelines/shards.js');
@@ -53,6 +55,23 @@ for (const command of ['sft', 'rag', 'preference', 'collect', 'score']) {
 }
 test('export-all run as local shards writes what one process writes', sameAsOneProcess((root, jobs) => runExportAll({ cwd: root, root, recordedAt: RECORDED_AT, jobs })));
 test('run-all run as local shards writes what one process writes, receipts included (timings aside)', sameAsOneProcess((root, jobs) => runAllOn(root, 'r1', RECORDED_AT, { flags: { jobs } })));
+
+test('preference run as local shards pairs the later range of its groups in a process of its own, which ends on its own', () =>
+  inFolder(fixtureCopy, async (root) => {
+    const processes = await processLog(await tempDir());
+    const before = process.env['NODE_OPTIONS'];
+    process.env['NODE_OPTIONS'] = processes.env['NODE_OPTIONS']; // what the children are started with
+    try {
+      await runStage(stageNamed('preference')!, { cwd: root, root, recordedAt: RECORDED_AT, jobs: 2 } as StageCommandOptions);
+    } finally {
+      if (before === undefined) delete process.env['NODE_OPTIONS'];
+      else process.env['NODE_OPTIONS'] = before;
+    }
+    const { started, exited } = await processes.entries();
+    const pairing = started.filter(({ script }) => script.endsWith(path.join('pipelines', 'pair-range-process.js')));
+    assert.equal(pairing.length, 1, JSON.stringify(started));
+    assert.deepEqual(exited.filter(({ pid }) => pid === pairing[0]!.pid), [{ pid: pairing[0]!.pid, code: 0 }]);
+  }));
 
 /** The files `work` opens for reading through node:fs (a read stream opens its file through fs.open). */
 async function filesReadBy(work: () => Promise<unknown>): Promise<string[]> {

@@ -32,6 +32,8 @@ const RECORDED_AT = '2026-05-02T00:00:00.000Z';
 const SHARDS = 4;
 /** Pieces this small let the plan cut the archive's files inside, so a file spans two shards. */
 const MIN_PIECE_BYTES = '256';
+/** Sorted entries this small are still paired in ranges: the merge job pairs its groups in processes side by side. */
+const MIN_PAIR_RANGE_BYTES = '1';
 const INSTALL_TIMEOUT_MS = 15 * 60_000;
 const JOB_TIMEOUT_MS = 120_000;
 /** Job states after which a job does nothing more. */
@@ -81,7 +83,7 @@ class Cluster {
   constructor(readonly dir: string, bin: string) {
     // Nothing of an outer allocation (a suite run inside a Slurm job) may reach this cluster's jobs.
     const outer = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(SLURM|SBATCH|SALLOC|SRUN)_/.test(name)));
-    this.env = { ...outer, SLURM_CONF: path.join(dir, 'slurm.conf'), PATH: `${bin}:${PATH}`, DISTILL_STREAM_MIN_PIECE_BYTES: MIN_PIECE_BYTES };
+    this.env = { ...outer, SLURM_CONF: path.join(dir, 'slurm.conf'), PATH: `${bin}:${PATH}`, DISTILL_STREAM_MIN_PIECE_BYTES: MIN_PIECE_BYTES, DISTILL_STREAM_MIN_PAIR_RANGE_BYTES: MIN_PAIR_RANGE_BYTES };
     process.on('exit', this.killAtExit);
   }
 

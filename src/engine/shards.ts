@@ -11,10 +11,7 @@ import { drained } from '../io/drain.js';
 import type { Category, QuarantineReason, SourceLocation, StageName } from '../records.js';
 import type { FileDigest } from '../receipts.js';
 import { PairCounts, SHAPES_PER_REASON, StageCounts, type RejectedShape } from './counts.js';
-import { entriesOf, mergeSorted } from '../io/external-sort.js';
-import { QuarantineWriter, quarantineParts, quarantineRow } from './quarantine.js';
-import { writePairs } from './run.js';
-import type { Pairer } from './stage.js';
+import { quarantineParts, quarantineRow } from './quarantine.js';
 import type { Kept } from './row.js';
 import type { RowRecorder } from './row-stage.js';
 
@@ -56,7 +53,7 @@ export const DUPLICATE_KEYS: Readonly<Record<'written-id' | 'run-id', DuplicateK
 const NO_KEY: [number, number] = [0, 0];
 
 /** Appends fixed-size records to a file, a buffer at a time. */
-class RecordFile {
+export class RecordFile {
   private readonly stream: WriteStream;
   private chunk: Buffer;
   private at = 0;
@@ -246,15 +243,19 @@ const hex8 = (value: number): string => value.toString(16).padStart(8, '0');
 
 /** A shard's kept records, in input order, a batch at a time; a file that ends inside a record is refused. */
 async function* keptBatches(folder: string): AsyncGenerator<KeptBatch> {
-  const file = path.join(folder, 'kept');
+  for await (const chunk of recordChunks(path.join(folder, 'kept'), KEPT_BYTES)) yield new KeptBatch(chunk);
+}
+
+/** A file of fixed-size records, 4096 records a chunk (the last may hold fewer); a file that ends inside a record is refused. */
+export async function* recordChunks(file: string, size: number): AsyncGenerator<Buffer> {
   let held: Buffer | undefined; // the start of a record a short read cut
-  for await (const read of createReadStream(file, { highWaterMark: KEPT_BYTES * 4096 }) as AsyncIterable<Buffer>) {
+  for await (const read of createReadStream(file, { highWaterMark: size * 4096 }) as AsyncIterable<Buffer>) {
     const chunk = held === undefined ? read : Buffer.concat([held, read]);
-    const whole = chunk.length - (chunk.length % KEPT_BYTES);
+    const whole = chunk.length - (chunk.length % size);
     held = whole === chunk.length ? undefined : chunk.subarray(whole);
-    if (whole > 0) yield new KeptBatch(chunk.subarray(0, whole));
+    if (whole > 0) yield chunk.subarray(0, whole);
   }
-  if (held !== undefined) throw new DistillError('DS_IO', `${file}: cut short inside a record (${held.length} of ${KEPT_BYTES} bytes); run the shard again`, { path: file });
+  if (held !== undefined) throw new DistillError('DS_IO', `${file}: cut short inside a record (${held.length} of ${size} bytes); run the shard again`, { path: file });
 }
 
 /**
@@ -567,38 +568,6 @@ export async function mergePartitioned(
     await writePartition(partition, parts);
   }
   for (const [n, folder] of folders.entries()) await writeQuarantine(folder, repeats[n]!, context, quarantine);
-}
-
-/**
- * Merges a pairing stage's shards (preference): the row quarantines in shard order, then the
- * shards' sorted entries merged into one pairing order (each shard's input positions moved past
- * the earlier shards' rows) and paired as one process would, pair quarantines after the rows'.
- */
-export async function mergePairs(
-  folders: readonly string[],
-  shards: readonly ShardCounts[],
-  pairer: Pairer<unknown>,
-  context: { stage: StageName; recordedAt: string; keyed?: boolean },
-  output: Writable,
-  quarantine: Writable,
-  counts: PairCounts,
-): Promise<void> {
-  mergeCounts(shards, counts);
-  for (const folder of folders) await copyInto(path.join(folder, 'quarantine'), quarantine);
-  let rowsBefore = 0;
-  const sources = folders.map((folder, n) => {
-    const shift = rowsBefore;
-    rowsBefore += shards[n]!.validRows ?? 0;
-    return shifted(entriesOf<unknown>(path.join(folder, 'out')), (entry) => pairer.shifted(entry, shift));
-  });
-  const writer = new QuarantineWriter(quarantine, context.stage, context.recordedAt);
-  await writePairs(pairer.pairs(mergeSorted(sources, (a, b) => pairer.compare(a, b))), output, writer, counts, context.keyed);
-  await writer.flushed();
-}
-
-async function* shifted<T>(entries: AsyncIterable<T>, shift: (entry: T) => T): AsyncGenerator<T, undefined> {
-  for await (const entry of entries) yield shift(entry);
-  return undefined;
 }
 
 /** The files of a mirrored tree part (score), relative to the tree, in string order. */

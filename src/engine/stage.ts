@@ -1,3 +1,4 @@
+import type { IdSet } from '../core/id-set.js';
 import type { Rejection } from '../core/rejection.js';
 import type { Ruleset } from '../core/ruleset.js';
 import type { InputSource } from '../io/line-source.js';
@@ -80,10 +81,19 @@ export interface Pairer<Entry> {
   spill(entries: Array<Entry | null>): Promise<void>;
   /** Pass 1's entries in pairing order. */
   sorted(): AsyncIterable<Entry>;
-  /** Pass 2 over entries in pairing order (one pass's, or several shards' merged): candidate pairs in output order. */
-  pairs(sorted: AsyncIterable<Entry>): AsyncIterable<PairOutcome>;
+  /**
+   * Pass 2 over entries in pairing order (one pass's, or several shards' merged): candidate pairs in
+   * output order. `written` holds the pair ids written before these entries (a merge pairing its
+   * groups in ranges); each pair written is added to it.
+   */
+  pairs(sorted: AsyncIterable<Entry>, written?: IdSet): AsyncIterable<PairOutcome>;
   /** The pairing order (a total order), for merging shards' sorted entries. */
   compare(a: Entry, b: Entry): number;
+  /**
+   * The group an entry is paired within (a task): no pair crosses groups, and in pairing order the
+   * groups come whole, in JS string order — so a merge can pair ranges of groups apart.
+   */
+  group(entry: Entry): string;
   /** An entry of a later shard, its input position moved past the `rows` valid rows of earlier shards. */
   shifted(entry: Entry, rows: number): Entry;
 }

@@ -132,9 +132,11 @@ export async function* mergeSorted<T>(sources: ReadonlyArray<AsyncIterator<T, un
   }
 }
 
-/** The entries of a JSON-lines file written by a sort (or a shard), in order. */
-export async function* entriesOf<T>(file: string): AsyncGenerator<T, undefined> {
-  const lines = pipeline(createReadStream(file, { highWaterMark: RUN_READ_CHUNK_BYTES }), new LineSplitter({ maxLineBytes: Number.MAX_SAFE_INTEGER }), () => {});
+/** The entries of a JSON-lines file written by a sort (or a shard), in order; with `bytes`, those of its lines in [start, end). */
+export async function* entriesOf<T>(file: string, bytes?: { start: number; end: number }): AsyncGenerator<T, undefined> {
+  if (bytes !== undefined && bytes.end <= bytes.start) return undefined;
+  const range = bytes === undefined ? {} : { start: bytes.start, end: bytes.end - 1 }; // a read stream's end is inclusive
+  const lines = pipeline(createReadStream(file, { highWaterMark: RUN_READ_CHUNK_BYTES, ...range }), new LineSplitter({ maxLineBytes: Number.MAX_SAFE_INTEGER }), () => {});
   for await (const batch of lines as AsyncIterable<Array<{ text: string }>>) for (const line of batch) yield JSON.parse(line.text) as T;
   return undefined;
 }

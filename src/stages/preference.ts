@@ -221,8 +221,10 @@ export class PreferencePairer implements Pairer<PreferenceRow> {
     return { ...row, seq: row.seq + rows };
   }
 
-  async *pairs(sorted: AsyncIterable<PreferenceRow>): AsyncGenerator<PairOutcome> {
-    const context: PairingContext = { ...this.context, validate: validators().preferenceSample, written: new IdSet() };
+  readonly group = (row: PreferenceRow): string => row.task_id;
+
+  async *pairs(sorted: AsyncIterable<PreferenceRow>, written = new IdSet()): AsyncGenerator<PairOutcome> {
+    const context: PairingContext = { ...this.context, validate: validators().preferenceSample, written };
     let task: string | undefined;
     let accepted: PreferenceRow[] = [];
     let rejections: PreferenceRow[] = [];

@@ -1,0 +1,275 @@
+import { createWriteStream } from 'node:fs';
+import { open, stat, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import type { Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import { IdSet } from '../core/id-set.js';
+import { ioError } from '../errors.js';
+import { entriesOf, mergeSorted } from '../io/external-sort.js';
+import type { QuarantineReason, StageName } from '../records.js';
+import { PairCounts } from './counts.js';
+import { QuarantineWriter } from './quarantine.js';
+import { writePairs } from './run.js';
+import { copyInto, DUPLICATE_KEYS, mergeCounts, RecordFile, recordChunks, type ShardCounts } from './shards.js';
+import type { PairOutcome, Pairer } from './stage.js';
+
+/**
+ * The merge of a pairing stage's shards (preference). Pairing needs every row of a group (a task)
+ * together, so it waits for all shards and was the serial tail of a sharded run: the last 7-8 s of
+ * a 2-shard export-all at 1 GB. The shards' sorted entries are cut into ranges of whole groups,
+ * paired side by side (this process takes the first range, other processes the rest), and appended
+ * in range order.
+ *
+ * Only the pair ids tie one range to another: a pair whose id an earlier range wrote is a
+ * duplicate_id. A range paired apart starts from no ids, so until it meets such an id it does
+ * exactly what one process would; if it wrote one, it is paired again here, after the ranges
+ * before it. The bytes are one process's either way.
+ */
+
+/** A range of groups: in each shard's sorted entries (its `out` part), the bytes [start, end) of its lines. */
+export interface PairRange {
+  starts: number[];
+  ends: number[];
+}
+
+/** What pairing changes in a stage's counts (see writePairs). */
+export interface PairingCounts {
+  out: number;
+  paired: number;
+  quarantinedPairs: number;
+  byReason: Partial<Record<QuarantineReason, number>>;
+  violations: string[];
+}
+
+/** A range paired in another process: its files (output lines, pair quarantine rows, written pair ids) and counts. */
+export interface PairedRange {
+  output: string;
+  quarantine: string;
+  written: string;
+  counts: PairingCounts;
+}
+
+/** One range for another process: the shards' sorted entries, their input position shifts, and the range. */
+export interface RangeShare {
+  parts: string[];
+  shifts: number[];
+  range: PairRange;
+}
+
+/** Pairs ranges in other processes, beside this one. */
+export interface PairElsewhere {
+  /** Processes the pairing may use, this one included. */
+  processes: number;
+  /** Pairs range `n` in another process (its files in a folder of its own); rejects with that process's error, or once `signal` aborts. */
+  pair(share: RangeShare, n: number, signal: AbortSignal): Promise<PairedRange>;
+}
+
+/**
+ * Below this many bytes of sorted entries a range is not worth a process: one starts, opens the
+ * index and compiles its schemas in ~0.4 s on the 2-core bench machine, and pairs ~10 MB/s of entries.
+ * Test seam: DISTILL_STREAM_MIN_PAIR_RANGE_BYTES lets a small input pair in ranges too.
+ */
+const MIN_RANGE_BYTES = Number(process.env['DISTILL_STREAM_MIN_PAIR_RANGE_BYTES'] ?? 8 << 20);
+
+/** A written pair id: its 16 hex digits as two unsigned 32-bit halves. */
+const ID_BYTES = 8;
+
+/** Each shard's input positions move past the valid rows of the shards before it. */
+function shiftsOf(shards: readonly ShardCounts[]): number[] {
+  let before = 0;
+  return shards.map((shard) => {
+    const shift = before;
+    before += shard.validRows ?? 0;
+    return shift;
+  });
+}
+
+/** The shards' sorted entries (all, or one range of them) merged into one pairing order. */
+export function mergedEntries(parts: readonly string[], shifts: readonly number[], pairer: Pairer<unknown>, range?: PairRange): AsyncGenerator<unknown> {
+  const sources = parts.map((part, n) => shifted(entriesOf<unknown>(part, range === undefined ? undefined : { start: range.starts[n]!, end: range.ends[n]! }), (entry) => pairer.shifted(entry, shifts[n]!)));
+  return mergeSorted(sources, (a, b) => pairer.compare(a, b));
+}
+
+async function* shifted<T>(entries: AsyncIterable<T>, shift: (entry: T) => T): AsyncGenerator<T, undefined> {
+  for await (const entry of entries) yield shift(entry);
+  return undefined;
+}
+
+/**
+ * Merges a pairing stage's shards: the row quarantines in shard order, then the shards' sorted
+ * entries merged into one pairing order (each shard's input positions moved past the earlier
+ * shards' rows) and paired as one process would, pair quarantines after the rows'. With
+ * `elsewhere`, and enough entries, the groups are paired in ranges side by side (see the module comment).
+ */
+export async function mergePairs(
+  folders: readonly string[],
+  shards: readonly ShardCounts[],
+  pairer: Pairer<unknown>,
+  context: { stage: StageName; recordedAt: string; keyed?: boolean },
+  output: Writable,
+  quarantine: Writable,
+  counts: PairCounts,
+  elsewhere?: PairElsewhere,
+): Promise<void> {
+  mergeCounts(shards, counts);
+  for (const folder of folders) await copyInto(path.join(folder, 'quarantine'), quarantine);
+  const parts = folders.map((folder) => path.join(folder, 'out'));
+  const shifts = shiftsOf(shards);
+  const written = new IdSet();
+  const writer = new QuarantineWriter(quarantine, context.stage, context.recordedAt);
+  const pairHere = async (range?: PairRange): Promise<void> => {
+    await writePairs(pairer.pairs(mergedEntries(parts, shifts, pairer, range), written), output, writer, counts, context.keyed);
+    await writer.flushed();
+  };
+  // A set of parts takes rows with their keys, not a file's bytes: it is paired here, in one range.
+  const ranges = elsewhere === undefined || context.keyed === true ? [] : await pairRanges(parts, pairer, elsewhere.processes);
+  if (ranges.length < 2) return pairHere();
+  const stop = new AbortController();
+  const others = ranges.slice(1).map((range, n) => elsewhere!.pair({ parts, shifts, range }, n + 1, stop.signal));
+  for (const other of others) other.catch(() => undefined); // each is awaited below, or settled once stopped
+  try {
+    await pairHere(ranges[0]);
+    for (const [n, other] of others.entries()) {
+      const paired = await other;
+      if (await anyWritten(paired.written, written)) {
+        await pairHere(ranges[n + 1]); // it wrote a pair an earlier range wrote: paired again, after them
+        continue;
+      }
+      for await (const chunk of recordChunks(paired.written, ID_BYTES)) for (let at = 0; at < chunk.length; at += ID_BYTES) written.addKey(chunk.readUInt32LE(at), chunk.readUInt32LE(at + 4));
+      await copyInto(paired.output, output);
+      await copyInto(paired.quarantine, quarantine);
+      addPairing(counts, paired.counts);
+    }
+  } catch (error) {
+    stop.abort();
+    await Promise.allSettled(others);
+    throw error;
+  }
+}
+
+/** Whether a range paired apart wrote a pair id already in `written`. */
+async function anyWritten(file: string, written: IdSet): Promise<boolean> {
+  for await (const chunk of recordChunks(file, ID_BYTES)) {
+    for (let at = 0; at < chunk.length; at += ID_BYTES) if (written.hasKey(chunk.readUInt32LE(at), chunk.readUInt32LE(at + 4))) return true;
+  }
+  return false;
+}
+
+function addPairing(counts: PairCounts, paired: PairingCounts): void {
+  counts.out += paired.out;
+  counts.paired += paired.paired;
+  counts.quarantinedPairs += paired.quarantinedPairs;
+  for (const [reason, n] of Object.entries(paired.byReason)) counts.countReason(reason as QuarantineReason, n);
+  counts.violations.push(...paired.violations);
+}
+
+/**
+ * Pairs one range of a merge's groups into `folder` (another process's share): its output lines,
+ * its pair quarantine rows and the ids of the pairs it wrote, each a file there.
+ */
+export async function pairRange({ parts, shifts, range }: RangeShare, pairer: Pairer<unknown>, context: { stage: StageName; recordedAt: string }, folder: string): Promise<PairedRange> {
+  const files = { output: path.join(folder, 'out'), quarantine: path.join(folder, 'quarantine'), written: path.join(folder, 'written') };
+  const output = createWriteStream(files.output, { highWaterMark: 1 << 20 });
+  const quarantine = createWriteStream(files.quarantine);
+  const ids = new RecordFile(files.written, ID_BYTES);
+  const counts = new PairCounts();
+  try {
+    const writer = new QuarantineWriter(quarantine, context.stage, context.recordedAt);
+    await writePairs(recordingIds(pairer.pairs(mergedEntries(parts, shifts, pairer, range)), ids), output, writer, counts);
+    await writer.flushed();
+    output.end();
+    quarantine.end();
+    await Promise.all([finished(output), finished(quarantine), ids.close()]);
+  } catch (cause) {
+    output.destroy();
+    quarantine.destroy();
+    throw ioError(folder, cause);
+  }
+  const { out, paired, quarantinedPairs, violations } = counts;
+  return { ...files, counts: { out, paired, quarantinedPairs, violations, byReason: Object.fromEntries(counts.byReason) } };
+}
+
+async function* recordingIds(outcomes: AsyncIterable<PairOutcome>, ids: RecordFile): AsyncGenerator<PairOutcome> {
+  for await (const outcome of outcomes) {
+    if (outcome.kind === 'written') {
+      const [high, low] = DUPLICATE_KEYS['written-id'](outcome.id);
+      const { buffer, at } = ids.next();
+      buffer.writeUInt32LE(high, at);
+      buffer.writeUInt32LE(low, at + 4);
+    }
+    yield outcome;
+  }
+}
+
+/**
+ * The shards' sorted entries cut into at most `processes` ranges of whole groups, each at least
+ * MIN_RANGE_BYTES: the cuts are the groups found at even fractions of the largest part, and each
+ * part is cut where its first line of that group or a later one begins (a binary search over its
+ * bytes). Empty ranges are left out; fewer than two means pairing in one range.
+ */
+export async function pairRanges(parts: readonly string[], pairer: Pairer<unknown>, processes: number): Promise<PairRange[]> {
+  const sizes = await Promise.all(parts.map(async (part) => (await stat(part)).size));
+  const total = sizes.reduce((sum, size) => sum + size, 0);
+  const count = Math.min(processes, Math.floor(total / MIN_RANGE_BYTES));
+  if (count < 2) return [];
+  const handles: FileHandle[] = [];
+  try {
+    for (const part of parts) handles.push(await open(part, 'r'));
+    const groupAt = (text: string): string => pairer.group(JSON.parse(text));
+    const largest = sizes.indexOf(Math.max(...sizes));
+    const cuts: string[] = [];
+    for (let k = 1; k < count; k++) {
+      const line = await lineFrom(handles[largest]!, Math.floor((sizes[largest]! * k) / count), sizes[largest]!);
+      const group = line === undefined ? undefined : groupAt(line.text);
+      if (group !== undefined && group !== cuts.at(-1)) cuts.push(group);
+    }
+    const at: number[][] = [];
+    for (const cut of cuts) at.push(await Promise.all(handles.map((handle, n) => firstLineFrom(handle, sizes[n]!, (text) => groupAt(text) >= cut))));
+    const bounds = [parts.map(() => 0), ...at, sizes];
+    return bounds.slice(1).map((ends, r) => ({ starts: bounds[r]!, ends })).filter(({ starts, ends }) => ends.some((end, n) => end > starts[n]!));
+  } catch (cause) {
+    throw ioError(parts[0]!, cause);
+  } finally {
+    await Promise.all(handles.map((handle) => handle.close()));
+  }
+}
+
+/** Bytes read at a time while looking for a line's end: sorted entries are a few hundred bytes. */
+const PROBE_BYTES = 4096;
+
+/** Where the first line that satisfies `from` begins, in a file of lines whose answers go false then true: `size` if none. */
+async function firstLineFrom(handle: FileHandle, size: number, from: (text: string) => boolean): Promise<number> {
+  // The smallest position whose next line starts at or past the answer: ~27 reads for 100 MB.
+  let low = 0;
+  let high = size;
+  while (low < high) {
+    const middle = Math.floor((low + high) / 2);
+    const line = await lineFrom(handle, middle, size);
+    if (line === undefined || from(line.text)) high = middle;
+    else low = middle + 1;
+  }
+  return (await lineFrom(handle, low, size))?.start ?? size;
+}
+
+/** The first whole line that begins at or after `position` (its start and text), or undefined past the last. */
+async function lineFrom(handle: FileHandle, position: number, size: number): Promise<{ start: number; text: string } | undefined> {
+  const start = position === 0 ? 0 : await afterNewline(handle, position - 1, size);
+  if (start >= size) return undefined;
+  const end = await afterNewline(handle, start, size);
+  const bytes = Buffer.allocUnsafe(end - start);
+  await handle.read(bytes, 0, bytes.length, start);
+  return { start, text: bytes.toString('utf8').replace(/\n$/, '') };
+}
+
+/** The position just past the first newline at or after `from`; `size` when there is none. */
+async function afterNewline(handle: FileHandle, from: number, size: number): Promise<number> {
+  const chunk = Buffer.allocUnsafe(PROBE_BYTES);
+  for (let at = from; at < size; ) {
+    const { bytesRead } = await handle.read(chunk, 0, PROBE_BYTES, at);
+    if (bytesRead === 0) break;
+    const newline = chunk.subarray(0, bytesRead).indexOf(10);
+    if (newline >= 0) return at + newline + 1;
+    at += bytesRead;
+  }
+  return size;
+}
