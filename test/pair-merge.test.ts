@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, stat, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
@@ -15,7 +15,7 @@ import { evidence, inFolder, tempDir } from './helpers.js';
 
 // The seam is read when the module loads: set first, so entries of a few KB are paired in ranges.
 process.env['DISTILL_STREAM_MIN_PAIR_RANGE_BYTES'] = '1';
-const { mergePairs, pairRange, pairRanges } = await import('../src/engine/pair-merge.js');
+const { mergePairs, pairRange, pairRanges, sortedRuns } = await import('../src/engine/pair-merge.js');
 const { pairInProcesses } = await import('../pipelines/pair-ranges.js');
 
 type PairElsewhere = import('../src/engine/pair-merge.js').PairElsewhere;
@@ -44,8 +44,9 @@ class CountingPairer extends PreferencePairer {
 const pairerOf = (): CountingPairer => new CountingPairer({ lookup, recordedAt: RECORDED_AT, format: 'spec' });
 
 /**
- * Shards as a pairing stage's merge finds them: each folder an `out` part of its rows sorted in
- * pairing order (input positions its own) and an empty row quarantine. Rows are dealt to shards at random.
+ * Shards as a pairing stage's merge finds them: each folder an `out` part of its rows as sorted
+ * runs one after the other (three runs of input order, each sorted; input positions its own), and
+ * an empty row quarantine. Rows are dealt to shards at random.
  */
 async function shardsOf(rows: readonly Spilled[], shards: number, seed: number): Promise<{ folders: string[]; counts: ShardCounts[] }> {
   const random = mulberry32(seed);
@@ -60,10 +61,13 @@ async function shardsOf(rows: readonly Spilled[], shards: number, seed: number):
   for (const [n, mine] of dealt.entries()) {
     const folder = path.join(work, `shard-${n}`);
     await ensureFolder(folder);
-    await writeFile(path.join(folder, 'out'), mine.sort(comparePreferenceRows).map((entry) => `${JSON.stringify(entry)}\n`).join(''));
+    const third = Math.ceil(mine.length / 3);
+    const runs = [0, 1, 2].map((r) => Buffer.from(mine.slice(r * third, (r + 1) * third).sort(comparePreferenceRows).map((entry) => `${JSON.stringify(entry)}\n`).join('')));
+    await writeFile(path.join(folder, 'out'), Buffer.concat(runs));
     await writeFile(path.join(folder, 'quarantine'), '');
     folders.push(folder);
-    counts.push({ stage: 'preference', in: mine.length, out: mine.length, quarantined: 0, byReason: {}, byCategory: {}, violations: [], inputs: [], samples: {}, validRows: mine.length });
+    const runEnds = runs.map((_, r) => runs.slice(0, r + 1).reduce((sum, run) => sum + run.length, 0));
+    counts.push({ stage: 'preference', in: mine.length, out: mine.length, quarantined: 0, byReason: {}, byCategory: {}, violations: [], inputs: [], samples: {}, validRows: mine.length, runEnds });
   }
   return { folders, counts };
 }
@@ -111,22 +115,23 @@ const inThisProcess = (processes = 3): PairElsewhere & { ranges: number[] } => {
   };
 };
 
-test('pairing ranges cut the shards\' sorted entries at group starts: every entry in exactly one range, no group in two', async () => {
+test('pairing ranges cut the shards\' sorted runs at group starts: every entry in exactly one range, no group in two', async () => {
   for (const seed of [1, 2, 3, 4, 5]) {
     const shards = await shardsOf(tasks(60, seed), 3, seed);
-    const parts = shards.folders.map((folder) => path.join(folder, 'out'));
-    const ranges = await pairRanges(parts, pairerOf(), 4);
+    const runs = await sortedRuns(shards.folders, shards.counts);
+    assert.equal(runs.length, 9);
+    const ranges = await pairRanges(runs, pairerOf(), 4);
     assert.ok(ranges.length >= 2, `seed ${seed}: ${ranges.length} ranges`);
-    const texts = await Promise.all(parts.map((part) => readFile(part)));
     const groupsIn = ranges.map(() => new Set<string>());
-    for (const [n, text] of texts.entries()) {
-      let at = 0;
+    for (const [n, run] of runs.entries()) {
+      const text = (await readFile(run.file)).subarray(0, run.end);
+      let at = run.start;
       for (const [r, range] of ranges.entries()) {
-        assert.equal(range.starts[n], at, `seed ${seed}: range ${r} of part ${n} begins where the one before ended`);
+        assert.equal(range.starts[n], at, `seed ${seed}: range ${r} of run ${n} begins where the one before ended`);
         for (const line of text.subarray(range.starts[n], range.ends[n]).toString('utf8').split('\n').filter(Boolean)) groupsIn[r]!.add((JSON.parse(line) as PreferenceRow).task_id);
         at = range.ends[n]!;
       }
-      assert.equal(at, text.length, `seed ${seed}: the ranges of part ${n} end where it ends`);
+      assert.equal(at, run.end, `seed ${seed}: the ranges of run ${n} end where it ends`);
     }
     for (let r = 1; r < ranges.length; r++) {
       const before = [...groupsIn[r - 1]!].sort().at(-1)!;
@@ -166,7 +171,7 @@ test('a pairing process that fails fails the merge with its class and first line
   inFolder(tempDir, async (work) => {
     const plan = { work, command: 'preference', options: { root: work, cwd: work, evidence: path.join(work, 'no-evidence'), recordedAt: RECORDED_AT, maxLineBytes: 1 << 20, typed: {} } } as unknown as ShardPlan;
     await writeFile(path.join(work, 'out'), '');
-    const share = { parts: [path.join(work, 'out')], shifts: [0], range: { starts: [0], ends: [0] } };
+    const share = { runs: [{ file: path.join(work, 'out'), start: 0, end: 0, shift: 0 }], range: { starts: [0], ends: [0] } };
     await assert.rejects(pairInProcesses(plan, 2)(preferenceStage).pair(share, 1, new AbortController().signal), (error: unknown) => {
       assert.ok(error instanceof DistillError, String(error));
       assert.equal(error.code, 'DS_IO');
@@ -174,3 +179,15 @@ test('a pairing process that fails fails the merge with its class and first line
       return true;
     });
   }));
+
+test('a shard\'s sorted runs cut short (its part smaller than the runs it recorded) stop the merge, naming the part', async () => {
+  const shards = await shardsOf(tasks(20, 31), 2, 31);
+  const part = path.join(shards.folders[1]!, 'out');
+  await truncate(part, (await stat(part)).size - 1);
+  await assert.rejects(merged(shards, pairerOf()), (error: unknown) => {
+    assert.ok(error instanceof DistillError);
+    assert.equal(error.code, 'DS_IO');
+    assert.match(error.message, new RegExp(`^${part}: \\d+ bytes where the shard wrote \\d+; run the shard again$`));
+    return true;
+  });
+});

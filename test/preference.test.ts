@@ -87,16 +87,20 @@ describe('a preference run stopped after its read', () => {
     inFolder(tempDir, async (folder) => {
       const preference = stageNamed('preference') as PairStage;
       const stop = new AbortController();
-      // The read is over when the rows are first asked for in order: the abort lands in the sort, never in the read.
+      // The read is over when the rows are first asked for in order (or, in a shard, as sorted runs): the abort lands after the read.
       const stage: PairStage = {
         ...preference,
         pairer: (context) => {
           const pairer = preference.pairer(context);
-          const sorted = pairer.sorted.bind(pairer);
+          const [sorted, runs] = [pairer.sorted.bind(pairer), pairer.runs.bind(pairer)];
           return Object.assign(Object.create(pairer) as typeof pairer, {
             sorted: async function* () {
               stop.abort();
               yield* sorted();
+            },
+            runs: () => {
+              stop.abort();
+              return runs();
             },
           });
         },

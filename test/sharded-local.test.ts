@@ -11,9 +11,11 @@ import type { StageCommandOptions } from '../pipelines/stage.js';
 import type { ProgressSink } from '../src/progress.js';
 import { fixtureCopy, inFolder, processLog, snapshot, tempDir } from './helpers.js';
 
-// The seams are read when the modules load: set first, so the fixture (a few KB) runs as local shards, and
-// the merges of preference, export-all and run-all pair their groups in ranges, in processes side by side.
+// The seams are read when the modules load: set first, so the fixture (a few KB) runs as local shards, a
+// pairing shard hands the merge several sorted runs, and the merges of preference, export-all and run-all
+// pair their groups in ranges, in processes side by side.
 process.env['DISTILL_STREAM_MIN_SHARD_BYTES'] = '1';
+process.env['DISTILL_STREAM_SORT_RUN_ENTRIES'] = '4';
 process.env['DISTILL_STREAM_MIN_PAIR_RANGE_BYTES'] = '1';
 const { runStage, shardCount } = await import('../pipelines/stage.js');
 const { runExportAll } = await import('../pipelines/export-all.js');

@@ -105,6 +105,8 @@ export class PairCounts extends StageCounts {
   paired = 0;
   /** Candidate pairs quarantined (counted apart from rows). */
   quarantinedPairs = 0;
+  /** A shard's pass 1 (passOneOnly): where each of its sorted runs ends in its output part. */
+  readonly runEnds: number[] = [];
 
   get unpaired(): number {
     return this.validRows - this.paired;

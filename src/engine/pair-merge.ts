@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { IdSet } from '../core/id-set.js';
-import { ioError } from '../errors.js';
+import { DistillError, ioError } from '../errors.js';
 import { entriesOf, mergeSorted } from '../io/external-sort.js';
 import type { QuarantineReason, StageName } from '../records.js';
 import { PairCounts } from './counts.js';
@@ -26,7 +26,18 @@ import type { PairOutcome, Pairer } from './stage.js';
  * before it. The bytes are one process's either way.
  */
 
-/** A range of groups: in each shard's sorted entries (its `out` part), the bytes [start, end) of its lines. */
+/**
+ * A sorted run of a shard's entries: the bytes [start, end) of its `out` part (a shard writes its
+ * sort's runs one after the other), whose input positions move by `shift` (past the earlier shards' rows).
+ */
+export interface SortedRun {
+  file: string;
+  start: number;
+  end: number;
+  shift: number;
+}
+
+/** A range of groups: in each sorted run, the bytes [start, end) of its lines in that range. */
 export interface PairRange {
   starts: number[];
   ends: number[];
@@ -49,10 +60,9 @@ export interface PairedRange {
   counts: PairingCounts;
 }
 
-/** One range for another process: the shards' sorted entries, their input position shifts, and the range. */
+/** One range for another process: the shards' sorted runs and the range. */
 export interface RangeShare {
-  parts: string[];
-  shifts: number[];
+  runs: SortedRun[];
   range: PairRange;
 }
 
@@ -74,19 +84,30 @@ const MIN_RANGE_BYTES = Number(process.env['DISTILL_STREAM_MIN_PAIR_RANGE_BYTES'
 /** A written pair id: its 16 hex digits as two unsigned 32-bit halves. */
 const ID_BYTES = 8;
 
-/** Each shard's input positions move past the valid rows of the shards before it. */
-function shiftsOf(shards: readonly ShardCounts[]): number[] {
-  let before = 0;
-  return shards.map((shard) => {
-    const shift = before;
-    before += shard.validRows ?? 0;
-    return shift;
-  });
+/** The sorted runs of each shard's `out` part, in shard order; each shard's input positions move past the valid rows of the shards before it. */
+export async function sortedRuns(folders: readonly string[], shards: readonly ShardCounts[]): Promise<SortedRun[]> {
+  const runs: SortedRun[] = [];
+  let shift = 0;
+  for (const [n, folder] of folders.entries()) {
+    const file = path.join(folder, 'out');
+    const { size } = await stat(file);
+    const ends = shards[n]!.runEnds ?? [size];
+    if ((ends.at(-1) ?? 0) !== size) throw new DistillError('DS_IO', `${file}: ${size} bytes where the shard wrote ${ends.at(-1) ?? 0}; run the shard again`, { path: file });
+    let start = 0;
+    for (const end of ends) {
+      if (end > start) runs.push({ file, start, end, shift });
+      start = end;
+    }
+    shift += shards[n]!.validRows ?? 0;
+  }
+  return runs;
 }
 
-/** The shards' sorted entries (all, or one range of them) merged into one pairing order. */
-export function mergedEntries(parts: readonly string[], shifts: readonly number[], pairer: Pairer<unknown>, range?: PairRange): AsyncGenerator<unknown> {
-  const sources = parts.map((part, n) => shifted(entriesOf<unknown>(part, range === undefined ? undefined : { start: range.starts[n]!, end: range.ends[n]! }), (entry) => pairer.shifted(entry, shifts[n]!)));
+/** The sorted runs' entries (all, or one range of them) merged into one pairing order. */
+export function mergedEntries(runs: readonly SortedRun[], pairer: Pairer<unknown>, range?: PairRange): AsyncGenerator<unknown> {
+  const sources = runs.map((run, n) =>
+    shifted(entriesOf<unknown>(run.file, range === undefined ? run : { start: range.starts[n]!, end: range.ends[n]! }), (entry) => pairer.shifted(entry, run.shift)),
+  );
   return mergeSorted(sources, (a, b) => pairer.compare(a, b));
 }
 
@@ -113,19 +134,18 @@ export async function mergePairs(
 ): Promise<void> {
   mergeCounts(shards, counts);
   for (const folder of folders) await copyInto(path.join(folder, 'quarantine'), quarantine);
-  const parts = folders.map((folder) => path.join(folder, 'out'));
-  const shifts = shiftsOf(shards);
+  const runs = await sortedRuns(folders, shards);
   const written = new IdSet();
   const writer = new QuarantineWriter(quarantine, context.stage, context.recordedAt);
   const pairHere = async (range?: PairRange): Promise<void> => {
-    await writePairs(pairer.pairs(mergedEntries(parts, shifts, pairer, range), written), output, writer, counts, context.keyed);
+    await writePairs(pairer.pairs(mergedEntries(runs, pairer, range), written), output, writer, counts, context.keyed);
     await writer.flushed();
   };
   // A set of parts takes rows with their keys, not a file's bytes: it is paired here, in one range.
-  const ranges = elsewhere === undefined || context.keyed === true ? [] : await pairRanges(parts, pairer, elsewhere.processes);
+  const ranges = elsewhere === undefined || context.keyed === true ? [] : await pairRanges(runs, pairer, elsewhere.processes);
   if (ranges.length < 2) return pairHere();
   const stop = new AbortController();
-  const others = ranges.slice(1).map((range, n) => elsewhere!.pair({ parts, shifts, range }, n + 1, stop.signal));
+  const others = ranges.slice(1).map((range, n) => elsewhere!.pair({ runs, range }, n + 1, stop.signal));
   for (const other of others) other.catch(() => undefined); // each is awaited below, or settled once stopped
   try {
     await pairHere(ranges[0]);
@@ -167,7 +187,7 @@ function addPairing(counts: PairCounts, paired: PairingCounts): void {
  * Pairs one range of a merge's groups into `folder` (another process's share): its output lines,
  * its pair quarantine rows and the ids of the pairs it wrote, each a file there.
  */
-export async function pairRange({ parts, shifts, range }: RangeShare, pairer: Pairer<unknown>, context: { stage: StageName; recordedAt: string }, folder: string): Promise<PairedRange> {
+export async function pairRange({ runs, range }: RangeShare, pairer: Pairer<unknown>, context: { stage: StageName; recordedAt: string }, folder: string): Promise<PairedRange> {
   const files = { output: path.join(folder, 'out'), quarantine: path.join(folder, 'quarantine'), written: path.join(folder, 'written') };
   const output = createWriteStream(files.output, { highWaterMark: 1 << 20 });
   const quarantine = createWriteStream(files.quarantine);
@@ -175,7 +195,7 @@ export async function pairRange({ parts, shifts, range }: RangeShare, pairer: Pa
   const counts = new PairCounts();
   try {
     const writer = new QuarantineWriter(quarantine, context.stage, context.recordedAt);
-    await writePairs(recordingIds(pairer.pairs(mergedEntries(parts, shifts, pairer, range)), ids), output, writer, counts);
+    await writePairs(recordingIds(pairer.pairs(mergedEntries(runs, pairer, range)), ids), output, writer, counts);
     await writer.flushed();
     output.end();
     quarantine.end();
@@ -202,74 +222,82 @@ async function* recordingIds(outcomes: AsyncIterable<PairOutcome>, ids: RecordFi
 }
 
 /**
- * The shards' sorted entries cut into at most `processes` ranges of whole groups, each at least
- * MIN_RANGE_BYTES: the cuts are the groups found at even fractions of the largest part, and each
- * part is cut where its first line of that group or a later one begins (a binary search over its
- * bytes). Empty ranges are left out; fewer than two means pairing in one range.
+ * The sorted runs cut into at most `processes` ranges of whole groups, each about MIN_RANGE_BYTES
+ * or more: the cuts are the groups found at even fractions of the largest run, and each run is cut
+ * where its first line of that group or a later one begins (a binary search over its bytes).
+ * Empty ranges are left out; fewer than two means pairing in one range.
  */
-export async function pairRanges(parts: readonly string[], pairer: Pairer<unknown>, processes: number): Promise<PairRange[]> {
-  const sizes = await Promise.all(parts.map(async (part) => (await stat(part)).size));
-  const total = sizes.reduce((sum, size) => sum + size, 0);
+export async function pairRanges(runs: readonly SortedRun[], pairer: Pairer<unknown>, processes: number): Promise<PairRange[]> {
+  const total = runs.reduce((sum, run) => sum + run.end - run.start, 0);
   const count = Math.min(processes, Math.floor(total / MIN_RANGE_BYTES));
   if (count < 2) return [];
-  const handles: FileHandle[] = [];
+  const handles = new Map<string, FileHandle>();
   try {
-    for (const part of parts) handles.push(await open(part, 'r'));
+    for (const { file } of runs) if (!handles.has(file)) handles.set(file, await open(file, 'r'));
+    const lines = (run: SortedRun): RunLines => new RunLines(handles.get(run.file)!, run);
     const groupAt = (text: string): string => pairer.group(JSON.parse(text));
-    const largest = sizes.indexOf(Math.max(...sizes));
+    const largest = runs.reduce((big, run) => (run.end - run.start > big.end - big.start ? run : big));
     const cuts: string[] = [];
     for (let k = 1; k < count; k++) {
-      const line = await lineFrom(handles[largest]!, Math.floor((sizes[largest]! * k) / count), sizes[largest]!);
+      const line = await lines(largest).from(largest.start + Math.floor(((largest.end - largest.start) * k) / count));
       const group = line === undefined ? undefined : groupAt(line.text);
       if (group !== undefined && group !== cuts.at(-1)) cuts.push(group);
     }
     const at: number[][] = [];
-    for (const cut of cuts) at.push(await Promise.all(handles.map((handle, n) => firstLineFrom(handle, sizes[n]!, (text) => groupAt(text) >= cut))));
-    const bounds = [parts.map(() => 0), ...at, sizes];
+    for (const cut of cuts) at.push(await Promise.all(runs.map((run) => lines(run).first((text) => groupAt(text) >= cut))));
+    const bounds = [runs.map((run) => run.start), ...at, runs.map((run) => run.end)];
     return bounds.slice(1).map((ends, r) => ({ starts: bounds[r]!, ends })).filter(({ starts, ends }) => ends.some((end, n) => end > starts[n]!));
   } catch (cause) {
-    throw ioError(parts[0]!, cause);
+    throw ioError(runs[0]!.file, cause);
   } finally {
-    await Promise.all(handles.map((handle) => handle.close()));
+    await Promise.all([...handles.values()].map((handle) => handle.close()));
   }
 }
 
 /** Bytes read at a time while looking for a line's end: sorted entries are a few hundred bytes. */
 const PROBE_BYTES = 4096;
 
-/** Where the first line that satisfies `from` begins, in a file of lines whose answers go false then true: `size` if none. */
-async function firstLineFrom(handle: FileHandle, size: number, from: (text: string) => boolean): Promise<number> {
-  // The smallest position whose next line starts at or past the answer: ~27 reads for 100 MB.
-  let low = 0;
-  let high = size;
-  while (low < high) {
-    const middle = Math.floor((low + high) / 2);
-    const line = await lineFrom(handle, middle, size);
-    if (line === undefined || from(line.text)) high = middle;
-    else low = middle + 1;
-  }
-  return (await lineFrom(handle, low, size))?.start ?? size;
-}
+/** The lines of a sorted run, read by position. */
+class RunLines {
+  constructor(
+    private readonly handle: FileHandle,
+    private readonly run: SortedRun,
+  ) {}
 
-/** The first whole line that begins at or after `position` (its start and text), or undefined past the last. */
-async function lineFrom(handle: FileHandle, position: number, size: number): Promise<{ start: number; text: string } | undefined> {
-  const start = position === 0 ? 0 : await afterNewline(handle, position - 1, size);
-  if (start >= size) return undefined;
-  const end = await afterNewline(handle, start, size);
-  const bytes = Buffer.allocUnsafe(end - start);
-  await handle.read(bytes, 0, bytes.length, start);
-  return { start, text: bytes.toString('utf8').replace(/\n$/, '') };
-}
-
-/** The position just past the first newline at or after `from`; `size` when there is none. */
-async function afterNewline(handle: FileHandle, from: number, size: number): Promise<number> {
-  const chunk = Buffer.allocUnsafe(PROBE_BYTES);
-  for (let at = from; at < size; ) {
-    const { bytesRead } = await handle.read(chunk, 0, PROBE_BYTES, at);
-    if (bytesRead === 0) break;
-    const newline = chunk.subarray(0, bytesRead).indexOf(10);
-    if (newline >= 0) return at + newline + 1;
-    at += bytesRead;
+  /** Where the first line that satisfies `test` begins, in a run whose lines answer false then true: the run's end if none. */
+  async first(test: (text: string) => boolean): Promise<number> {
+    // The smallest position whose next line starts at or past the answer: ~27 reads for 100 MB.
+    let low = this.run.start;
+    let high = this.run.end;
+    while (low < high) {
+      const middle = Math.floor((low + high) / 2);
+      const line = await this.from(middle);
+      if (line === undefined || test(line.text)) high = middle;
+      else low = middle + 1;
+    }
+    return (await this.from(low))?.start ?? this.run.end;
   }
-  return size;
+
+  /** The first whole line that begins at or after `position` (its start and text), or undefined past the last. */
+  async from(position: number): Promise<{ start: number; text: string } | undefined> {
+    const start = position === this.run.start ? position : await this.afterNewline(position - 1);
+    if (start >= this.run.end) return undefined;
+    const end = await this.afterNewline(start);
+    const bytes = Buffer.allocUnsafe(end - start);
+    await this.handle.read(bytes, 0, bytes.length, start);
+    return { start, text: bytes.toString('utf8').replace(/\n$/, '') };
+  }
+
+  /** The position just past the first newline at or after `from`; the run's end when there is none. */
+  private async afterNewline(from: number): Promise<number> {
+    const chunk = Buffer.allocUnsafe(PROBE_BYTES);
+    for (let at = from; at < this.run.end; ) {
+      const { bytesRead } = await this.handle.read(chunk, 0, Math.min(PROBE_BYTES, this.run.end - at), at);
+      if (bytesRead === 0) break;
+      const newline = chunk.subarray(0, bytesRead).indexOf(10);
+      if (newline >= 0) return at + newline + 1;
+      at += bytesRead;
+    }
+    return this.run.end;
+  }
 }

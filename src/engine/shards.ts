@@ -158,6 +158,8 @@ export interface ShardCounts {
   samples: Record<string, Array<[string, number]>>;
   /** Pairing stages: rows that passed the row gates (pass 1). */
   validRows?: number;
+  /** Pairing stages: where each sorted run ends in the `out` part (absent: the part is one run). */
+  runEnds?: number[];
   /** Partitioned trees: partition names by index (as the kept records name them). */
   partitions?: string[];
   /** Rows scored by the default rule, by source. */
@@ -180,7 +182,7 @@ export function shardCountsOf(stage: StageName, counts: StageCounts, partitions?
     samples: counts.sampleEntries(),
     unruledSources: Object.fromEntries(counts.unruledSources),
     rejectedShapes: [...counts.rejectedShapes],
-    ...(counts instanceof PairCounts ? { validRows: counts.validRows } : {}),
+    ...(counts instanceof PairCounts ? { validRows: counts.validRows, runEnds: [...counts.runEnds] } : {}),
     ...(partitions === undefined ? {} : { partitions }),
   };
 }

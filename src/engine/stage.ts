@@ -81,6 +81,10 @@ export interface Pairer<Entry> {
   spill(entries: Array<Entry | null>): Promise<void>;
   /** Pass 1's entries in pairing order. */
   sorted(): AsyncIterable<Entry>;
+  /** Pass 1's entries as sorted runs (files of JSON lines, each in pairing order), kept until dispose. */
+  runs(): Promise<string[]>;
+  /** Removes pass 1's spilled entries. */
+  dispose(): Promise<void>;
   /**
    * Pass 2 over entries in pairing order (one pass's, or several shards' merged): candidate pairs in
    * output order. `written` holds the pair ids written before these entries (a merge pairing its

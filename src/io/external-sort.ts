@@ -71,6 +71,15 @@ export class ExternalSorter<T> {
     }
   }
 
+  /**
+   * Every entry added, as sorted runs: JSON-lines files, each sorted, for a merge elsewhere to merge
+   * (a shard's, with the other shards' runs). They stay until dispose.
+   */
+  async runs(): Promise<string[]> {
+    if (this.buffer.length > 0) await this.spill();
+    return [...this.runFiles];
+  }
+
   /** Removes the spilled runs; a run that fails or stops early calls it, and a signal or exit removes them too. */
   async dispose(): Promise<void> {
     if (this.folder === undefined) return;

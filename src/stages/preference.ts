@@ -215,6 +215,14 @@ export class PreferencePairer implements Pairer<PreferenceRow> {
     return this.sorter.sorted();
   }
 
+  runs(): Promise<string[]> {
+    return this.sorter.runs();
+  }
+
+  dispose(): Promise<void> {
+    return this.sorter.dispose();
+  }
+
   readonly compare = comparePreferenceRows;
 
   shifted(row: PreferenceRow, rows: number): PreferenceRow {
