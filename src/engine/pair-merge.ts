@@ -16,7 +16,7 @@ import type { PairOutcome, Pairer } from './stage.js';
 /**
  * The merge of a pairing stage's shards (preference). Pairing needs every row of a group (a task)
  * together, so it waits for all shards and was the serial tail of a sharded run: the last 7-8 s of
- * a 2-shard export-all at 1 GB. The shards' sorted entries are cut into ranges of whole groups,
+ * a 2-shard export-all at 1 GB. The shards' sorted runs are cut into ranges of whole groups,
  * paired side by side (this process takes the first range, other processes the rest), and appended
  * in range order.
  *
@@ -118,7 +118,7 @@ async function* shifted<T>(entries: AsyncIterable<T>, shift: (entry: T) => T): A
 
 /**
  * Merges a pairing stage's shards: the row quarantines in shard order, then the shards' sorted
- * entries merged into one pairing order (each shard's input positions moved past the earlier
+ * runs merged into one pairing order (each shard's input positions moved past the earlier
  * shards' rows) and paired as one process would, pair quarantines after the rows'. With
  * `elsewhere`, and enough entries, the groups are paired in ranges side by side (see the module comment).
  */
@@ -155,7 +155,7 @@ export async function mergePairs(
         await pairHere(ranges[n + 1]); // it wrote a pair an earlier range wrote: paired again, after them
         continue;
       }
-      for await (const chunk of recordChunks(paired.written, ID_BYTES)) for (let at = 0; at < chunk.length; at += ID_BYTES) written.addKey(chunk.readUInt32LE(at), chunk.readUInt32LE(at + 4));
+      for await (const [high, low] of idsIn(paired.written)) written.addKey(high, low);
       await copyInto(paired.output, output);
       await copyInto(paired.quarantine, quarantine);
       addPairing(counts, paired.counts);
@@ -167,11 +167,14 @@ export async function mergePairs(
   }
 }
 
+/** The pair ids a range paired apart wrote, each as its high and low 32 bits. */
+async function* idsIn(file: string): AsyncGenerator<[high: number, low: number]> {
+  for await (const chunk of recordChunks(file, ID_BYTES)) for (let at = 0; at < chunk.length; at += ID_BYTES) yield [chunk.readUInt32LE(at), chunk.readUInt32LE(at + 4)];
+}
+
 /** Whether a range paired apart wrote a pair id already in `written`. */
 async function anyWritten(file: string, written: IdSet): Promise<boolean> {
-  for await (const chunk of recordChunks(file, ID_BYTES)) {
-    for (let at = 0; at < chunk.length; at += ID_BYTES) if (written.hasKey(chunk.readUInt32LE(at), chunk.readUInt32LE(at + 4))) return true;
-  }
+  for await (const [high, low] of idsIn(file)) if (written.hasKey(high, low)) return true;
   return false;
 }
 
