@@ -1,4 +1,4 @@
-import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import path from 'node:path';
@@ -16,6 +16,7 @@ import type { EvidenceLookup, StageName } from '../records.js';
 import { PairCounts, StageCounts } from './counts.js';
 import { withOutputs } from './outputs.js';
 import { QuarantineWriter } from './quarantine.js';
+import { copyInto } from './shards.js';
 import type { RowFunction } from './row.js';
 import { BATCH_HIGH_WATER_MARK, FanOutStage, joinLines, RowStage, type FanOutBranch, type RowBranch, type RowRecorder } from './row-stage.js';
 import type { Ruleset } from '../core/ruleset.js';
@@ -236,11 +237,9 @@ async function writeRuns(pairer: ReturnType<PairStage['pairer']>, output: Writab
   try {
     let end = 0;
     for (const run of await pairer.runs()) {
-      for await (const chunk of createReadStream(run, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
-        signal?.throwIfAborted();
-        end += chunk.length;
-        if (!output.write(chunk)) await drained(output);
-      }
+      signal?.throwIfAborted();
+      await copyInto(run, output);
+      end += (await stat(run)).size;
       counts.runEnds.push(end);
     }
   } finally {
