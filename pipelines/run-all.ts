@@ -1,6 +1,6 @@
 import type { ProgressSink } from '../src/progress.js';
 import { execFileSync } from 'node:child_process';
-import { realpath } from 'node:fs/promises';
+import { readdir, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { StageCounts } from '../src/engine/counts.js';
 import type { StageDefinition } from '../src/engine/stage.js';
@@ -20,6 +20,7 @@ import { requireFolder } from './plan.js';
 import { emptyExportError, type StageNotes } from './hints.js';
 import { rulesetOf, runStage, type StageCommandOptions } from './stage.js';
 import type { Ruleset } from '../src/core/ruleset.js';
+import { settleAbandoned } from '../src/io/commit.js';
 import { ensureFolder } from '../src/io/folders.js';
 import { writeWhole } from '../src/io/small-file.js';
 import { withRootLock } from '../src/io/lock.js';
@@ -123,12 +124,23 @@ export interface RunReports {
   context: ReceiptContext;
 }
 
-/** The run's report folder, made when missing. */
+/**
+ * The run's report folder, made when missing. What killed runs left in every run's folder is settled
+ * first: a run under a new id never writes an old one's files again, which would sweep them.
+ */
 export async function openReports(options: RunAllOptions, gitSha: string | null): Promise<RunReports> {
-  const reportDir = path.join(options.root, LAYOUT.reports, options.runId);
-  await ensureFolder(reportDir).catch((cause: unknown) => {
+  const reports = path.join(options.root, LAYOUT.reports);
+  const reportDir = path.join(reports, options.runId);
+  try {
+    const runs = await readdir(reports, { withFileTypes: true }).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return [];
+      throw error;
+    });
+    for (const run of runs) if (run.isDirectory()) await settleAbandoned(path.join(reports, run.name));
+    await ensureFolder(reportDir);
+  } catch (cause) {
     throw ioError(reportDir, cause);
-  });
+  }
   return { options, reportDir, context: { runId: options.runId, toolVersion: options.toolVersion, gitSha, recordedAt: options.recordedAt } };
 }
 

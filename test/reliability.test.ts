@@ -16,7 +16,7 @@ import { commitTogether, recoverCommits } from '../src/io/commit.js';
 import { acquireLock } from '../src/io/lock.js';
 import { oneVersionOf } from '../src/io/inputs.js';
 import { openSink } from '../src/io/sink.js';
-import { ROOT_LOCK } from '../src/layout.js';
+import { LAYOUT, ROOT_LOCK } from '../src/layout.js';
 import { allEntries, CLI, fixtureCopy, inFolder, leftovers, PROCESS_CONCURRENCY, runCli, snapshot, tempDir } from './helpers.js';
 
 const AT = ['--recorded-at', '2026-06-01T00:00:00.000Z'];
@@ -121,6 +121,24 @@ describe('the root', { concurrency: PROCESS_CONCURRENCY }, () => {
       assert.equal((await runCli(['score', '--root', '.', ...AT], { cwd: root })).code, 0);
       assert.deepEqual(await snapshot(path.join(root, 'data', 'scored-runs')), scored);
       assert.deepEqual(leftovers(await allEntries(path.join(root, 'data'))), []);
+    }));
+
+  test('a kill before a small file of ours is renamed into place (a commit journal, a report) leaves temps the next run removes, in another run id\'s reports too', () =>
+    inFolder(fixtureCopy, async (root) => {
+      const killed = await runCli(['run-all', '--root', '.', '--run-id', 'r1', ...AT], { cwd: root, env: { ...process.env, DISTILL_STREAM_KILL_AT: 'small-file-before-rename' } });
+      assert.equal(killed.signal, 'SIGKILL');
+      // The first small file is the journal of collect's commit: a copy of it cut short, and the temps it was to put in place.
+      assert.ok(leftovers(await allEntries(root)).some((entry) => /\.\.distill-commit\.\d+\.[0-9a-f]{8}\.json\.\d+\.[0-9a-f]{8}\.tmp$/.test(entry)), 'a journal temp was left');
+      assert.equal((await runCli(['run-all', '--root', '.', '--run-id', 'r1', ...AT], { cwd: root })).code, 0);
+      assert.deepEqual(leftovers(await allEntries(root)), []);
+      // A report temp of a run that is gone, and one of a process that still runs (this one): only the first is removed, by a run under another id.
+      const reports = path.join(root, LAYOUT.reports, 'r1');
+      const dead = '.summary.json.999999.0123abcd.tmp';
+      const live = `.summary.md.${process.pid}.0123abcd.tmp`;
+      for (const name of [dead, live]) await writeFile(path.join(reports, name), '{');
+      assert.equal((await runCli(['run-all', '--root', '.', '--run-id', 'r2', ...AT], { cwd: root })).code, 0);
+      const left = await readdir(reports);
+      assert.ok(!left.includes(dead) && left.includes(live), left.join(' '));
     }));
 });
 

@@ -5,7 +5,7 @@ import { exists } from './folders.js';
 import path from 'node:path';
 import { killPoint } from './kill-point.js';
 import { readOwnJson, writeWhole } from './small-file.js';
-import { isRunning, listFolder, takeLiveTemps, untrackTemp } from './temp-path.js';
+import { abandonedTempOf, isRunning, listFolder, removeAbandonedTempsIn, takeLiveTemps, untrackTemp } from './temp-path.js';
 
 /**
  * One step of a commit: a finished file put in place, a rebuilt tree swapped in, or a file (or temp
@@ -139,6 +139,11 @@ export async function commitTogether(entries: readonly CommitEntry[]): Promise<v
 /** Finishes the commits that killed processes left half done in `folder` (their journals say what remains). */
 export async function recoverCommits(folder: string): Promise<void> {
   for (const name of await listFolder(folder)) {
+    // A journal cut short while written: its commit never began (other copies may have, and finish it), and its name is never written again.
+    if (JOURNAL_NAME.test(abandonedTempOf(name) ?? '')) {
+      await rm(path.join(folder, name), { force: true });
+      continue;
+    }
     const match = JOURNAL_NAME.exec(name);
     if (match === null || isRunning(Number(match[1]))) continue;
     // A journal is written whole (temp + rename) before it counts: a damaged one never began a commit.
@@ -149,6 +154,15 @@ export async function recoverCommits(folder: string): Promise<void> {
     }
     await rm(path.join(folder, name), { force: true });
   }
+}
+
+/**
+ * What killed runs left in a folder that only small files and commits of ours are written in (a
+ * run's reports): their commits finished, then every temp of theirs removed, whatever its name.
+ */
+export async function settleAbandoned(folder: string): Promise<void> {
+  await recoverCommits(folder);
+  await removeAbandonedTempsIn(folder);
 }
 
 /**

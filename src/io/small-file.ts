@@ -1,18 +1,21 @@
 import { constants } from 'node:fs';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { DistillError, ioError } from '../errors.js';
-import { tempPathBeside, trackTemp, untrackTemp } from './temp-path.js';
+import { killPoint } from './kill-point.js';
+import { removeAbandonedTemps, tempPathBeside, trackTemp, untrackTemp } from './temp-path.js';
 
 /**
  * Writes a small file whole: a hidden temp beside it, flushed to disk, renamed over it. A reader, or
  * the next run after a kill or a power cut, sees the old file or the new one, never a short one (the
  * flush: a rename can reach the disk before the bytes it names). A failure (a full disk) names the
- * file as `display` (and the `option` it came from) and leaves no temp.
+ * file as `display` (and the `option` it came from) and leaves no temp; the temps of the same name
+ * that killed runs left are removed first.
  */
 export async function writeWhole(file: string, text: string, display = file, option?: string): Promise<void> {
   const temp = tempPathBeside(file);
   trackTemp(temp); // a SIGTERM while it is written removes it
   try {
+    await removeAbandonedTemps(file);
     const handle = await open(temp, 'wx');
     try {
       await handle.writeFile(text);
@@ -20,6 +23,7 @@ export async function writeWhole(file: string, text: string, display = file, opt
     } finally {
       await handle.close();
     }
+    killPoint('small-file-before-rename');
     await rename(temp, file);
   } catch (cause) {
     await rm(temp, { force: true });

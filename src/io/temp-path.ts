@@ -46,11 +46,25 @@ const listFolder = (folder: string): Promise<string[]> =>
  * their name: a running process, this one included, may still be writing its own. Run after
  * `recoverCommits` on the same folder, so a temp that a commit journal still needs is never removed.
  */
-export async function removeAbandonedTemps(finalPath: string): Promise<void> {
-  const folder = path.dirname(finalPath);
+export const removeAbandonedTemps = (finalPath: string): Promise<void> => removeTempsOfTheDead(path.dirname(finalPath), path.basename(finalPath));
+
+/**
+ * The same for every name in `folder`: for a folder that only small files of ours are written in (a
+ * run's reports), which no later run may write again to sweep them name by name.
+ */
+export const removeAbandonedTempsIn = (folder: string): Promise<void> => removeTempsOfTheDead(folder, undefined);
+
+/** What a temp named `name` was to become, when the process writing it is gone; otherwise undefined. */
+export function abandonedTempOf(name: string): string | undefined {
+  const match = TEMP_NAME.exec(name);
+  return match === null || isRunning(Number(match[2])) ? undefined : match[1];
+}
+
+async function removeTempsOfTheDead(folder: string, finalName: string | undefined): Promise<void> {
   for (const name of await listFolder(folder)) {
-    const match = TEMP_NAME.exec(name);
-    if (match === null || match[1] !== path.basename(finalPath) || isRunning(Number(match[2]))) continue;
+    const target = abandonedTempOf(name);
+    if (target === undefined || (finalName !== undefined && target !== finalName)) continue;
+    const finalPath = path.join(folder, target);
     // A retired tree with nothing in its place is the only complete copy (a swap cut short whose journal was lost): put it back.
     if (name.endsWith('.old') && !(await exists(finalPath))) {
       await rename(path.join(folder, name), finalPath);
