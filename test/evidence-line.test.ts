@@ -4,6 +4,7 @@ import { mulberry32 } from '../data-fixtures/prng.js';
 import { analyseEvidenceLine } from '../src/core/evidence-line.js';
 import { textFacts } from '../src/core/evidence-text.js';
 import { isJsonObject } from '../src/core/gates.js';
+import { literalFacts } from '../src/core/text-literal.js';
 import type { EvidenceRecord } from '../src/records.js';
 import { validators } from '../src/schemas/validators.js';
 import { randomText, spelledLine } from './spelled-lines.js';
@@ -70,4 +71,40 @@ test('analysing an evidence line decides joinability, projection and text exactl
   }
   // Enough of each path was exercised to mean something.
   assert.ok(joinable > 2500 && literal > 1500, `${joinable} joinable, ${literal} written as their bytes stand`);
+});
+
+/**
+ * Texts built to land on the edges of the literal's decoded head (its first 512 bytes): white space
+ * of every kind trim knows running past it, first lines of about 120 code points crossing it in
+ * characters of 1 to 4 bytes and in escapes, "\r\n" and runs of backslashes at the cut, texts around
+ * 2000 code points for the embedding cut.
+ */
+function edgeText(random: () => number): string {
+  const spaces = [' ', '\t', '\n', '\r\n', '\u000b', '\f', '\u00a0', '\u1680', '\u2003', '\u2028', '\u2029', '\u202f', '\u3000', '\ufeff'];
+  const chars = ['a', 'é', '中', '😀', '\\', '"', '\u0001', '\ud800', '\udfff', '\r', '\n', '\b', '\u2028'];
+  const pick = (list: readonly string[]): string => list[Math.floor(random() * list.length)]!;
+  let text = '';
+  const lead = random() < 0.3 ? Math.floor(random() * 700) : Math.floor(random() * 5);
+  for (let i = 0; i < lead; i++) text += pick(spaces);
+  const lineLength = random() < 0.5 ? 100 + Math.floor(random() * 60) : Math.floor(random() * 600);
+  for (let i = 0; i < lineLength; i++) text += random() < 0.9 ? pick(chars.slice(0, 4)) : pick(chars);
+  if (random() < 0.5) text += random() < 0.5 ? '\r\n' : '\n';
+  const tail = random() < 0.3 ? 1900 + Math.floor(random() * 200) : Math.floor(random() * 50);
+  for (let i = 0; i < tail; i++) text += pick(chars);
+  return text;
+}
+
+test('a literal written as JSON.stringify writes it gives the facts of its decoded text, at every edge of the decoded head', () => {
+  const random = mulberry32(20261204);
+  const paths = { head: 0, whole: 0, cut: 0 };
+  for (let n = 0; n < 4000; n++) {
+    const text = edgeText(random);
+    const json = Buffer.from(JSON.stringify(text));
+    const facts = literalFacts(json, 0, json.length);
+    assert.deepEqual(facts, textFacts(text), JSON.stringify(text).slice(0, 200));
+    if (json.length <= 514) paths.whole++;
+    else paths.head++;
+    if (facts!.embeddingPrefix > 0) paths.cut++;
+  }
+  assert.ok(paths.head > 1500 && paths.whole > 500 && paths.cut > 500, JSON.stringify(paths));
 });

@@ -25,8 +25,6 @@ function hex4(unitAt: UnitAt, at: number): number {
   return value;
 }
 
-/** A raw control character: never unescaped in a JSON string. */
-const CONTROL = /[\u0000-\u001f]/;
 /** A character that is not white space to String.prototype.trim (JavaScript's \s is the same set). */
 const NOT_SPACE = /\S/g;
 const SPACE = /\s/;
@@ -73,38 +71,108 @@ function newlineEscape(raw: string, from: number, forward: boolean): number {
 }
 
 /**
+ * Bytes of a literal decoded to find its title: the first line of most texts ends within them, or
+ * holds its 120 code points there. Decoding the whole literal for it was the build's largest cost
+ * (a UTF-8 decode runs at ~280 MB/s here, where the byte walk below runs at ~500 MB/s).
+ */
+const HEADLINE_BYTES = 512;
+
+/**
  * The facts of a text read from its JSON literal (`start` at the opening quote, `end` just past the
  * closing one) when its bytes are exactly what JSON.stringify writes — valid UTF-8, escapes only
- * where and as it writes them — and undefined otherwise (the caller then decodes the text). The
- * literal is decoded once by the native UTF-8 decoder with its escapes left as written: its length
- * less what the escapes add is the text's UTF-16 length; the first character trim keeps (a regex,
- * then the escape it may begin) finds the title's line; only the embedding cut walks the first 2000
- * code points. Measured on generated evidence: about 60% of JSON.parse of the text plus the same
- * facts from the string, and no per-byte loop in JavaScript.
+ * where and as it writes them — and undefined otherwise (the caller then decodes the text). One
+ * walk over the bytes, from character to character, counts the UTF-16 units and finds the embedding
+ * cut; only the literal's first bytes are decoded, for its title, unless the title lies further on.
  */
 export function literalFacts(line: Buffer, start: number, end: number): TextFacts | undefined {
   const last = end - 1;
   if (last <= start || line[start] !== QUOTE || line[last] !== QUOTE) return undefined;
   if (!isUtf8(line.subarray(start + 1, last))) return undefined;
-  const raw = line.toString('utf8', start + 1, last);
-  if (CONTROL.test(raw)) return undefined;
-  let units = raw.length;
-  const unitAt = unitsOf(raw);
-  for (let at = raw.indexOf('\\'); at !== -1; ) {
-    const escape = escapeAt(unitAt, at);
-    if (escape === undefined) return undefined;
-    units -= escape.width - 1;
-    at = raw.indexOf('\\', at + escape.width);
+  const walked = walkLiteral(line, start + 1, last);
+  if (walked === undefined) return undefined;
+  const cut = headlineCut(line, start + 1, last);
+  const headline = headlineOf(line.toString('utf8', start + 1, cut), cut === last) ?? headlineOf(line.toString('utf8', start + 1, last), true)!;
+  return { units: walked.units, ...headline, embeddingPrefix: walked.embeddingPrefix };
+}
+
+/**
+ * The UTF-16 length of a literal's text and its embedding cut (bytes of the literal, its opening
+ * quote included, that hold the first 2000 code points; 0 when it has no more), from its bytes
+ * [from, to) — valid UTF-8, so a lead byte gives its character's width. Undefined for a raw control
+ * character or an escape JSON.stringify does not write.
+ */
+function walkLiteral(line: Buffer, from: number, to: number): { units: number; embeddingPrefix: number } | undefined {
+  const byteAt: UnitAt = (index) => (index < to ? line[index]! : -1);
+  let units = 0;
+  let points = 0;
+  let cutAt = -1;
+  for (let at = from; at < to; ) {
+    const byte = line[at]!;
+    if (byte >= 0x20 && byte < 0x80 && byte !== BACKSLASH) {
+      // A run of plain ASCII, a unit and a code point a byte: walked in a tight loop, which made the walk 1.7x faster on generated evidence.
+      let runEnd = at + 1;
+      for (let next = line[runEnd]; runEnd < to && next! >= 0x20 && next! < 0x80 && next !== BACKSLASH; next = line[++runEnd]);
+      const run = runEnd - at;
+      if (cutAt === -1 && points + run >= EMBEDDING_CODE_POINTS) cutAt = at + EMBEDDING_CODE_POINTS - points;
+      units += run;
+      points += run;
+      at = runEnd;
+      continue;
+    }
+    if (byte < 0x20) return undefined; // a raw control character
+    if (byte === BACKSLASH) {
+      const escape = escapeAt(byteAt, at);
+      if (escape === undefined) return undefined;
+      at += escape.width;
+      units++;
+    } else if (byte >= 0xf0) {
+      at += 4; // a code point past U+FFFF: a surrogate pair
+      units += 2;
+    } else {
+      at += byte >= 0xe0 ? 3 : 2;
+      units++;
+    }
+    if (++points === EMBEDDING_CODE_POINTS) cutAt = at;
   }
+  return { units, embeddingPrefix: cutAt !== -1 && cutAt < to ? cutAt - from + 1 : 0 };
+}
+
+/**
+ * Where the decoded head of a literal [from, to) ends: HEADLINE_BYTES in, moved back to the start of
+ * a character and then before any run of backslashes that may begin an escape it would cut; `to`
+ * when the literal is no longer.
+ */
+function headlineCut(line: Buffer, from: number, to: number): number {
+  if (to - from <= HEADLINE_BYTES) return to;
+  let cut = from + HEADLINE_BYTES;
+  while ((line[cut]! & 0xc0) === 0x80) cut--;
+  // An escape is at most 6 bytes: one that reaches past the cut begins in the 5 before it.
+  const backslash = line.lastIndexOf(BACKSLASH, cut - 1);
+  if (backslash >= cut - 5) {
+    cut = backslash;
+    while (line[cut - 1] === BACKSLASH) cut--;
+  }
+  return cut;
+}
+
+/**
+ * Whether a literal's text is blank, and its title, from `raw` (its characters, escapes as written):
+ * the whole literal when `whole`, else a head of it cut between characters and escapes; undefined
+ * when the head does not hold them (white space to its end, or a first line that goes on past it in
+ * fewer than 121 code points).
+ */
+function headlineOf(raw: string, whole: boolean): { blank: boolean; title: string } | undefined {
   const first = firstKept(raw);
-  let title = '';
-  if (first >= 0) {
-    // Everything before `first` is white space, so its line is the first non-blank one.
-    const before = first === 0 ? -1 : newlineEscape(raw, first - 1, false);
-    const after = newlineEscape(raw, first, true);
-    title = titleOf(raw, before < 0 ? 0 : before + 2, after < 0 ? raw.length : after, after >= 0);
-  }
-  return { units, blank: first < 0, title, embeddingPrefix: units > EMBEDDING_CODE_POINTS ? embeddingPrefix(raw) : 0 };
+  if (first < 0) return whole ? { blank: true, title: '' } : undefined;
+  // Everything before `first` is white space, so its line is the first non-blank one.
+  const before = first === 0 ? -1 : newlineEscape(raw, first - 1, false);
+  const lineStart = before < 0 ? 0 : before + 2;
+  const after = newlineEscape(raw, first, true);
+  if (after >= 0 || whole) return { blank: false, title: titleOf(raw, lineStart, after < 0 ? raw.length : after, after >= 0) };
+  // The line goes on past the head: its first 120 code points are the title once the head holds more.
+  const head = JSON.parse(`"${raw.slice(lineStart)}"`) as string;
+  const title = cutCodePoints(head, TITLE_CODE_POINTS);
+  return title.length < head.length ? { blank: false, title } : undefined;
 }
 
 /**
@@ -136,21 +204,6 @@ function firstKept(raw: string): number {
     NOT_SPACE.lastIndex = found.index + escape.width;
   }
   return -1;
-}
-
-/** Bytes of the literal (its opening quote included) that hold its first 2000 code points; 0 when it has no more. */
-function embeddingPrefix(raw: string): number {
-  const unitAt = unitsOf(raw);
-  let points = 0;
-  let at = 0;
-  while (at < raw.length && points < EMBEDDING_CODE_POINTS) {
-    const unit = raw.charCodeAt(at);
-    if (unit === BACKSLASH) at += escapeAt(unitAt, at)!.width;
-    else if (unit >= 0xd800 && unit <= 0xdbff && at + 1 < raw.length && (raw.charCodeAt(at + 1) & 0xfc00) === 0xdc00) at += 2;
-    else at++;
-    points++;
-  }
-  return at < raw.length ? 1 + Buffer.byteLength(raw.slice(0, at)) : 0;
 }
 
 /** The title from its line's raw text: decoded, a "\r" before the line's "\n" dropped, cut to 120 code points. */
