@@ -61,11 +61,11 @@ interface Manifest {
   files: IndexedFile[];
 }
 
-const FORMAT = 'distill-stream-evidence-index/2';
+const FORMAT = 'distill-stream-evidence-index/3';
 const MANIFEST_NAME = 'manifest.json';
 const LOCK_NAME = 'writer.lock';
 const INDEX_DIR_NAME = '.distill-index';
-const MAGIC = Buffer.from('DSEVIDX2');
+const MAGIC = Buffer.from('DSEVIDX3');
 const HEADER_BYTES = 64;
 
 /**
@@ -241,6 +241,18 @@ async function unchangedPrefix(manifest: Manifest, layout: EvidenceLayout, fresh
  */
 const SPILL_BUFFER_BYTES = 4 << 20;
 
+/** Spill appends under way at once, each holding its chunk of at most 64 KiB. */
+const MAX_APPENDS = 16;
+
+async function appendTo(file: string, bytes: Buffer): Promise<void> {
+  const handle = await open(file, 'a');
+  try {
+    await handle.write(bytes);
+  } finally {
+    await handle.close();
+  }
+}
+
 /** Key bits a partition too large to sort in memory is split by again: 256 partitions, each ~1/256 of it. */
 const SPLIT_BITS = 8;
 
@@ -262,6 +274,11 @@ class Partitions {
   private readonly filled: number[];
   private readonly files: string[];
   private readonly chunkBytes: number;
+  /** Each partition's appends under way, one after the other: the scan goes on while a full chunk is written. */
+  private readonly appending: Array<Promise<void>>;
+  /** The appends under way, each settled (it never rejects; the first failure is kept). */
+  private readonly pending = new Set<Promise<void>>();
+  private failure: unknown;
 
   constructor(
     private readonly folder: string,
@@ -273,6 +290,7 @@ class Partitions {
     this.chunks = Array.from({ length: count }, () => undefined);
     this.filled = Array.from({ length: count }, () => 0);
     this.files = Array.from({ length: count }, (_, n) => path.join(folder, `part-${n}`));
+    this.appending = Array.from({ length: count }, () => Promise.resolve());
   }
 
   private partitionOf(entry: Buffer): number {
@@ -283,29 +301,54 @@ class Partitions {
   async add(entry: Buffer): Promise<void> {
     const p = this.partitionOf(entry);
     if (this.filled[p]! + entry.length > this.chunkBytes) await this.flush(p);
-    if (entry.length > this.chunkBytes) return this.append(p, entry); // larger than a chunk: appended on its own
+    if (entry.length > this.chunkBytes) return this.append(p, Buffer.from(entry)); // larger than a chunk: appended on its own
     const chunk = (this.chunks[p] ??= Buffer.allocUnsafeSlow(this.chunkBytes));
     entry.copy(chunk, this.filled[p]);
     this.filled[p]! += entry.length;
   }
 
+  /** Hands a partition's chunk to its appends; the next entries go to a new chunk. */
   private async flush(p: number): Promise<void> {
     if (this.filled[p] === 0) return;
-    await this.append(p, this.chunks[p]!.subarray(0, this.filled[p]));
+    const bytes = this.chunks[p]!.subarray(0, this.filled[p]);
+    this.chunks[p] = undefined;
     this.filled[p] = 0;
+    await this.append(p, bytes);
   }
 
+  /**
+   * Queues `bytes` after the partition's earlier appends. Waiting for each append (an open, a write
+   * and a close) left the scan idle ~7 % of a build; at most MAX_APPENDS are under way at once, so
+   * the chunks they hold stay bounded.
+   */
   private async append(p: number, bytes: Buffer): Promise<void> {
-    const handle = await open(this.files[p]!, 'a');
-    try {
-      await handle.write(bytes);
-    } finally {
-      await handle.close();
-    }
+    if (this.failure !== undefined) throw this.failure;
+    const done: Promise<void> = this.appending[p]!.then(() => appendTo(this.files[p]!, bytes)).then(
+      () => void this.pending.delete(done),
+      (cause: unknown) => {
+        this.pending.delete(done);
+        this.failure ??= cause;
+      },
+    );
+    this.appending[p] = done;
+    this.pending.add(done);
+    while (this.pending.size > MAX_APPENDS) await Promise.race(this.pending);
+  }
+
+  /** Every append under way ended, whatever came of it: before the spill folder is removed. */
+  async drain(): Promise<void> {
+    while (this.pending.size > 0) await Promise.race(this.pending);
+  }
+
+  /** The partition's entries all in its file (every append under way done); the first failed append's error. */
+  private async settled(p: number): Promise<void> {
+    await this.flush(p);
+    await this.appending[p];
+    if (this.failure !== undefined) throw this.failure;
   }
 
   async flushAll(): Promise<void> {
-    for (let p = 0; p < this.chunks.length; p++) await this.flush(p);
+    for (let p = 0; p < this.chunks.length; p++) await this.settled(p);
   }
 
   /**
@@ -315,8 +358,7 @@ class Partitions {
    */
   async *sorted(others: readonly string[], reused = new ReusedBuffer()): AsyncGenerator<SortedEntries> {
     for (let p = 0; p < this.chunks.length; p++) {
-      await this.flush(p);
-      this.chunks[p] = undefined; // nothing more is added to a partition once it is read
+      await this.settled(p); // nothing more is added to a partition once it is read
       const spilled = [this.files[p]!, ...others.map((folder) => path.join(folder, path.basename(this.files[p]!)))];
       yield* sortedSpills(spilled, this.keyBitsBefore + this.bits, path.join(this.folder, `split-${p}`), reused);
     }
@@ -365,12 +407,16 @@ async function* sortedSpills(files: readonly string[], keyBitsUsed: number, scra
   }
   await ensureFolder(scratch);
   const split = new Partitions(scratch, SPLIT_BITS, keyBitsUsed);
-  for (const [n, file] of files.entries()) {
-    if (sizes[n] === 0) continue;
-    await withSpill(file, (fd) => forEachEntry(fd, 0, sizes[n]!, file, (entry) => split.add(entry)));
-    await rm(file, { force: true }); // its entries are in the split now
+  try {
+    for (const [n, file] of files.entries()) {
+      if (sizes[n] === 0) continue;
+      await withSpill(file, (fd) => forEachEntry(fd, 0, sizes[n]!, file, (entry) => split.add(entry)));
+      await rm(file, { force: true }); // its entries are in the split now
+    }
+    yield* split.sorted([], reused);
+  } finally {
+    await split.drain();
   }
-  yield* split.sorted([], reused);
   await rm(scratch, { recursive: true, force: true });
 }
 
@@ -477,17 +523,20 @@ async function scanFile(
     overflow = false;
     blankSoFar = true;
   };
+  // The next chunk is read while this one is scanned: waiting for each read left the scanner idle 12 % of a build.
+  const chunks = [Buffer.allocUnsafe(READ_CHUNK), Buffer.allocUnsafe(READ_CHUNK)];
+  let reading = handle.read(chunks[0]!, 0, READ_CHUNK, 0);
   try {
-    const chunk = Buffer.allocUnsafe(READ_CHUNK);
-    for (let position = 0; ; ) {
-      const { bytesRead } = await handle.read(chunk, 0, READ_CHUNK, position);
+    for (let position = 0, n = 0; ; n++) {
+      const { bytesRead } = await reading;
       if (bytesRead === 0) break;
-      const data = chunk.subarray(0, bytesRead);
+      const data = chunks[n % 2]!.subarray(0, bytesRead);
+      reading = handle.read(chunks[(n + 1) % 2]!, 0, READ_CHUNK, position + bytesRead);
       counts.crc32 = crc32(data, counts.crc32);
       progress?.bytes(bytesRead);
       let start = 0;
       for (let lf = data.indexOf(NEWLINE); lf !== -1; lf = data.indexOf(NEWLINE, start)) {
-        // A line inside the chunk is not copied; a held start of a line was (the chunk is reused).
+        // A line inside the chunk is not copied; a held start of a line was (the chunk is read into again).
         take(held.length === 0 ? data.subarray(start, lf) : Buffer.from(data.subarray(start, lf)));
         await finishLine();
         start = lf + 1;
@@ -498,6 +547,7 @@ async function scanFile(
     }
     if (heldBytes > 0 || overflow) await finishLine();
   } finally {
+    await reading.catch(() => undefined); // never close the file under a read
     await handle.close();
   }
   return counts;
@@ -516,14 +566,18 @@ export interface ScanJob {
 
 async function scanFiles(job: ScanJob, partitions: Partitions, progress: ProgressSink | undefined): Promise<Scanned[]> {
   const results: Scanned[] = [];
-  for (const { file, ordinal, display } of job.files) {
-    results.push(
-      await scanFile(file, ordinal, job.maxLineBytes, partitions, progress).catch((cause: unknown) => {
-        throw ioError(display, cause);
-      }),
-    );
+  try {
+    for (const { file, ordinal, display } of job.files) {
+      results.push(
+        await scanFile(file, ordinal, job.maxLineBytes, partitions, progress).catch((cause: unknown) => {
+          throw ioError(display, cause);
+        }),
+      );
+    }
+    await partitions.flushAll();
+  } finally {
+    await partitions.drain();
   }
-  await partitions.flushAll();
   return results;
 }
 
@@ -635,30 +689,31 @@ const readExactly = (fd: number, length: number, position: number, label: string
   return bytes;
 };
 
-/** Opens and checks an index file: magic, header, and a CRC-32 over everything the manifest recorded. */
+/** Opens and checks an index file: magic, header, and the CRC-32 the manifest recorded (entries, then header and directory). */
 async function openIndexFile(file: string, expected: Manifest['index']): Promise<OpenIndex | undefined> {
   let handle: FileHandle | undefined;
   try {
     handle = await open(file, 'r');
     const { size } = await handle.stat();
     if (size !== expected.bytes || size < HEADER_BYTES) return undefined;
-    let crc = 0;
-    const chunk = Buffer.allocUnsafe(READ_CHUNK);
     const header = Buffer.allocUnsafe(HEADER_BYTES);
-    for (let position = 0; position < size; ) {
-      const { bytesRead } = await handle.read(chunk, 0, READ_CHUNK, position);
-      if (bytesRead === 0) return undefined;
-      if (position === 0) chunk.copy(header, 0, 0, HEADER_BYTES);
-      crc = crc32(chunk.subarray(0, bytesRead), crc);
-      position += bytesRead;
-    }
-    if (crc !== expected.crc32 || !header.subarray(0, MAGIC.length).equals(MAGIC)) return undefined;
+    if ((await handle.read(header, 0, HEADER_BYTES, 0)).bytesRead !== HEADER_BYTES || !header.subarray(0, MAGIC.length).equals(MAGIC)) return undefined;
     const bucketBits = header.readUInt32LE(8);
     if (bucketBits > 28) return undefined;
     const count = 2 ** bucketBits + 1;
+    const bodyStart = HEADER_BYTES + count * 8;
+    if (size < bodyStart) return undefined;
     const directory = Buffer.allocUnsafe(count * 8);
-    const { bytesRead } = await handle.read(directory, 0, directory.length, HEADER_BYTES);
-    if (bytesRead !== directory.length) return undefined;
+    if ((await handle.read(directory, 0, directory.length, HEADER_BYTES)).bytesRead !== directory.length) return undefined;
+    let crc = 0;
+    const chunk = Buffer.allocUnsafe(READ_CHUNK);
+    for (let position = bodyStart; position < size; ) {
+      const { bytesRead } = await handle.read(chunk, 0, READ_CHUNK, position);
+      if (bytesRead === 0) return undefined;
+      crc = crc32(chunk.subarray(0, bytesRead), crc);
+      position += bytesRead;
+    }
+    if (crc32(directory, crc32(header, crc)) !== expected.crc32) return undefined;
     const buckets = new Float64Array(count);
     for (let n = 0; n < count; n++) buckets[n] = directory.readDoubleLE(n * 8);
     for (let n = 1; n < count; n++) if (!(buckets[n]! >= buckets[n - 1]!) || buckets[n]! > size) return undefined;
@@ -945,6 +1000,7 @@ async function build(folder: string, layout: EvidenceLayout, previous: Manifest 
  */
 async function removeLeftovers(folder: string, keep: string | undefined): Promise<void> {
   for (const name of await readdir(folder)) {
+    // `.idx.body`: where builds of the index's format 2 wrote the entries first.
     const abandoned = name.startsWith('.build-') || name.endsWith('.idx.body') || (name.startsWith(`.${MANIFEST_NAME}.`) && name.endsWith('.tmp')) || (name.endsWith('.idx') && name !== keep);
     if (abandoned) await rm(path.join(folder, name), { recursive: true, force: true });
   }
@@ -967,9 +1023,11 @@ const bucketBitsFor = (entries: number): number => Math.min(28, Math.max(0, Math
 
 /**
  * Writes the sorted entries under a header and a bucket directory; returns the file's size and
- * CRC-32. `entries` (the joinable rows the manifest counts) sizes the directory up front, so it is
- * filled as the entries stream past: holding every key and offset until the end cost 16 bytes an
- * entry (41 MB of the builder's peak at 2.5 M rows, twice that while the arrays grew).
+ * CRC-32 (over the entries, then the header and the directory: the order they are known in).
+ * `entries` (the joinable rows the manifest counts) sizes the directory up front, so the entries go
+ * straight to their place after it and the directory is filled as they stream past: holding every
+ * key and offset until the end cost 16 bytes an entry (41 MB of the builder's peak at 2.5 M rows),
+ * and writing the entries to a file of their own first wrote and read them twice more.
  */
 async function writeIndexFile(file: string, partitions: Partitions, others: readonly string[], entries: number): Promise<{ bytes: number; crc32: number }> {
   const bucketBits = bucketBitsFor(entries);
@@ -979,65 +1037,55 @@ async function writeIndexFile(file: string, partitions: Partitions, others: read
   const directory = Buffer.alloc((count + 1) * 8);
   let bucket = 0;
   let written = 0;
-  // Entries go to a body file first, then after the header and directory into the index file.
-  const body = `${file}.body`;
-  const handle = await open(body, 'w');
   let size = 0;
+  let crc = 0;
+  const handle = await open(file, 'w');
   try {
-    // Sorted entries are copied into one chunk and written a chunk at a time, not a partition's worth at once.
-    const out = Buffer.allocUnsafe(READ_CHUNK);
+    // Sorted entries are copied into a chunk, written while the other chunk fills.
+    const chunks = [Buffer.allocUnsafe(READ_CHUNK), Buffer.allocUnsafe(READ_CHUNK)];
+    let out = chunks[0]!;
     let at = 0;
+    let writing: Promise<unknown> = Promise.resolve();
     const flush = async (): Promise<void> => {
-      await handle.write(out, 0, at);
+      await writing;
+      crc = crc32(out.subarray(0, at), crc);
+      writing = handle.write(out, 0, at, bodyStart + size);
       size += at;
+      out = out === chunks[0] ? chunks[1]! : chunks[0]!;
       at = 0;
     };
-    for await (const { bytes, offsets: order } of partitions.sorted(others)) {
-      for (const offset of order) {
-        const length = bytes.readUInt32LE(offset);
-        if (at + length > out.length) await flush(); // an entry is at most ENTRY_FIXED + 64 KiB
-        const entryBucket = bucketBits === 0 ? 0 : bytes.readUInt32LE(offset + 4) >>> (32 - bucketBits);
-        for (; bucket <= entryBucket; bucket++) directory.writeDoubleLE(bodyStart + size + at, bucket * 8);
-        bytes.copy(out, at, offset, offset + length);
-        written++;
-        at += length;
-      }
-    }
-    await flush();
-  } finally {
-    await handle.close();
-  }
-  if (written !== entries) {
-    await rm(body, { force: true });
-    throw new DistillError('DS_INTERNAL', `the evidence index holds ${written} entries where its files count ${entries} joinable rows`);
-  }
-  for (; bucket <= count; bucket++) directory.writeDoubleLE(bodyStart + size, bucket * 8);
-  const header = Buffer.alloc(HEADER_BYTES);
-  MAGIC.copy(header, 0);
-  header.writeUInt32LE(bucketBits, 8);
-  header.writeUInt32LE(entries, 12);
-  const out = await open(file, 'w');
-  let crc = crc32(directory, crc32(header));
-  try {
-    await out.write(header);
-    await out.write(directory);
-    const source = await open(body, 'r');
     try {
-      const chunk = Buffer.allocUnsafe(READ_CHUNK);
-      for (;;) {
-        const { bytesRead } = await source.read(chunk, 0, READ_CHUNK, null);
-        if (bytesRead === 0) break;
-        crc = crc32(chunk.subarray(0, bytesRead), crc);
-        await out.write(chunk, 0, bytesRead);
+      for await (const { bytes, offsets: order } of partitions.sorted(others)) {
+        for (const offset of order) {
+          const length = bytes.readUInt32LE(offset);
+          if (at + length > out.length) await flush(); // an entry is at most ENTRY_FIXED + 64 KiB
+          const entryBucket = bucketBits === 0 ? 0 : bytes.readUInt32LE(offset + 4) >>> (32 - bucketBits);
+          for (; bucket <= entryBucket; bucket++) directory.writeDoubleLE(bodyStart + size + at, bucket * 8);
+          bytes.copy(out, at, offset, offset + length);
+          written++;
+          at += length;
+        }
       }
+      await flush();
     } finally {
-      await source.close();
+      await writing.catch(() => undefined); // never close the file under a write
     }
-    await out.sync();
-  } finally {
-    await out.close();
-    await rm(body, { force: true });
+    await writing;
+    if (written !== entries) throw new DistillError('DS_INTERNAL', `the evidence index holds ${written} entries where its files count ${entries} joinable rows`);
+    for (; bucket <= count; bucket++) directory.writeDoubleLE(bodyStart + size, bucket * 8);
+    const header = Buffer.alloc(HEADER_BYTES);
+    MAGIC.copy(header, 0);
+    header.writeUInt32LE(bucketBits, 8);
+    header.writeUInt32LE(entries, 12);
+    await handle.write(header, 0, HEADER_BYTES, 0);
+    await handle.write(directory, 0, directory.length, HEADER_BYTES);
+    await handle.sync();
+    crc = crc32(directory, crc32(header, crc));
+  } catch (error) {
+    await handle.close();
+    await rm(file, { force: true });
+    throw error;
   }
+  await handle.close();
   return { bytes: bodyStart + size, crc32: crc };
 }
-
