@@ -9,7 +9,7 @@ import type { Ruleset } from '../src/core/ruleset.js';
 import { PairCounts, StageCounts } from '../src/engine/counts.js';
 import { withOutputs } from '../src/engine/outputs.js';
 import { runDataset, runFanOut, runPairs, runTree, type StageRunOptions } from '../src/engine/run.js';
-import { mergePairs, type PairElsewhere } from '../src/engine/pair-merge.js';
+import { abandonPairs, beginPairs, mergePairs, type PairElsewhere, type PairsBegun } from '../src/engine/pair-merge.js';
 import { copyInto, copyParts, DUPLICATE_KEYS, firstParts, mergeCounts, mergeDataset, mergePartitioned, ShardRecorder, shardCountsOf, treeFiles, type ShardCounts, type SourceRecords, type TreePart, type WriteTreeFile } from '../src/engine/shards.js';
 import type { DatasetStage, PairStage, StageDefinition, TreeStage } from '../src/engine/stage.js';
 import { DistillError, ioError, usageError } from '../src/errors.js';
@@ -637,15 +637,25 @@ async function mergeResults(plan: ShardPlan, targets: MergeTargets, read: readon
       list,
       all,
       async ({ writables }) => {
-        for (const [n, stage] of exports.entries()) {
-          const [output, quarantine] = [writables[2 * n]!, writables[2 * n + 1]!];
-          if (stage.kind === 'pairs') {
-            const context = { stage: stage.name, recordedAt, keyed: keyedOf(stage) };
-            await mergePairs(foldersOf(stage), shardsOf(stage), targets.pairerOf(stage, lookup), context, output, quarantine, perStage[n] as PairCounts, targets.pairElsewhere?.(stage));
-          } else {
-            const duplicateKey = stage.split.by === 'rows' ? stage.split.duplicatesBy : 'none';
-            await mergeDataset(foldersOf(stage), shardsOf(stage), { stage: stage.name, recordedAt, duplicateKey, duplicateError: duplicateErrorOf(stage), sourceRecords, keyed: keyedOf(stage), begunWith: begunWith[n]! }, output, quarantine, perStage[n]!);
+        // Pairing processes start first: they start up and pair their ranges while the datasets before them are merged here.
+        const begun = new Map<number, PairsBegun>();
+        try {
+          for (const [n, stage] of exports.entries()) {
+            if (stage.kind === 'pairs') begun.set(n, await beginPairs(foldersOf(stage), shardsOf(stage), targets.pairerOf(stage, lookup), keyedOf(stage), targets.pairElsewhere?.(stage)));
           }
+          for (const [n, stage] of exports.entries()) {
+            const [output, quarantine] = [writables[2 * n]!, writables[2 * n + 1]!];
+            if (stage.kind === 'pairs') {
+              const pairs = begun.get(n)!;
+              begun.delete(n); // the merge settles its processes, whatever comes of it
+              await mergePairs(pairs, shardsOf(stage), { stage: stage.name, recordedAt, keyed: keyedOf(stage) }, output, quarantine, perStage[n] as PairCounts);
+            } else {
+              const duplicateKey = stage.split.by === 'rows' ? stage.split.duplicatesBy : 'none';
+              await mergeDataset(foldersOf(stage), shardsOf(stage), { stage: stage.name, recordedAt, duplicateKey, duplicateError: duplicateErrorOf(stage), sourceRecords, keyed: keyedOf(stage), begunWith: begunWith[n]! }, output, quarantine, perStage[n]!);
+            }
+          }
+        } finally {
+          for (const pairs of begun.values()) await abandonPairs(pairs);
         }
       },
       undefined,

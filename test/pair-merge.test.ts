@@ -15,7 +15,7 @@ import { evidence, inFolder, tempDir } from './helpers.js';
 
 // The seam is read when the module loads: set first, so entries of a few KB are paired in ranges.
 process.env['DISTILL_STREAM_MIN_PAIR_RANGE_BYTES'] = '1';
-const { mergePairs, pairRange, pairRanges, sortedRuns } = await import('../src/engine/pair-merge.js');
+const { beginPairs, mergePairs, pairRange, pairRanges, sortedRuns } = await import('../src/engine/pair-merge.js');
 const { pairInProcesses } = await import('../pipelines/pair-ranges.js');
 
 type PairElsewhere = import('../src/engine/pair-merge.js').PairElsewhere;
@@ -95,7 +95,8 @@ async function merged(shards: { folders: string[]; counts: ShardCounts[] }, pair
   const quarantine = new PassThrough();
   const texts = Promise.all([collect(output), collect(quarantine)]);
   const counts = new PairCounts();
-  await mergePairs(shards.folders, shards.counts, pairer, { stage: 'preference', recordedAt: RECORDED_AT }, output, quarantine, counts, elsewhere);
+  const begun = await beginPairs(shards.folders, shards.counts, pairer, false, elsewhere);
+  await mergePairs(begun, shards.counts, { stage: 'preference', recordedAt: RECORDED_AT }, output, quarantine, counts);
   output.end();
   quarantine.end();
   const [out, quarantined] = await texts;

@@ -117,37 +117,62 @@ async function* shifted<T>(entries: AsyncIterable<T>, shift: (entry: T) => T): A
 }
 
 /**
+ * A pairing merge begun: the shards' sorted runs, and — with other processes and enough entries —
+ * its ranges after the first already being paired there. Begun before the merge writes anything,
+ * so those processes start up and pair while the merge still writes the datasets before it.
+ */
+export interface PairsBegun {
+  folders: readonly string[];
+  pairer: Pairer<unknown>;
+  runs: SortedRun[];
+  /** The ranges, the first paired by the merge itself; empty for one range (all of it paired by the merge). */
+  ranges: PairRange[];
+  others: Array<Promise<PairedRange>>;
+  stop: AbortController;
+}
+
+/** Reads a pairing stage's sorted runs and hands its later ranges to `elsewhere` (see the module comment). */
+export async function beginPairs(folders: readonly string[], shards: readonly ShardCounts[], pairer: Pairer<unknown>, keyed: boolean, elsewhere?: PairElsewhere): Promise<PairsBegun> {
+  const runs = await sortedRuns(folders, shards);
+  // A set of parts takes rows with their keys, not a file's bytes: it is paired by the merge, in one range.
+  const cut = elsewhere === undefined || keyed ? [] : await pairRanges(runs, pairer, elsewhere.processes);
+  const ranges = cut.length < 2 ? [] : cut;
+  const stop = new AbortController();
+  const others = ranges.slice(1).map((range, n) => elsewhere!.pair({ runs, range }, n + 1, stop.signal));
+  for (const other of others) other.catch(() => undefined); // each is awaited by the merge, or settled once stopped
+  return { folders, pairer, runs, ranges, others, stop };
+}
+
+/** Stops what a begun merge handed to other processes, once they have ended: the merge will not take it. */
+export async function abandonPairs(begun: PairsBegun): Promise<void> {
+  begun.stop.abort();
+  await Promise.allSettled(begun.others);
+}
+
+/**
  * Merges a pairing stage's shards: the row quarantines in shard order, then the shards' sorted
  * runs merged into one pairing order (each shard's input positions moved past the earlier
- * shards' rows) and paired as one process would, pair quarantines after the rows'. With
- * `elsewhere`, and enough entries, the groups are paired in ranges side by side (see the module comment).
+ * shards' rows) and paired as one process would, pair quarantines after the rows'. The ranges
+ * `begun` handed to other processes are appended after the merge's own, in order.
  */
 export async function mergePairs(
-  folders: readonly string[],
+  begun: PairsBegun,
   shards: readonly ShardCounts[],
-  pairer: Pairer<unknown>,
   context: { stage: StageName; recordedAt: string; keyed?: boolean },
   output: Writable,
   quarantine: Writable,
   counts: PairCounts,
-  elsewhere?: PairElsewhere,
 ): Promise<void> {
-  mergeCounts(shards, counts);
-  for (const folder of folders) await copyInto(path.join(folder, 'quarantine'), quarantine);
-  const runs = await sortedRuns(folders, shards);
-  const written = new IdSet();
-  const writer = new QuarantineWriter(quarantine, context.stage, context.recordedAt);
-  const pairHere = async (range?: PairRange): Promise<void> => {
-    await writePairs(pairer.pairs(mergedEntries(runs, pairer, range), written), output, writer, counts, context.keyed);
-    await writer.flushed();
-  };
-  // A set of parts takes rows with their keys, not a file's bytes: it is paired here, in one range.
-  const ranges = elsewhere === undefined || context.keyed === true ? [] : await pairRanges(runs, pairer, elsewhere.processes);
-  if (ranges.length < 2) return pairHere();
-  const stop = new AbortController();
-  const others = ranges.slice(1).map((range, n) => elsewhere!.pair({ runs, range }, n + 1, stop.signal));
-  for (const other of others) other.catch(() => undefined); // each is awaited below, or settled once stopped
+  const { folders, pairer, runs, ranges, others } = begun;
   try {
+    mergeCounts(shards, counts);
+    for (const folder of folders) await copyInto(path.join(folder, 'quarantine'), quarantine);
+    const written = new IdSet();
+    const writer = new QuarantineWriter(quarantine, context.stage, context.recordedAt);
+    const pairHere = async (range?: PairRange): Promise<void> => {
+      await writePairs(pairer.pairs(mergedEntries(runs, pairer, range), written), output, writer, counts, context.keyed);
+      await writer.flushed();
+    };
     await pairHere(ranges[0]);
     for (const [n, other] of others.entries()) {
       const paired = await other;
@@ -161,8 +186,7 @@ export async function mergePairs(
       addPairing(counts, paired.counts);
     }
   } catch (error) {
-    stop.abort();
-    await Promise.allSettled(others);
+    await abandonPairs(begun);
     throw error;
   }
 }
