@@ -5,7 +5,6 @@ import path from 'node:path';
 import { Ajv, type AnySchemaObject, type ValidateFunction } from 'ajv';
 import { isIsoTimestamp } from '../timestamp.js';
 import { DistillError, ioError, usageError } from '../errors.js';
-import { removeAbandonedTemps } from '../io/temp-path.js';
 import { writeWhole } from '../io/small-file.js';
 import { combinedHash } from '../report/hashes.js';
 import type { FileDigest, RecordCounts, StageReceipt, StageValidation } from '../receipts.js';
@@ -151,12 +150,9 @@ export async function writeReceipt(folder: string, display: string, receipt: Vec
   const shown = `${display}/${RECEIPTS_FOLDER}/${name}`;
   if (!validate(receipt)) throw new DistillError('DS_VALIDATION', `${shown} would not match its schema: ${JSON.stringify(validate.errors)}`, { path: shown });
   const file = path.join(folder, RECEIPTS_FOLDER, name);
-  try {
-    await mkdir(path.dirname(file), { recursive: true });
-    await removeAbandonedTemps(file);
-  } catch (cause) {
+  await mkdir(path.dirname(file), { recursive: true }).catch((cause: unknown) => {
     throw ioError(shown, cause);
-  }
+  });
   await writeWhole(file, `${JSON.stringify(receipt, null, 2)}\n`, shown);
   return shown;
 }

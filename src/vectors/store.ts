@@ -5,7 +5,6 @@ import path from 'node:path';
 import type { Connection, Table } from '@lancedb/lancedb';
 import { Ajv, type AnySchemaObject, type ValidateFunction } from 'ajv';
 import { DistillError, ioError } from '../errors.js';
-import { removeAbandonedTemps } from '../io/temp-path.js';
 import { readWritten, writeWhole } from '../io/small-file.js';
 import { sha256Hex } from '../core/canonical.js';
 import type { RecordProvenance } from '../records.js';
@@ -145,9 +144,6 @@ async function writeManifest(folder: string, manifest: IndexManifest, display: s
   const file = path.join(folder, MANIFEST_FILE);
   const shown = `${display}/${MANIFEST_FILE}`;
   const text = `${JSON.stringify(manifest, null, 2)}\n`;
-  await removeAbandonedTemps(file).catch((cause: unknown) => {
-    throw ioError(shown, cause);
-  });
   await writeWhole(file, text, shown);
   return textDigest(shown, text);
 }
