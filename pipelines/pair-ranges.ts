@@ -6,7 +6,7 @@ import type { PairStage } from '../src/engine/stage.js';
 import { DistillError } from '../src/errors.js';
 import { ensureFolder } from '../src/io/folders.js';
 import type { StageName } from '../src/records.js';
-import { startChild } from './child.js';
+import { startChild, type ChildFailure } from './child.js';
 import { pairingFolder, type ShardPlan } from './shards.js';
 
 /** What a pairing process is sent first: the plan whose merge it helps, the stage and the shards' sorted runs. */
@@ -39,28 +39,33 @@ export function pairInProcesses(plan: ShardPlan, processes: number): (stage: Pai
     processes,
     start(runs, signal): RangePairing {
       let waiting: { n: number; resolve: (paired: PairedRange) => void; reject: (error: unknown) => void } | undefined;
+      /** Set once the process has ended, with its failure if it failed. */
+      let gone: { failure: ChildFailure | undefined } | undefined;
+      let failedRange = false;
+      const rangeLost = (n: number): unknown => {
+        failedRange = true;
+        const failure = gone!.failure;
+        if (signal.aborted) return signal.reason;
+        if (failure === undefined) return new DistillError('DS_INTERNAL', `pairing range ${n} of the ${stage.name} merge ended without its result`);
+        return new DistillError(failure.code, `pairing range ${n} of the ${stage.name} merge: ${failure.why}`);
+      };
       const child = startChild([...PAIR_RANGE_NODE_FLAGS, PAIR_RANGE_JS], 'pairing', signal, (message) => {
         waiting?.resolve(message as PairedRange);
         waiting = undefined;
       });
       const job: PairingJob = { plan, stage: stage.name, runs };
       child.send(job);
-      let failedRange = false;
       const ended = child.ended.then((failure) => {
-        if (waiting !== undefined) {
-          failedRange = true;
-          const { n, reject } = waiting;
-          if (signal.aborted) reject(signal.reason);
-          else if (failure !== undefined) reject(new DistillError(failure.code, `pairing range ${n} of the ${stage.name} merge: ${failure.why}`));
-          else reject(new DistillError('DS_INTERNAL', `pairing range ${n} of the ${stage.name} merge ended without its result`));
-        }
-        return failure;
+        gone = { failure };
+        waiting?.reject(rangeLost(waiting.n));
+        waiting = undefined;
       });
       return {
         async pair(range, n): Promise<PairedRange> {
           const folder = path.join(pairingFolder(plan), `${stage.name}-${n}`);
           await rm(folder, { recursive: true, force: true }); // a killed merge's, never read
           await ensureFolder(folder);
+          if (gone !== undefined) throw rangeLost(n); // it ended between two ranges
           const paired = new Promise<PairedRange>((resolve, reject) => (waiting = { n, resolve, reject }));
           const next: RangeJob = { range, folder };
           child.send(next);
@@ -69,7 +74,8 @@ export function pairInProcesses(plan: ShardPlan, processes: number): (stage: Pai
         async end(): Promise<void> {
           const last: RangeJob = { end: true };
           child.send(last);
-          const failure = await ended;
+          await ended;
+          const failure = gone!.failure;
           // A failure during a range was that range's error; after the last one it is still the merge's.
           if (failure !== undefined && !failedRange) throw new DistillError(failure.code, `a pairing process of the ${stage.name} merge: ${failure.why}`);
         },

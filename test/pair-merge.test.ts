@@ -217,6 +217,21 @@ test('the merge and the other processes share the ranges by who is free: a late 
   assert.equal(quick.calls, ofThree - 2);
 });
 
+test('a process that fails on its second range fails the merge with its error, once every process has ended', async () => {
+  const shards = await shardsOf(tasks(80, 51), 2, 51);
+  const elsewhere = inThisProcess(3);
+  let calls = 0;
+  const failing: PairElsewhere = {
+    processes: 3,
+    start: (runs, signal) => {
+      const pairing = elsewhere.start(runs, signal);
+      return { pair: async (range, n) => (++calls === 2 ? Promise.reject(new DistillError('DS_IO', 'range lost')) : pairing.pair(range, n)), end: pairing.end };
+    },
+  };
+  await assert.rejects(merged(shards, pairerOf(), failing), (error: unknown) => error instanceof DistillError && error.message === 'range lost');
+  assert.equal(elsewhere.ended, 2, 'both other processes ended');
+});
+
 test('a pairing process that fails fails the merge with its class and first line, naming the range', () =>
   inFolder(tempDir, async (work) => {
     const plan = { work, command: 'preference', options: { root: work, cwd: work, evidence: path.join(work, 'no-evidence'), recordedAt: RECORDED_AT, maxLineBytes: 1 << 20, typed: {} } } as unknown as ShardPlan;
@@ -230,6 +245,21 @@ test('a pairing process that fails fails the merge with its class and first line
       return true;
     });
     await pairing.end(); // the process is gone: its failure was the range's
+  }));
+
+test('a pairing process that fails with no range in hand fails its end, and a range given after it at once', () =>
+  inFolder(tempDir, async (work) => {
+    const plan = { work, command: 'preference', options: { root: work, cwd: work, evidence: path.join(work, 'no-evidence'), recordedAt: RECORDED_AT, maxLineBytes: 1 << 20, typed: {} } } as unknown as ShardPlan;
+    await writeFile(path.join(work, 'out'), '');
+    const pairing = pairInProcesses(plan, 2)(preferenceStage).start([{ file: path.join(work, 'out'), start: 0, end: 0, shift: 0 }], new AbortController().signal);
+    const failed = (pattern: RegExp) => (error: unknown): boolean => {
+      assert.ok(error instanceof DistillError, String(error));
+      assert.equal(error.code, 'DS_IO');
+      assert.match(error.message, pattern);
+      return true;
+    };
+    await assert.rejects(pairing.end(), failed(/^a pairing process of the preference merge: .*no-evidence/));
+    await assert.rejects(pairing.pair({ starts: [0], ends: [0] }, 3), failed(/^pairing range 3 of the preference merge: .*no-evidence/));
   }));
 
 test('a shard\'s sorted runs cut short (its part smaller than the runs it recorded) stop the merge, naming the part', async () => {
