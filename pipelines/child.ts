@@ -11,25 +11,18 @@ export interface ChildFailure {
   why: string;
 }
 
-/** A child process of ours, started: what it is sent over its IPC channel, and how it ended. */
-export interface StartedChild {
-  send(message: object): void;
-  /** Its failure once it has ended, if it failed. */
-  ended: Promise<ChildFailure | undefined>;
-}
-
 /**
- * Starts `node <args>` as a child of a local run (a shard, a pairing process of a merge). What it
- * sends back goes to `onMessage`: the IPC channel also tells the child when this process is gone,
- * even killed by SIGKILL. Its failure, if it fails, is the code from its exit status and the first
- * line of its stderr. Sent SIGTERM once `stop` is aborted (something else failed): how it then ends
- * is no failure of its own.
+ * Runs `node <args>` as a child of a local run (a shard, a range of a pairing merge): its failure, if
+ * it fails (the code from its exit status, the first line of its stderr). `job` is sent as its first
+ * message and what it sends back goes to `onMessage`: the IPC channel also tells the child when this
+ * process is gone, even killed by SIGKILL. Sent SIGTERM once `stop` is aborted (something else
+ * failed): how it then ends is no failure of its own.
  */
-export function startChild(args: readonly string[], what: string, stop: AbortSignal, onMessage?: (message: unknown) => void): StartedChild {
-  const stdio: StdioOptions = ['ignore', 'ignore', 'pipe', 'ipc'];
-  const child = spawn(process.execPath, args, { stdio });
-  trackWriter(child); // a run stopped by a signal stops it before removing the work folder it writes in
-  const ended = new Promise<ChildFailure | undefined>((resolve) => {
+export function runChild(args: readonly string[], what: string, stop: AbortSignal, options: { job?: unknown; onMessage?: (message: unknown) => void } = {}): Promise<ChildFailure | undefined> {
+  return new Promise((resolve) => {
+    const stdio: StdioOptions = ['ignore', 'ignore', 'pipe', 'ipc'];
+    const child = spawn(process.execPath, args, { stdio });
+    trackWriter(child); // a run stopped by a signal stops it before removing the work folder it writes in
     const terminate = (): void => void child.kill('SIGTERM');
     stop.addEventListener('abort', terminate, { once: true });
     const settle = (failure: ChildFailure | undefined): void => {
@@ -40,7 +33,8 @@ export function startChild(args: readonly string[], what: string, stop: AbortSig
     child.on('error', (cause) => settle({ code: 'DS_IO', why: `the ${what} process could not start: ${cause.message}` }));
     const stderr: Buffer[] = [];
     child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk));
-    if (onMessage !== undefined) child.on('message', onMessage);
+    if (options.onMessage !== undefined) child.on('message', options.onMessage);
+    if (options.job !== undefined) child.send(options.job as object);
     child.on('close', (exit, signal) => {
       if (exit === 0) return settle(undefined);
       const line = Buffer.concat(stderr).toString('utf8').split('\n').find((text) => text.trim() !== '')?.replace(/^distill-stream: /, '');
@@ -48,7 +42,4 @@ export function startChild(args: readonly string[], what: string, stop: AbortSig
       settle({ code, why: line ?? (signal === null ? `exit ${exit}` : `killed by ${signal}`) });
     });
   });
-  // A child that is gone takes no more messages; how it ended is in `ended`.
-  const send = (message: object): void => void (child.connected && child.send(message));
-  return { send, ended };
 }

@@ -38,7 +38,7 @@ import type { ShardReport } from '../src/report/page/types.js';
 import { EXPORT_STAGES, STAGES, stageNamed } from '../src/stages/registry.js';
 import { lastAnswerCached, withEvidence, type EvidenceOptions } from './evidence.js';
 import { evidenceLabel } from './plan.js';
-import { startChild, type ChildFailure } from './child.js';
+import { runChild, type ChildFailure } from './child.js';
 
 /**
  * One command's work cut into shards: the command and its options pinned, its inputs in walk order
@@ -689,13 +689,13 @@ interface ShardFailure extends ChildFailure {
   index: number;
 }
 
-/** Shard `index` as a child process (see startChild); its IPC channel carries progress. */
+/** Shard `index` as a child process (see runChild); its IPC channel carries progress. */
 async function runShardChild(planFile: string, index: number, progress: ProgressSink | undefined, stop: AbortSignal): Promise<ShardFailure | undefined> {
   const onMessage = (message: unknown): void => {
     progress?.bytes((message as ShardProgressMessage).bytes);
     progress?.rows((message as ShardProgressMessage).rows);
   };
-  const failure = await startChild([CLI_JS, 'shard', planFile, '--shard', String(index)], 'shard', stop, onMessage).ended;
+  const failure = await runChild([CLI_JS, 'shard', planFile, '--shard', String(index)], 'shard', stop, { onMessage });
   return failure === undefined ? undefined : { index, ...failure };
 }
 

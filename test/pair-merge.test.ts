@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { readFile, stat, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
-import { setTimeout } from 'node:timers/promises';
 import { test } from 'node:test';
 import { mulberry32 } from '../data-fixtures/prng.js';
 import type { IdSet } from '../src/core/id-set.js';
@@ -20,8 +19,6 @@ const { beginPairs, mergePairs, pairRange, pairRanges, sortedRuns } = await impo
 const { pairInProcesses } = await import('../pipelines/pair-ranges.js');
 
 type PairElsewhere = import('../src/engine/pair-merge.js').PairElsewhere;
-type PairRange = import('../src/engine/pair-merge.js').PairRange;
-type SortedRun = import('../src/engine/pair-merge.js').SortedRun;
 
 const RECORDED_AT = '2026-05-02T00:00:00.000Z';
 
@@ -88,7 +85,7 @@ function tasks(count: number, seed: number): Spilled[] {
 }
 
 /** What mergePairs writes (output and quarantine) and counts, with pairing `elsewhere` or in one range. */
-async function merged(shards: { folders: string[]; counts: ShardCounts[] }, pairer: CountingPairer, elsewhere?: PairElsewhere, late = (): boolean => true) {
+async function merged(shards: { folders: string[]; counts: ShardCounts[] }, pairer: CountingPairer, elsewhere?: PairElsewhere) {
   const collect = (stream: PassThrough): Promise<string> => new Promise((resolve) => {
     const chunks: Buffer[] = [];
     stream.on('data', (chunk: Buffer | Uint8Array) => chunks.push(Buffer.from(chunk)));
@@ -99,7 +96,6 @@ async function merged(shards: { folders: string[]; counts: ShardCounts[] }, pair
   const texts = Promise.all([collect(output), collect(quarantine)]);
   const counts = new PairCounts();
   const begun = await beginPairs(shards.folders, shards.counts, pairer, false, elsewhere);
-  await until(late); // the merge comes to its pairing later, as after the datasets before it
   await mergePairs(begun, shards.counts, { stage: 'preference', recordedAt: RECORDED_AT }, output, quarantine, counts);
   output.end();
   quarantine.end();
@@ -107,38 +103,18 @@ async function merged(shards: { folders: string[]; counts: ShardCounts[] }, pair
   return { out, quarantined, counts: { out: counts.out, paired: counts.paired, unpaired: counts.unpaired, quarantinedPairs: counts.quarantinedPairs, byReason: Object.fromEntries(counts.byReason) } };
 }
 
-/**
- * Pairs the other ranges in this process, each with a pairer of its own, as a pairing process
- * would; `ranges` lists the ranges paired so, in the order they were taken. Each range waits
- * until `slow()` says so, to play a slow process.
- */
-const inThisProcess = (processes = 3, slow = (): boolean => true): PairElsewhere & { ranges: number[]; ended: number } => {
-  const elsewhere = {
+/** Pairs the other ranges in this process, each with a pairer of its own, as a pairing process would. */
+const inThisProcess = (processes = 3): PairElsewhere & { ranges: number[] } => {
+  const ranges: number[] = [];
+  return {
     processes,
-    ranges: [] as number[],
-    ended: 0,
-    start: (runs: readonly SortedRun[]) => ({
-      pair: async (range: PairRange, n: number) => {
-        elsewhere.ranges.push(n);
-        await until(slow);
-        return pairRange(runs, range, pairerOf(), { stage: 'preference', recordedAt: RECORDED_AT }, await tempDir());
-      },
-      end: async () => void elsewhere.ended++,
-    }),
+    ranges,
+    pair: async (share, n) => {
+      ranges.push(n);
+      return pairRange(share, pairerOf(), { stage: 'preference', recordedAt: RECORDED_AT }, await tempDir());
+    },
   };
-  return elsewhere;
 };
-
-/** Waits, a millisecond at a time, until `done()`. */
-async function until(done: () => boolean): Promise<void> {
-  while (!done()) await setTimeout(1);
-}
-
-/** How many ranges a merge with `processes` processes cuts these shards' runs into. */
-const rangeCount = async (shards: { folders: string[]; counts: ShardCounts[] }, processes: number): Promise<number> => (await pairRanges(await sortedRuns(shards.folders, shards.counts), pairerOf(), processes * 4)).length;
-
-/** The last `taken` of `count` ranges, from the back. */
-const fromTheBack = (count: number, taken: number): number[] => Array.from({ length: taken }, (_, k) => count - 1 - k);
 
 test('pairing ranges cut the shards\' sorted runs at group starts: every entry in exactly one range, no group in two', async () => {
   for (const seed of [1, 2, 3, 4, 5]) {
@@ -173,11 +149,8 @@ test('a merge pairing its groups in ranges writes and counts what pairing them i
     const pairer = pairerOf();
     const ranged = await merged(shards, pairer, elsewhere);
     assert.deepEqual(ranged, one, `seed ${seed}`);
-    const count = await rangeCount(shards, 3);
-    assert.ok(count > 3 && elsewhere.ranges.length >= 2, `seed ${seed}: ${elsewhere.ranges.length} of ${count} ranges paired elsewhere`);
-    assert.deepEqual(elsewhere.ranges, fromTheBack(count, elsewhere.ranges.length), 'the others took ranges from the back');
-    assert.equal(elsewhere.ended, 2, 'both other processes ended');
-    assert.equal(pairer.calls, count - elsewhere.ranges.length, 'the merge paired the rest, each once');
+    assert.deepEqual(elsewhere.ranges, [1, 2], 'two ranges paired elsewhere');
+    assert.equal(pairer.calls, 1, 'no range paired again');
     assert.ok(one.counts.out > 50 && one.counts.byReason.evidence_not_found! > 0, 'the case pairs and quarantines');
   }
 });
@@ -190,76 +163,22 @@ test('a range that wrote a pair id an earlier range wrote is paired again after 
   const one = await merged(shards, pairerOf());
   assert.equal(one.counts.byReason.duplicate_id, 1);
   const pairer = pairerOf();
-  const elsewhere = inThisProcess(2);
-  const ranged = await merged(shards, pairer, elsewhere);
+  const ranged = await merged(shards, pairer, inThisProcess(2));
   assert.deepEqual(ranged, one);
-  const count = await rangeCount(shards, 2);
-  assert.ok(elsewhere.ranges.includes(count - 1), 'the last range was paired elsewhere');
-  assert.equal(pairer.calls, count - elsewhere.ranges.length + 1, 'and paired again here');
-});
-
-test('the merge and the other processes share the ranges by who is free: a late merge takes one, slow processes take one each', async () => {
-  const shards = await shardsOf(tasks(80, 41), 2, 41);
-  const one = await merged(shards, pairerOf());
-  const count = await rangeCount(shards, 2);
-  assert.ok(count >= 6, `${count} ranges`);
-  const late = pairerOf();
-  const whileLate = inThisProcess(2);
-  assert.deepEqual(await merged(shards, late, whileLate, () => whileLate.ended === 1), one, 'the merge came late');
-  assert.deepEqual(whileLate.ranges, fromTheBack(count, count - 1), 'the other process took every range but the first');
-  assert.equal(late.calls, 1);
-  const ofThree = await rangeCount(shards, 3);
-  const quick = pairerOf();
-  // The others' first ranges end only once the merge pairs its last: it took all the rest.
-  const slow = inThisProcess(3, () => quick.calls === ofThree - 2);
-  assert.deepEqual(await merged(shards, quick, slow), one, 'the others were slow');
-  assert.deepEqual(slow.ranges, fromTheBack(ofThree, 2), 'each slow process took one range');
-  assert.equal(quick.calls, ofThree - 2);
-});
-
-test('a process that fails on its second range fails the merge with its error, once every process has ended', async () => {
-  const shards = await shardsOf(tasks(80, 51), 2, 51);
-  const elsewhere = inThisProcess(3);
-  let calls = 0;
-  const failing: PairElsewhere = {
-    processes: 3,
-    start: (runs, signal) => {
-      const pairing = elsewhere.start(runs, signal);
-      return { pair: async (range, n) => (++calls === 2 ? Promise.reject(new DistillError('DS_IO', 'range lost')) : pairing.pair(range, n)), end: pairing.end };
-    },
-  };
-  await assert.rejects(merged(shards, pairerOf(), failing), (error: unknown) => error instanceof DistillError && error.message === 'range lost');
-  assert.equal(elsewhere.ended, 2, 'both other processes ended');
+  assert.equal(pairer.calls, 2, 'the last range was paired again here');
 });
 
 test('a pairing process that fails fails the merge with its class and first line, naming the range', () =>
   inFolder(tempDir, async (work) => {
     const plan = { work, command: 'preference', options: { root: work, cwd: work, evidence: path.join(work, 'no-evidence'), recordedAt: RECORDED_AT, maxLineBytes: 1 << 20, typed: {} } } as unknown as ShardPlan;
     await writeFile(path.join(work, 'out'), '');
-    const runs = [{ file: path.join(work, 'out'), start: 0, end: 0, shift: 0 }];
-    const pairing = pairInProcesses(plan, 2)(preferenceStage).start(runs, new AbortController().signal);
-    await assert.rejects(pairing.pair({ starts: [0], ends: [0] }, 1), (error: unknown) => {
+    const share = { runs: [{ file: path.join(work, 'out'), start: 0, end: 0, shift: 0 }], range: { starts: [0], ends: [0] } };
+    await assert.rejects(pairInProcesses(plan, 2)(preferenceStage).pair(share, 1, new AbortController().signal), (error: unknown) => {
       assert.ok(error instanceof DistillError, String(error));
       assert.equal(error.code, 'DS_IO');
       assert.match(error.message, /^pairing range 1 of the preference merge: .*no-evidence/);
       return true;
     });
-    await pairing.end(); // the process is gone: its failure was the range's
-  }));
-
-test('a pairing process that fails with no range in hand fails its end, and a range given after it at once', () =>
-  inFolder(tempDir, async (work) => {
-    const plan = { work, command: 'preference', options: { root: work, cwd: work, evidence: path.join(work, 'no-evidence'), recordedAt: RECORDED_AT, maxLineBytes: 1 << 20, typed: {} } } as unknown as ShardPlan;
-    await writeFile(path.join(work, 'out'), '');
-    const pairing = pairInProcesses(plan, 2)(preferenceStage).start([{ file: path.join(work, 'out'), start: 0, end: 0, shift: 0 }], new AbortController().signal);
-    const failed = (pattern: RegExp) => (error: unknown): boolean => {
-      assert.ok(error instanceof DistillError, String(error));
-      assert.equal(error.code, 'DS_IO');
-      assert.match(error.message, pattern);
-      return true;
-    };
-    await assert.rejects(pairing.end(), failed(/^a pairing process of the preference merge: .*no-evidence/));
-    await assert.rejects(pairing.pair({ starts: [0], ends: [0] }, 3), failed(/^pairing range 3 of the preference merge: .*no-evidence/));
   }));
 
 test('a shard\'s sorted runs cut short (its part smaller than the runs it recorded) stop the merge, naming the part', async () => {

@@ -17,10 +17,8 @@ import type { PairOutcome, Pairer } from './stage.js';
  * The merge of a pairing stage's shards (preference). Pairing needs every row of a group (a task)
  * together, so it waits for all shards and was the serial tail of a sharded run: the last 7-8 s of
  * a 2-shard export-all at 1 GB. The shards' sorted runs are cut into ranges of whole groups,
- * paired side by side and appended in range order: this process takes ranges from the front,
- * writing them straight to the output, other processes take them from the back, one at a time,
- * until the two meet. So the one that starts late (the merge, after the datasets before it) or
- * pairs slowly takes fewer, and they end within one range of each other.
+ * paired side by side (this process takes the first range, other processes the rest), and appended
+ * in range order.
  *
  * Only the pair ids tie one range to another: a pair whose id an earlier range wrote is a
  * duplicate_id. A range paired apart starts from no ids, so until it meets such an id it does
@@ -62,35 +60,26 @@ export interface PairedRange {
   counts: PairingCounts;
 }
 
+/** One range for another process: the shards' sorted runs and the range. */
+export interface RangeShare {
+  runs: SortedRun[];
+  range: PairRange;
+}
+
 /** Pairs ranges in other processes, beside this one. */
 export interface PairElsewhere {
   /** Processes the pairing may use, this one included. */
   processes: number;
-  /** Starts another process pairing ranges of these runs; it is stopped once `signal` aborts. */
-  start(runs: readonly SortedRun[], signal: AbortSignal): RangePairing;
-}
-
-/** Another process pairing ranges of a merge's groups, one at a time. */
-export interface RangePairing {
-  /** Pairs range `n` (its files in a folder of its own); rejects with that process's error, or once the signal aborts. */
-  pair(range: PairRange, n: number): Promise<PairedRange>;
-  /** No more ranges: resolves once the process has ended. */
-  end(): Promise<void>;
+  /** Pairs range `n` in another process (its files in a folder of its own); rejects with that process's error, or once `signal` aborts. */
+  pair(share: RangeShare, n: number, signal: AbortSignal): Promise<PairedRange>;
 }
 
 /**
- * Below this many bytes of sorted entries a range is not worth cutting: below two ranges no
- * process is started, and one starts, opens the index and compiles its schemas in ~0.4 s on the
- * 2-core bench machine, then pairs ~10 MB/s of entries.
+ * Below this many bytes of sorted entries a range is not worth a process: one starts, opens the
+ * index and compiles its schemas in ~0.4 s on the 2-core bench machine, and pairs ~10 MB/s of entries.
  * Test seam: DISTILL_STREAM_MIN_PAIR_RANGE_BYTES lets a small input pair in ranges too.
  */
 const MIN_RANGE_BYTES = Number(process.env['DISTILL_STREAM_MIN_PAIR_RANGE_BYTES'] ?? 8 << 20);
-
-/**
- * Ranges cut per process: the merge and the others end within one range of each other, so the
- * smaller the ranges the better they balance, while each costs only opening the runs again.
- */
-const RANGES_PER_PROCESS = 4;
 
 /** A written pair id: its 16 hex digits as two unsigned 32-bit halves. */
 const ID_BYTES = 8;
@@ -128,94 +117,43 @@ async function* shifted<T>(entries: AsyncIterable<T>, shift: (entry: T) => T): A
 }
 
 /**
- * Which ranges are taken: the merge takes them in order from the front, other processes from the
- * back, until none is left between them.
- */
-class RangeClaims {
-  /** The first range not taken from the front. */
-  front = 0;
-  private back: number;
-
-  constructor(count: number) {
-    this.back = count;
-  }
-
-  takeFront(): number | undefined {
-    return this.front < this.back ? this.front++ : undefined;
-  }
-
-  takeBack(): number | undefined {
-    return this.front < this.back ? --this.back : undefined;
-  }
-
-  /** Nothing more is taken (another process failed): the merge goes on to what it must wait for. */
-  close(): void {
-    this.back = this.front;
-  }
-}
-
-/**
  * A pairing merge begun: the shards' sorted runs, and — with other processes and enough entries —
- * its ranges, the later ones already being paired there. Begun before the merge writes anything,
+ * its ranges after the first already being paired there. Begun before the merge writes anything,
  * so those processes start up and pair while the merge still writes the datasets before it.
  */
 export interface PairsBegun {
   folders: readonly string[];
   pairer: Pairer<unknown>;
   runs: SortedRun[];
-  /** The ranges, the first one the merge's own; empty for one range (all of it paired by the merge). */
+  /** The ranges, the first paired by the merge itself; empty for one range (all of it paired by the merge). */
   ranges: PairRange[];
-  claims: RangeClaims;
-  /** The ranges other processes took, by index. */
-  pairedElsewhere: Map<number, Promise<PairedRange>>;
-  /** The other processes, each done when no range is left for it. */
-  processes: Array<Promise<void>>;
+  others: Array<Promise<PairedRange>>;
   stop: AbortController;
 }
 
-/** Reads a pairing stage's sorted runs and starts `elsewhere`'s processes on its ranges from the back (see the module comment). */
+/** Reads a pairing stage's sorted runs and hands its later ranges to `elsewhere` (see the module comment). */
 export async function beginPairs(folders: readonly string[], shards: readonly ShardCounts[], pairer: Pairer<unknown>, keyed: boolean, elsewhere?: PairElsewhere): Promise<PairsBegun> {
   const runs = await sortedRuns(folders, shards);
   // A set of parts takes rows with their keys, not a file's bytes: it is paired by the merge, in one range.
-  const cut = elsewhere === undefined || keyed ? [] : await pairRanges(runs, pairer, elsewhere.processes * RANGES_PER_PROCESS);
+  const cut = elsewhere === undefined || keyed ? [] : await pairRanges(runs, pairer, elsewhere.processes);
   const ranges = cut.length < 2 ? [] : cut;
-  const claims = new RangeClaims(ranges.length);
-  claims.takeFront(); // the first range is the merge's: it writes straight to the output
   const stop = new AbortController();
-  const pairedElsewhere = new Map<number, Promise<PairedRange>>();
-  const processes = ranges.length === 0 ? [] : Array.from({ length: Math.min(elsewhere!.processes, ranges.length) - 1 }, () => pairFromTheBack(elsewhere!.start(runs, stop.signal), ranges, claims, pairedElsewhere));
-  for (const other of processes) other.catch(() => undefined); // awaited by the merge when it must, or settled once stopped
-  return { folders, pairer, runs, ranges, claims, pairedElsewhere, processes, stop };
-}
-
-/** One other process's work: the last range not taken, until none is left; it ends either way. */
-async function pairFromTheBack(pairing: RangePairing, ranges: readonly PairRange[], claims: RangeClaims, pairedElsewhere: Map<number, Promise<PairedRange>>): Promise<void> {
-  try {
-    for (let n = claims.takeBack(); n !== undefined; n = claims.takeBack()) {
-      const paired = pairing.pair(ranges[n]!, n);
-      paired.catch(() => undefined); // awaited by the merge in range order
-      pairedElsewhere.set(n, paired);
-      await paired;
-    }
-  } catch (error) {
-    claims.close();
-    throw error;
-  } finally {
-    await pairing.end();
-  }
+  const others = ranges.slice(1).map((range, n) => elsewhere!.pair({ runs, range }, n + 1, stop.signal));
+  for (const other of others) other.catch(() => undefined); // each is awaited by the merge, or settled once stopped
+  return { folders, pairer, runs, ranges, others, stop };
 }
 
 /** Stops what a begun merge handed to other processes, once they have ended: the merge will not take it. */
 export async function abandonPairs(begun: PairsBegun): Promise<void> {
   begun.stop.abort();
-  await Promise.allSettled(begun.processes);
+  await Promise.allSettled(begun.others);
 }
 
 /**
  * Merges a pairing stage's shards: the row quarantines in shard order, then the shards' sorted
  * runs merged into one pairing order (each shard's input positions moved past the earlier
  * shards' rows) and paired as one process would, pair quarantines after the rows'. The ranges
- * other processes took are appended after the merge's own, in order.
+ * `begun` handed to other processes are appended after the merge's own, in order.
  */
 export async function mergePairs(
   begun: PairsBegun,
@@ -225,7 +163,7 @@ export async function mergePairs(
   quarantine: Writable,
   counts: PairCounts,
 ): Promise<void> {
-  const { folders, pairer, runs, ranges, claims, pairedElsewhere, processes } = begun;
+  const { folders, pairer, runs, ranges, others } = begun;
   try {
     mergeCounts(shards, counts);
     for (const folder of folders) await copyInto(path.join(folder, 'quarantine'), quarantine);
@@ -236,16 +174,10 @@ export async function mergePairs(
       await writer.flushed();
     };
     await pairHere(ranges[0]);
-    for (let n = claims.takeFront(); n !== undefined; n = claims.takeFront()) await pairHere(ranges[n]);
-    for (let n = claims.front; n < ranges.length; n++) {
-      const other = pairedElsewhere.get(n);
-      if (other === undefined) {
-        await Promise.all(processes); // only a failed process leaves a range to nobody: this throws its error
-        throw new DistillError('DS_INTERNAL', `pairing range ${n} of the ${context.stage} merge was taken by no process`);
-      }
+    for (const [n, other] of others.entries()) {
       const paired = await other;
       if (await anyWritten(paired.written, written)) {
-        await pairHere(ranges[n]); // it wrote a pair an earlier range wrote: paired again, after them
+        await pairHere(ranges[n + 1]); // it wrote a pair an earlier range wrote: paired again, after them
         continue;
       }
       for await (const [high, low] of idsIn(paired.written)) written.addKey(high, low);
@@ -282,7 +214,7 @@ function addPairing(counts: PairCounts, paired: PairingCounts): void {
  * Pairs one range of a merge's groups into `folder` (another process's share): its output lines,
  * its pair quarantine rows and the ids of the pairs it wrote, each a file there.
  */
-export async function pairRange(runs: readonly SortedRun[], range: PairRange, pairer: Pairer<unknown>, context: { stage: StageName; recordedAt: string }, folder: string): Promise<PairedRange> {
+export async function pairRange({ runs, range }: RangeShare, pairer: Pairer<unknown>, context: { stage: StageName; recordedAt: string }, folder: string): Promise<PairedRange> {
   const files = { output: path.join(folder, 'out'), quarantine: path.join(folder, 'quarantine'), written: path.join(folder, 'written') };
   const output = createWriteStream(files.output, { highWaterMark: 1 << 20 });
   const quarantine = createWriteStream(files.quarantine);
@@ -317,14 +249,14 @@ async function* recordingIds(outcomes: AsyncIterable<PairOutcome>, ids: RecordFi
 }
 
 /**
- * The sorted runs cut into at most `most` ranges of whole groups, each about MIN_RANGE_BYTES
+ * The sorted runs cut into at most `processes` ranges of whole groups, each about MIN_RANGE_BYTES
  * or more: the cuts are the groups found at even fractions of the largest run, and each run is cut
  * where its first line of that group or a later one begins (a binary search over its bytes).
  * Empty ranges are left out; fewer than two means pairing in one range.
  */
-export async function pairRanges(runs: readonly SortedRun[], pairer: Pairer<unknown>, most: number): Promise<PairRange[]> {
+export async function pairRanges(runs: readonly SortedRun[], pairer: Pairer<unknown>, processes: number): Promise<PairRange[]> {
   const total = runs.reduce((sum, run) => sum + run.end - run.start, 0);
-  const count = Math.min(most, Math.floor(total / MIN_RANGE_BYTES));
+  const count = Math.min(processes, Math.floor(total / MIN_RANGE_BYTES));
   if (count < 2) return [];
   const handles = new Map<string, FileHandle>();
   try {
