@@ -7,17 +7,15 @@ import { pairRange, type PairedRange } from '../src/engine/pair-merge.js';
 import type { PairStage } from '../src/engine/stage.js';
 import { DistillError, EXIT_CODE } from '../src/errors.js';
 import { stageNamed } from '../src/stages/registry.js';
-import { withEvidence } from './evidence.js';
 import type { PairRangeJob } from './pair-ranges.js';
-import { planEvidence } from './shards.js';
-import { commandOptionsOf, pairerMaker, planRuleset } from './stage.js';
+import { withPlanEvidence } from './shards.js';
+import { commandOptionsOf, planPairerMaker } from './stage.js';
 
 async function pairRangeOfPlan({ plan, stage: name, share, folder }: PairRangeJob): Promise<PairedRange> {
-  const options = commandOptionsOf(plan);
-  const pairerOf = pairerMaker(options, await planRuleset(plan, options));
+  const pairerOf = await planPairerMaker(plan);
   const stage = stageNamed(name) as PairStage;
-  return withEvidence({ ...planEvidence(plan.options), generation: plan.evidenceIndex }, async (lookup, _index, unchanged) => {
-    const paired = await pairRange(share, pairerOf(stage, lookup), { stage: stage.name, recordedAt: options.recordedAt! }, folder);
+  return withPlanEvidence(plan, async (lookup, _index, unchanged) => {
+    const paired = await pairRange(share, pairerOf(stage, lookup), { stage: stage.name, recordedAt: commandOptionsOf(plan).recordedAt! }, folder);
     unchanged();
     return paired;
   });

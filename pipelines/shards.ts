@@ -209,6 +209,10 @@ export const planEvidence = (options: Record<string, unknown>): EvidenceOptions 
   maxLineBytes: options['maxLineBytes'] as number,
 });
 
+/** Works with the evidence index a plan pinned (the generation its plan step built), as each shard, a merge and a pairing process does. */
+export const withPlanEvidence = <R>(plan: ShardPlan, work: Parameters<typeof withEvidence<R>>[1]): Promise<R> =>
+  withEvidence({ ...planEvidence(plan.options), generation: plan.evidenceIndex }, work);
+
 /** A plan lists every input file (a few hundred bytes each): this holds about a million; a larger file is not one of ours. */
 export const MAX_PLAN_FILE_BYTES = 256 << 20;
 
@@ -338,7 +342,7 @@ async function runPieces(plan: ShardPlan, index: number, context: ShardRunContex
     await recorder.close();
     results.push(shardCountsOf(stage.name, counts, recorder.partitions));
   } else {
-    await withEvidence({ ...planEvidence(options), generation: plan.evidenceIndex }, async (lookup, _index, unchanged) => {
+    await withPlanEvidence(plan, async (lookup, _index, unchanged) => {
       const exports = stages as Array<DatasetStage | PairStage>;
       const folders = exports.map((stage) => (exports.length === 1 ? temp : path.join(temp, stage.name)));
       for (const folder of folders) await ensureFolder(folder);
@@ -627,7 +631,7 @@ async function mergeResults(plan: ShardPlan, targets: MergeTargets, read: readon
   });
   const startingWith = (target: OutputTarget, begun: boolean, file: () => string): OutputTarget =>
     begun && target.kind === 'file' ? { ...target, startWith: { file: file(), move: targets.wholeFiles === 'link', digest: targets.partDigests?.get(file()) } } : target;
-  await withEvidence({ ...planEvidence(plan.options), generation: plan.evidenceIndex }, async (lookup, _index, unchanged) => {
+  await withPlanEvidence(plan, async (lookup, _index, unchanged) => {
     const list = exports.flatMap((stage, n) => {
       const { output, quarantine } = targets.outputs.get(stage.name)!;
       const first = (): { output: string; quarantine: string } => firstParts(foldersOf(stage)[0]!);

@@ -209,11 +209,12 @@ export async function shardContextOf(plan: ShardPlan): Promise<ShardRunContext> 
   };
 }
 
-/** How a plan's merge makes a pairing stage's pairer: with the pinned options' flags, view and ruleset. */
-export const pairerMaker =
-  (options: StageCommandOptions, ruleset: Ruleset): MergeTargets['pairerOf'] =>
-  (stage, lookup) =>
-    stage.pairer({ flags: stageFlags(stage, options) as never, recordedAt: options.recordedAt!, ruleset, view: viewOf(stage, options.format), lookup });
+/** How a plan's merge, and each of its pairing processes, makes a pairing stage's pairer: with the pinned options' flags, view and rules. */
+export async function planPairerMaker(plan: ShardPlan): Promise<MergeTargets['pairerOf']> {
+  const options = commandOptionsOf(plan);
+  const ruleset = await planRuleset(plan, options);
+  return (stage, lookup) => stage.pairer({ flags: stageFlags(stage, options) as never, recordedAt: options.recordedAt!, ruleset, view: viewOf(stage, options.format), lookup });
+}
 
 /** What a merge wrote: each stage's counts, and a single export's dataset_info.json entries. */
 export interface MergeResult extends Pick<StageResult, 'datasetInfo'> {
@@ -227,7 +228,6 @@ export interface MergeResult extends Pick<StageResult, 'datasetInfo'> {
 export async function mergePlan(plan: ShardPlan, wholeFiles: MergeTargets['wholeFiles'] = 'copy', partDigests?: MergeTargets['partDigests'], processes = os.availableParallelism()): Promise<MergeResult> {
   const options = commandOptionsOf(plan);
   const place = placeOf(options);
-  const ruleset = await planRuleset(plan, options);
   const outputs = new Map<string, { output: OutputTarget; quarantine: OutputTarget }>();
   let tree: { path: string; display: string } | undefined;
   for (const stage of plan.command === 'export-all' ? EXPORT_STAGES : [stageNamed(plan.command)!]) {
@@ -248,7 +248,7 @@ export async function mergePlan(plan: ShardPlan, wholeFiles: MergeTargets['whole
   const counts = await mergeShards(plan, {
     outputs,
     ...(tree === undefined ? {} : { tree }),
-    pairerOf: pairerMaker(options, ruleset),
+    pairerOf: await planPairerMaker(plan),
     pairElsewhere: pairInProcesses(plan, processes),
     wholeFiles,
     partDigests,

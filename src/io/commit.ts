@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, renameSync, rmSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { exists } from './folders.js';
 import path from 'node:path';
 import { killPoint } from './kill-point.js';
+import { procStatFields } from './proc-stat.js';
 import { readOwnJson, writeWhole } from './small-file.js';
 import { abandonedTempOf, isRunning, listFolder, removeAbandonedTempsIn, takeLiveTemps, untrackTemp } from './temp-path.js';
 
@@ -47,13 +48,9 @@ const WRITERS_GRACE_MS = 2000;
 /** Whether a child has ended (a zombie has: it only waits to be reaped); where there is no /proc to look in, once a pause has passed. */
 function ended(pid: number | undefined, paused: boolean): boolean {
   if (pid === undefined) return true;
-  let stat: string;
-  try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return existsSync('/proc/self/stat') || paused; // gone (and reaped), or no /proc here
-  }
-  return stat.charAt(stat.lastIndexOf(')') + 2) === 'Z';
+  const fields = procStatFields(pid);
+  if (fields === undefined) return existsSync('/proc/self/stat') || paused; // gone (and reaped), or no /proc here
+  return fields[0] === 'Z';
 }
 
 /**

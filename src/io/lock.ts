@@ -1,9 +1,9 @@
-import { readFileSync } from 'node:fs';
 import { link, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { DistillError, ioError } from '../errors.js';
 import { ROOT_LOCK } from '../layout.js';
+import { procStatFields } from './proc-stat.js';
 import { readOwnFile, readOwnJson } from './small-file.js';
 import { isRunning, removeAbandonedTemps, tempPathBeside } from './temp-path.js';
 
@@ -25,12 +25,7 @@ const POLL_MS = 100;
 
 /** Field 22 of /proc/<pid>/stat: when the process started, which a reused pid does not share. */
 function startTicks(pid: number): string {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? '';
-  } catch {
-    return ''; // no /proc (not Linux): liveness rests on the pid alone
-  }
+  return procStatFields(pid)?.[19] ?? ''; // no /proc (not Linux): liveness rests on the pid alone
 }
 
 const SELF: Omit<LockHolder, 'purpose' | 'since'> = { pid: process.pid, host: os.hostname(), started: startTicks(process.pid) };
