@@ -652,7 +652,7 @@ async function mergeResults(plan: ShardPlan, targets: MergeTargets, read: readon
             if (stage.kind === 'pairs') {
               const pairs = begun.get(n)!;
               begun.delete(n); // the merge settles its processes, whatever comes of it
-              await mergePairs(pairs, shardsOf(stage), { stage: stage.name, recordedAt, keyed: keyedOf(stage) }, output, quarantine, perStage[n] as PairCounts);
+              await mergePairs(pairs, shardsOf(stage), { stage: stage.name, recordedAt }, output, quarantine, perStage[n] as PairCounts);
             } else {
               const duplicateKey = stage.split.by === 'rows' ? stage.split.duplicatesBy : 'none';
               await mergeDataset(foldersOf(stage), shardsOf(stage), { stage: stage.name, recordedAt, duplicateKey, duplicateError: duplicateErrorOf(stage), sourceRecords, keyed: keyedOf(stage), begunWith: begunWith[n]! }, output, quarantine, perStage[n]!);

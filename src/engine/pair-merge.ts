@@ -124,6 +124,8 @@ async function* shifted<T>(entries: AsyncIterable<T>, shift: (entry: T) => T): A
 export interface PairsBegun {
   folders: readonly string[];
   pairer: Pairer<unknown>;
+  /** Whether the stage's parts are sets that take rows with their keys (written in one range, by the merge). */
+  keyed: boolean;
   runs: SortedRun[];
   /** The ranges, the first paired by the merge itself; empty for one range (all of it paired by the merge). */
   ranges: PairRange[];
@@ -140,7 +142,7 @@ export async function beginPairs(folders: readonly string[], shards: readonly Sh
   const stop = new AbortController();
   const others = ranges.slice(1).map((range, n) => elsewhere!.pair({ runs, range }, n + 1, stop.signal));
   for (const other of others) other.catch(() => undefined); // each is awaited by the merge, or settled once stopped
-  return { folders, pairer, runs, ranges, others, stop };
+  return { folders, pairer, keyed, runs, ranges, others, stop };
 }
 
 /** Stops what a begun merge handed to other processes, once they have ended: the merge will not take it. */
@@ -158,19 +160,19 @@ export async function abandonPairs(begun: PairsBegun): Promise<void> {
 export async function mergePairs(
   begun: PairsBegun,
   shards: readonly ShardCounts[],
-  context: { stage: StageName; recordedAt: string; keyed?: boolean },
+  context: { stage: StageName; recordedAt: string },
   output: Writable,
   quarantine: Writable,
   counts: PairCounts,
 ): Promise<void> {
-  const { folders, pairer, runs, ranges, others } = begun;
+  const { folders, pairer, keyed, runs, ranges, others } = begun;
   try {
     mergeCounts(shards, counts);
     for (const folder of folders) await copyInto(path.join(folder, 'quarantine'), quarantine);
     const written = new IdSet();
     const writer = new QuarantineWriter(quarantine, context.stage, context.recordedAt);
     const pairHere = async (range?: PairRange): Promise<void> => {
-      await writePairs(pairer.pairs(mergedEntries(runs, pairer, range), written), output, writer, counts, context.keyed);
+      await writePairs(pairer.pairs(mergedEntries(runs, pairer, range), written), output, writer, counts, keyed);
       await writer.flushed();
     };
     await pairHere(ranges[0]);
